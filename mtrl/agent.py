@@ -1,0 +1,177 @@
+"""The multi-task DQN agent: train state, acting, and the update that aggregates task losses.
+
+`TrainState` holds everything that differs between runs (seeds or sweep settings), including the numeric
+hyperparameters a sweep may vary (`Hyperparams`, learning rate inside the optimiser state), so one compiled
+program serves every run on a leading `vmap` axis. `Agent` holds what is static: network, optimiser, masks.
+
+Axes: ``T`` tasks, ``N`` envs per task, ``B`` batch per task, ``A`` = ``A_max`` actions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from mtrl import losses, replay
+from mtrl.config import DQNConfig
+from mtrl.networks import MultiTaskQNetwork
+from mtrl.tasks import TaskSet
+
+
+@struct.dataclass
+class Hyperparams:
+    """Per-run numeric settings (array leaves, so a sweep vmaps over them)."""
+
+    gammas: jax.Array  # [T]
+    task_weights: jax.Array  # [T]
+    eps_start: jax.Array  # [T]
+    eps_end: jax.Array  # [T]
+    eps_decay_steps: jax.Array  # [T] env steps per task
+    tau: jax.Array  # ()
+
+
+@struct.dataclass
+class TrainState:
+    params: Any
+    target_params: Any
+    opt_state: Any
+    hparams: Hyperparams
+
+
+def epsilon(hparams: Hyperparams, env_steps: jax.Array) -> jax.Array:
+    """Per-task linear ε schedule ``[T]`` at ``env_steps`` (per task)."""
+    frac = jnp.clip(1.0 - env_steps / hparams.eps_decay_steps, 0.0, 1.0)
+    return hparams.eps_end + (hparams.eps_start - hparams.eps_end) * frac
+
+
+def make_optimizer(max_grad_norm: float, learning_rate: float) -> optax.GradientTransformation:
+    """Adam after global-norm clipping; the learning rate is injected, so it lives in the optimiser state."""
+
+    def factory(learning_rate):
+        return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
+
+    return optax.inject_hyperparams(factory)(learning_rate=learning_rate)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Agent:
+    """Static parts of the agent; methods are pure and traceable."""
+
+    network: MultiTaskQNetwork
+    optimizer: optax.GradientTransformation
+    action_mask: np.ndarray  # [T, A] bool
+    obs_shape: tuple[int, ...]
+    double_q: bool = True
+    loss: str = "huber"
+    huber_delta: float = 1.0
+
+    @classmethod
+    def create(cls, taskset: TaskSet, config: DQNConfig) -> Agent:
+        network = MultiTaskQNetwork(
+            num_tasks=taskset.num_tasks,
+            num_actions=taskset.num_actions,
+            torso_sizes=tuple(config.torso),
+            adapter_size=config.adapter_size,
+            dueling=config.dueling,
+        )
+        return cls(
+            network=network,
+            optimizer=make_optimizer(config.max_grad_norm, config.lr),
+            action_mask=taskset.action_mask,
+            obs_shape=taskset.obs_shape,
+            double_q=config.double_q,
+            loss=config.loss,
+            huber_delta=config.huber_delta,
+        )
+
+    @property
+    def num_tasks(self) -> int:
+        return self.action_mask.shape[0]
+
+    def q_values(self, params, obs: jax.Array) -> jax.Array:
+        """``obs [T, X, *obs_shape]`` -> ``q [T, X, A]``."""
+        return self.network.apply({"params": params}, obs, obs_ndim=len(self.obs_shape))
+
+    def init(self, key: jax.Array, hparams: Hyperparams, learning_rate: jax.Array | float | None = None) -> TrainState:
+        """Fresh params (target = online), optimiser state, and the run's hyperparameters."""
+        dummy = jnp.zeros((self.num_tasks, 1) + tuple(self.obs_shape), jnp.float32)
+        params = self.network.init(key, dummy, obs_ndim=len(self.obs_shape))["params"]
+        opt_state = self.optimizer.init(params)
+        if learning_rate is not None:
+            opt_state.hyperparams["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
+        return TrainState(params=params, target_params=params, opt_state=opt_state, hparams=hparams)
+
+    def greedy_actions(self, params, obs: jax.Array) -> jax.Array:
+        """argmax over each task's valid actions: ``obs [T, N, ...]`` -> ``[T, N]`` int32."""
+        q = self.q_values(params, obs)
+        return jnp.argmax(losses.masked_q(q, self.action_mask[:, None, :]), axis=-1).astype(jnp.int32)
+
+    def act(self, params, obs: jax.Array, key: jax.Array, eps: jax.Array) -> jax.Array:
+        """ε-greedy over valid actions; ``eps [T]`` -> actions ``[T, N]`` int32."""
+        greedy = self.greedy_actions(params, obs)
+        k_explore, k_random = jax.random.split(key)
+        num_actions = jnp.asarray(self.action_mask.sum(-1), jnp.int32)[:, None]
+        random = jax.random.randint(k_random, greedy.shape, 0, num_actions)
+        explore = jax.random.uniform(k_explore, greedy.shape) < eps[:, None]
+        return jnp.where(explore, random, greedy)
+
+    def task_losses(self, params, target_params, batch: replay.Transition, hparams: Hyperparams):
+        """Per-task mean TD losses ``[T]`` and TD errors ``[T, B]`` for a batch ``[T, B, ...]``."""
+        q_tm1 = self.q_values(params, batch.obs)
+        q_t_value = self.q_values(target_params, batch.next_obs)
+        q_t_selector = self.q_values(params, batch.next_obs) if self.double_q else q_t_value
+        return losses.multitask_td_loss(
+            q_tm1,
+            batch.action,
+            batch.reward,
+            batch.terminated,
+            hparams.gammas,
+            q_t_value,
+            jax.lax.stop_gradient(q_t_selector),
+            jnp.asarray(self.action_mask),
+            loss=self.loss,
+            huber_delta=self.huber_delta,
+        )
+
+    def update(self, state: TrainState, batch: replay.Transition) -> tuple[TrainState, dict[str, jax.Array]]:
+        """One gradient step on L = Σₜ wₜ · meanᵢ ℓ over the ``[T, B]`` batch of all tasks.
+
+        Returns the new state and metrics: ``loss [T]``, ``q [T]`` (mean Q of taken actions), ``grad_norm ()``.
+        """
+
+        def total_loss(params):
+            per_task, td = self.task_losses(params, state.target_params, batch, state.hparams)
+            return jnp.sum(state.hparams.task_weights * per_task), (per_task, td)
+
+        grads, (per_task, td) = jax.grad(total_loss, has_aux=True)(state.params)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {"loss": per_task, "td_abs": jnp.abs(td).mean(-1), "grad_norm": optax.global_norm(grads)}
+        return state.replace(params=params, opt_state=opt_state), metrics
+
+    def update_target(self, state: TrainState) -> TrainState:
+        """target ← τ·online + (1−τ)·target (τ = 1: hard copy)."""
+        target = optax.incremental_update(state.params, state.target_params, state.hparams.tau)
+        return state.replace(target_params=target)
+
+
+def default_hparams(taskset: TaskSet, config: DQNConfig) -> Hyperparams:
+    """Hyperparameters of one run from the config; a task's spec `gamma` overrides `config.gamma`."""
+    num_tasks = taskset.num_tasks
+    gammas = taskset.gammas(config.gamma)
+    weights = np.ones(num_tasks, np.float32) if config.task_weights is None else np.asarray(config.task_weights)
+    full = lambda v: jnp.full((num_tasks,), v, jnp.float32)  # noqa: E731
+    return Hyperparams(
+        gammas=jnp.asarray(gammas),
+        task_weights=jnp.asarray(weights, jnp.float32),
+        eps_start=full(config.eps_start),
+        eps_end=full(config.eps_end),
+        eps_decay_steps=full(config.eps_decay_steps),
+        tau=jnp.asarray(config.tau, jnp.float32),
+    )

@@ -1,0 +1,120 @@
+"""Training configuration: one frozen dataclass, validated before anything compiles.
+
+Step counts are *per task*: every task steps ``num_envs`` envs each iteration, so after i iterations each task
+has taken ``i * num_envs`` env steps, whatever the number of tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig:
+    """Multi-task DQN settings (static: changing one recompiles)."""
+
+    total_steps: int = 150_000
+    """env steps per task"""
+    num_envs: int = 16
+    """parallel envs per task"""
+    buffer_size: int = 50_000
+    """replay capacity per task (transitions)"""
+    batch_size: int = 128
+    """transitions sampled per task per update"""
+    learning_starts: int = 2_000
+    """env steps per task before the first update"""
+    update_every: int = 1
+    """iterations (each `num_envs` env steps per task) between gradient updates"""
+    target_update_period: int = 100
+    """gradient updates between target-network updates"""
+    tau: float = 1.0
+    """target update step size: 1.0 = hard copy, < 1 = Polyak averaging"""
+    lr: float = 1e-3
+    """Adam learning rate"""
+    max_grad_norm: float = 10.0
+    """global gradient-norm clip"""
+    gamma: float = 0.99
+    """discount for tasks whose spec sets none"""
+    eps_start: float = 1.0
+    """exploration epsilon at step 0"""
+    eps_end: float = 0.05
+    """exploration epsilon after the decay"""
+    eps_decay_fraction: float = 0.2
+    """fraction of total_steps over which epsilon decays linearly"""
+    double_q: bool = True
+    """double-DQN targets (False = plain max over the target network)"""
+    loss: Literal["huber", "l2"] = "huber"
+    """TD loss"""
+    huber_delta: float = 1.0
+    """Huber threshold"""
+    torso: tuple[int, ...] = (120, 84)
+    """hidden sizes of the shared MLP torso"""
+    adapter_size: int = 0
+    """per-task input adapter width (0 = none)"""
+    dueling: bool = False
+    """dueling heads"""
+    task_weights: tuple[float, ...] | None = None
+    """loss weight per task (default 1 each): L = sum_t w_t mean_i loss"""
+    eval_every: int = 10_000
+    """env steps per task between greedy evaluations (also the compiled chunk length)"""
+    eval_episodes: int = 10
+    """greedy episodes per task and seed at each evaluation"""
+
+    @property
+    def iterations(self) -> int:
+        """Total iterations, rounded up to whole chunks."""
+        return self.num_chunks * self.chunk_iterations
+
+    @property
+    def chunk_iterations(self) -> int:
+        """Iterations per compiled chunk (one evaluation after each)."""
+        return max(1, self.eval_every // self.num_envs)
+
+    @property
+    def num_chunks(self) -> int:
+        per_chunk = self.chunk_iterations * self.num_envs
+        return -(-self.total_steps // per_chunk)
+
+    @property
+    def eps_decay_steps(self) -> float:
+        return max(1.0, self.eps_decay_fraction * self.total_steps)
+
+    def validate(self, num_tasks: int | None = None) -> DQNConfig:
+        """Raise `ValueError` naming the first bad field and what is allowed; return self."""
+        positive = ("total_steps", "num_envs", "buffer_size", "batch_size", "update_every",
+                    "target_update_period", "eval_every", "eval_episodes")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.learning_starts < 0:
+            raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
+        if self.buffer_size < self.num_envs:
+            raise ValueError(f"buffer_size must be >= num_envs ({self.num_envs}), got {self.buffer_size}")
+        checks = {
+            "tau": (0.0 < self.tau <= 1.0, "in (0, 1]"),
+            "lr": (self.lr > 0.0, "> 0"),
+            "max_grad_norm": (self.max_grad_norm > 0.0, "> 0"),
+            "gamma": (0.0 <= self.gamma <= 1.0, "in [0, 1]"),
+            "eps_start": (0.0 <= self.eps_start <= 1.0, "in [0, 1]"),
+            "eps_end": (0.0 <= self.eps_end <= 1.0, "in [0, 1]"),
+            "eps_decay_fraction": (0.0 <= self.eps_decay_fraction <= 1.0, "in [0, 1]"),
+            "huber_delta": (self.huber_delta > 0.0, "> 0"),
+            "adapter_size": (self.adapter_size >= 0, ">= 0"),
+        }
+        for name, (ok, allowed) in checks.items():
+            if not ok:
+                raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
+        if self.loss not in ("huber", "l2"):
+            raise ValueError(f"loss must be 'huber' or 'l2', got {self.loss!r}")
+        if not self.torso or any(h < 1 for h in self.torso):
+            raise ValueError(f"torso must be one or more positive layer sizes, got {self.torso!r}")
+        if self.task_weights is not None:
+            if num_tasks is not None and len(self.task_weights) != num_tasks:
+                raise ValueError(
+                    f"task_weights must have one weight per task ({num_tasks}), got {len(self.task_weights)}"
+                )
+            if any(w < 0 for w in self.task_weights):
+                raise ValueError(f"task_weights must be >= 0, got {self.task_weights}")
+        return self

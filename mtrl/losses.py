@@ -1,0 +1,98 @@
+"""Per-task TD losses (rlax for the TD math).
+
+The target is r + γ · (1 − terminated) · Q_value(s', argmax_{a valid} Q_select(s', a)):
+- double DQN: Q_select = online network, Q_value = target network;
+- plain DQN: both are the target network (rlax's double-Q error with selector = value is Q-learning).
+Invalid actions of a task (beyond its own action count) are pushed to the dtype's lowest value in the selector,
+so they are never the argmax; the value read is always a valid action's, so no inf or nan enters the target.
+Bootstrapping stops only on termination; truncated transitions bootstrap from the true next observation.
+
+Functions here return one loss per task, ``[T]``; aggregation across tasks belongs to the agent.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import chex
+import jax
+import jax.numpy as jnp
+import rlax
+
+LossType = Literal["huber", "l2"]
+
+
+def masked_q(q: jax.Array, action_mask: jax.Array) -> jax.Array:
+    """Set Q-values of invalid actions to the lowest finite value so argmax/max ignore them.
+
+    ``q [..., A]``, ``action_mask [A]`` or broadcastable bool.
+    """
+    return jnp.where(action_mask, q, jnp.finfo(q.dtype).min)
+
+
+def td_errors(
+    q_tm1: jax.Array,
+    a_tm1: jax.Array,
+    r_t: jax.Array,
+    discount_t: jax.Array,
+    q_t_value: jax.Array,
+    q_t_selector: jax.Array,
+    action_mask: jax.Array,
+) -> jax.Array:
+    """Double-Q TD errors for one task: ``q_* [B, A]``, ``a_tm1, r_t, discount_t [B]``, mask ``[A]`` -> ``[B]``.
+
+    ``discount_t`` already includes termination: γ · (1 − terminated).
+    """
+    chex.assert_rank([q_tm1, a_tm1, r_t, discount_t, q_t_value, q_t_selector, action_mask], [2, 1, 1, 1, 2, 2, 1])
+    selector = masked_q(q_t_selector, action_mask)
+    return jax.vmap(rlax.double_q_learning)(q_tm1, a_tm1, r_t, discount_t, q_t_value, selector)
+
+
+def elementwise_loss(td: jax.Array, loss: LossType, huber_delta: float = 1.0) -> jax.Array:
+    """ℓ(δ): rlax's Huber with ``huber_delta`` or ½δ²."""
+    if loss == "huber":
+        return rlax.huber_loss(td, huber_delta)
+    if loss == "l2":
+        return rlax.l2_loss(td)
+    raise ValueError(f"loss must be 'huber' or 'l2', got {loss!r}")
+
+
+def task_td_loss(
+    q_tm1: jax.Array,
+    a_tm1: jax.Array,
+    r_t: jax.Array,
+    terminated: jax.Array,
+    gamma: jax.Array,
+    q_t_value: jax.Array,
+    q_t_selector: jax.Array,
+    action_mask: jax.Array,
+    loss: LossType = "huber",
+    huber_delta: float = 1.0,
+) -> tuple[jax.Array, jax.Array]:
+    """Mean TD loss of one task over its batch, and the TD errors ``[B]``.
+
+    ``gamma`` is this task's scalar discount; ``terminated [B]`` bool.
+    """
+    discount_t = gamma * (1.0 - terminated.astype(jnp.float32))
+    td = td_errors(q_tm1, a_tm1, r_t, discount_t, q_t_value, q_t_selector, action_mask)
+    return elementwise_loss(td, loss, huber_delta).mean(), td
+
+
+def multitask_td_loss(
+    q_tm1: jax.Array,
+    a_tm1: jax.Array,
+    r_t: jax.Array,
+    terminated: jax.Array,
+    gammas: jax.Array,
+    q_t_value: jax.Array,
+    q_t_selector: jax.Array,
+    action_mask: jax.Array,
+    loss: LossType = "huber",
+    huber_delta: float = 1.0,
+) -> tuple[jax.Array, jax.Array]:
+    """Per-task mean TD losses ``[T]`` (and TD errors ``[T, B]``) for a batch ``[T, B, ...]``.
+
+    ``gammas [T]``, ``action_mask [T, A]``.
+    """
+    fn = jax.vmap(lambda *args: task_td_loss(*args, loss=loss, huber_delta=huber_delta))
+    return fn(q_tm1, a_tm1, r_t, terminated, gammas, q_t_value, q_t_selector, action_mask)

@@ -1,0 +1,92 @@
+"""Multi-task Q-network: optional per-task input adapters, a shared torso, per-task heads.
+
+Param tree (the ``"params"`` collection)::
+
+    {"adapter": {...}   # optional; every leaf has a leading task axis T
+     "torso":   {...}   # shared by all tasks
+     "head":    {...}}  # every leaf has a leading task axis T; A_max outputs, masked per task
+
+Per-task modules are one `nn.vmap` over the task axis, so T tasks cost one batched matmul, not T calls.
+Input ``obs [T, ..., *obs_shape]`` gives ``q [T, ..., A]``; the middle axes (envs, batch) are free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class MLP(nn.Module):
+    """Dense layers with ReLU after each."""
+
+    hidden_sizes: Sequence[int]
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for size in self.hidden_sizes:
+            x = nn.relu(nn.Dense(size)(x))
+        return x
+
+
+class QHead(nn.Module):
+    """Linear Q-value head; with ``dueling`` it is V(s) + A(s, a) − mean_a A(s, a)."""
+
+    num_actions: int
+    dueling: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if not self.dueling:
+            return nn.Dense(self.num_actions, name="q")(x)
+        value = nn.Dense(1, name="value")(x)
+        advantage = nn.Dense(self.num_actions, name="advantage")(x)
+        # The mean runs over all A_max outputs: masked actions only shift A by a constant per state.
+        return value + advantage - advantage.mean(axis=-1, keepdims=True)
+
+
+def _per_task(module_cls, num_tasks: int):
+    """Stack `module_cls` on a leading task axis: inputs ``[T, ...]``, params with leading axis T."""
+    return nn.vmap(
+        module_cls,
+        in_axes=0,
+        out_axes=0,
+        variable_axes={"params": 0},
+        split_rngs={"params": True},
+        axis_size=num_tasks,
+    )
+
+
+class MultiTaskQNetwork(nn.Module):
+    """Q-network with a shared torso θ₀ and one head θₜ per task.
+
+    Attributes:
+        num_tasks: T.
+        num_actions: A_max, the head width.
+        torso_sizes: hidden sizes of the shared MLP torso.
+        adapter_size: width of a per-task Dense+ReLU input adapter before the torso; 0 = no adapter.
+        dueling: dueling heads.
+    """
+
+    num_tasks: int
+    num_actions: int
+    torso_sizes: Sequence[int] = (120, 84)
+    adapter_size: int = 0
+    dueling: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, obs_ndim: int = 1) -> jax.Array:
+        """``obs [T, ..., *obs_shape]`` (any dtype; cast to float32) -> ``q [T, ..., A]``.
+
+        ``obs_ndim`` is the number of trailing observation axes, flattened before the MLP.
+        """
+        if obs.shape[0] != self.num_tasks:
+            raise ValueError(f"obs leading axis must be the task axis of size {self.num_tasks}, got {obs.shape}")
+        x = obs.astype(jnp.float32)
+        x = x.reshape(x.shape[: x.ndim - obs_ndim] + (-1,))
+        if self.adapter_size:
+            x = _per_task(MLP, self.num_tasks)((self.adapter_size,), name="adapter")(x)
+        x = MLP(tuple(self.torso_sizes), name="torso")(x)
+        return _per_task(QHead, self.num_tasks)(self.num_actions, self.dueling, name="head")(x)

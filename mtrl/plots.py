@@ -1,0 +1,52 @@
+"""Learning curves with matplotlib (Agg backend: no display needed).
+
+Axes: ``E`` evaluation points, ``S`` seeds, ``T`` tasks.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mtrl.evaluate import bootstrap_ci  # noqa: E402
+
+
+def mean_and_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``values [E, S]`` -> mean ``[E]`` and 95% bootstrap band of the mean across seeds ``[E]``, ``[E]``."""
+    mean = values.mean(axis=1)
+    low, high = np.empty_like(mean), np.empty_like(mean)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for e in range(values.shape[0]):
+            low[e], high[e] = bootstrap_ci(values[e], resamples=500)
+    return mean, low, high
+
+
+def plot_curves(eval_steps: np.ndarray, eval_returns: np.ndarray, task_names: list[str], path: str,
+                title: str | None = None) -> None:
+    """One panel per task: greedy return vs env steps per task, mean with a 95% band across seeds."""
+    num_tasks = len(task_names)
+    cols = min(num_tasks, 4)
+    rows = -(-num_tasks // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for t, name in enumerate(task_names):
+        ax = axes[t // cols][t % cols]
+        mean, low, high = mean_and_band(np.asarray(eval_returns)[:, :, t])
+        ax.plot(eval_steps, mean, color="C0")
+        ax.fill_between(eval_steps, low, high, color="C0", alpha=0.25, linewidth=0)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("env steps (per task)")
+        ax.set_ylabel("greedy return")
+        ax.grid(alpha=0.3)
+    for t in range(num_tasks, rows * cols):
+        axes[t // cols][t % cols].axis("off")
+    seeds = np.asarray(eval_returns).shape[1]
+    fig.suptitle(title or f"mean greedy return, 95% bootstrap band over {seeds} seed(s)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,376 @@
+"""Tasks, task sets and named suites.
+
+A *task* is one gymnax environment with one set of `EnvParams` and a discount. A task is written as a spec
+string ``ENV_ID[:field=value,...]``, e.g. ``CartPole-v1:length=1.0,gravity=15.0`` or ``Acrobot-v1:gamma=0.995``.
+Fields are the env's gymnax `EnvParams` fields (values coerced to the field's type) plus ``gamma``.
+
+A `TaskSet` orders the tasks of a run and groups those of the same environment id, so that one `vmap` over
+stacked `EnvParams` steps a whole group. Observations are zero-padded to a common shape and actions beyond a
+task's own count are masked out.
+
+Axes: ``T`` tasks, ``N`` envs per task, ``A`` = ``A_max`` actions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnax.environments import spaces
+
+# Registered gymnax envs that mtrl does not run: continuous actions, or data downloaded at construction.
+_UNSUPPORTED_ENVS = frozenset(
+    {
+        "Pendulum-v1",
+        "MountainCarContinuous-v0",
+        "Reacher-misc",
+        "Swimmer-misc",
+        "PointRobot-misc",
+        "MNISTBandit-bsuite",
+    }
+)
+
+# Spec keys that are not EnvParams fields.
+_TASK_KEYS = ("gamma",)
+
+
+def _cartpole_derived(params):
+    return params.replace(
+        total_mass=params.masspole + params.masscart,
+        polemass_length=params.masspole * params.length,
+    )
+
+
+# EnvParams fields that gymnax stores but computes from other fields: recomputed after every override.
+DERIVED_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
+    "CartPole-v1": (("total_mass", "polemass_length"), _cartpole_derived),
+}
+
+SUITES: dict[str, tuple[str, ...]] = {
+    "cartpole-lengths": tuple(f"CartPole-v1:length={x}" for x in (0.25, 0.5, 1.0, 1.5)),
+    "classic": ("CartPole-v1", "Acrobot-v1", "MountainCar-v0"),
+    "cartpole-gravity": tuple(f"CartPole-v1:gravity={g}" for g in (4.9, 9.8, 14.7, 19.6)),
+}
+
+
+def supported_envs() -> list[str]:
+    """Env ids a task spec may name: gymnax's registered envs with discrete actions."""
+    return [e for e in gymnax.registered_envs if e not in _UNSUPPORTED_ENVS]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Task:
+    """One environment with fixed parameters.
+
+    Attributes:
+        spec: the canonical spec string (fields in the order given).
+        env_id: gymnax env id.
+        env: the gymnax environment (stateless; shared by tasks of the same env id).
+        params: the env's `EnvParams` with overrides applied and derived fields recomputed.
+        gamma: discount for this task's TD targets, or None to use the run's default.
+        obs_shape, obs_dtype: one observation as the env emits it.
+        num_actions: size of the env's discrete action space.
+    """
+
+    spec: str
+    env_id: str
+    env: Any
+    params: Any
+    gamma: float | None
+    obs_shape: tuple[int, ...]
+    obs_dtype: np.dtype
+    num_actions: int
+
+    @property
+    def name(self) -> str:
+        return self.spec
+
+
+def _coerce(env_id: str, field: str, raw: str, current: Any) -> Any:
+    """Parse `raw` into the type of the current value of EnvParams `field`."""
+    kind = None
+    if isinstance(current, bool) or (hasattr(current, "dtype") and np.dtype(current.dtype) == np.bool_):
+        kind = bool
+    elif isinstance(current, (int, np.integer)) or (
+        hasattr(current, "dtype") and np.issubdtype(current.dtype, np.integer) and np.ndim(current) == 0
+    ):
+        kind = int
+    elif isinstance(current, (float, np.floating)) or (
+        hasattr(current, "dtype") and np.issubdtype(current.dtype, np.floating) and np.ndim(current) == 0
+    ):
+        kind = float
+    if kind is None:
+        raise ValueError(
+            f"task field {field!r} of {env_id} is not a scalar (its default is {current!r}); "
+            "only int, float and bool fields can be set in a task spec"
+        )
+    try:
+        if kind is bool:
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return raw.lower() in ("true", "1")
+        if kind is int:
+            return int(raw)
+        value = float(raw)
+        if not math.isfinite(value):
+            raise ValueError
+        return value
+    except ValueError:
+        allowed = {bool: "true or false", int: "an integer", float: "a finite number"}[kind]
+        raise ValueError(
+            f"task field {field!r} of {env_id} must be {allowed}, got {raw!r}"
+        ) from None
+
+
+@functools.lru_cache(maxsize=None)
+def _make_env(env_id: str):
+    return gymnax.make(env_id)
+
+
+def _obs_spec(env, params) -> jax.ShapeDtypeStruct:
+    obs, _ = jax.eval_shape(env.reset, jax.random.key(0), params)
+    return obs
+
+
+def parse_task(spec: str) -> Task:
+    """Parse a task spec string ``ENV_ID[:field=value,...]`` into a `Task`.
+
+    Raises:
+        ValueError: unknown env id, unknown field, malformed ``field=value`` or a value of the wrong kind;
+            the message names the offending part and lists what is allowed.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"task spec must be a non-empty string like 'CartPole-v1:length=1.0', got {spec!r}")
+    env_id, _, field_text = spec.strip().partition(":")
+    env_id = env_id.strip()
+    allowed_envs = supported_envs()
+    if env_id not in allowed_envs:
+        raise ValueError(f"unknown env id {env_id!r} in task spec {spec!r}; allowed: {', '.join(allowed_envs)}")
+    env, params = _make_env(env_id)
+    if not isinstance(env.action_space(params), spaces.Discrete):
+        raise ValueError(f"{env_id} has a non-discrete action space; DQN needs discrete actions")
+
+    derived, recompute = DERIVED_FIELDS.get(env_id, ((), None))
+    settable = [f.name for f in dataclasses.fields(params) if f.name not in derived]
+    overrides: dict[str, Any] = {}
+    gamma = None
+    for item in filter(None, (s.strip() for s in field_text.split(","))):
+        name, eq, raw = item.partition("=")
+        name, raw = name.strip(), raw.strip()
+        if not eq or not name or not raw:
+            raise ValueError(f"malformed field {item!r} in task spec {spec!r}; expected field=value")
+        if name in overrides or (name == "gamma" and gamma is not None):
+            raise ValueError(f"task field {name!r} given twice in task spec {spec!r}")
+        if name == "gamma":
+            gamma = _coerce(env_id, "gamma", raw, 0.0)
+            if not 0.0 <= gamma <= 1.0:
+                raise ValueError(f"task field 'gamma' must be in [0, 1], got {gamma} in {spec!r}")
+            continue
+        if name in derived:
+            raise ValueError(
+                f"task field {name!r} of {env_id} is derived from other fields and cannot be set; "
+                f"allowed fields: {', '.join(settable + list(_TASK_KEYS))}"
+            )
+        if name not in settable:
+            raise ValueError(
+                f"unknown field {name!r} for {env_id} in task spec {spec!r}; "
+                f"allowed fields: {', '.join(settable + list(_TASK_KEYS))}"
+            )
+        overrides[name] = _coerce(env_id, name, raw, getattr(params, name))
+    params = params.replace(**overrides)
+    if recompute is not None:
+        params = recompute(params)
+    obs = _obs_spec(env, params)
+    return Task(
+        spec=spec.strip(),
+        env_id=env_id,
+        env=env,
+        params=params,
+        gamma=gamma,
+        obs_shape=tuple(obs.shape),
+        obs_dtype=np.dtype(obs.dtype),
+        num_actions=int(env.action_space(params).n),
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EnvGroup:
+    """Tasks of one env id, stepped together with `vmap` over their stacked `EnvParams`.
+
+    Attributes:
+        env: the shared gymnax environment.
+        task_ids: positions of this group's tasks in the `TaskSet` (static).
+        params: `EnvParams` with a leading axis of size ``len(task_ids)``.
+    """
+
+    env: Any
+    task_ids: tuple[int, ...]
+    params: Any
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TaskSet:
+    """An ordered set of tasks trained together.
+
+    Attributes:
+        tasks: the tasks, in order (index = task id).
+        groups: tasks grouped by env id, in order of first appearance.
+        obs_shape: common observation shape (each axis the max over tasks); smaller obs are zero-padded.
+        obs_dtype: common observation dtype (the tasks' dtypes promoted).
+        num_actions: ``A_max``, the largest action count.
+        action_mask: ``[T, A]`` bool, True where the action exists for the task.
+    """
+
+    tasks: tuple[Task, ...]
+    groups: tuple[EnvGroup, ...]
+    obs_shape: tuple[int, ...]
+    obs_dtype: np.dtype
+    num_actions: int
+    action_mask: np.ndarray
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def names(self) -> list[str]:
+        return [t.spec for t in self.tasks]
+
+    def gammas(self, default: float) -> np.ndarray:
+        """``[T]`` float32 discounts: each task's spec `gamma`, else ``default``."""
+        return np.array([default if t.gamma is None else t.gamma for t in self.tasks], np.float32)
+
+    @property
+    def task_num_actions(self) -> np.ndarray:
+        """``[T]`` int32 action counts."""
+        return np.array([t.num_actions for t in self.tasks], np.int32)
+
+    @property
+    def max_episode_steps(self) -> int:
+        """Longest episode any task allows (its `max_steps_in_episode`)."""
+        return max(int(t.params.max_steps_in_episode) for t in self.tasks)
+
+    def pad_obs(self, obs: jax.Array) -> jax.Array:
+        """Zero-pad one task's observations ``[..., *obs_shape_t]`` to ``[..., *self.obs_shape]``."""
+        task_shape = obs.shape[obs.ndim - len(self.obs_shape):]
+        pad = [(0, 0)] * (obs.ndim - len(task_shape)) + [
+            (0, m - s) for s, m in zip(task_shape, self.obs_shape)
+        ]
+        return jnp.pad(obs.astype(self.obs_dtype), pad)
+
+    # --- environment stepping; called inside jit ------------------------------------------------------------
+
+    def reset(self, key: jax.Array, num_envs: int) -> tuple[jax.Array, tuple[Any, ...]]:
+        """Reset ``num_envs`` envs of every task.
+
+        Returns:
+            obs ``[T, N, *obs_shape]`` and a tuple of env states, one per group, each with leading axes
+            ``[T_g, N]``.
+        """
+        keys = jax.random.split(key, (self.num_tasks, num_envs))
+        obs_parts, states = [], []
+        for group in self.groups:
+            ids = np.array(group.task_ids)
+            reset = jax.vmap(jax.vmap(group.env.reset, in_axes=(0, None)), in_axes=(0, 0))
+            obs, state = reset(keys[ids], group.params)
+            obs_parts.append(self.pad_obs(obs))
+            states.append(state)
+        return self._merge(obs_parts), tuple(states)
+
+    def step(
+        self, key: jax.Array, states: tuple[Any, ...], actions: jax.Array
+    ) -> tuple[jax.Array, tuple[Any, ...], jax.Array, jax.Array, jax.Array, jax.Array]:
+        """Step every env of every task once (gymnax auto-resets finished episodes).
+
+        Args:
+            key: PRNG key.
+            states: per-group env states, as returned by `reset`.
+            actions: ``[T, N]`` int32.
+
+        Returns:
+            ``obs [T, N, *obs]`` (after auto-reset), ``states``, ``reward [T, N]`` float32,
+            ``terminated [T, N]``, ``truncated [T, N]`` bool, and ``final_obs [T, N, *obs]``, the true
+            next observation (differs from ``obs`` only where an episode ended).
+        """
+        num_envs = actions.shape[1]
+        keys = jax.random.split(key, (self.num_tasks, num_envs))
+        outs = []
+        new_states = []
+        for group, state in zip(self.groups, states):
+            ids = np.array(group.task_ids)
+            step = jax.vmap(jax.vmap(group.env.step, in_axes=(0, 0, 0, None)), in_axes=(0, 0, 0, 0))
+            obs, state, reward, terminated, truncated, info = step(keys[ids], state, actions[ids], group.params)
+            new_states.append(state)
+            outs.append(
+                (
+                    self.pad_obs(obs),
+                    reward.astype(jnp.float32),
+                    terminated.astype(bool),
+                    truncated.astype(bool),
+                    self.pad_obs(info["final_observation"]),
+                )
+            )
+        obs, reward, terminated, truncated, final_obs = (self._merge(list(p)) for p in zip(*outs))
+        return obs, tuple(new_states), reward, terminated, truncated, final_obs
+
+    def _merge(self, parts: Sequence[jax.Array]) -> jax.Array:
+        """Concatenate per-group arrays ``[T_g, ...]`` and restore task order ``[T, ...]``."""
+        if len(parts) == 1:
+            return parts[0]
+        order = np.concatenate([np.array(g.task_ids) for g in self.groups])
+        return jnp.concatenate(parts, axis=0)[np.argsort(order)]
+
+
+def make_taskset(tasks: Sequence[str | Task]) -> TaskSet:
+    """Build a `TaskSet` from spec strings (or parsed tasks), keeping their order."""
+    if isinstance(tasks, str):
+        raise TypeError("tasks must be a sequence of spec strings, not one string; wrap it in a list")
+    parsed = tuple(t if isinstance(t, Task) else parse_task(t) for t in tasks)
+    if not parsed:
+        raise ValueError("tasks must name at least one task")
+    names = [t.spec for t in parsed]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"tasks must be distinct; repeated: {', '.join(dupes)}")
+    ndims = {len(t.obs_shape) for t in parsed}
+    if len(ndims) > 1:
+        shapes = ", ".join(f"{t.spec}: {t.obs_shape}" for t in parsed)
+        raise ValueError(f"tasks' observations must have the same number of axes to be padded; got {shapes}")
+    obs_shape = tuple(int(max(s)) for s in zip(*(t.obs_shape for t in parsed)))
+    obs_dtype = np.dtype(jnp.result_type(*(t.obs_dtype for t in parsed)))
+    num_actions = max(t.num_actions for t in parsed)
+    mask = np.arange(num_actions)[None, :] < np.array([t.num_actions for t in parsed])[:, None]
+
+    by_env: dict[str, list[int]] = {}
+    for i, t in enumerate(parsed):
+        by_env.setdefault(t.env_id, []).append(i)
+    groups = tuple(
+        EnvGroup(
+            env=parsed[ids[0]].env,
+            task_ids=tuple(ids),
+            params=jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *(parsed[i].params for i in ids)),
+        )
+        for ids in by_env.values()
+    )
+    return TaskSet(
+        tasks=parsed,
+        groups=groups,
+        obs_shape=obs_shape,
+        obs_dtype=obs_dtype,
+        num_actions=num_actions,
+        action_mask=mask,
+    )
+
+
+def suite(name: str) -> tuple[str, ...]:
+    """Task specs of a named suite."""
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}; allowed: {', '.join(SUITES)}")
+    return SUITES[name]

@@ -1,0 +1,319 @@
+"""Runner state, the compiled training chunk, and the Python outer loop.
+
+One *iteration* steps every env of every task once, stores the transitions, and (every `update_every`
+iterations, after `learning_starts`) takes one gradient step on the ``[T, B]`` batch of all tasks.
+`train_chunk` is a jitted `lax.scan` over K iterations with the runner state donated. Runs (seeds, sweep
+settings) are a leading `vmap` axis ``S`` of `RunState`; the counters that drive `lax.cond` (iteration,
+update count) live once in `RunnerState`, outside that axis, so the conditionals stay real branches.
+With several devices the run axis is sharded over them (`NamedSharding`); the program is the same.
+
+Host work (progress bar, evaluation, logging) happens in `train` between chunks only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from mtrl import replay
+from mtrl.agent import Agent, Hyperparams, TrainState, default_hparams, epsilon
+from mtrl.config import DQNConfig
+from mtrl.evaluate import make_evaluator
+from mtrl.tasks import TaskSet, make_taskset
+
+
+@struct.dataclass
+class RunState:
+    """Everything one run owns. Under `RunnerState.runs` every leaf has a leading axis S."""
+
+    train: TrainState
+    replay: replay.ReplayState
+    env_states: tuple[Any, ...]  # per env group, leaves [T_g, N, ...]
+    obs: jax.Array  # [T, N, *obs_shape]
+    key: jax.Array  # training stream
+    eval_key: jax.Array  # evaluation stream, folded with the step; never advances training randomness
+    episode_return: jax.Array  # [T, N] return of the running episode
+
+
+@struct.dataclass
+class RunnerState:
+    runs: RunState  # leaves [S, ...]
+    iteration: jax.Array  # () int32, shared by all runs
+    num_updates: jax.Array  # () int32, shared by all runs
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Trainer:
+    """Static program pieces for one task set and config; builds and runs the compiled functions."""
+
+    taskset: TaskSet
+    config: DQNConfig
+    agent: Agent
+
+    @classmethod
+    def create(cls, tasks: TaskSet | Sequence[str], config: DQNConfig) -> Trainer:
+        taskset = tasks if isinstance(tasks, TaskSet) else make_taskset(tasks)
+        config.validate(taskset.num_tasks)
+        return cls(taskset=taskset, config=config, agent=Agent.create(taskset, config))
+
+    # --- state ----------------------------------------------------------------------------------------------
+
+    def init_run(self, key: jax.Array, hparams: Hyperparams, learning_rate: jax.Array | float) -> RunState:
+        """Fresh state for one run from its key."""
+        k_net, k_env, k_train, k_eval = jax.random.split(key, 4)
+        obs, env_states = self.taskset.reset(k_env, self.config.num_envs)
+        return RunState(
+            train=self.agent.init(k_net, hparams, learning_rate),
+            replay=replay.init(
+                self.taskset.num_tasks, self.config.buffer_size, self.taskset.obs_shape, self.taskset.obs_dtype
+            ),
+            env_states=env_states,
+            obs=obs,
+            key=k_train,
+            eval_key=k_eval,
+            episode_return=jnp.zeros((self.taskset.num_tasks, self.config.num_envs), jnp.float32),
+        )
+
+    def init(
+        self, seeds: Sequence[int], hparams: Hyperparams | None = None, learning_rates: Sequence[float] | None = None
+    ) -> RunnerState:
+        """Runner state for one run per seed, stacked on a leading axis S and sharded over devices.
+
+        ``hparams`` may carry a leading axis S (a sweep); by default every run uses the config's values.
+        """
+        seeds = [int(s) for s in seeds]
+        if not seeds:
+            raise ValueError("seeds must name at least one seed")
+        num_runs = len(seeds)
+        if hparams is None:
+            base = default_hparams(self.taskset, self.config)
+            hparams = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_runs,) + x.shape), base)
+        lrs = jnp.asarray(
+            [self.config.lr] * num_runs if learning_rates is None else list(learning_rates), jnp.float32
+        )
+        if lrs.shape != (num_runs,):
+            raise ValueError(f"learning_rates must have one value per seed ({num_runs}), got {lrs.shape[0]}")
+        keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
+        runs = jax.jit(jax.vmap(self.init_run))(keys, hparams, lrs)
+        runs = shard_runs(runs)
+        return RunnerState(runs=runs, iteration=jnp.zeros((), jnp.int32), num_updates=jnp.zeros((), jnp.int32))
+
+    # --- one iteration --------------------------------------------------------------------------------------
+
+    def _collect(self, run: RunState, env_steps: jax.Array) -> tuple[RunState, dict[str, jax.Array]]:
+        """Act, step every env, store the transitions. Returns per-task episode statistics ``[T]``."""
+        key, k_act, k_step = jax.random.split(run.key, 3)
+        eps = epsilon(run.train.hparams, env_steps)
+        actions = self.agent.act(run.train.params, run.obs, k_act, eps)
+        obs, env_states, reward, terminated, truncated, final_obs = self.taskset.step(k_step, run.env_states, actions)
+        buffer = replay.add(
+            run.replay,
+            replay.Transition(obs=run.obs, action=actions, reward=reward, next_obs=final_obs, terminated=terminated),
+        )
+        episode_return = run.episode_return + reward
+        done = terminated | truncated
+        stats = {
+            "return_sum": jnp.where(done, episode_return, 0.0).sum(-1),
+            "episodes": done.sum(-1).astype(jnp.int32),
+        }
+        run = run.replace(
+            replay=buffer,
+            env_states=env_states,
+            obs=obs,
+            key=key,
+            episode_return=jnp.where(done, 0.0, episode_return),
+        )
+        return run, stats
+
+    def _learn(self, run: RunState) -> tuple[RunState, dict[str, jax.Array]]:
+        key, k_sample = jax.random.split(run.key)
+        batch = replay.sample(run.replay, k_sample, self.config.batch_size)
+        train, metrics = self.agent.update(run.train, batch)
+        return run.replace(train=train, key=key), metrics
+
+    def _no_learn_metrics(self, num_runs: int) -> dict[str, jax.Array]:
+        t = self.taskset.num_tasks
+        return {"loss": jnp.zeros((num_runs, t)), "td_abs": jnp.zeros((num_runs, t)), "grad_norm": jnp.zeros(num_runs)}
+
+    def iteration(self, state: RunnerState, _=None) -> tuple[RunnerState, dict[str, jax.Array]]:
+        """One iteration for every run: collect, maybe learn, maybe update the target network."""
+        cfg = self.config
+        num_runs = jax.tree.leaves(state.runs.obs)[0].shape[0]
+        env_steps = (state.iteration * cfg.num_envs).astype(jnp.float32)
+        runs, stats = jax.vmap(self._collect, in_axes=(0, None))(state.runs, env_steps)
+
+        steps_after = (state.iteration + 1) * cfg.num_envs
+        learn = (steps_after >= cfg.learning_starts) & (state.iteration % cfg.update_every == 0)
+        runs, metrics = jax.lax.cond(
+            learn,
+            jax.vmap(self._learn),
+            lambda r: (r, self._no_learn_metrics(num_runs)),
+            runs,
+        )
+        num_updates = state.num_updates + learn.astype(jnp.int32)
+        sync = learn & (num_updates % cfg.target_update_period == 0)
+        runs = jax.lax.cond(
+            sync,
+            lambda r: r.replace(train=jax.vmap(self.agent.update_target)(r.train)),
+            lambda r: r,
+            runs,
+        )
+        metrics = {**metrics, **stats, "learned": learn}
+        return RunnerState(runs=runs, iteration=state.iteration + 1, num_updates=num_updates), metrics
+
+    # --- compiled entry points ------------------------------------------------------------------------------
+
+    def make_train_chunk(self, num_iterations: int | None = None) -> Callable[[RunnerState], tuple[RunnerState, dict]]:
+        """``train_chunk(state) -> (state, chunk_metrics)``: jitted scan over K iterations, state donated.
+
+        ``chunk_metrics`` are reduced over the chunk: ``return_sum [S, T]`` and ``episodes [S, T]`` of episodes
+        finished in it, ``loss [S, T]`` and ``grad_norm [S]`` averaged over its updates, ``updates ()``.
+        """
+        k = num_iterations or self.config.chunk_iterations
+
+        def train_chunk(state: RunnerState):
+            state, per_iter = jax.lax.scan(self.iteration, state, None, length=k)
+            learned = per_iter["learned"].astype(jnp.float32)  # [K]
+            n_learn = jnp.maximum(learned.sum(), 1.0)
+            mean_over_updates = lambda x: jnp.tensordot(learned, x, axes=1) / n_learn  # noqa: E731
+            return state, {
+                "return_sum": per_iter["return_sum"].sum(0),
+                "episodes": per_iter["episodes"].sum(0),
+                "loss": mean_over_updates(per_iter["loss"]),
+                "td_abs": mean_over_updates(per_iter["td_abs"]),
+                "grad_norm": mean_over_updates(per_iter["grad_norm"]),
+                "updates": learned.sum().astype(jnp.int32),
+            }
+
+        return jax.jit(train_chunk, donate_argnums=0)
+
+    def make_evaluate(self) -> Callable[[RunnerState], jax.Array]:
+        """``evaluate(state) -> returns [S, T, E]``: greedy episodes of every task; key folded with the step."""
+        evaluator = make_evaluator(self.agent, self.taskset, self.config.eval_episodes)
+
+        @jax.jit
+        def evaluate(state: RunnerState):
+            keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.runs.eval_key, state.iteration)
+            return evaluator(state.runs.train.params, keys)
+
+        return evaluate
+
+
+def shard_runs(runs: RunState) -> RunState:
+    """Place the run axis S across all devices when S divides evenly; otherwise leave it on one device."""
+    devices = jax.devices()
+    num_runs = jax.tree.leaves(runs)[0].shape[0]
+    if len(devices) < 2 or num_runs % len(devices):
+        return runs
+    mesh = Mesh(np.array(devices), ("runs",))
+    sharding = NamedSharding(mesh, PartitionSpec("runs"))
+    return jax.device_put(runs, sharding)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns.
+
+    Attributes:
+        state: final runner state.
+        eval_steps: ``[E]`` env steps per task at each evaluation (the first is 0, before training).
+        eval_returns: ``[E, S, T]`` mean greedy return per evaluation, run and task.
+        task_names: task specs, in order.
+        seeds: one per run.
+        summary: the run summary (also written to `summary.json`).
+    """
+
+    state: RunnerState
+    eval_steps: np.ndarray
+    eval_returns: np.ndarray
+    task_names: list[str]
+    seeds: list[int]
+    summary: dict[str, Any]
+
+
+def train(
+    tasks: TaskSet | Sequence[str],
+    config: DQNConfig = DQNConfig(),
+    seeds: Sequence[int] = (0,),
+    run_dir: str | None = None,
+    progress: bool = True,
+    tensorboard: bool = False,
+    extra_metadata: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train one multi-task DQN per seed on ``tasks`` and evaluate it greedily after every chunk.
+
+    Args:
+        tasks: task specs (``"CartPole-v1:length=1.0"``) or a `TaskSet`.
+        config: `DQNConfig`; step counts are per task.
+        seeds: one run per seed, all in one compiled program.
+        run_dir: where to write config.json, metrics.jsonl, eval.csv, summary.{json,md}, curves.png; None = nowhere.
+        progress: show a progress bar.
+        tensorboard: also write TensorBoard events (needs the `tensorboard` extra).
+        extra_metadata: merged into config.json.
+    """
+    from mtrl.logger import RunLogger  # host-side only
+
+    trainer = Trainer.create(tasks, config)
+    seeds = [int(s) for s in seeds]
+    cfg = trainer.config
+    logger = RunLogger(run_dir, trainer.taskset.names, seeds, cfg, progress=progress, tensorboard=tensorboard,
+                       extra_metadata=extra_metadata)
+    wall_start = time.perf_counter()
+    state = trainer.init(seeds)
+    train_chunk = trainer.make_train_chunk()
+    evaluate = trainer.make_evaluate()
+
+    compile_start = time.perf_counter()
+    train_chunk = train_chunk.lower(state).compile()
+    evaluate = evaluate.lower(state).compile()
+    compile_s = time.perf_counter() - compile_start
+
+    steps_per_chunk = cfg.chunk_iterations * cfg.num_envs
+    eval_steps, eval_returns = [0], [np.asarray(evaluate(state)).mean(-1)]
+    logger.log_eval(0, eval_returns[-1])
+    train_s = 0.0
+    try:
+        for chunk in range(cfg.num_chunks):
+            t0 = time.perf_counter()
+            state, metrics = train_chunk(state)
+            metrics = jax.device_get(metrics)
+            train_s += time.perf_counter() - t0
+            step = (chunk + 1) * steps_per_chunk
+            returns = np.asarray(evaluate(state)).mean(-1)  # [S, T]
+            eval_steps.append(step)
+            eval_returns.append(returns)
+            logger.log_chunk(step, metrics, returns, env_steps_per_s=trainer.taskset.num_tasks * len(seeds)
+                             * step / max(train_s, 1e-9))
+            logger.log_eval(step, returns)
+    finally:
+        logger.close()
+    wall_s = time.perf_counter() - wall_start
+
+    result = TrainResult(
+        state=state,
+        eval_steps=np.asarray(eval_steps),
+        eval_returns=np.stack(eval_returns),
+        task_names=trainer.taskset.names,
+        seeds=seeds,
+        summary={},
+    )
+    total_env_steps = cfg.iterations * cfg.num_envs * trainer.taskset.num_tasks * len(seeds)
+    result.summary = logger.finish(
+        result.eval_steps, result.eval_returns,
+        timing={
+            "env_steps_per_task": cfg.iterations * cfg.num_envs,
+            "wall_s": wall_s,
+            "compile_s": compile_s,
+            "train_s": train_s,
+            "env_steps_per_s": total_env_steps / max(train_s, 1e-9),
+        },
+    )
+    return result
