@@ -50,11 +50,18 @@ def epsilon(hparams: Hyperparams, env_steps: jax.Array) -> jax.Array:
     return hparams.eps_end + (hparams.eps_start - hparams.eps_end) * frac
 
 
-def make_optimizer(max_grad_norm: float, learning_rate: float) -> optax.GradientTransformation:
-    """Adam after global-norm clipping; the learning rate is injected, so it lives in the optimiser state."""
+def make_optimizer(
+    max_grad_norm: float, learning_rate: float, decay_updates: int = 0, lr_end_fraction: float = 1.0
+) -> optax.GradientTransformation:
+    """Adam after global-norm clipping, its step scaled linearly from 1 to ``lr_end_fraction`` over
+    ``decay_updates`` updates. The base learning rate is injected, so it lives in the optimiser state (a sweep
+    can vary it without recompiling)."""
 
     def factory(learning_rate):
-        return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
+        parts = [optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate)]
+        if decay_updates > 0 and lr_end_fraction != 1.0:
+            parts.append(optax.scale_by_schedule(optax.linear_schedule(1.0, lr_end_fraction, decay_updates)))
+        return optax.chain(*parts)
 
     return optax.inject_hyperparams(factory)(learning_rate=learning_rate)
 
@@ -82,7 +89,7 @@ class Agent:
         )
         return cls(
             network=network,
-            optimizer=make_optimizer(config.max_grad_norm, config.lr),
+            optimizer=make_optimizer(config.max_grad_norm, config.lr, config.num_updates, config.lr_end_fraction),
             action_mask=taskset.action_mask,
             obs_shape=taskset.obs_shape,
             double_q=config.double_q,
@@ -152,7 +159,7 @@ class Agent:
         grads, (per_task, td) = jax.grad(total_loss, has_aux=True)(state.params)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {"loss": per_task, "td_abs": jnp.abs(td).mean(-1), "grad_norm": optax.global_norm(grads)}
+        metrics = {"loss": per_task, "td_abs": jnp.abs(td).mean(-1), "grad_norm": optax.tree.norm(grads)}
         return state.replace(params=params, opt_state=opt_state), metrics
 
     def update_target(self, state: TrainState) -> TrainState:

@@ -32,6 +32,8 @@ class DQNConfig:
     """target update step size: 1.0 = hard copy, < 1 = Polyak averaging"""
     lr: float = 1e-3
     """Adam learning rate"""
+    lr_end_fraction: float = 1.0
+    """learning rate at the end of training, as a fraction of `lr` (linear decay; 1.0 = constant)"""
     max_grad_norm: float = 10.0
     """global gradient-norm clip"""
     gamma: float = 0.99
@@ -77,6 +79,12 @@ class DQNConfig:
         return -(-self.total_steps // per_chunk)
 
     @property
+    def num_updates(self) -> int:
+        """Gradient updates in the whole run."""
+        first = -(-self.learning_starts // self.num_envs) - 1  # first iteration that learns (0-based)
+        return sum(1 for i in range(max(first, 0), self.iterations) if i % self.update_every == 0)
+
+    @property
     def eps_decay_steps(self) -> float:
         return max(1.0, self.eps_decay_fraction * self.total_steps)
 
@@ -99,6 +107,7 @@ class DQNConfig:
             "gamma": (0.0 <= self.gamma <= 1.0, "in [0, 1]"),
             "eps_start": (0.0 <= self.eps_start <= 1.0, "in [0, 1]"),
             "eps_end": (0.0 <= self.eps_end <= 1.0, "in [0, 1]"),
+            "lr_end_fraction": (0.0 <= self.lr_end_fraction <= 1.0, "in [0, 1]"),
             "eps_decay_fraction": (0.0 <= self.eps_decay_fraction <= 1.0, "in [0, 1]"),
             "huber_delta": (self.huber_delta > 0.0, "> 0"),
             "adapter_size": (self.adapter_size >= 0, ">= 0"),

@@ -50,3 +50,31 @@ def plot_curves(eval_steps: np.ndarray, eval_returns: np.ndarray, task_names: li
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def read_eval_csv(path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """eval.csv -> steps ``[E]``, returns ``[E, S, T]``, task names (in file order)."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    steps = sorted({int(r["step"]) for r in rows})
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    seeds = list(dict.fromkeys(int(r["seed"]) for r in rows))
+    out = np.full((len(steps), len(seeds), len(tasks)), np.nan)
+    for r in rows:
+        out[steps.index(int(r["step"])), seeds.index(int(r["seed"])), tasks.index(r["task"])] = float(r["return"])
+    return np.asarray(steps), out, tasks
+
+
+def plot_run_dir(run_dir: str) -> str:
+    """Redraw ``run_dir/curves.png`` from ``run_dir/eval.csv``; returns the image path."""
+    import os
+
+    csv_path = os.path.join(run_dir, "eval.csv")
+    if not os.path.exists(csv_path):
+        raise ValueError(f"run_dir {run_dir!r} has no eval.csv; is it a directory written by `mtrl train`?")
+    steps, returns, tasks = read_eval_csv(csv_path)
+    path = os.path.join(run_dir, "curves.png")
+    plot_curves(steps, returns, tasks, path)
+    return path

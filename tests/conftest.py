@@ -1,0 +1,18 @@
+import os
+
+# Tests trade a little run time for much shorter XLA compiles on this 2-core machine.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=1")
+
+import pytest  # noqa: E402
+
+from tests import probe_envs  # noqa: E402
+
+probe_envs.register()
+
+
+@pytest.fixture
+def tiny_config():
+    from mtrl.config import DQNConfig
+
+    return DQNConfig(total_steps=256, num_envs=4, buffer_size=64, batch_size=8, learning_starts=16,
+                     target_update_period=4, torso=(16,), eval_every=128, eval_episodes=2)

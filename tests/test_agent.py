@@ -1,0 +1,108 @@
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mtrl import replay
+from mtrl.agent import Agent, default_hparams, epsilon
+from mtrl.config import DQNConfig
+from mtrl.tasks import make_taskset
+
+
+def _agent(specs, **kw):
+    ts = make_taskset(specs)
+    cfg = DQNConfig(torso=(16,), **kw)
+    agent = Agent.create(ts, cfg)
+    state = agent.init(jax.random.key(0), default_hparams(ts, cfg))
+    return ts, agent, state
+
+
+def _batch(ts, b, key):
+    k = jax.random.split(key, 3)
+    t = ts.num_tasks
+    return replay.Transition(
+        obs=jax.random.normal(k[0], (t, b) + ts.obs_shape),
+        action=jax.random.randint(k[1], (t, b), 0, 2),
+        reward=jnp.ones((t, b)),
+        next_obs=jax.random.normal(k[2], (t, b) + ts.obs_shape),
+        terminated=jnp.zeros((t, b), bool),
+    )
+
+
+def test_param_tree_contract():
+    ts, agent, state = _agent(["CartPole-v1", "Acrobot-v1", "MountainCar-v0"], adapter_size=8)
+    assert set(state.params) == {"adapter", "torso", "head"}
+    for leaf in jax.tree.leaves(state.params["head"]) + jax.tree.leaves(state.params["adapter"]):
+        assert leaf.shape[0] == 3
+    assert state.params["head"]["q"]["kernel"].shape == (3, 16, 3)
+    assert state.params["torso"]["Dense_0"]["kernel"].shape == (8, 16)
+    q = agent.q_values(state.params, jnp.zeros((3, 5, 6)))
+    chex.assert_shape(q, (3, 5, 3))
+    # per-task heads are initialised independently
+    assert not np.allclose(state.params["head"]["q"]["kernel"][0], state.params["head"]["q"]["kernel"][1])
+
+
+def test_dueling_head_shapes():
+    _, agent, state = _agent(["CartPole-v1"], dueling=True)
+    assert set(state.params["head"]) == {"value", "advantage"}
+    chex.assert_shape(agent.q_values(state.params, jnp.zeros((1, 7, 4))), (1, 7, 2))
+
+
+def test_masked_actions_are_never_chosen():
+    ts, agent, state = _agent(["CartPole-v1", "Acrobot-v1"])
+    # make the invalid third action of CartPole look best by far
+    params = jax.tree.map(lambda x: x, state.params)
+    params["head"]["q"]["bias"] = params["head"]["q"]["bias"].at[0, 2].set(1e6)
+    obs = jax.random.normal(jax.random.key(1), (2, 256, 6))
+    greedy = agent.act(params, obs, jax.random.key(2), jnp.zeros(2))
+    assert jnp.all(greedy[0] < 2)
+    random = agent.act(params, obs, jax.random.key(3), jnp.ones(2))
+    assert jnp.all(random[0] < 2) and set(np.unique(random[0])) == {0, 1}
+    assert set(np.unique(random[1])) == {0, 1, 2}  # Acrobot keeps all three
+
+
+def test_epsilon_schedule_per_task():
+    ts = make_taskset(["CartPole-v1", "Acrobot-v1"])
+    hp = default_hparams(ts, DQNConfig(total_steps=1000, eps_start=1.0, eps_end=0.1, eps_decay_fraction=0.5))
+    hp = hp.replace(eps_start=jnp.array([1.0, 0.5]))
+    np.testing.assert_allclose(epsilon(hp, 0.0), [1.0, 0.5])
+    np.testing.assert_allclose(epsilon(hp, 250.0), [0.55, 0.3])
+    np.testing.assert_allclose(epsilon(hp, 10_000.0), [0.1, 0.1])
+
+
+def test_update_traces_once_and_does_not_unroll_tasks():
+    sizes = {}
+    for specs in (["CartPole-v1"], [f"CartPole-v1:length={x}" for x in (0.25, 0.5, 1.0, 1.5)]):
+        ts, agent, state = _agent(specs)
+        traces = []
+
+        def update(state, batch):
+            traces.append(1)
+            return agent.update(state, batch)
+
+        update_jit = jax.jit(update)
+        for i in range(3):
+            state, metrics = update_jit(state, _batch(ts, 8, jax.random.key(i)))
+        assert len(traces) == 1
+        chex.assert_shape(metrics["loss"], (ts.num_tasks,))
+        sizes[ts.num_tasks] = len(jax.make_jaxpr(agent.update)(state, _batch(ts, 8, jax.random.key(0))).eqns)
+    assert sizes[1] == sizes[4]  # one program whatever T: the task axis is vmapped, not a Python loop
+
+
+def test_task_weights_scale_gradients():
+    ts, agent, state = _agent(["CartPole-v1", "CartPole-v1:length=1.0"])
+    batch = _batch(ts, 16, jax.random.key(0))
+    zero_second = state.replace(hparams=state.hparams.replace(task_weights=jnp.array([1.0, 0.0])))
+    new, _ = agent.update(zero_second, batch)
+    # task 1's head gets no gradient (Adam's first step of a zero gradient is zero)
+    chex.assert_trees_all_equal(new.params["head"]["q"]["kernel"][1], state.params["head"]["q"]["kernel"][1])
+    assert not np.allclose(new.params["head"]["q"]["kernel"][0], state.params["head"]["q"]["kernel"][0])
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.25])
+def test_target_update(tau):
+    ts, agent, state = _agent(["CartPole-v1"], tau=tau)
+    moved = state.replace(params=jax.tree.map(lambda x: x + 1.0, state.params))
+    new = agent.update_target(moved)
+    chex.assert_trees_all_close(new.target_params, jax.tree.map(lambda x: x + tau, state.params), rtol=1e-6)

@@ -1,0 +1,112 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mtrl import tasks
+
+
+def test_parse_defaults_and_overrides():
+    t = tasks.parse_task("CartPole-v1:length=1.0,masspole=0.2")
+    assert t.env_id == "CartPole-v1"
+    assert t.params.length == 1.0 and t.params.masspole == 0.2
+    # derived fields are recomputed from the overridden ones
+    assert t.params.total_mass == pytest.approx(0.2 + 1.0)
+    assert t.params.polemass_length == pytest.approx(0.2 * 1.0)
+    assert t.obs_shape == (4,) and t.num_actions == 2 and t.gamma is None
+
+
+def test_parse_int_field_and_gamma():
+    t = tasks.parse_task("Acrobot-v1:max_steps_in_episode=200,gamma=0.995")
+    assert t.params.max_steps_in_episode == 200 and isinstance(t.params.max_steps_in_episode, int)
+    assert t.gamma == pytest.approx(0.995)
+    assert t.num_actions == 3 and t.obs_shape == (6,)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("CartPol-v1", "unknown env id 'CartPol-v1'.*allowed: .*CartPole-v1"),
+        ("Pendulum-v1", "unknown env id 'Pendulum-v1'"),
+        ("CartPole-v1:lenght=1.0", "unknown field 'lenght' for CartPole-v1.*allowed fields: .*length"),
+        ("CartPole-v1:length=long", "task field 'length' of CartPole-v1 must be a finite number, got 'long'"),
+        ("CartPole-v1:length=nan", "must be a finite number"),
+        ("CartPole-v1:max_steps_in_episode=2.5", "'max_steps_in_episode' of CartPole-v1 must be an integer"),
+        ("CartPole-v1:total_mass=3.0", "'total_mass' of CartPole-v1 is derived"),
+        ("CartPole-v1:length", "malformed field 'length'.*expected field=value"),
+        ("CartPole-v1:length=1,length=2", "'length' given twice"),
+        ("CartPole-v1:gamma=1.5", "'gamma' must be in \\[0, 1\\]"),
+        ("Acrobot-v1:available_torque=1.0", "'available_torque' of Acrobot-v1 is not a scalar"),
+        ("", "non-empty string"),
+    ],
+)
+def test_parse_errors(spec, message):
+    with pytest.raises(ValueError, match=message):
+        tasks.parse_task(spec)
+
+
+def test_suites():
+    assert tasks.suite("cartpole-lengths") == tuple(
+        f"CartPole-v1:length={x}" for x in (0.25, 0.5, 1.0, 1.5)
+    )
+    assert tasks.suite("classic") == ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
+    with pytest.raises(ValueError, match="unknown suite 'nope'; allowed: .*classic"):
+        tasks.suite("nope")
+
+
+def test_taskset_groups_padding_masks():
+    ts = tasks.make_taskset(["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "CartPole-v1:length=1.0"])
+    assert ts.num_tasks == 4
+    assert [g.task_ids for g in ts.groups] == [(0, 3), (1,), (2,)]
+    assert ts.obs_shape == (6,) and ts.num_actions == 3
+    np.testing.assert_array_equal(
+        ts.action_mask, [[1, 1, 0], [1, 1, 1], [1, 1, 1], [1, 1, 0]]
+    )
+    np.testing.assert_allclose(ts.gammas(0.9), [0.9] * 4)
+    # the CartPole group steps with stacked params: one leaf per field with a task axis of 2
+    np.testing.assert_allclose(ts.groups[0].params.length, [0.5, 1.0])
+    obs, states = ts.reset(jax.random.key(0), num_envs=3)
+    assert obs.shape == (4, 3, 6)
+    # CartPole obs occupy 4 of 6 slots, the rest is zero padding; MountainCar uses 2
+    assert jnp.all(obs[0, :, 4:] == 0) and jnp.all(obs[2, :, 2:] == 0)
+    assert jnp.any(obs[1, :, 4:] != 0)
+
+
+def test_taskset_step_matches_gymnax_per_task():
+    specs = ["CartPole-v1:length=0.25", "Acrobot-v1", "CartPole-v1:length=1.5"]
+    ts = tasks.make_taskset(specs)
+    obs, states = ts.reset(jax.random.key(1), num_envs=2)
+    actions = jnp.array([[0, 1], [2, 0], [1, 1]], jnp.int32)
+    key = jax.random.key(2)
+    obs2, _, reward, terminated, truncated, final_obs = ts.step(key, states, actions)
+    keys = jax.random.split(key, (3, 2))
+    for t, spec in enumerate(specs):
+        task = ts.tasks[t]
+        group = next(g for g in ts.groups if t in g.task_ids)
+        g_idx = group.task_ids.index(t)
+        state_t = jax.tree.map(lambda x: x[g_idx], states[ts.groups.index(group)])
+        for n in range(2):
+            s = jax.tree.map(lambda x: x[n], state_t)
+            o, _, r, term, trunc, info = task.env.step(keys[t, n], s, actions[t, n], task.params)
+            d = task.obs_shape[0]
+            np.testing.assert_allclose(obs2[t, n, :d], o, rtol=1e-6)
+            np.testing.assert_allclose(final_obs[t, n, :d], info["final_observation"], rtol=1e-6)
+            assert reward[t, n] == r and terminated[t, n] == term and truncated[t, n] == trunc
+
+
+def test_taskset_errors():
+    with pytest.raises(ValueError, match="distinct; repeated: CartPole-v1"):
+        tasks.make_taskset(["CartPole-v1", "CartPole-v1"])
+    with pytest.raises(ValueError, match="at least one task"):
+        tasks.make_taskset([])
+    with pytest.raises(TypeError, match="not one string"):
+        tasks.make_taskset("CartPole-v1")
+    with pytest.raises(ValueError, match="same number of axes"):
+        tasks.make_taskset(["CartPole-v1", "Breakout-MinAtar"])
+
+
+def test_image_obs_keep_their_shape():
+    ts = tasks.make_taskset(["Breakout-MinAtar", "SpaceInvaders-MinAtar"])
+    assert ts.obs_shape == (10, 10, 6) and ts.obs_dtype == np.float32  # gymnax emits float32 grids
+    obs, _ = ts.reset(jax.random.key(0), num_envs=1)
+    assert obs.shape == (2, 1, 10, 10, 6) and jnp.all(obs[0, ..., 4:] == 0)
