@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mtrl.evaluate import bootstrap_ci  # noqa: E402
@@ -41,6 +42,7 @@ def plot_curves(eval_steps: np.ndarray, eval_returns: np.ndarray, task_names: li
         ax.fill_between(eval_steps, low, high, color="C0", alpha=0.25, linewidth=0)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("env steps (per task)")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:g}k" if x else "0"))
         ax.set_ylabel("greedy return")
         ax.grid(alpha=0.3)
     for t in range(num_tasks, rows * cols):

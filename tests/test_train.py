@@ -99,5 +99,5 @@ def test_cartpole_lengths_learns_above_random():
     cfg = DQNConfig(total_steps=40_000, eval_every=20_000, eval_episodes=5)
     result = train(list(suite("cartpole-lengths")), cfg, seeds=[0], progress=False)
     before, after = result.eval_returns[0, 0], result.eval_returns[-1, 0]
-    assert np.all(before < 60)  # an untrained greedy policy falls over fast
-    assert after.mean() > 150, after  # random play averages about 22
+    # random play averages about 22; an untrained greedy policy 10 to 60
+    assert after.mean() > 150 and after.mean() > 2 * before.mean(), (before, after)

@@ -1,0 +1,185 @@
+"""Throughput, overhead and time-to-solve of mtrl's compiled DQN; writes JSON and a Markdown table.
+
+    python -m benchmarks.throughput [--out benchmarks/results] [--quick]
+
+Measures, in one process (ratios are taken within this run; the machine is shared and noisy):
+1. the bare learner: a 120-84 MLP forward+backward+Adam at batch 128 (samples/s), the figure that relates this
+   machine to the one where the peer numbers in ../shared/reference/throughput.md were taken;
+2. single-task CartPole-v1 at PureJaxRL's DQN configuration (10 envs, buffer 10k, batch 128, one update per
+   iteration, MLP 120-84, plain DQN target, hard target copy every 500 env steps = 50 updates): env steps/s
+   and compile seconds;
+3. the share of an iteration spent outside the gradient update (acting, env steps, replay), from the same
+   program with learning switched off;
+4. `cartpole-lengths` (T = 4) fused in one program vs the same four tasks trained one after another;
+5. time to solve: wall seconds, init and compile included, until CartPole-v1's greedy return (mean of 10
+   episodes) reaches 475 with mtrl's default `DQNConfig`, for 3 seeds run one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from mtrl.config import DQNConfig
+from mtrl.logger import environment_info, markdown_table
+from mtrl.networks import MLP
+from mtrl.tasks import suite
+from mtrl.train import Trainer
+
+PUREJAXRL = DQNConfig(num_envs=10, buffer_size=10_000, batch_size=128, learning_starts=10_000, update_every=1,
+                      target_update_period=50, tau=1.0, lr=2.5e-4, double_q=False, loss="l2", torso=(120, 84),
+                      total_steps=500_000, eps_decay_fraction=0.5, eval_every=50_000)
+
+
+def _timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    jax.block_until_ready(out)
+    return out, time.perf_counter() - t0
+
+
+def bare_learner(batch: int = 128, steps: int = 2000) -> float:
+    """Samples/s of a 120-84 MLP forward+backward+Adam step (no RL), scanned like the training loop."""
+    net = MLP((120, 84))
+    x = jax.random.normal(jax.random.key(0), (batch, 4))
+    params = net.init(jax.random.key(1), x)
+    opt = optax.adam(1e-3)
+
+    def step(carry, _):
+        p, s = carry
+        g = jax.grad(lambda p: jnp.mean(net.apply(p, x) ** 2))(p)
+        u, s = opt.update(g, s, p)
+        return (optax.apply_updates(p, u), s), None
+
+    run = jax.jit(lambda c: jax.lax.scan(step, c, None, length=steps)[0])
+    carry = (params, opt.init(params))
+    _timed(run, carry)
+    best = min(_timed(run, carry)[1] for _ in range(3))
+    return steps * batch / best
+
+
+def chunk_rate(trainer: Trainer, seeds, iterations: int, repeats: int = 3) -> tuple[float, float]:
+    """(env steps/s over all tasks and seeds, compile s) of a chunk of ``iterations`` iterations, after
+    the buffer holds `learning_starts` transitions so that every timed iteration learns."""
+    state = trainer.init(seeds)
+    chunk = trainer.make_train_chunk(iterations)
+    t0 = time.perf_counter()
+    compiled = chunk.lower(state).compile()
+    compile_s = time.perf_counter() - t0
+    state, _ = _timed(compiled, state)  # warm-up chunk, also fills the buffer past learning_starts
+    best = np.inf
+    for _ in range(repeats):
+        state, dt = _timed(compiled, state)
+        best = min(best, dt)
+    steps = iterations * trainer.config.num_envs * trainer.taskset.num_tasks * len(seeds)
+    return steps / best, compile_s
+
+
+def time_to_solve(seed: int, target: float = 475.0, config: DQNConfig | None = None) -> dict:
+    """Wall seconds (init + compile + training + evaluations) until greedy CartPole-v1 return >= target."""
+    t0 = time.perf_counter()
+    config = config or DQNConfig()
+    trainer = Trainer.create(["CartPole-v1"], config)
+    state = trainer.init([seed])
+    chunk, evaluate = trainer.make_train_chunk(), trainer.make_evaluate()
+    steps = 0
+    while steps < config.total_steps:
+        state, _ = chunk(state)
+        steps += config.chunk_iterations * config.num_envs
+        ret = float(np.asarray(evaluate(state)).mean())
+        if ret >= target:
+            return {"seed": seed, "solved": True, "wall_s": time.perf_counter() - t0, "env_steps": steps,
+                    "return": ret}
+    return {"seed": seed, "solved": False, "wall_s": time.perf_counter() - t0, "env_steps": steps, "return": ret}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations and one solve seed (smoke run)")
+    args = parser.parse_args()
+    iters = 200 if args.quick else 2000
+    results: dict = {"machine": environment_info(), "date": time.strftime("%Y-%m-%d")}
+
+    results["bare_learner_samples_per_s"] = bare_learner()
+
+    single = Trainer.create(["CartPole-v1"], dataclasses.replace(PUREJAXRL, learning_starts=0))
+    sps, compile_s = chunk_rate(single, [0], iters)
+    results["purejaxrl_config"] = {"env_steps_per_s": sps, "compile_s": compile_s, "seeds": 1}
+    sps4, _ = chunk_rate(single, [0, 1, 2, 3], iters // 2)
+    results["purejaxrl_config_4_seeds"] = {"env_steps_per_s": sps4, "seeds": 4}
+
+    no_learn = Trainer.create(["CartPole-v1"], dataclasses.replace(PUREJAXRL, learning_starts=10**9))
+    sps_collect, _ = chunk_rate(no_learn, [0], iters)
+    results["outside_update_share"] = sps / sps_collect  # time(collect) / time(full iteration)
+
+    lengths = list(suite("cartpole-lengths"))
+    cfg = dataclasses.replace(PUREJAXRL, learning_starts=0)
+    t0 = time.perf_counter()
+    fused_sps, fused_compile = chunk_rate(Trainer.create(lengths, cfg), [0], iters // 2)
+    fused_wall = time.perf_counter() - t0
+    seq_sps, seq_compile, t0 = [], [], time.perf_counter()
+    for spec in lengths:
+        s, c = chunk_rate(Trainer.create([spec], cfg), [0], iters // 2)
+        seq_sps.append(s)
+        seq_compile.append(c)
+    seq_wall = time.perf_counter() - t0
+    # time for the same per-task budget: fused runs 4 tasks at once; sequential sums the 4 runs
+    seq_rate = len(lengths) / sum(1.0 / s for s in seq_sps)
+    results["fused_vs_sequential"] = {
+        "fused_env_steps_per_s": fused_sps,
+        "sequential_env_steps_per_s": seq_rate,
+        "speedup_train": fused_sps / seq_rate,
+        "fused_compile_s": fused_compile,
+        "sequential_compile_s": sum(seq_compile),
+        "speedup_wall_incl_compile": seq_wall / fused_wall,
+    }
+
+    solves = [time_to_solve(s) for s in ([0] if args.quick else [0, 1, 2])]
+    results["time_to_solve"] = {"config": dataclasses.asdict(DQNConfig()), "runs": solves,
+                                "median_wall_s": float(np.median([r["wall_s"] for r in solves]))}
+
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "throughput.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    md = render_markdown(results)
+    with open(os.path.join(args.out, "throughput.md"), "w") as f:
+        f.write(md)
+    print(md)
+
+
+def render_markdown(r: dict) -> str:
+    dev = r["machine"]["device"]
+    fvs = r["fused_vs_sequential"]
+    rows = [
+        ["bare learner: 120-84 MLP fwd+bwd+Adam, batch 128", f"{r['bare_learner_samples_per_s'] / 1e6:.2f}M samples/s"],
+        ["CartPole-v1, PureJaxRL DQN config, 1 seed",
+         f"{r['purejaxrl_config']['env_steps_per_s']:,.0f} env steps/s (compile {r['purejaxrl_config']['compile_s']:.1f} s)"],
+        ["same, 4 seeds in one program", f"{r['purejaxrl_config_4_seeds']['env_steps_per_s']:,.0f} env steps/s"],
+        ["share of an iteration outside the gradient update", f"{100 * r['outside_update_share']:.0f}%"],
+        ["cartpole-lengths fused (T=4) vs 4 sequential runs, training",
+         f"{fvs['speedup_train']:.2f}x ({fvs['fused_env_steps_per_s']:,.0f} vs {fvs['sequential_env_steps_per_s']:,.0f} env steps/s)"],
+        ["same, wall incl. compile", f"{fvs['speedup_wall_incl_compile']:.2f}x (compile {fvs['fused_compile_s']:.1f} s vs {fvs['sequential_compile_s']:.1f} s)"],
+    ]
+    for s in r["time_to_solve"]["runs"]:
+        status = f"{s['wall_s']:.1f} s, {s['env_steps']:,} env steps" if s["solved"] else f"not solved in {s['wall_s']:.1f} s"
+        rows.append([f"time to solve CartPole-v1 (greedy >= 475), default config, seed {s['seed']}", status])
+    return (
+        f"# mtrl throughput ({r['date']})\n\n"
+        f"Device: {dev['kind']} ({dev['backend']}, {dev['count']} device(s), {dev['cpu_count']} CPU cores); "
+        f"jax {r['machine']['versions']['jax']}, Python {r['machine']['python']}.\n"
+        "Rates are the best of 3 timed chunks after a warm-up; compile excluded unless stated.\n\n"
+        + markdown_table(["what", "result"], rows)
+    )
+
+
+if __name__ == "__main__":
+    main()
