@@ -69,7 +69,7 @@ class Train:
 class Plot:
     """Redraw curves.png of a run directory from its eval.csv."""
 
-    run_dir: str
+    run_dir: tyro.conf.Positional[str]
     """a directory written by `mtrl train`"""
 
     def run(self) -> None:

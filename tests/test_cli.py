@@ -1,0 +1,46 @@
+import subprocess
+import sys
+
+import pytest
+
+from mtrl.cli import main
+
+
+def test_help_lists_options_with_defaults():
+    out = subprocess.run([sys.executable, "-m", "mtrl", "train", "--help"], capture_output=True, text=True,
+                         check=True, env={"COLUMNS": "200", "PATH": ""}).stdout
+    for flag in ("--tasks", "--suite", "--seeds", "--total-steps", "--run-dir", "--lr", "--tensorboard"):
+        assert flag in out
+    assert "(default: 300000)" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--tasks", "CartPol-v1"], "unknown env id 'CartPol-v1'"),
+        (["train", "--tasks", "CartPole-v1:lenght=2"], "unknown field 'lenght'"),
+        (["train"], "exactly one of --tasks"),
+        (["train", "--suite", "classic", "--tasks", "CartPole-v1"], "exactly one of --tasks"),
+        (["train", "--suite", "nope"], "unknown suite 'nope'"),
+        (["train", "--suite", "classic", "--seeds", "0"], "--seeds must be >= 1"),
+        (["train", "--suite", "classic", "--num-envs", "0"], "num_envs must be a positive integer"),
+        (["plot", "/nonexistent"], "has no eval.csv"),
+    ],
+)
+def test_bad_input_exits_with_a_clear_message(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_train_and_plot_from_the_command_line(tmp_path):
+    run_dir = tmp_path / "cli_run"
+    main(["train", "--tasks", "CartPole-v1", "--seeds", "2", "--total-steps", "256", "--num-envs", "4",
+          "--buffer-size", "64", "--batch-size", "8", "--learning-starts", "16", "--torso", "16",
+          "--eval-every", "128", "--eval-episodes", "2", "--run-dir", str(run_dir), "--no-progress"])
+    for name in ("config.json", "metrics.jsonl", "eval.csv", "summary.json", "summary.md", "curves.png"):
+        assert (run_dir / name).exists(), name
+    (run_dir / "curves.png").unlink()
+    main(["plot", str(run_dir)])
+    assert (run_dir / "curves.png").stat().st_size > 10_000

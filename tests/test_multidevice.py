@@ -1,0 +1,44 @@
+"""The run axis sharded over 4 (fake CPU) devices gives the same results as one device."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, jax, numpy as np
+    from mtrl.config import DQNConfig
+    from mtrl.train import Trainer
+    cfg = DQNConfig(total_steps=256, num_envs=4, buffer_size=64, batch_size=8, learning_starts=16,
+                    target_update_period=4, torso=(16,), eval_every=128, eval_episodes=2)
+    trainer = Trainer.create(["CartPole-v1", "Acrobot-v1"], cfg)
+    state = trainer.init([0, 1, 2, 3])
+    print("devices", len(state.runs.obs.sharding.device_set))
+    chunk = trainer.make_train_chunk()
+    for _ in range(2):
+        state, _ = chunk(state)
+    returns = trainer.make_evaluate()(state)
+    print("devices_after", len(state.runs.obs.sharding.device_set))
+    np.save(sys.argv[1], np.asarray(state.runs.train.params["torso"]["Dense_0"]["kernel"]))
+    """
+)
+
+
+def _run(tmp_path, devices):
+    out = tmp_path / f"kernel_{devices}.npy"
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(out)], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout, np.load(out)
+
+
+def test_sharded_runs_match_single_device(tmp_path):
+    out4, kernel4 = _run(tmp_path, 4)
+    out1, kernel1 = _run(tmp_path, 1)
+    assert "devices 4" in out4 and "devices_after 4" in out4
+    assert "devices 1" in out1
+    np.testing.assert_allclose(kernel4, kernel1, rtol=1e-5, atol=1e-6)
