@@ -32,7 +32,7 @@ from mtrl.config import DQNConfig
 from mtrl.logger import environment_info, markdown_table
 from mtrl.networks import MLP
 from mtrl.tasks import suite
-from mtrl.train import Trainer
+from mtrl.train import QUICK_COMPILE, Trainer
 
 PUREJAXRL = DQNConfig(num_envs=10, buffer_size=10_000, batch_size=128, learning_starts=10_000, update_every=1,
                       target_update_period=50, tau=1.0, lr=2.5e-4, double_q=False, loss="l2", torso=(120, 84),
@@ -89,7 +89,8 @@ def time_to_solve(seed: int, target: float = 475.0, config: DQNConfig | None = N
     config = config or DQNConfig()
     trainer = Trainer.create(["CartPole-v1"], config)
     state = trainer.init([seed])
-    chunk, evaluate = trainer.make_train_chunk(), trainer.make_evaluate()
+    chunk = trainer.make_train_chunk().lower(state).compile()
+    evaluate = trainer.make_evaluate().lower(state).compile(QUICK_COMPILE)
     steps = 0
     while steps < config.total_steps:
         state, _ = chunk(state)
