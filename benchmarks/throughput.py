@@ -74,10 +74,10 @@ def chunk_rate(trainer: Trainer, seeds, iterations: int, repeats: int = 3) -> tu
     t0 = time.perf_counter()
     compiled = chunk.lower(state).compile()
     compile_s = time.perf_counter() - t0
-    state, _ = _timed(compiled, state)  # warm-up chunk, also fills the buffer past learning_starts
+    (state, _), _ = _timed(compiled, state)  # warm-up chunk, also fills the buffer past learning_starts
     best = np.inf
     for _ in range(repeats):
-        state, dt = _timed(compiled, state)
+        (state, _), dt = _timed(compiled, state)
         best = min(best, dt)
     steps = iterations * trainer.config.num_envs * trainer.taskset.num_tasks * len(seeds)
     return steps / best, compile_s

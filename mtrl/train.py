@@ -31,6 +31,9 @@ from mtrl.tasks import TaskSet, make_taskset
 
 # Programs that run once or rarely (init, evaluation) compile at a lower XLA backend optimisation level: on a
 # 2-core CPU that halves their compile time, and their run time is negligible either way.
+# Philox rather than JAX's default threefry: on CPU, XLA runs threefry's rounds as a rolled while loop (one per
+# random call; ~4 per iteration), which here cost more than the env step and added seconds of compile time.
+PRNG_IMPL = "philox2x32"
 QUICK_COMPILE = {"xla_backend_optimization_level": 0}
 
 
@@ -105,7 +108,7 @@ class Trainer:
         )
         if lrs.shape != (num_runs,):
             raise ValueError(f"learning_rates must have one value per seed ({num_runs}), got {lrs.shape[0]}")
-        keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
+        keys = jax.vmap(lambda s: jax.random.key(s, impl=PRNG_IMPL))(jnp.asarray(seeds, jnp.uint32))
         runs = jax.jit(jax.vmap(self.init_run)).lower(keys, hparams, lrs).compile(QUICK_COMPILE)(keys, hparams, lrs)
         runs = shard_runs(runs)
         return RunnerState(runs=runs, iteration=jnp.zeros((), jnp.int32), num_updates=jnp.zeros((), jnp.int32))
@@ -137,11 +140,12 @@ class Trainer:
         )
         return run, stats
 
-    def _learn(self, run: RunState) -> tuple[RunState, dict[str, jax.Array]]:
-        key, k_sample = jax.random.split(run.key)
-        batch = replay.sample(run.replay, k_sample, self.config.batch_size)
-        train, metrics = self.agent.update(run.train, batch)
-        return run.replace(train=train, key=key), metrics
+    def _learn(self, train: TrainState, key: jax.Array, buffer: replay.ReplayState):
+        """One update of one run; returns the new train state and key (the buffer is only read)."""
+        key, k_sample = jax.random.split(key)
+        batch = replay.sample(buffer, k_sample, self.config.batch_size)
+        train, metrics = self.agent.update(train, batch)
+        return train, key, metrics
 
     def _no_learn_metrics(self, num_runs: int) -> dict[str, jax.Array]:
         t = self.taskset.num_tasks
@@ -156,20 +160,20 @@ class Trainer:
 
         steps_after = (state.iteration + 1) * cfg.num_envs
         learn = (steps_after >= cfg.learning_starts) & (state.iteration % cfg.update_every == 0)
-        runs, metrics = jax.lax.cond(
+        # The branches take the replay buffer as a read-only operand and return only what they change, so
+        # XLA never copies the buffer through the conditional.
+        train, key, metrics = jax.lax.cond(
             learn,
             jax.vmap(self._learn),
-            lambda r: (r, self._no_learn_metrics(num_runs)),
-            runs,
+            lambda t, k, _: (t, k, self._no_learn_metrics(num_runs)),
+            runs.train,
+            runs.key,
+            runs.replay,
         )
         num_updates = state.num_updates + learn.astype(jnp.int32)
         sync = learn & (num_updates % cfg.target_update_period == 0)
-        runs = jax.lax.cond(
-            sync,
-            lambda r: r.replace(train=jax.vmap(self.agent.update_target)(r.train)),
-            lambda r: r,
-            runs,
-        )
+        train = jax.lax.cond(sync, jax.vmap(self.agent.update_target), lambda t: t, train)
+        runs = runs.replace(train=train, key=key)
         metrics = {**metrics, **stats, "learned": learn}
         return RunnerState(runs=runs, iteration=state.iteration + 1, num_updates=num_updates), metrics
 

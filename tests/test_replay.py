@@ -29,6 +29,16 @@ def test_add_wraps_around_and_keeps_order():
     np.testing.assert_array_equal(state.data.action[1], [1005, 1001, 1002, 1003, 1004])
 
 
+def test_contiguous_writes_match_the_general_path():
+    # capacity a multiple of N takes the slice-update path; it must store exactly what the scatter path stores
+    state = replay.init(2, capacity=6, obs_shape=(3,), obs_dtype=jnp.float32)
+    for start in range(0, 12, 3):
+        state = replay.add(state, _batch(2, 3, start=start))
+    np.testing.assert_array_equal(state.data.action[1], [1006, 1007, 1008, 1009, 1010, 1011])
+    assert int(state.position) == 0 and int(state.size) == 6
+    np.testing.assert_array_equal(state.data.terminated[0], [True, False] * 3)
+
+
 def test_tasks_are_isolated_in_samples():
     state = replay.init(3, capacity=8, obs_shape=(3,), obs_dtype=jnp.float32)
     state = replay.add(state, _batch(3, 4, start=0))
