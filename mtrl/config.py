@@ -36,7 +36,7 @@ class DQNConfig:
     """learning rate at the end of training, as a fraction of `lr` (linear decay; 1.0 = constant)"""
     max_grad_norm: float = 10.0
     """global gradient-norm clip"""
-    gamma: float = 0.99
+    gamma: float = 0.995
     """discount for tasks whose spec sets none"""
     eps_start: float = 1.0
     """exploration epsilon at step 0"""

@@ -13,6 +13,7 @@ Host work (progress bar, evaluation, logging) happens in `train` between chunks 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,6 +35,17 @@ from mtrl.tasks import TaskSet, make_taskset
 # Philox rather than JAX's default threefry: on CPU, XLA runs threefry's rounds as a rolled while loop (one per
 # random call; ~4 per iteration), which here cost more than the env step and added seconds of compile time.
 PRNG_IMPL = "philox2x32"
+
+
+@functools.lru_cache(maxsize=None)
+def prng_impl() -> str | None:
+    """`PRNG_IMPL` where this jax has it, else None (jax's default); checked on first use, not at import."""
+    try:
+        jax.random.key(0, impl=PRNG_IMPL)
+        return PRNG_IMPL
+    except (ValueError, TypeError, KeyError):
+        return None
+
 QUICK_COMPILE = {"xla_backend_optimization_level": 0}
 
 
@@ -108,7 +120,7 @@ class Trainer:
         )
         if lrs.shape != (num_runs,):
             raise ValueError(f"learning_rates must have one value per seed ({num_runs}), got {lrs.shape[0]}")
-        keys = jax.vmap(lambda s: jax.random.key(s, impl=PRNG_IMPL))(jnp.asarray(seeds, jnp.uint32))
+        keys = jax.vmap(lambda s: jax.random.key(s, impl=prng_impl()))(jnp.asarray(seeds, jnp.uint32))
         runs = jax.jit(jax.vmap(self.init_run)).lower(keys, hparams, lrs).compile(QUICK_COMPILE)(keys, hparams, lrs)
         runs = shard_runs(runs)
         return RunnerState(runs=runs, iteration=jnp.zeros((), jnp.int32), num_updates=jnp.zeros((), jnp.int32))
