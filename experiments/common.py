@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime
 import os
 
-from mtrl.config import DQNConfig
-
 
 def run_dir(name: str, root: str = "runs") -> str:
     """``runs/<name>/<timestamp>``."""

@@ -85,7 +85,7 @@ class RunLogger:
             "config": dataclasses.asdict(config),
             "tasks": task_names,
             "seeds": seeds,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(),
             **environment_info(),
             **(extra_metadata or {}),
         }

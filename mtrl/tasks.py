@@ -129,7 +129,7 @@ def _coerce(env_id: str, field: str, raw: str, current: Any) -> Any:
         ) from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _make_env(env_id: str):
     return gymnax.make(env_id)
 

@@ -34,17 +34,25 @@ from mtrl.tasks import TaskSet, make_taskset
 # 2-core CPU that halves their compile time, and their run time is negligible either way.
 # Philox rather than JAX's default threefry: on CPU, XLA runs threefry's rounds as a rolled while loop (one per
 # random call; ~4 per iteration), which here cost more than the env step and added seconds of compile time.
-PRNG_IMPL = "philox2x32"
+# Runs sharded over several devices keep threefry: jax 0.10 cannot partition Philox's `mulhi` under SPMD.
+PRNG_IMPL: str | None = "philox2x32"
 
 
-@functools.lru_cache(maxsize=None)
-def prng_impl() -> str | None:
-    """`PRNG_IMPL` where this jax has it, else None (jax's default); checked on first use, not at import."""
+@functools.cache
+def _available(impl: str) -> bool:
     try:
-        jax.random.key(0, impl=PRNG_IMPL)
-        return PRNG_IMPL
+        jax.random.key(0, impl=impl)
+        return True
     except (ValueError, TypeError, KeyError):
+        return False
+
+
+def prng_impl(sharded: bool) -> str | None:
+    """Key implementation for a run set: `PRNG_IMPL` where usable, else None (jax's default)."""
+    if sharded or PRNG_IMPL is None or not _available(PRNG_IMPL):
         return None
+    return PRNG_IMPL
+
 
 QUICK_COMPILE = {"xla_backend_optimization_level": 0}
 
@@ -120,9 +128,12 @@ class Trainer:
         )
         if lrs.shape != (num_runs,):
             raise ValueError(f"learning_rates must have one value per seed ({num_runs}), got {lrs.shape[0]}")
-        keys = jax.vmap(lambda s: jax.random.key(s, impl=prng_impl()))(jnp.asarray(seeds, jnp.uint32))
+        sharding = run_sharding(num_runs)
+        impl = prng_impl(sharded=sharding is not None)
+        keys = jax.vmap(lambda s: jax.random.key(s, impl=impl))(jnp.asarray(seeds, jnp.uint32))
         runs = jax.jit(jax.vmap(self.init_run)).lower(keys, hparams, lrs).compile(QUICK_COMPILE)(keys, hparams, lrs)
-        runs = shard_runs(runs)
+        if sharding is not None:
+            runs = jax.device_put(runs, sharding)
         return RunnerState(runs=runs, iteration=jnp.zeros((), jnp.int32), num_updates=jnp.zeros((), jnp.int32))
 
     # --- one iteration --------------------------------------------------------------------------------------
@@ -227,15 +238,12 @@ class Trainer:
         return evaluate
 
 
-def shard_runs(runs: RunState) -> RunState:
-    """Place the run axis S across all devices when S divides evenly; otherwise leave it on one device."""
+def run_sharding(num_runs: int) -> NamedSharding | None:
+    """Sharding of the run axis S over all devices when there are several and S divides evenly; else None."""
     devices = jax.devices()
-    num_runs = jax.tree.leaves(runs)[0].shape[0]
     if len(devices) < 2 or num_runs % len(devices):
-        return runs
-    mesh = Mesh(np.array(devices), ("runs",))
-    sharding = NamedSharding(mesh, PartitionSpec("runs"))
-    return jax.device_put(runs, sharding)
+        return None
+    return NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
 
 
 @dataclasses.dataclass

@@ -10,11 +10,10 @@
 
 from __future__ import annotations
 
-import jax
+import gymnax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
-import gymnax
 
 
 @struct.dataclass

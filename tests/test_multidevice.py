@@ -1,4 +1,7 @@
-"""The run axis sharded over 4 (fake CPU) devices gives the same results as one device."""
+"""The run axis sharded over 4 (fake CPU) devices gives the same results as one device.
+
+Sharded runs use jax's default threefry keys (see `mtrl.train.PRNG_IMPL`), so the one-device run is pinned to
+threefry too for the comparison."""
 
 import os
 import subprocess
@@ -10,6 +13,9 @@ import numpy as np
 SCRIPT = textwrap.dedent(
     """
     import sys, jax, numpy as np
+    import mtrl.train
+    if sys.argv[2] == "threefry":
+        mtrl.train.PRNG_IMPL = None
     from mtrl.config import DQNConfig
     from mtrl.train import Trainer
     cfg = DQNConfig(total_steps=256, num_envs=4, buffer_size=64, batch_size=8, learning_starts=16,
@@ -27,10 +33,10 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _run(tmp_path, devices):
-    out = tmp_path / f"kernel_{devices}.npy"
+def _run(tmp_path, devices, keys="threefry"):
+    out = tmp_path / f"kernel_{devices}_{keys}.npy"
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(out)], capture_output=True, text=True, env=env,
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(out), keys], capture_output=True, text=True, env=env,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout, np.load(out)
@@ -42,3 +48,8 @@ def test_sharded_runs_match_single_device(tmp_path):
     assert "devices 4" in out4 and "devices_after 4" in out4
     assert "devices 1" in out1
     np.testing.assert_allclose(kernel4, kernel1, rtol=1e-5, atol=1e-6)
+
+
+def test_sharded_runs_fall_back_from_philox(tmp_path):
+    out, kernel = _run(tmp_path, 4, keys="default")  # would fail to compile if Philox keys were sharded
+    assert "devices_after 4" in out and np.all(np.isfinite(kernel))

@@ -80,7 +80,7 @@ def test_taskset_step_matches_gymnax_per_task():
     key = jax.random.key(2)
     obs2, _, reward, terminated, truncated, final_obs = ts.step(key, states, actions)
     keys = jax.random.split(key, (3, 2))
-    for t, spec in enumerate(specs):
+    for t in range(len(specs)):
         task = ts.tasks[t]
         group = next(g for g in ts.groups if t in g.task_ids)
         g_idx = group.task_ids.index(t)

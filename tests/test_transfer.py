@@ -1,0 +1,49 @@
+import chex
+import jax
+import numpy as np
+import pytest
+
+from mtrl.agent import Agent, default_hparams
+from mtrl.config import DQNConfig
+from mtrl.tasks import make_taskset
+from mtrl.transfer import splice
+
+
+def _params(specs, seed, **kw):
+    ts = make_taskset(specs)
+    cfg = DQNConfig(torso=(16, 8), **kw)
+    return Agent.create(ts, cfg).init(jax.random.key(seed), default_hparams(ts, cfg)).params
+
+
+SOURCE = ["CartPole-v1:length=0.25", "CartPole-v1:length=0.5", "CartPole-v1:length=1.0"]
+
+
+def test_splice_copies_torso_only_and_leaves_inputs_unchanged():
+    src = _params(SOURCE, 0)
+    tgt = _params(["CartPole-v1:length=1.5"], 1)
+    src_copy, tgt_copy = jax.tree.map(np.array, src), jax.tree.map(np.array, tgt)
+    out = splice(src, tgt)
+    chex.assert_trees_all_equal(out["torso"], src["torso"])
+    chex.assert_trees_all_equal(out["head"], tgt["head"])
+    chex.assert_trees_all_equal(src, src_copy)
+    chex.assert_trees_all_equal(tgt, tgt_copy)
+
+
+def test_head_map_copies_chosen_heads():
+    src = _params(SOURCE, 0)
+    tgt = _params(["CartPole-v1:length=1.5", "CartPole-v1:length=2.5"], 1)
+    out = splice(src, tgt, head_map={1: 2})
+    np.testing.assert_array_equal(out["head"]["q"]["kernel"][1], src["head"]["q"]["kernel"][2])
+    np.testing.assert_array_equal(out["head"]["q"]["kernel"][0], tgt["head"]["q"]["kernel"][0])
+
+
+def test_mismatches_are_all_listed():
+    src = _params(SOURCE, 0)
+    tgt = _params(["Acrobot-v1"], 1, adapter_size=0)
+    with pytest.raises(ValueError) as err:
+        splice(src, tgt, parts=("torso", "adapter"), head_map={0: 5})
+    msg = str(err.value)
+    assert "torso['Dense_0']['kernel']: source shape (4, 16) vs target shape (6, 16)" in msg
+    assert "adapter: not in source params" in msg
+    assert "head['q']['kernel']: source per-task shape (8, 2) vs target per-task shape (8, 3)" in msg
+    assert "head_map 0: 5 out of range" in msg
