@@ -9,12 +9,11 @@ Writes both runs' directories plus `comparison.json` and `comparison.md` under r
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 
-from experiments.common import run_dir
+from experiments.common import parse_study_args
 from mtrl.config import DQNConfig
 from mtrl.logger import markdown_table
 from mtrl.tasks import suite
@@ -39,14 +38,7 @@ def fmt(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--total-steps", type=int, default=CONFIG.total_steps, help="env steps per task")
-    parser.add_argument("--run-dir", default=None)
-    args = parser.parse_args(argv)
-    config = dataclasses.replace(CONFIG, total_steps=args.total_steps)
-    out = args.run_dir or run_dir("classic_multitask")
-    seeds = range(args.seeds)
+    config, seeds, out = parse_study_args(__doc__, "classic_multitask", CONFIG, argv)
     specs = list(suite("classic"))
     multi = train(specs, config, seeds=seeds, run_dir=os.path.join(out, "multi_task"),
                   extra_metadata={"experiment": "classic_multitask"}).summary
@@ -63,7 +55,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         [[r["task"], fmt(r["multi_task"]), fmt(r["single_task"]), "yes" if r["within_or_better"] else "no"]
          for r in rows],
     )
-    text = (f"Final greedy return, {args.total_steps:,} env steps per task, seeds {list(seeds)}.\n\n{table}\n"
+    text = (f"Final greedy return, {config.total_steps:,} env steps per task, seeds {list(seeds)}.\n\n{table}\n"
             f"multi-task wall {multi['wall_s']:.0f} s; single-task walls "
             + ", ".join(f"{k}: {v['wall_s']:.0f} s" for k, v in single.items()) + "\n")
     with open(os.path.join(out, "comparison.md"), "w") as f:

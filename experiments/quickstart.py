@@ -9,10 +9,7 @@ the learning curves are.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-
-from experiments.common import run_dir
+from experiments.common import parse_study_args
 from mtrl.config import DQNConfig
 from mtrl.logger import summary_markdown
 from mtrl.tasks import suite
@@ -22,14 +19,8 @@ CONFIG = DQNConfig()
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--total-steps", type=int, default=CONFIG.total_steps, help="env steps per task")
-    parser.add_argument("--run-dir", default=None)
-    args = parser.parse_args(argv)
-    config = dataclasses.replace(CONFIG, total_steps=args.total_steps)
-    out = args.run_dir or run_dir("quickstart")
-    result = train(list(suite("cartpole-lengths")), config, seeds=range(args.seeds), run_dir=out,
+    config, seeds, out = parse_study_args(__doc__, "quickstart", CONFIG, argv)
+    result = train(list(suite("cartpole-lengths")), config, seeds=seeds, run_dir=out,
                    extra_metadata={"experiment": "quickstart"})
     print()
     print(summary_markdown(result.summary))
