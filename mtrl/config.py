@@ -26,7 +26,7 @@ class DQNConfig:
     """env steps per task before the first update"""
     update_every: int = 1
     """iterations (each `num_envs` env steps per task) between gradient updates"""
-    target_update_period: int = 50
+    target_update_period: int = 100
     """gradient updates between target-network updates"""
     tau: float = 1.0
     """target update step size: 1.0 = hard copy, < 1 = Polyak averaging"""
