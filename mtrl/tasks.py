@@ -248,11 +248,6 @@ class TaskSet:
         return np.array([default if t.gamma is None else t.gamma for t in self.tasks], np.float32)
 
     @property
-    def task_num_actions(self) -> np.ndarray:
-        """``[T]`` int32 action counts."""
-        return np.array([t.num_actions for t in self.tasks], np.int32)
-
-    @property
     def max_episode_steps(self) -> int:
         """Longest episode any task allows (its `max_steps_in_episode`)."""
         return max(int(t.params.max_steps_in_episode) for t in self.tasks)
