@@ -1,18 +1,12 @@
-"""Shared pieces of the experiment modules: run directories and the CartPole-family settings."""
+"""Shared pieces of the experiment modules: command-line arguments of a study."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
-import os
 
 from mtrl.config import DQNConfig
-
-
-def run_dir(name: str, root: str = "runs") -> str:
-    """``runs/<name>/<timestamp>``."""
-    return os.path.join(root, name, datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+from mtrl.logger import default_run_dir
 
 
 def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | None = None):
@@ -24,4 +18,5 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    return dataclasses.replace(config, total_steps=args.total_steps), range(args.seeds), args.run_dir or run_dir(name)
+    out = args.run_dir or default_run_dir(name)
+    return dataclasses.replace(config, total_steps=args.total_steps), range(args.seeds), out

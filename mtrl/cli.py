@@ -6,18 +6,12 @@ Commands are dataclasses whose `run` calls the library; no training logic lives 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import os
 import sys
 from typing import Annotated
 
 import tyro
 
 from mtrl.config import DQNConfig
-
-
-def default_run_dir(kind: str) -> str:
-    return os.path.join("runs", kind, datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
 
 
 @dataclasses.dataclass
@@ -55,6 +49,8 @@ class Train:
             raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
         taskset = make_taskset(self.task_specs())
         self.config.validate(taskset.num_tasks)
+        from mtrl.logger import default_run_dir
+
         run_dir = self.run_dir or default_run_dir("train")
         result = train(taskset, self.config, seeds=range(self.seed, self.seed + self.seeds), run_dir=run_dir,
                        progress=self.progress, tensorboard=self.tensorboard,

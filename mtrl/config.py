@@ -81,8 +81,12 @@ class DQNConfig:
     @property
     def num_updates(self) -> int:
         """Gradient updates in the whole run."""
-        first = -(-self.learning_starts // self.num_envs) - 1  # first iteration that learns (0-based)
-        return sum(1 for i in range(max(first, 0), self.iterations) if i % self.update_every == 0)
+        return sum(bool(self.learns(i)) for i in range(self.iterations))
+
+    def learns(self, iteration):
+        """Whether iteration ``iteration`` (0-based; a Python int or a traced int32) takes a gradient step:
+        once ``learning_starts`` env steps per task are stored, every ``update_every`` iterations."""
+        return ((iteration + 1) * self.num_envs >= self.learning_starts) & (iteration % self.update_every == 0)
 
     @property
     def eps_decay_steps(self) -> float:

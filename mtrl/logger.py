@@ -28,6 +28,11 @@ from mtrl.evaluate import summarize
 PACKAGES = ("mtrl-jax", "jax", "jaxlib", "flax", "optax", "chex", "gymnax", "rlax", "orbax-checkpoint")
 
 
+def default_run_dir(name: str, root: str = "runs") -> str:
+    """``runs/<name>/<timestamp>``: where commands and experiments write when no directory is given."""
+    return os.path.join(root, name, datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+
+
 def environment_info() -> dict[str, Any]:
     """Package versions, Python and the device the run used."""
     import jax

@@ -170,29 +170,22 @@ class Trainer:
         train, metrics = self.agent.update(train, batch)
         return train, key, metrics
 
-    def _no_learn_metrics(self, num_runs: int) -> dict[str, jax.Array]:
-        t = self.taskset.num_tasks
-        return {"loss": jnp.zeros((num_runs, t)), "td_abs": jnp.zeros((num_runs, t)), "grad_norm": jnp.zeros(num_runs)}
-
     def iteration(self, state: RunnerState, _=None) -> tuple[RunnerState, dict[str, jax.Array]]:
         """One iteration for every run: collect, maybe learn, maybe update the target network."""
         cfg = self.config
-        num_runs = jax.tree.leaves(state.runs.obs)[0].shape[0]
         env_steps = (state.iteration * cfg.num_envs).astype(jnp.float32)
         runs, stats = jax.vmap(self._collect, in_axes=(0, None))(state.runs, env_steps)
 
-        steps_after = (state.iteration + 1) * cfg.num_envs
-        learn = (steps_after >= cfg.learning_starts) & (state.iteration % cfg.update_every == 0)
+        learn = cfg.learns(state.iteration)
         # The branches take the replay buffer as a read-only operand and return only what they change, so
         # XLA never copies the buffer through the conditional.
-        train, key, metrics = jax.lax.cond(
-            learn,
-            jax.vmap(self._learn),
-            lambda t, k, _: (t, k, self._no_learn_metrics(num_runs)),
-            runs.train,
-            runs.key,
-            runs.replay,
-        )
+        learn_all = jax.vmap(self._learn)
+        metric_shapes = jax.eval_shape(learn_all, runs.train, runs.key, runs.replay)[2]
+
+        def skip(train, key, _):
+            return train, key, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
+
+        train, key, metrics = jax.lax.cond(learn, learn_all, skip, runs.train, runs.key, runs.replay)
         num_updates = state.num_updates + learn.astype(jnp.int32)
         sync = learn & (num_updates % cfg.target_update_period == 0)
         train = jax.lax.cond(sync, jax.vmap(self.agent.update_target), lambda t: t, train)
