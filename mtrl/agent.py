@@ -10,6 +10,7 @@ Axes: ``T`` tasks, ``N`` envs per task, ``B`` batch per task, ``A`` = ``A_max`` 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -34,6 +35,7 @@ class Hyperparams:
     eps_end: jax.Array  # [T]
     eps_decay_steps: jax.Array  # [T] env steps per task
     tau: jax.Array  # ()
+    l2sp_alpha: jax.Array  # () weight of the L2-SP penalty (used when the agent has `l2sp_parts`)
 
 
 @struct.dataclass
@@ -42,6 +44,7 @@ class TrainState:
     target_params: Any
     opt_state: Any
     hparams: Hyperparams
+    anchor: Any = None  # L2-SP reference values of `Agent.l2sp_parts` (e.g. the source torso); None without
 
 
 def epsilon(hparams: Hyperparams, env_steps: jax.Array) -> jax.Array:
@@ -51,14 +54,25 @@ def epsilon(hparams: Hyperparams, env_steps: jax.Array) -> jax.Array:
 
 
 def make_optimizer(
-    max_grad_norm: float, learning_rate: float, decay_updates: int = 0, lr_end_fraction: float = 1.0
+    max_grad_norm: float,
+    learning_rate: float,
+    decay_updates: int = 0,
+    lr_end_fraction: float = 1.0,
+    partition: Callable[[Callable[..., optax.GradientTransformation]], optax.GradientTransformation] | None = None,
 ) -> optax.GradientTransformation:
     """Adam after global-norm clipping, its step scaled linearly from 1 to ``lr_end_fraction`` over
     ``decay_updates`` updates. The base learning rate is injected, so it lives in the optimiser state (a sweep
-    can vary it without recompiling)."""
+    can vary it without recompiling).
+
+    ``partition(clipped_adam)`` may replace the clipped Adam by a transform over parameter groups (transfer
+    modes: `mtrl.transfer`); ``clipped_adam(lr_scale=1.0)`` builds one group's clip + Adam.
+    """
 
     def factory(learning_rate):
-        parts = [optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate)]
+        def clipped_adam(lr_scale: float = 1.0) -> optax.GradientTransformation:
+            return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate * lr_scale))
+
+        parts = [clipped_adam() if partition is None else partition(clipped_adam)]
         if decay_updates > 0 and lr_end_fraction != 1.0:
             parts.append(optax.scale_by_schedule(optax.linear_schedule(1.0, lr_end_fraction, decay_updates)))
         return optax.chain(*parts)
@@ -77,9 +91,12 @@ class Agent:
     double_q: bool = True
     loss: str = "huber"
     huber_delta: float = 1.0
+    l2sp_parts: tuple[str, ...] = ()  # top-level param parts pulled toward `TrainState.anchor`
 
     @classmethod
-    def create(cls, taskset: TaskSet, config: DQNConfig) -> Agent:
+    def create(cls, taskset: TaskSet, config: DQNConfig, optimizer: optax.GradientTransformation | None = None,
+               l2sp_parts: tuple[str, ...] = ()) -> Agent:
+        """Agent for ``taskset``; ``optimizer`` overrides the config's (transfer modes build their own)."""
         network = MultiTaskQNetwork(
             num_tasks=taskset.num_tasks,
             num_actions=taskset.num_actions,
@@ -89,12 +106,14 @@ class Agent:
         )
         return cls(
             network=network,
-            optimizer=make_optimizer(config.max_grad_norm, config.lr, config.num_updates, config.lr_end_fraction),
+            optimizer=optimizer or make_optimizer(config.max_grad_norm, config.lr, config.num_updates,
+                                                  config.lr_end_fraction),
             action_mask=taskset.action_mask,
             obs_shape=taskset.obs_shape,
             double_q=config.double_q,
             loss=config.loss,
             huber_delta=config.huber_delta,
+            l2sp_parts=tuple(l2sp_parts),
         )
 
     @property
@@ -109,10 +128,19 @@ class Agent:
         """Fresh params (target = online), optimiser state, and the run's hyperparameters."""
         dummy = jnp.zeros((self.num_tasks, 1) + tuple(self.obs_shape), jnp.float32)
         params = self.network.init(key, dummy, obs_ndim=len(self.obs_shape))["params"]
+        return self.state_from_params(params, hparams, learning_rate)
+
+    def state_from_params(self, params, hparams: Hyperparams, learning_rate: jax.Array | float | None = None,
+                          anchor: Any = None) -> TrainState:
+        """Train state starting at ``params``: target = params, fresh optimiser state; the L2-SP anchor defaults
+        to the starting values of `l2sp_parts`."""
         opt_state = self.optimizer.init(params)
         if learning_rate is not None:
             opt_state.hyperparams["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
-        return TrainState(params=params, target_params=params, opt_state=opt_state, hparams=hparams)
+        if self.l2sp_parts and anchor is None:
+            anchor = {part: params[part] for part in self.l2sp_parts}
+        return TrainState(params=params, target_params=params, opt_state=opt_state, hparams=hparams,
+                          anchor=anchor if self.l2sp_parts else None)
 
     def greedy_actions(self, params, obs: jax.Array) -> jax.Array:
         """argmax over each task's valid actions: ``obs [T, N, ...]`` -> ``[T, N]`` int32."""
@@ -154,13 +182,21 @@ class Agent:
 
         def total_loss(params):
             per_task, td = self.task_losses(params, state.target_params, batch, state.hparams)
-            return jnp.sum(state.hparams.task_weights * per_task), (per_task, td)
+            total = jnp.sum(state.hparams.task_weights * per_task)
+            if self.l2sp_parts:
+                total = total + state.hparams.l2sp_alpha * self.l2sp_penalty(params, state.anchor)
+            return total, (per_task, td)
 
         grads, (per_task, td) = jax.grad(total_loss, has_aux=True)(state.params)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = {"loss": per_task, "td_abs": jnp.abs(td).mean(-1), "grad_norm": optax.tree.norm(grads)}
         return state.replace(params=params, opt_state=opt_state), metrics
+
+    def l2sp_penalty(self, params, anchor) -> jax.Array:
+        """‖θ − θ_anchor‖² summed over the leaves of `l2sp_parts` (L2-SP, Li et al. 2018)."""
+        diffs = jax.tree.map(lambda p, a: jnp.sum(jnp.square(p - a)), {k: params[k] for k in self.l2sp_parts}, anchor)
+        return sum(jax.tree.leaves(diffs))
 
     def update_target(self, state: TrainState) -> TrainState:
         """target ← τ·online + (1−τ)·target (τ = 1: hard copy)."""
@@ -181,4 +217,5 @@ def default_hparams(taskset: TaskSet, config: DQNConfig) -> Hyperparams:
         eps_end=full(config.eps_end),
         eps_decay_steps=full(config.eps_decay_steps),
         tau=jnp.asarray(config.tau, jnp.float32),
+        l2sp_alpha=jnp.asarray(0.0, jnp.float32),
     )

@@ -1,4 +1,5 @@
-"""Command line: ``python -m mtrl train|plot`` (tyro; ``--help`` on each lists every option with its default).
+"""Command line: ``python -m mtrl train|transfer|study|plot`` (tyro; ``--help`` on each lists every option
+with its default).
 
 Commands are dataclasses whose `run` calls the library; no training logic lives here.
 """
@@ -7,11 +8,60 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
 from mtrl.config import DQNConfig
+from mtrl.transfer import MODES, TransferConfig, TransferSettings
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """Options every training command shares."""
+
+    seeds: int = 1
+    """number of seeds (runs) trained together"""
+    seed: int = 0
+    """first seed; runs use seed, seed+1, ..."""
+    run_dir: str | None = None
+    """output directory (default runs/<command>/<timestamp>)"""
+    checkpoint_every: int = 50_000
+    """env steps per task between checkpoints (0 = only at the end)"""
+    keep_checkpoints: int = 3
+    """checkpoints kept"""
+    stop_at_step: int | None = None
+    """save and stop at this many env steps per task (resume later with --resume)"""
+    tensorboard: bool = False
+    """also write TensorBoard events (needs the tensorboard extra)"""
+    progress: bool = True
+    """show a progress bar"""
+
+    def seed_list(self) -> list[int]:
+        if self.seeds < 1:
+            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
+        return list(range(self.seed, self.seed + self.seeds))
+
+    def train_kwargs(self) -> dict:
+        from mtrl.train import CheckpointOptions
+
+        checkpoints = CheckpointOptions(every=self.checkpoint_every, keep=self.keep_checkpoints).validate()
+        return {"progress": self.progress, "tensorboard": self.tensorboard, "checkpoints": checkpoints,
+                "stop_at_step": self.stop_at_step}
+
+
+def _report(result, run_dir: str) -> None:
+    from mtrl.logger import summary_markdown
+
+    if result.stopped_at is not None:
+        why = f"signal {result.signal}" if result.signal else "--stop-at-step"
+        print(f"stopped by {why} at {result.stopped_at:,} env steps per task; checkpoint saved.\n"
+              f"continue with: python -m mtrl train --resume {run_dir}")
+        if result.signal:
+            raise SystemExit(128 + result.signal)
+        return
+    print(summary_markdown(result.summary))
+    print(f"run directory: {run_dir}")
 
 
 @dataclasses.dataclass
@@ -22,16 +72,9 @@ class Train:
     """task specs ENV_ID[:field=value,...], e.g. CartPole-v1:length=1.0 Acrobot-v1"""
     suite: str | None = None
     """a named suite instead of --tasks (cartpole-lengths, classic, cartpole-gravity)"""
-    seeds: int = 1
-    """number of seeds (runs) trained together"""
-    seed: int = 0
-    """first seed; runs use seed, seed+1, ..."""
-    run_dir: str | None = None
-    """output directory (default runs/train/<timestamp>)"""
-    tensorboard: bool = False
-    """also write TensorBoard events (needs the tensorboard extra)"""
-    progress: bool = True
-    """show a progress bar"""
+    resume: str | None = None
+    """continue this run directory from its latest checkpoint (tasks, seeds and config come from it)"""
+    run_options: Annotated[RunOptions, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=RunOptions)
     config: Annotated[DQNConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=DQNConfig)
 
     def task_specs(self) -> list[str]:
@@ -41,24 +84,94 @@ class Train:
             raise ValueError("give exactly one of --tasks SPEC [SPEC ...] or --suite NAME")
         return list(self.tasks) if self.tasks else list(suite(self.suite))
 
+    def run_resume(self) -> None:
+        from mtrl.transfer import resume_run, run_metadata
+
+        if self.tasks or self.suite:
+            raise ValueError("--resume takes tasks, seeds and config from the run directory; drop --tasks/--suite")
+        saved = DQNConfig.from_dict(run_metadata(self.resume)["config"])
+        defaults = DQNConfig()
+        # Options given on the command line (those not at their default) must agree with the checkpoint.
+        given = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(DQNConfig)
+                 if getattr(self.config, f.name) != getattr(defaults, f.name)}
+        result = resume_run(self.resume, config=dataclasses.replace(saved, **given), **self.run_options.train_kwargs())
+        _report(result, self.resume)
+
     def run(self) -> None:
+        if self.resume:
+            return self.run_resume()
+        from mtrl.logger import default_run_dir
         from mtrl.tasks import make_taskset
         from mtrl.train import train
 
-        if self.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
+        seeds = self.run_options.seed_list()
         taskset = make_taskset(self.task_specs())
         self.config.validate(taskset.num_tasks)
+        run_dir = self.run_options.run_dir or default_run_dir("train")
+        result = train(taskset, self.config, seeds=seeds, run_dir=run_dir,
+                       extra_metadata={"command": sys.argv, "suite": self.suite}, **self.run_options.train_kwargs())
+        _report(result, run_dir)
+
+
+@dataclasses.dataclass
+class Transfer:
+    """Train target tasks starting from a source run's checkpoint (splice its torso; see --mode)."""
+
+    source: str
+    """run directory of the pretrained source run (it must hold checkpoints)"""
+    tasks: tuple[str, ...]
+    """target task specs"""
+    transfer: Annotated[TransferConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=TransferConfig)
+    run_options: Annotated[RunOptions, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=RunOptions)
+    config: Annotated[DQNConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=DQNConfig)
+
+    def run(self) -> None:
         from mtrl.logger import default_run_dir
+        from mtrl.tasks import make_taskset
+        from mtrl.transfer import train_transfer
 
-        run_dir = self.run_dir or default_run_dir("train")
-        result = train(taskset, self.config, seeds=range(self.seed, self.seed + self.seeds), run_dir=run_dir,
-                       progress=self.progress, tensorboard=self.tensorboard,
-                       extra_metadata={"command": sys.argv, "suite": self.suite})
-        from mtrl.logger import summary_markdown
+        seeds = self.run_options.seed_list()
+        self.transfer.validate()
+        self.config.validate(make_taskset(self.tasks).num_tasks)
+        run_dir = self.run_options.run_dir or default_run_dir("transfer")
+        result = train_transfer(self.source, self.tasks, self.transfer, self.config, seeds=seeds, run_dir=run_dir,
+                                extra_metadata={"command": sys.argv}, **self.run_options.train_kwargs())
+        _report(result, run_dir)
 
-        print(summary_markdown(result.summary))
-        print(f"run directory: {run_dir}")
+
+@dataclasses.dataclass
+class Study:
+    """`study transfer`: every transfer mode on the same target tasks and seeds, compared with scratch;
+    writes transfer.json, transfer.md and transfer_curves.png (rerunning continues an unfinished study)."""
+
+    kind: tyro.conf.Positional[Literal["transfer"]]
+    """the study to run"""
+    source: str
+    """run directory of the pretrained source run (it must hold checkpoints)"""
+    tasks: tuple[str, ...]
+    """target task specs"""
+    modes: tuple[str, ...] = MODES
+    """transfer modes to compare (scratch is always run)"""
+    threshold: float = 0.95
+    """normalised return that counts as reaching the target (time to threshold)"""
+    last_k: int = 3
+    """evaluations averaged for asymptotic performance"""
+    transfer: Annotated[TransferSettings, tyro.conf.OmitArgPrefixes] = dataclasses.field(
+        default_factory=TransferSettings)
+    run_options: Annotated[RunOptions, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=RunOptions)
+    config: Annotated[DQNConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=DQNConfig)
+
+    def run(self) -> None:
+        from mtrl.logger import default_run_dir
+        from mtrl.study import study_markdown, transfer_study
+
+        run_dir = self.run_options.run_dir or default_run_dir("study_transfer")
+        kwargs = self.run_options.train_kwargs()
+        study = transfer_study(self.source, self.tasks, self.modes, self.transfer, self.config,
+                               seeds=self.run_options.seed_list(), run_dir=run_dir, threshold=self.threshold,
+                               last_k=self.last_k, **kwargs)
+        print(study_markdown(study))
+        print(f"study directory: {run_dir}")
 
 
 @dataclasses.dataclass
@@ -74,7 +187,7 @@ class Plot:
         print(plot_run_dir(self.run_dir))
 
 
-COMMANDS = {"train": Train, "plot": Plot}
+COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "plot": Plot}
 
 
 def main(args: list[str] | None = None) -> None:
@@ -82,6 +195,6 @@ def main(args: list[str] | None = None) -> None:
                                                    description="Multi-task and transfer deep Q-learning in JAX.")
     try:
         command.run()
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         print(f"mtrl: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

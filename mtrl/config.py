@@ -63,6 +63,15 @@ class DQNConfig:
     eval_episodes: int = 10
     """greedy episodes per task and seed at each evaluation"""
 
+    @classmethod
+    def from_dict(cls, values: dict) -> DQNConfig:
+        """From `dataclasses.asdict` output read back from JSON (lists become tuples); unknown keys are an error."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}; allowed: {sorted(fields)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
     @property
     def iterations(self) -> int:
         """Total iterations, rounded up to whole chunks."""

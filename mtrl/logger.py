@@ -70,7 +70,11 @@ class RunLogger:
     """Writes a run's files (when ``run_dir`` is set) and drives its progress bar."""
 
     def __init__(self, run_dir: str | None, task_names: list[str], seeds: list[int], config: Any,
-                 progress: bool = True, tensorboard: bool = False, extra_metadata: dict | None = None):
+                 progress: bool = True, tensorboard: bool = False, extra_metadata: dict | None = None,
+                 resume_step: int | None = None):
+        """``resume_step``: continue an existing run directory from that step (env steps per task): rows
+        logged after it (by a run that went on past its last checkpoint) are dropped, config.json gains a
+        ``resumes`` entry, and nothing else is rewritten."""
         self.run_dir = run_dir
         self.task_names = task_names
         self.seeds = seeds
@@ -82,19 +86,29 @@ class RunLogger:
             from tqdm.auto import tqdm
 
             total = config.num_chunks * config.chunk_iterations * config.num_envs
-            self._bar = tqdm(total=total, unit="step", desc="train", dynamic_ncols=True)
+            self._bar = tqdm(total=total, initial=resume_step or 0, unit="step", desc="train", dynamic_ncols=True)
         if run_dir is None:
             return
         os.makedirs(run_dir, exist_ok=True)
-        meta = {
-            "config": dataclasses.asdict(config),
-            "tasks": task_names,
-            "seeds": seeds,
-            "created": datetime.datetime.now(datetime.UTC).isoformat(),
-            **environment_info(),
-            **(extra_metadata or {}),
-        }
-        with open(os.path.join(run_dir, "config.json"), "w") as f:
+        now = datetime.datetime.now(datetime.UTC).isoformat()
+        config_path = os.path.join(run_dir, "config.json")
+        if resume_step is None:
+            meta = {
+                "config": dataclasses.asdict(config),
+                "tasks": task_names,
+                "seeds": seeds,
+                "created": now,
+                **environment_info(),
+                **(extra_metadata or {}),
+            }
+        else:
+            with open(config_path) as f:
+                meta = json.load(f)
+            meta.setdefault("resumes", []).append({"from_step": resume_step, "at": now, **environment_info()})
+            _drop_rows_after(os.path.join(run_dir, "metrics.jsonl"), resume_step, lambda line: json.loads(line)["step"])
+            _drop_rows_after(os.path.join(run_dir, "eval.csv"), resume_step, lambda line: int(line.split(",")[0]),
+                             header=True)
+        with open(config_path, "w") as f:
             json.dump(meta, f, indent=2)
         self._metrics_file = open(os.path.join(run_dir, "metrics.jsonl"), "a")
         new_csv = not os.path.exists(os.path.join(run_dir, "eval.csv"))
@@ -179,6 +193,20 @@ class RunLogger:
             self._tb.close()
         if self._bar is not None:
             self._bar.close()
+
+
+def _drop_rows_after(path: str, step: int, step_of, header: bool = False) -> None:
+    """Rewrite ``path`` without the lines whose step (``step_of(line)``) is past ``step``."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = f.readlines()
+    head, body = (lines[:1], lines[1:]) if header else ([], lines)
+    kept = [line for line in body if line.strip() and step_of(line) <= step]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.writelines(head + kept)
+    os.replace(tmp, path)
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:

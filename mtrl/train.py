@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -84,12 +86,17 @@ class Trainer:
     taskset: TaskSet
     config: DQNConfig
     agent: Agent
+    hparams: Hyperparams  # one run's default hyperparameters (no run axis)
 
     @classmethod
-    def create(cls, tasks: TaskSet | Sequence[str], config: DQNConfig) -> Trainer:
+    def create(cls, tasks: TaskSet | Sequence[str], config: DQNConfig, optimizer: Any = None,
+               l2sp_parts: tuple[str, ...] = (), l2sp_alpha: float = 0.0) -> Trainer:
+        """Trainer for ``tasks``; ``optimizer``, ``l2sp_parts`` and ``l2sp_alpha`` are set by transfer modes."""
         taskset = tasks if isinstance(tasks, TaskSet) else make_taskset(tasks)
         config.validate(taskset.num_tasks)
-        return cls(taskset=taskset, config=config, agent=Agent.create(taskset, config))
+        hparams = default_hparams(taskset, config).replace(l2sp_alpha=jnp.asarray(l2sp_alpha, jnp.float32))
+        agent = Agent.create(taskset, config, optimizer=optimizer, l2sp_parts=l2sp_parts)
+        return cls(taskset=taskset, config=config, agent=agent, hparams=hparams)
 
     # --- state ----------------------------------------------------------------------------------------------
 
@@ -121,8 +128,7 @@ class Trainer:
             raise ValueError("seeds must name at least one seed")
         num_runs = len(seeds)
         if hparams is None:
-            base = default_hparams(self.taskset, self.config)
-            hparams = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_runs,) + x.shape), base)
+            hparams = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_runs,) + x.shape), self.hparams)
         lrs = jnp.asarray(
             [self.config.lr] * num_runs if learning_rates is None else list(learning_rates), jnp.float32
         )
@@ -135,6 +141,21 @@ class Trainer:
         if sharding is not None:
             runs = jax.device_put(runs, sharding)
         return RunnerState(runs=runs, iteration=jnp.zeros((), jnp.int32), num_updates=jnp.zeros((), jnp.int32))
+
+    def with_params(self, state: RunnerState, params: Any, anchor: Any = None) -> RunnerState:
+        """``state`` with every run restarted from ``params`` (leaves ``[S, ...]``): target = params, a fresh
+        optimiser state (same learning rate), and the L2-SP ``anchor`` (``[S, ...]``; default: ``params``)."""
+
+        def restart(train: TrainState, p, a):
+            lr = train.opt_state.hyperparams["learning_rate"]
+            return self.agent.state_from_params(p, train.hparams, lr, anchor=a)
+
+        train = jax.jit(jax.vmap(restart)).lower(state.runs.train, params, anchor).compile(QUICK_COMPILE)(
+            state.runs.train, params, anchor)
+        sharding = run_sharding(jax.tree.leaves(params)[0].shape[0])
+        if sharding is not None:
+            train = jax.device_put(train, sharding)
+        return state.replace(runs=state.runs.replace(train=train))
 
     # --- one iteration --------------------------------------------------------------------------------------
 
@@ -239,6 +260,47 @@ def run_sharding(num_runs: int) -> NamedSharding | None:
     return NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckpointOptions:
+    """When `train` saves the full runner state (orbax, asynchronous) into ``run_dir/checkpoints``."""
+
+    every: int = 50_000
+    """env steps per task between checkpoints (at the first chunk end past each multiple; 0 = only at the end)"""
+    keep: int = 3
+    """checkpoints kept (older ones are deleted)"""
+
+    def validate(self) -> CheckpointOptions:
+        if not isinstance(self.every, int) or self.every < 0:
+            raise ValueError(f"checkpoint every must be an integer >= 0 (env steps per task), got {self.every!r}")
+        if not isinstance(self.keep, int) or self.keep < 1:
+            raise ValueError(f"checkpoint keep must be an integer >= 1, got {self.keep!r}")
+        return self
+
+
+class _StopOnSignals:
+    """Within the block, SIGINT/SIGTERM only record a stop request (the loop then finishes its chunk, saves,
+    and returns). Handlers are installed only in the main thread; previous handlers come back on exit."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, _frame):
+        self.signum = signum
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        return False
+
+
 @dataclasses.dataclass
 class TrainResult:
     """What `train` returns.
@@ -249,7 +311,9 @@ class TrainResult:
         eval_returns: ``[E, S, T]`` mean greedy return per evaluation, run and task.
         task_names: task specs, in order.
         seeds: one per run.
-        summary: the run summary (also written to `summary.json`).
+        summary: the run summary (also written to `summary.json`); empty when the run stopped early.
+        stopped_at: env steps per task where a signal or ``stop_at_step`` stopped the run (resumable), else None.
+        signal: the signal number that stopped it, if one did.
     """
 
     state: RunnerState
@@ -258,37 +322,73 @@ class TrainResult:
     task_names: list[str]
     seeds: list[int]
     summary: dict[str, Any]
+    stopped_at: int | None = None
+    signal: int | None = None
 
 
 def train(
-    tasks: TaskSet | Sequence[str],
+    tasks: TaskSet | Sequence[str] | None,
     config: DQNConfig = DQNConfig(),
     seeds: Sequence[int] = (0,),
     run_dir: str | None = None,
     progress: bool = True,
     tensorboard: bool = False,
     extra_metadata: dict[str, Any] | None = None,
+    *,
+    checkpoints: CheckpointOptions | None = CheckpointOptions(),
+    resume: bool = False,
+    stop_at_step: int | None = None,
+    trainer: Trainer | None = None,
+    init_state: Callable[[Trainer, list[int]], RunnerState] | None = None,
 ) -> TrainResult:
     """Train one multi-task DQN per seed on ``tasks`` and evaluate it greedily after every chunk.
 
     Args:
-        tasks: task specs (``"CartPole-v1:length=1.0"``) or a `TaskSet`.
-        config: `DQNConfig`; step counts are per task.
+        tasks: task specs (``"CartPole-v1:length=1.0"``) or a `TaskSet` (ignored when ``trainer`` is given).
+        config: `DQNConfig`; step counts are per task (ignored when ``trainer`` is given).
         seeds: one run per seed, all in one compiled program.
-        run_dir: where to write config.json, metrics.jsonl, eval.csv, summary.{json,md}, curves.png; None = nowhere.
+        run_dir: where to write config.json, metrics.jsonl, eval.csv, summary.{json,md}, curves.png and
+            checkpoints/; None = nowhere (no checkpoints either).
         progress: show a progress bar.
         tensorboard: also write TensorBoard events (needs the `tensorboard` extra).
-        extra_metadata: merged into config.json.
+        extra_metadata: merged into config.json; its ``"transfer"`` entry is also checked on resume.
+        checkpoints: checkpoint schedule; None = no checkpoints.
+        resume: continue from the latest complete checkpoint in ``run_dir`` (bit-identical on CPU to a run that
+            was never stopped); metric files are cut back to that step and continue from it.
+        stop_at_step: save and stop once this many env steps per task are done (the run stays resumable).
+        trainer: a prebuilt `Trainer` (transfer modes build one with their optimiser).
+        init_state: ``init_state(trainer, seeds)`` builds the starting state (default: `Trainer.init`).
+
+    SIGINT/SIGTERM during training finish the current chunk, save a checkpoint, and return with ``stopped_at``.
     """
+    from mtrl.checkpoint import Checkpointer, check_compatible
     from mtrl.logger import RunLogger  # host-side only
 
-    trainer = Trainer.create(tasks, config)
-    seeds = [int(s) for s in seeds]
+    trainer = trainer or Trainer.create(tasks, config)
     cfg = trainer.config
-    logger = RunLogger(run_dir, trainer.taskset.names, seeds, cfg, progress=progress, tensorboard=tensorboard,
-                       extra_metadata=extra_metadata)
+    seeds = [int(s) for s in seeds]
+    if resume and run_dir is None:
+        raise ValueError("resume needs the run_dir to continue")
+    if checkpoints is not None:
+        checkpoints.validate()
+    identity = {"config": dataclasses.asdict(cfg), "tasks": trainer.taskset.names, "seeds": seeds,
+                "transfer": (extra_metadata or {}).get("transfer")}
+    checkpointer = Checkpointer(run_dir, checkpoints.keep) if run_dir and checkpoints else None
+
     wall_start = time.perf_counter()
-    state = trainer.init(seeds)
+    start_step = 0
+    if resume:
+        if checkpointer is None or checkpointer.latest_step() is None:
+            raise FileNotFoundError(f"no completed checkpoint to resume in {run_dir}")
+        start_step = checkpointer.latest_step()
+        check_compatible(checkpointer.metadata(start_step), identity, run_dir)
+        state, saved = checkpointer.restore(trainer.init(seeds), start_step)
+        eval_steps = list(saved["eval_steps"])
+        eval_returns = [np.asarray(r, np.float32) for r in saved["eval_returns"]]
+    else:
+        state = init_state(trainer, seeds) if init_state else trainer.init(seeds)
+    logger = RunLogger(run_dir, trainer.taskset.names, seeds, cfg, progress=progress, tensorboard=tensorboard,
+                       extra_metadata=extra_metadata, resume_step=start_step if resume else None)
     train_chunk = trainer.make_train_chunk()
     evaluate = trainer.make_evaluate()
 
@@ -298,23 +398,40 @@ def train(
     compile_s = time.perf_counter() - compile_start
 
     steps_per_chunk = cfg.chunk_iterations * cfg.num_envs
-    eval_steps, eval_returns = [0], [np.asarray(evaluate(state)).mean(-1)]
-    logger.log_eval(0, eval_returns[-1])
-    train_s = 0.0
+    if not resume:
+        eval_steps, eval_returns = [0], [np.asarray(evaluate(state)).mean(-1)]
+        logger.log_eval(0, eval_returns[-1])
+    first_chunk = start_step // steps_per_chunk
+    every = checkpoints.every if checkpoints else 0
+    train_s, stopped_at = 0.0, None
     try:
-        for chunk in range(cfg.num_chunks):
-            t0 = time.perf_counter()
-            state, metrics = train_chunk(state)
-            metrics = jax.device_get(metrics)
-            train_s += time.perf_counter() - t0
-            step = (chunk + 1) * steps_per_chunk
-            returns = np.asarray(evaluate(state)).mean(-1)  # [S, T]
-            eval_steps.append(step)
-            eval_returns.append(returns)
-            logger.log_chunk(step, metrics, returns, env_steps_per_s=trainer.taskset.num_tasks * len(seeds)
-                             * step / max(train_s, 1e-9))
-            logger.log_eval(step, returns)
+        with _StopOnSignals() as stop:
+            for chunk in range(first_chunk, cfg.num_chunks):
+                t0 = time.perf_counter()
+                state, metrics = train_chunk(state)
+                metrics = jax.device_get(metrics)
+                train_s += time.perf_counter() - t0
+                step = (chunk + 1) * steps_per_chunk
+                returns = np.asarray(evaluate(state)).mean(-1)  # [S, T]
+                eval_steps.append(step)
+                eval_returns.append(returns)
+                trained = (chunk + 1 - first_chunk) * steps_per_chunk
+                logger.log_chunk(step, metrics, returns, env_steps_per_s=trainer.taskset.num_tasks * len(seeds)
+                                 * trained / max(train_s, 1e-9))
+                logger.log_eval(step, returns)
+                last = chunk + 1 == cfg.num_chunks
+                stopping = not last and (stop.signum is not None or (stop_at_step is not None
+                                                                     and step >= stop_at_step))
+                due = every > 0 and step // every > (step - steps_per_chunk) // every
+                if checkpointer is not None and (last or stopping or due):
+                    checkpointer.save(step, state, {**identity, "eval_steps": eval_steps,
+                                                    "eval_returns": [r.tolist() for r in eval_returns]})
+                if stopping:
+                    stopped_at = step
+                    break
     finally:
+        if checkpointer is not None:
+            checkpointer.close()  # waits for the pending write: a crash keeps its last checkpoint
         logger.close()
     wall_s = time.perf_counter() - wall_start
 
@@ -325,8 +442,12 @@ def train(
         task_names=trainer.taskset.names,
         seeds=seeds,
         summary={},
+        stopped_at=stopped_at,
+        signal=stop.signum,
     )
-    total_env_steps = cfg.iterations * cfg.num_envs * trainer.taskset.num_tasks * len(seeds)
+    if stopped_at is not None:
+        return result
+    trained_steps = (cfg.num_chunks - first_chunk) * steps_per_chunk
     result.summary = logger.finish(
         result.eval_steps, result.eval_returns,
         timing={
@@ -334,7 +455,8 @@ def train(
             "wall_s": wall_s,
             "compile_s": compile_s,
             "train_s": train_s,
-            "env_steps_per_s": total_env_steps / max(train_s, 1e-9),
+            "env_steps_per_s": trained_steps * trainer.taskset.num_tasks * len(seeds) / max(train_s, 1e-9),
+            **({"resumed_from_step": start_step} if resume else {}),
         },
     )
     return result

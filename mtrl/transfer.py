@@ -1,19 +1,41 @@
-"""Transfer as parameter-tree surgery.
+"""Transfer as parameter-tree surgery, and the transfer modes of a target run.
 
 `splice` copies named parts of a pretrained parameter tree (``"torso"`` by default) into a fresh tree built for
 the target tasks, and optionally maps chosen source heads or adapters onto chosen target tasks. Every copied
 leaf's path and shape is checked first; all mismatches are reported together. Inputs are never modified.
+
+Modes of a target run (`TransferConfig.mode`); every mode starts a fresh optimiser state and its own ε schedule:
+
+* ``scratch``  — no transfer: the baseline, same seeds.
+* ``finetune`` — spliced parts initialised from the source, everything trains.
+* ``frozen``   — spliced parts never change: `optax.partition` sends them to `optax.set_to_zero`, so they carry
+  no optimiser state and stay bit-identical.
+* ``unfreeze`` — frozen for the first `unfreeze_at` env steps, then trained (own Adam state, learning rate
+  times `unfreeze_lr_scale`) through `optax.conditionally_mask`.
+* ``l2sp``     — everything trains, with the penalty α‖θ_parts − θ_parts^src‖² (Li et al., 2018) in the loss.
+* ``joint``    — the source tasks stay in the task set with their spliced heads; the loss is
+  L_source + λ·L_target (λ = `transfer_factor`, as per-task loss weights).
+
+Target run ``r`` starts from source run ``r mod S_source`` (recorded in the provenance). This module builds
+trainers and initial states; the training loop is `mtrl.train.train`.
 
 Param tree contract (see `mtrl.networks`): ``{"adapter"?: [T, ...], "torso": shared, "head": [T, ...]}``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
+
+from mtrl.config import DQNConfig
 
 PER_TASK_PARTS = ("adapter", "head")
 
@@ -90,3 +112,263 @@ def splice(
         sources = jnp.array(list(head_map.values()))
         out[part] = jax.tree.map(lambda t, s: t.at[targets].set(s[sources]), target_params[part], source_params[part])
     return out
+
+
+MODES = ("scratch", "finetune", "frozen", "unfreeze", "l2sp", "joint")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferSettings:
+    """Settings of the transfer modes (a study shares them across its modes)."""
+
+    parts: tuple[str, ...] = ("torso",)
+    """parameter parts spliced from the source (and frozen or regularised)"""
+    unfreeze_at: int = 50_000
+    """unfreeze: env steps per task during which the spliced parts stay frozen"""
+    unfreeze_lr_scale: float = 1.0
+    """unfreeze: learning-rate factor for the spliced parts once they train"""
+    l2sp_alpha: float = 0.01
+    """l2sp: weight alpha of the penalty alpha * ||theta - theta_source||^2"""
+    transfer_factor: float = 1.0
+    """joint: lambda in L = L_source + lambda * L_target"""
+    source_step: int | None = None
+    """source checkpoint (env steps per task); default the latest"""
+
+    def with_mode(self, mode: str) -> TransferConfig:
+        return TransferConfig(mode=mode, **{f.name: getattr(self, f.name) for f in dataclasses.fields(TransferSettings)})
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferConfig(TransferSettings):
+    """How a target run uses a source run (see the module docstring for the modes)."""
+
+    mode: Literal["scratch", "finetune", "frozen", "unfreeze", "l2sp", "joint"] = "finetune"
+    """scratch, finetune, frozen, unfreeze, l2sp or joint"""
+
+    def validate(self) -> TransferConfig:
+        """Raise `ValueError` naming the first bad field and what is allowed; return self."""
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+        if not self.parts or any(p not in ("adapter", "torso", "head") for p in self.parts):
+            raise ValueError(f"parts must name parameter parts among adapter, torso, head; got {self.parts!r}")
+        checks = {
+            "unfreeze_at": (isinstance(self.unfreeze_at, int) and self.unfreeze_at >= 0, "an integer >= 0"),
+            "unfreeze_lr_scale": (self.unfreeze_lr_scale > 0, "> 0"),
+            "l2sp_alpha": (self.l2sp_alpha >= 0, ">= 0"),
+            "transfer_factor": (self.transfer_factor >= 0, ">= 0"),
+        }
+        for name, (ok, allowed) in checks.items():
+            if not ok:
+                raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TransferConfig:
+        d = dict(d)
+        d["parts"] = tuple(d.get("parts", ("torso",)))
+        return cls(**d)
+
+
+def part_labels(parts: Sequence[str]):
+    """``labels(params)``: ``"frozen"`` for every leaf under ``parts``, ``"train"`` elsewhere (`optax.partition`)."""
+
+    def labels(params):
+        return {k: jax.tree.map(lambda _, k=k: "frozen" if k in parts else "train", v) for k, v in params.items()}
+
+    return labels
+
+
+def updates_before(config: DQNConfig, env_steps: int) -> int:
+    """Gradient updates a run takes before ``env_steps`` env steps per task."""
+    return sum(bool(config.learns(i)) for i in range(-(-env_steps // config.num_envs)))
+
+
+def make_partition(config: DQNConfig, tcfg: TransferConfig):
+    """The `make_optimizer` ``partition`` argument for a mode, or None (one group, everything trains)."""
+    labels = part_labels(tcfg.parts)
+    if tcfg.mode == "frozen":
+        return lambda adam: optax.partition({"train": adam(), "frozen": optax.set_to_zero()}, labels)
+    if tcfg.mode == "unfreeze":
+        start = updates_before(config, tcfg.unfreeze_at)
+        return lambda adam: optax.partition(
+            {"train": adam(),
+             "frozen": optax.conditionally_mask(adam(tcfg.unfreeze_lr_scale), lambda step: step >= start)},
+            labels,
+        )
+    return None
+
+
+def target_task_list(mode: str, source_tasks: Sequence[str], target_tasks: Sequence[str]) -> list[str]:
+    """Tasks of the target run: ``joint`` keeps the source tasks first."""
+    return list(source_tasks) + list(target_tasks) if mode == "joint" else list(target_tasks)
+
+
+def target_config(config: DQNConfig, tcfg: TransferConfig, num_source_tasks: int, num_target_tasks: int):
+    """``joint``: per-task loss weights 1 for source tasks and λ for target tasks; other modes: unchanged."""
+    if tcfg.mode != "joint":
+        return config
+    weights = (1.0,) * num_source_tasks + (float(tcfg.transfer_factor),) * num_target_tasks
+    return dataclasses.replace(config, task_weights=weights)
+
+
+def build_trainer(tasks: Sequence[str], config: DQNConfig, tcfg: TransferConfig):
+    """The `Trainer` of a target run (``tasks`` and ``config`` as returned by `target_task_list` and
+    `target_config`)."""
+    from mtrl.agent import make_optimizer
+    from mtrl.train import Trainer
+
+    tcfg.validate()
+    optimizer = make_optimizer(config.max_grad_norm, config.lr, config.num_updates, config.lr_end_fraction,
+                               partition=make_partition(config, tcfg))
+    l2sp = tcfg.mode == "l2sp"
+    return Trainer.create(tasks, config, optimizer=optimizer, l2sp_parts=tuple(tcfg.parts) if l2sp else (),
+                          l2sp_alpha=tcfg.l2sp_alpha if l2sp else 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A source run's online parameters at one checkpoint.
+
+    Attributes:
+        params: leaves ``[S_source, ...]``.
+        metadata: the checkpoint's metadata (config, tasks, seeds, step).
+        run_dir: where it came from.
+    """
+
+    params: Any
+    metadata: dict[str, Any]
+    run_dir: str
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.metadata["tasks"])
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.metadata["seeds"])
+
+    @property
+    def step(self) -> int:
+        return int(self.metadata["step"])
+
+    @property
+    def env_steps(self) -> int:
+        """Env steps the source run took over all its tasks, per seed (for time-to-threshold with source)."""
+        return self.step * len(self.tasks)
+
+
+def load_source(run_dir: str, step: int | None = None) -> Source:
+    """Online params of every seed of ``run_dir`` at checkpoint ``step`` (default: latest)."""
+    import orbax.checkpoint as ocp
+
+    from mtrl.checkpoint import Checkpointer
+
+    if not os.path.isdir(run_dir):
+        raise ValueError(f"source run directory {run_dir!r} does not exist")
+    ckpt = Checkpointer(run_dir, read_only=True)
+    try:
+        metadata = ckpt.metadata(step)
+        restored = ckpt._manager.restore(
+            metadata["step"], args=ocp.args.Composite(state=ocp.args.StandardRestore())
+        )["state"]
+    except FileNotFoundError as e:
+        raise ValueError(f"source run {run_dir!r} has no checkpoint to transfer from ({e})") from None
+    finally:
+        ckpt.close()
+    params = jax.tree.map(jnp.asarray, restored["runs"]["train"]["params"])
+    return Source(params=params, metadata=metadata, run_dir=os.path.abspath(run_dir))
+
+
+def provenance(source: Source, tcfg: TransferConfig, seeds: Sequence[int], target_tasks: Sequence[str]) -> dict:
+    """What config.json records about a target run's origin."""
+    spliced = [] if tcfg.mode == "scratch" else list(tcfg.parts)
+    return {
+        "source_run": source.run_dir,
+        "source_step": source.step,
+        "source_tasks": source.tasks,
+        "source_seeds": source.seeds,
+        "source_env_steps": source.env_steps,
+        "target_tasks": list(target_tasks),
+        "seed_map": {str(seed): source.seeds[r % len(source.seeds)] for r, seed in enumerate(seeds)},
+        "spliced": spliced,
+        "head_map": ({str(i): i for i in range(len(source.tasks))} if tcfg.mode == "joint" else {}),
+        "settings": dataclasses.asdict(tcfg),
+    }
+
+
+def initial_state_fn(source: Source, tcfg: TransferConfig):
+    """``init_state(trainer, seeds)`` for `mtrl.train.train`: a fresh target state with the source spliced in."""
+
+    def init_state(trainer, seeds):
+        fresh = trainer.init(seeds)
+        if tcfg.mode == "scratch":
+            return fresh
+        runs = np.arange(len(seeds)) % len(source.seeds)
+        src = jax.tree.map(lambda x: x[runs], source.params)
+        target = fresh.runs.train.params
+        head_map, map_parts = None, ("head",)
+        if tcfg.mode == "joint":
+            head_map = {i: i for i in range(len(source.tasks))}
+            map_parts = tuple(p for p in ("head", "adapter") if p in target and p not in tcfg.parts)
+        # Check once on seed 0 for a clear error before anything is traced over the run axis.
+        first = lambda tree: jax.tree.map(lambda x: x[0], tree)  # noqa: E731
+        splice(first(src), first(target), tcfg.parts, head_map, map_parts)
+        spliced = jax.vmap(lambda s, t: splice(s, t, tcfg.parts, head_map, map_parts))(src, target)
+        anchor = {part: src[part] for part in tcfg.parts} if tcfg.mode == "l2sp" else None
+        return trainer.with_params(fresh, spliced, anchor)
+
+    return init_state
+
+
+def train_transfer(
+    source_run: str,
+    tasks: Sequence[str],
+    transfer: TransferConfig = TransferConfig(),
+    config: DQNConfig = DQNConfig(),
+    seeds: Sequence[int] = (0,),
+    run_dir: str | None = None,
+    **train_kwargs,
+):
+    """Train target ``tasks`` starting from ``source_run``'s checkpoint under ``transfer.mode``.
+
+    ``train_kwargs`` go to `mtrl.train.train` (progress, checkpoints, stop_at_step, ...). Returns its
+    `TrainResult`; config.json records the provenance under ``"transfer"``.
+    """
+    from mtrl.train import train
+
+    transfer.validate()
+    source = load_source(source_run, transfer.source_step)
+    all_tasks = target_task_list(transfer.mode, source.tasks, tasks)
+    cfg = target_config(config, transfer, len(source.tasks), len(tasks))
+    trainer = build_trainer(all_tasks, cfg, transfer)
+    meta = {"transfer": provenance(source, transfer, list(seeds), tasks)}
+    return train(None, seeds=seeds, run_dir=run_dir, trainer=trainer, init_state=initial_state_fn(source, transfer),
+                 extra_metadata={**meta, **train_kwargs.pop("extra_metadata", {})}, **train_kwargs)
+
+
+def run_metadata(run_dir: str) -> dict[str, Any]:
+    """A run directory's config.json."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        raise ValueError(f"{run_dir!r} is not a run directory (no config.json)")
+    with open(path) as f:
+        return json.load(f)
+
+
+def resume_run(run_dir: str, config: DQNConfig | None = None, **train_kwargs):
+    """Continue any run directory (plain or transfer) from its latest checkpoint.
+
+    ``config`` (default: the run's own) must match the checkpoint's; any difference is reported.
+    """
+    from mtrl.train import Trainer, train
+
+    meta = run_metadata(run_dir)
+    config = config or DQNConfig.from_dict(meta["config"])
+    info = meta.get("transfer")
+    if info is None:
+        trainer = Trainer.create(meta["tasks"], config)
+    else:
+        trainer = build_trainer(meta["tasks"], config, TransferConfig.from_dict(info["settings"]))
+    extra = {"transfer": info} if info is not None else None
+    return train(None, seeds=meta["seeds"], run_dir=run_dir, trainer=trainer, resume=True, extra_metadata=extra,
+                 **train_kwargs)

@@ -1,0 +1,150 @@
+"""Checkpoints of the full runner state with orbax-checkpoint, plus JSON metadata; compatibility checks.
+
+A run directory's ``checkpoints/<step>/`` holds two orbax items: ``state`` (every array of `RunnerState`:
+params, target params, optimiser state, replay, env states, keys, counters, every seed) and ``metadata``
+(format version, config, tasks, seeds, package versions, the evaluation history so far, and transfer
+provenance when there is one). Saving is asynchronous: `save` returns once the arrays are copied off the
+device, and the write continues in a background thread. Orbax writes each step to a temporary directory and
+renames it when complete, so a checkpoint killed mid-save is never listed and the previous one is used.
+
+Typed PRNG keys are stored as their raw key data and re-wrapped with the implementation of the restore target.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+FORMAT_VERSION = 1
+CHECKPOINT_SUBDIR = "checkpoints"
+
+
+class IncompatibleCheckpointError(ValueError):
+    """A checkpoint that this run cannot continue from; the message lists every difference."""
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def to_saveable(tree: Any) -> Any:
+    """The tree with typed PRNG keys replaced by their raw uint32 key data."""
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+def from_saveable(tree: Any, like: Any) -> Any:
+    """Inverse of `to_saveable`: re-wrap key data wherever ``like`` (same structure) holds typed keys."""
+    return jax.tree.map(
+        lambda x, ref: jax.random.wrap_key_data(x, impl=jax.random.key_impl(ref)) if _is_key(ref) else x, tree, like
+    )
+
+
+def checkpoint_dir(run_dir: str) -> str:
+    return os.path.join(os.path.abspath(run_dir), CHECKPOINT_SUBDIR)
+
+
+class Checkpointer:
+    """Asynchronous save / restore of `RunnerState` + metadata in ``run_dir/checkpoints``, keeping the last k."""
+
+    def __init__(self, run_dir: str, keep: int = 3, read_only: bool = False):
+        if keep < 1:
+            raise ValueError(f"keep (checkpoints kept) must be >= 1, got {keep}")
+        self.directory = checkpoint_dir(run_dir)
+        self._manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only,
+                                                 enable_async_checkpointing=True),
+            item_names=("state", "metadata"),
+        )
+
+    def steps(self) -> list[int]:
+        """Completed checkpoints (env steps per task), oldest first; half-written ones are not listed."""
+        return sorted(self._manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def save(self, step: int, state: Any, metadata: dict[str, Any]) -> None:
+        """Start saving ``state`` at ``step``; returns once its arrays are off the device."""
+        metadata = {**metadata, "format_version": FORMAT_VERSION, "step": int(step)}
+        self._manager.save(
+            int(step),
+            args=ocp.args.Composite(state=ocp.args.StandardSave(to_saveable(state)),
+                                    metadata=ocp.args.JsonSave(metadata)),
+            force=True,
+        )
+
+    def metadata(self, step: int | None = None) -> dict[str, Any]:
+        step = self._require_step(step)
+        return self._manager.restore(step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore()))["metadata"]
+
+    def restore(self, like: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
+        """(state, metadata) at ``step`` (default: the latest). ``like`` is a state of the same structure,
+        shapes and shardings (e.g. a fresh `Trainer.init`), used as the restore target."""
+        step = self._require_step(step)
+        restored = self._manager.restore(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardRestore(to_saveable(like)),
+                                    metadata=ocp.args.JsonRestore()),
+        )
+        return from_saveable(restored["state"], like), restored["metadata"]
+
+    def _require_step(self, step: int | None) -> int:
+        steps = self.steps()
+        if not steps:
+            raise FileNotFoundError(f"no completed checkpoint in {self.directory}")
+        if step is None:
+            return steps[-1]
+        if step not in steps:
+            raise ValueError(f"checkpoint step {step} not in {self.directory}; available: {steps}")
+        return step
+
+    def wait(self) -> None:
+        """Block until every pending save is on disk."""
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+
+def compatibility_problems(saved: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    """Differences that forbid continuing: format version, tasks, seeds, any config field, transfer setup.
+
+    ``saved`` is a checkpoint's metadata; ``expected`` has the same keys for the run that wants to resume.
+    """
+    problems = []
+    version = saved.get("format_version")
+    if version != FORMAT_VERSION:
+        problems.append(f"format_version: checkpoint has {version}, this mtrl reads {FORMAT_VERSION}")
+    for key in ("tasks", "seeds"):
+        if list(saved.get(key, [])) != list(expected[key]):
+            problems.append(f"{key}: checkpoint {saved.get(key)} vs this run {expected[key]}")
+    saved_cfg, cfg = saved.get("config", {}), expected["config"]
+    for field in sorted(set(saved_cfg) | set(cfg)):
+        a, b = _plain(saved_cfg.get(field)), _plain(cfg.get(field))
+        if a != b:
+            problems.append(f"config.{field}: checkpoint {a!r} vs this run {b!r}")
+    if _plain(saved.get("transfer")) != _plain(expected.get("transfer")):
+        problems.append(f"transfer: checkpoint {saved.get('transfer')} vs this run {expected.get('transfer')}")
+    return problems
+
+
+def _plain(value: Any) -> Any:
+    """JSON-comparable form (tuples become lists)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def check_compatible(saved: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    problems = compatibility_problems(saved, expected)
+    if problems:
+        raise IncompatibleCheckpointError(
+            f"checkpoint in {where} does not match this run:\n  " + "\n  ".join(problems)
+        )
