@@ -196,13 +196,20 @@ class RunLogger:
 
 
 def _drop_rows_after(path: str, step: int, step_of, header: bool = False) -> None:
-    """Rewrite ``path`` without the lines whose step (``step_of(line)``) is past ``step``."""
+    """Rewrite ``path`` without the lines whose step (``step_of(line)``) is past ``step``, and without a torn
+    last line (a process killed mid-write)."""
     if not os.path.exists(path):
         return
     with open(path) as f:
         lines = f.readlines()
     head, body = (lines[:1], lines[1:]) if header else ([], lines)
-    kept = [line for line in body if line.strip() and step_of(line) <= step]
+    def keep(line: str) -> bool:
+        try:
+            return line.endswith("\n") and step_of(line) <= step
+        except (ValueError, KeyError):
+            return False
+
+    kept = [line for line in body if keep(line)]
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.writelines(head + kept)

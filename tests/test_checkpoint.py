@@ -1,0 +1,154 @@
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from mtrl import checkpoint
+from mtrl.checkpoint import Checkpointer, IncompatibleCheckpointError
+from mtrl.config import DQNConfig
+from mtrl.train import CheckpointOptions, Trainer, train
+from mtrl.transfer import resume_run
+
+TASKS = ["CartPole-v1", "Acrobot-v1"]
+EVERY_CHUNK = CheckpointOptions(every=1, keep=10)
+
+
+def _train(cfg, run_dir, **kwargs):
+    return train(TASKS, cfg, seeds=[0, 1], run_dir=str(run_dir), progress=False, **kwargs)
+
+
+def _rows(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def test_round_trip_restores_every_leaf_and_key(tiny_config, tmp_path):
+    trainer = Trainer.create(TASKS, tiny_config)
+    state, _ = trainer.make_train_chunk()(trainer.init([0, 1]))
+    ckpt = Checkpointer(str(tmp_path))
+    ckpt.save(128, state, {"note": "x"})
+    ckpt.wait()
+    restored, meta = ckpt.restore(trainer.init([0, 1]))
+    ckpt.close()
+    assert meta["note"] == "x" and meta["step"] == 128 and meta["format_version"] == checkpoint.FORMAT_VERSION
+    chex.assert_trees_all_equal(checkpoint.to_saveable(jax.device_get(state)),
+                                checkpoint.to_saveable(jax.device_get(restored)))
+    assert jax.random.key_impl(restored.runs.key) == jax.random.key_impl(state.runs.key)
+
+
+def test_stop_and_resume_is_bit_identical_and_metrics_continue(tiny_config, tmp_path):
+    cfg = dataclasses.replace(tiny_config, total_steps=512)
+    straight = _train(cfg, tmp_path / "straight", checkpoints=EVERY_CHUNK)
+    stopped = _train(cfg, tmp_path / "split", checkpoints=EVERY_CHUNK, stop_at_step=256)
+    assert stopped.stopped_at == 256 and stopped.summary == {}
+    assert not os.path.exists(tmp_path / "split" / "summary.json")
+    resumed = resume_run(str(tmp_path / "split"), progress=False, checkpoints=EVERY_CHUNK)
+    chex.assert_trees_all_equal(checkpoint.to_saveable(jax.device_get(straight.state)),
+                                checkpoint.to_saveable(jax.device_get(resumed.state)))
+    assert _rows(tmp_path / "split" / "eval.csv") == _rows(tmp_path / "straight" / "eval.csv")
+    steps = [json.loads(line)["step"] for line in _rows(tmp_path / "split" / "metrics.jsonl")]
+    assert steps == [128, 256, 384, 512]
+    np.testing.assert_array_equal(resumed.eval_returns, straight.eval_returns)
+    assert resumed.summary["tasks"] == straight.summary["tasks"]
+    meta = json.load(open(tmp_path / "split" / "config.json"))
+    assert meta["resumes"][0]["from_step"] == 256
+
+
+def test_half_written_checkpoint_is_ignored_and_rows_past_it_dropped(tiny_config, tmp_path):
+    cfg = dataclasses.replace(tiny_config, total_steps=512)
+    straight = _train(cfg, tmp_path / "run", checkpoints=EVERY_CHUNK)
+    ckpt_dir = tmp_path / "run" / "checkpoints"
+    # A save killed mid-write leaves orbax's temporary directory, never the final one.
+    os.rename(ckpt_dir / "512", ckpt_dir / "512.orbax-checkpoint-tmp-1700000000")
+    os.rename(ckpt_dir / "384", ckpt_dir / "384.orbax-checkpoint-tmp-1700000001")
+    os.remove(tmp_path / "run" / "summary.json")
+    assert Checkpointer(str(tmp_path / "run")).latest_step() == 256
+    resumed = resume_run(str(tmp_path / "run"), progress=False, checkpoints=EVERY_CHUNK)
+    chex.assert_trees_all_equal(jax.device_get(straight.state.runs.train.params),
+                                jax.device_get(resumed.state.runs.train.params))
+    steps = [json.loads(line)["step"] for line in _rows(tmp_path / "run" / "metrics.jsonl")]
+    assert steps == [128, 256, 384, 512]
+    eval_steps = [int(r.split(",")[0]) for r in _rows(tmp_path / "run" / "eval.csv")[1:]]
+    assert eval_steps == sorted(eval_steps) and len(eval_steps) == 5 * 2 * 2  # 5 evals x 2 tasks x 2 seeds
+
+
+def test_incompatible_checkpoint_says_what_differs(tiny_config, tmp_path, monkeypatch):
+    _train(tiny_config, tmp_path / "run", stop_at_step=128)
+    other = dataclasses.replace(tiny_config, torso=(32,), lr=1e-3)
+    with pytest.raises(IncompatibleCheckpointError) as err:
+        resume_run(str(tmp_path / "run"), config=other, progress=False)
+    assert "config.torso: checkpoint [16] vs this run [32]" in str(err.value)
+    assert "config.lr: checkpoint 0.0005 vs this run 0.001" in str(err.value)
+    monkeypatch.setattr(checkpoint, "FORMAT_VERSION", checkpoint.FORMAT_VERSION + 1)
+    with pytest.raises(IncompatibleCheckpointError, match="format_version: checkpoint has 1, this mtrl reads 2"):
+        resume_run(str(tmp_path / "run"), progress=False)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tiny_config, tmp_path):
+    (tmp_path / "run").mkdir()
+    meta = {"config": dataclasses.asdict(tiny_config), "tasks": TASKS, "seeds": [0, 1]}
+    (tmp_path / "run" / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(FileNotFoundError, match="no completed checkpoint"):
+        resume_run(str(tmp_path / "run"), progress=False)
+
+
+SUBPROCESS_ARGS = ["--tasks", "CartPole-v1", "--seeds", "2", "--total-steps", "6400", "--num-envs", "4",
+                   "--buffer-size", "64", "--batch-size", "8", "--learning-starts", "16", "--target-update-period",
+                   "4", "--torso", "16", "--eval-every", "64", "--eval-episodes", "2", "--checkpoint-every", "640",
+                   "--keep-checkpoints", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def straight_cli_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("straight")
+    done = subprocess.run([sys.executable, "-m", "mtrl", "train", *SUBPROCESS_ARGS, "--run-dir", str(run_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return run_dir
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_interrupted_cli_run_resumes_to_the_uninterrupted_result(sig, tmp_path, straight_cli_run):
+    """SIGTERM: finish the chunk, save, exit 143. SIGKILL: nothing saved past the last periodic checkpoint.
+    Either way `--resume` ends bit-identical to a run that was never stopped, with no duplicated rows."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "mtrl", "train", *SUBPROCESS_ARGS]
+    proc = subprocess.Popen([*cmd, "--run-dir", str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.time() + 120
+    ckpt_dir = run_dir / "checkpoints"
+
+    def ready():  # a few chunks past a completed periodic checkpoint
+        done = [int(d) for d in os.listdir(ckpt_dir) if d.isdigit()] if ckpt_dir.exists() else []
+        return done and metrics.exists() and json.loads(_rows(metrics)[-1])["step"] >= max(done) + 3 * 64
+
+    while time.time() < deadline and not ready():
+        assert proc.poll() is None, proc.stdout.read().decode()
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    out = proc.communicate(timeout=120)[0].decode()
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 128 + signal.SIGTERM, out
+        assert "--resume" in out
+        stopped = Checkpointer(str(run_dir)).latest_step()
+        assert stopped == json.loads(_rows(metrics)[-1])["step"] < 6400
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    resume = subprocess.run([sys.executable, "-m", "mtrl", "train", "--resume", str(run_dir), "--no-progress"],
+                            capture_output=True, text=True, timeout=300)
+    assert resume.returncode == 0, resume.stderr[-2000:]
+    assert _rows(run_dir / "eval.csv") == _rows(straight_cli_run / "eval.csv")
+    steps = [json.loads(line)["step"] for line in _rows(metrics)]
+    assert steps == list(range(64, 6401, 64))
+    like = Trainer.create(["CartPole-v1"], DQNConfig.from_dict(json.load(open(run_dir / "config.json"))["config"]))
+    a, _ = Checkpointer(str(run_dir)).restore(like.init([0, 1]))
+    b, _ = Checkpointer(str(straight_cli_run)).restore(like.init([0, 1]))
+    chex.assert_trees_all_equal(checkpoint.to_saveable(jax.device_get(a)), checkpoint.to_saveable(jax.device_get(b)))
