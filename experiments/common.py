@@ -9,10 +9,10 @@ from mtrl.config import DQNConfig
 from mtrl.logger import default_run_dir
 
 
-def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | None = None):
+def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | None = None, seeds: int = 4):
     """``--seeds``, ``--total-steps``, ``--run-dir`` of a study -> (config, seeds, run directory)."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=seeds)
     parser.add_argument("--total-steps", type=int, default=config.total_steps, help="env steps per task")
     parser.add_argument("--run-dir", default=None)
     args = parser.parse_args(argv)
@@ -20,3 +20,23 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     out = args.run_dir or default_run_dir(name)
     return dataclasses.replace(config, total_steps=args.total_steps), range(args.seeds), out
+
+
+def pretrain_and_study(name: str, out: str, source_tasks: list[str], target_tasks: list[str], seeds,
+                       source_config: DQNConfig, target_config: DQNConfig, settings=None) -> dict:
+    """Pretrain ``source_tasks`` into ``out/source`` (reused when already finished), then run every transfer
+    mode on ``target_tasks`` into ``out/study`` (see `mtrl.study.transfer_study`). Rerunning continues."""
+    import os
+
+    from mtrl.study import study_markdown, transfer_study
+    from mtrl.train import train
+    from mtrl.transfer import TransferSettings
+
+    source_dir = os.path.join(out, "source")
+    if not os.path.exists(os.path.join(source_dir, "summary.json")):
+        train(source_tasks, source_config, seeds=seeds, run_dir=source_dir, extra_metadata={"experiment": name})
+    study = transfer_study(source_dir, target_tasks, config=target_config, seeds=seeds,
+                           run_dir=os.path.join(out, "study"), transfer=settings or TransferSettings())
+    print(study_markdown(study))
+    print(f"results: {out}/study (transfer.md, transfer.json, transfer_curves.png)")
+    return study

@@ -13,6 +13,7 @@ Axes: ``S`` runs (seeds/settings), ``T`` tasks, ``E`` evaluation episodes per ta
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import jax
@@ -202,7 +203,8 @@ def _iqm_rows(x: np.ndarray) -> np.ndarray:
 
 
 def _mean_rows(x: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # rows that are all NaN (e.g. an undefined transfer ratio) give NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(np.atleast_2d(x), axis=-1)
 
 

@@ -135,7 +135,9 @@ class TransferSettings:
     """source checkpoint (env steps per task); default the latest"""
 
     def with_mode(self, mode: str) -> TransferConfig:
-        return TransferConfig(mode=mode, **{f.name: getattr(self, f.name) for f in dataclasses.fields(TransferSettings)})
+        """These settings for one mode."""
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(TransferSettings)}
+        return TransferConfig(mode=mode, **settings)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -9,7 +10,8 @@ from mtrl.cli import main
 def test_help_lists_options_with_defaults():
     out = subprocess.run([sys.executable, "-m", "mtrl", "train", "--help"], capture_output=True, text=True,
                          check=True, env={"COLUMNS": "200", "PATH": ""}).stdout
-    for flag in ("--tasks", "--suite", "--seeds", "--total-steps", "--run-dir", "--lr", "--tensorboard"):
+    for flag in ("--tasks", "--suite", "--seeds", "--total-steps", "--run-dir", "--lr", "--tensorboard", "--resume",
+                 "--checkpoint-every", "--keep-checkpoints", "--stop-at-step"):
         assert flag in out
     assert "(default: 300000)" in out
 
@@ -25,6 +27,15 @@ def test_help_lists_options_with_defaults():
         (["train", "--suite", "classic", "--seeds", "0"], "--seeds must be >= 1"),
         (["train", "--suite", "classic", "--num-envs", "0"], "num_envs must be a positive integer"),
         (["plot", "/nonexistent"], "has no eval.csv"),
+        (["train", "--resume", "/nonexistent"], "'/nonexistent' is not a run directory"),
+        (["train", "--resume", "/tmp", "--suite", "classic"], "--resume takes tasks, seeds and config"),
+        (["train", "--suite", "classic", "--checkpoint-every", "-1"], "checkpoint every must be an integer >= 0"),
+        (["transfer", "--source", "/nonexistent", "--tasks", "CartPole-v1"],
+         "source run directory '/nonexistent' does not exist"),
+        (["transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--l2sp-alpha", "-1"], "l2sp_alpha must be >= 0"),
+        (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--modes", "thaw"],
+         "unknown modes ['thaw']; allowed: scratch, finetune"),
+        (["study", "transfer", "--source", "/tmp", "--tasks", "Pendulum-v1"], "no reference return for 'Pendulum-v1'"),
     ],
 )
 def test_bad_input_exits_with_a_clear_message(args, message, capsys):
@@ -44,3 +55,22 @@ def test_train_and_plot_from_the_command_line(tmp_path):
     (run_dir / "curves.png").unlink()
     main(["plot", str(run_dir)])
     assert (run_dir / "curves.png").stat().st_size > 10_000
+
+
+def test_study_transfer_from_the_command_line(tmp_path, capsys):
+    tiny = ["--num-envs", "4", "--buffer-size", "64", "--batch-size", "8", "--learning-starts", "16", "--torso", "16",
+            "--eval-every", "128", "--eval-episodes", "2", "--no-progress", "--seeds", "2"]
+    main(["train", "--tasks", "CartPole-v1:length=0.5", "--total-steps", "256", "--run-dir", str(tmp_path / "src"),
+          *tiny])
+    main(["study", "transfer", "--source", str(tmp_path / "src"), "--tasks", "CartPole-v1:length=1.5",
+          "--modes", "frozen", "--total-steps", "256", "--run-dir", str(tmp_path / "study"), *tiny])
+    for name in ("transfer.json", "transfer.md", "transfer_curves.png"):
+        assert (tmp_path / "study" / name).exists(), name
+    table = (tmp_path / "study" / "transfer.md").read_text()
+    assert "| scratch | 0.00 [0.00, 0.00] | 0.00 [0.00, 0.00] |" in table and "| frozen |" in table
+    study = json.loads((tmp_path / "study" / "transfer.json").read_text())
+    assert study["modes"] == ["scratch", "frozen"] and len(study["results"]["frozen"]["per_seed"]["auc"]) == 2
+    # A finished study is reused, not retrained: the same numbers come back.
+    main(["study", "transfer", "--source", str(tmp_path / "src"), "--tasks", "CartPole-v1:length=1.5",
+          "--modes", "frozen", "--total-steps", "256", "--run-dir", str(tmp_path / "study"), *tiny])
+    assert json.loads((tmp_path / "study" / "transfer.json").read_text())["results"] == study["results"]

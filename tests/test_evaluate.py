@@ -37,3 +37,62 @@ def test_greedy_evaluation_plays_whole_episodes():
     assert returns.shape == (2, 2, 3)
     np.testing.assert_array_equal(returns[:, 0], 1.0)
     np.testing.assert_array_equal(returns[:, 1], 7.0)
+
+
+def test_transfer_metrics_on_hand_computed_curves():
+    from mtrl.evaluate import transfer_metrics
+
+    steps = np.array([0, 10, 20, 30])
+    transfer = np.array([[[0.5, 1.0, 1.0, 1.0]], [[0.2, 0.4, 0.6, 0.8]]])  # [S=2, T=1, E=4]
+    scratch = np.array([[[0.0, 0.5, 1.0, 1.0]], [[0.0, 0.0, 0.0, 0.0]]])
+    m = transfer_metrics(steps, transfer, scratch, last_k=2, threshold=0.95, source_steps=100)
+    np.testing.assert_allclose(m["jumpstart"], [[0.5], [0.2]])
+    np.testing.assert_allclose(m["asymptotic"], [[0.0], [0.7]])
+    # trapezoid / 30: seed 0 transfer (0.75 + 1 + 1) * 10 / 30, scratch (0.25 + 0.75 + 1) * 10 / 30
+    np.testing.assert_allclose(m["auc"], [[2.75 / 3], [1.5 / 3]])
+    np.testing.assert_allclose(m["auc_scratch"], [[2.0 / 3], [0.0]])
+    np.testing.assert_allclose(m["transfer_ratio"][0], [(2.75 - 2.0) / 2.0])
+    assert np.isnan(m["transfer_ratio"][1, 0])  # scratch AUC 0: ratio undefined
+    np.testing.assert_array_equal(m["time_to_threshold"], [[10], [30]])  # seed 1 never reaches: censored
+    np.testing.assert_array_equal(m["censored"], [[False], [True]])
+    np.testing.assert_array_equal(m["time_to_threshold_scratch"], [[20], [30]])
+    np.testing.assert_array_equal(m["censored_scratch"], [[False], [True]])
+    np.testing.assert_array_equal(m["time_to_threshold_with_source"], [[110], [130]])
+
+
+def test_normalise_and_time_to_threshold_censoring():
+    from mtrl.evaluate import normalise, reference_return, time_to_threshold
+
+    np.testing.assert_allclose(normalise(np.array([22.0, 500.0, 261.0]), 22.0, 500.0), [0.0, 1.0, 0.5])
+    assert reference_return("CartPole-v1:length=2.5") == 500.0
+    with pytest.raises(ValueError, match="no reference return for 'Pendulum-v1'; known: Acrobot-v1"):
+        reference_return("Pendulum-v1")
+    values, censored = time_to_threshold(np.array([0, 5, 9]), np.array([[0.1, 0.2, 0.3], [0.0, 1.0, 0.0]]), 0.9)
+    np.testing.assert_array_equal(values, [9, 5])
+    np.testing.assert_array_equal(censored, [True, False])
+
+
+def test_probability_of_improvement_and_stratified_intervals():
+    from mtrl.evaluate import aggregate, probability_of_improvement, probability_of_improvement_ci
+
+    x = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]])  # [S=3, T=2]
+    y = np.array([[0.0, 0.0], [0.0, 0.0], [5.0, 0.0]])
+    # task 0: 6 of 9 pairs x > y; task 1: all ties (1/2)
+    assert probability_of_improvement(x, y) == pytest.approx((6 / 9 + 0.5) / 2)
+    low, high = probability_of_improvement_ci(x, y, resamples=200)
+    assert 0.0 <= low <= probability_of_improvement(x, y) <= high <= 1.0
+    agg = aggregate(np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [4.0, 40.0]]))
+    assert agg["mean"] == pytest.approx(13.75)
+    assert agg["iqm"] == pytest.approx(np.mean([3.0, 4.0, 10.0, 20.0]))
+    assert agg["mean_ci"][0] <= agg["mean"] <= agg["mean_ci"][1]
+    constant = aggregate(np.ones((4, 2)))
+    assert constant["iqm_ci"] == [1.0, 1.0]
+
+
+def test_random_returns_of_cartpole_match_a_uniform_policy():
+    from mtrl.evaluate import random_returns
+    from mtrl.tasks import make_taskset
+
+    returns = random_returns(make_taskset(["CartPole-v1", "CartPole-v1:length=2.5"]), num_episodes=500)
+    assert 18 < returns[0] < 27  # uniform random CartPole lasts ~22 steps
+    assert returns[1] > returns[0]  # a longer pole falls more slowly

@@ -1,0 +1,36 @@
+"""Transfer across CartPole pole lengths: pretrain on {0.25, 0.5, 1.0}, transfer to 1.5 (held out) and 2.5 (harder).
+
+    python -m experiments.cartpole_transfer [--seeds 8] [--total-steps N] [--run-dir DIR]
+
+1. Pretrain one multi-task DQN on CartPole-v1 with pole lengths 0.25, 0.5 and 1.0 (`SOURCE_CONFIG`).
+2. Train the targets (lengths 1.5 and 2.5, one two-task run per mode) in every transfer mode — scratch,
+   finetune, frozen, unfreeze, l2sp, joint — with the same seeds (`--total-steps` = target env steps per task),
+   and compare each with scratch: jumpstart, asymptotic gain, AUC, transfer ratio, time to threshold, P(improve).
+Writes runs/cartpole_transfer/<time>/{source,study}/; the table is study/transfer.md. Rerunning with the same
+--run-dir continues an interrupted experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from experiments.common import parse_study_args, pretrain_and_study
+from mtrl.config import DQNConfig
+from mtrl.transfer import TransferSettings
+
+SOURCE_TASKS = [f"CartPole-v1:length={x}" for x in (0.25, 0.5, 1.0)]
+TARGET_TASKS = ["CartPole-v1:length=1.5", "CartPole-v1:length=2.5"]
+SOURCE_CONFIG = DQNConfig(total_steps=200_000)
+TARGET_CONFIG = DQNConfig(total_steps=100_000, eval_every=10_000)
+SETTINGS = TransferSettings(unfreeze_at=30_000)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    target, seeds, out = parse_study_args(__doc__, "cartpole_transfer", TARGET_CONFIG, argv, seeds=8)
+    source = dataclasses.replace(SOURCE_CONFIG, total_steps=max(SOURCE_CONFIG.total_steps * target.total_steps
+                                                                // TARGET_CONFIG.total_steps, 1))
+    return pretrain_and_study("cartpole_transfer", out, SOURCE_TASKS, TARGET_TASKS, seeds, source, target, SETTINGS)
+
+
+if __name__ == "__main__":
+    main()

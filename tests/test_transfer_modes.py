@@ -1,0 +1,139 @@
+"""Transfer modes on a tiny pretrained source: what moves, what stays bit-identical, what starts where."""
+
+import json
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from mtrl.config import DQNConfig
+from mtrl.train import Trainer, train
+from mtrl.transfer import (
+    TransferConfig,
+    build_trainer,
+    initial_state_fn,
+    load_source,
+    target_config,
+    target_task_list,
+    train_transfer,
+    updates_before,
+)
+
+CFG = DQNConfig(total_steps=256, num_envs=4, buffer_size=64, batch_size=8, learning_starts=16,
+                target_update_period=4, torso=(16,), eval_every=128, eval_episodes=2)
+SOURCE_TASKS = ["CartPole-v1:length=0.5", "CartPole-v1:length=1.0"]
+TARGET = ["CartPole-v1:length=1.5"]
+SEEDS = [0, 1, 2]  # three target runs from two source runs: source seeds 0, 1, 0
+CHUNK = 16  # iterations per chunk = 64 env steps per task
+
+
+@pytest.fixture(scope="module")
+def source_dir(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("source")
+    train(SOURCE_TASKS, CFG, seeds=[0, 1], run_dir=str(run_dir), progress=False)
+    return str(run_dir)
+
+
+def _run(source_dir, mode, chunks, **settings):
+    """Train ``chunks`` chunks of a target run; returns (source, trainer, [train states after each chunk])."""
+    source = load_source(source_dir)
+    tcfg = TransferConfig(mode=mode, **settings)
+    tasks = target_task_list(mode, source.tasks, TARGET)
+    trainer = build_trainer(tasks, target_config(CFG, tcfg, len(source.tasks), len(TARGET)), tcfg)
+    state = initial_state_fn(source, tcfg)(trainer, SEEDS)
+    chunk = trainer.make_train_chunk(CHUNK)
+    history = [jax.device_get(state.runs.train)]
+    for _ in range(chunks):
+        state, _ = chunk(state)
+        history.append(jax.device_get(state.runs.train))
+    return source, trainer, history
+
+
+def _source_torso(source):
+    return jax.tree.map(lambda x: np.asarray(x)[[0, 1, 0]], source.params["torso"])
+
+
+def _moved(a, b):
+    return any(not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_finetune_starts_from_the_source_torso_with_fresh_heads_and_optimiser(source_dir):
+    source, trainer, history = _run(source_dir, "finetune", 1)
+    start = history[0]
+    chex.assert_trees_all_equal(start.params["torso"], _source_torso(source))
+    scratch = jax.device_get(Trainer.create(TARGET, CFG).init(SEEDS).runs.train)
+    chex.assert_trees_all_equal(start.params["head"], scratch.params["head"])  # same seeds, fresh heads
+    chex.assert_trees_all_equal(start.target_params, start.params)
+    mu = start.opt_state.inner_state[0][1][0].mu  # chain(clip_and_adam)[adam][scale_by_adam].mu
+    assert all(np.all(x == 0) for x in jax.tree.leaves(mu))
+    assert _moved(history[1].params["torso"], start.params["torso"])
+
+
+def test_frozen_torso_is_bit_identical_has_no_optimiser_state_and_heads_move(source_dir):
+    source, trainer, history = _run(source_dir, "frozen", 3)
+    chex.assert_trees_all_equal(history[-1].params["torso"], _source_torso(source))
+    chex.assert_trees_all_equal(history[-1].target_params["torso"], _source_torso(source))
+    assert _moved(history[-1].params["head"], history[0].params["head"])
+    torso_shapes = {np.shape(x) for x in jax.tree.leaves(history[0].params["torso"])}
+    opt_shapes = [np.shape(x) for x in jax.tree.leaves(history[-1].opt_state)]
+    assert not torso_shapes & set(opt_shapes), "frozen leaves must carry no optimiser state"
+
+
+def test_unfreeze_keeps_the_torso_until_step_k_then_trains_it(source_dir):
+    source, trainer, history = _run(source_dir, "unfreeze", 4, unfreeze_at=128)
+    assert updates_before(CFG, 128) == 29  # learning starts at iteration 3 (16 env steps)
+    for h in history[:3]:  # after 0, 64 and 128 env steps per task
+        chex.assert_trees_all_equal(h.params["torso"], _source_torso(source))
+    assert _moved(history[3].params["torso"], history[2].params["torso"])
+    assert _moved(history[2].params["head"], history[0].params["head"])
+
+
+def test_l2sp_with_large_alpha_keeps_the_torso_near_the_source(source_dir):
+    def drift(history):
+        return sum(float(np.sum((a - b) ** 2)) for a, b in
+                   zip(jax.tree.leaves(history[-1].params["torso"]), jax.tree.leaves(history[0].params["torso"])))
+
+    _, _, finetune = _run(source_dir, "finetune", 4)
+    _, _, l2sp = _run(source_dir, "l2sp", 4, l2sp_alpha=100.0)
+    chex.assert_trees_all_equal(l2sp[-1].anchor["torso"], l2sp[0].params["torso"])
+    assert drift(l2sp) < 0.2 * drift(finetune)
+    assert _moved(l2sp[-1].params["head"], l2sp[0].params["head"])
+
+
+def test_joint_keeps_source_tasks_with_their_heads_and_trains_every_head(source_dir):
+    source, trainer, history = _run(source_dir, "joint", 2, transfer_factor=0.5)
+    assert trainer.taskset.names == SOURCE_TASKS + TARGET
+    np.testing.assert_allclose(np.asarray(trainer.hparams.task_weights), [1.0, 1.0, 0.5])
+    start, end = history[0].params["head"]["q"]["kernel"], history[-1].params["head"]["q"]["kernel"]
+    np.testing.assert_array_equal(start[:, :2], np.asarray(source.params["head"]["q"]["kernel"])[[0, 1, 0]])
+    for task in range(3):
+        assert not np.array_equal(start[:, task], end[:, task]), f"head {task} did not train"
+
+
+def test_scratch_is_a_fresh_run_with_the_same_seeds(source_dir):
+    _, _, history = _run(source_dir, "scratch", 0)
+    scratch = jax.device_get(Trainer.create(TARGET, CFG).init(SEEDS).runs.train)
+    chex.assert_trees_all_equal(history[0].params, scratch.params)
+
+
+def test_train_transfer_records_provenance(source_dir, tmp_path):
+    result = train_transfer(source_dir, TARGET, TransferConfig(mode="frozen"), CFG, seeds=SEEDS,
+                            run_dir=str(tmp_path), progress=False)
+    meta = json.load(open(tmp_path / "config.json"))["transfer"]
+    assert meta["source_run"] == source_dir and meta["source_step"] == 256
+    assert meta["spliced"] == ["torso"] and meta["seed_map"] == {"0": 0, "1": 1, "2": 0}
+    assert meta["settings"]["mode"] == "frozen" and meta["source_env_steps"] == 512
+    assert result.summary["tasks"][TARGET[0]]["final_return"]["mean"] > 0
+
+
+def test_bad_transfer_settings_are_clear_errors(source_dir):
+    with pytest.raises(ValueError, match="mode must be one of scratch, finetune"):
+        TransferConfig(mode="thaw").validate()
+    with pytest.raises(ValueError, match="unfreeze_lr_scale must be > 0"):
+        TransferConfig(unfreeze_lr_scale=0.0).validate()
+    with pytest.raises(ValueError, match="does not exist"):
+        load_source("/nonexistent/run")
+    wider = DQNConfig(**{**CFG.__dict__, "torso": (32,)})
+    with pytest.raises(ValueError, match=r"torso\['Dense_0'\]\['kernel'\]: source shape \(4, 16\) vs target shape"):
+        train_transfer(source_dir, TARGET, TransferConfig(), wider, seeds=[0], progress=False)
