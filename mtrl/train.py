@@ -138,9 +138,12 @@ class Trainer:
         impl = prng_impl(sharded=sharding is not None)
         keys = jax.vmap(lambda s: jax.random.key(s, impl=impl))(jnp.asarray(seeds, jnp.uint32))
         runs = jax.jit(jax.vmap(self.init_run)).lower(keys, hparams, lrs).compile(QUICK_COMPILE)(keys, hparams, lrs)
+        counters = (jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
         if sharding is not None:
             runs = jax.device_put(runs, sharding)
-        return RunnerState(runs=runs, iteration=jnp.zeros((), jnp.int32), num_updates=jnp.zeros((), jnp.int32))
+            # Counters replicated on the same mesh, so a restored checkpoint places them there too.
+            counters = jax.device_put(counters, NamedSharding(sharding.mesh, PartitionSpec()))
+        return RunnerState(runs=runs, iteration=counters[0], num_updates=counters[1])
 
     def with_params(self, state: RunnerState, params: Any, anchor: Any = None) -> RunnerState:
         """``state`` with every run restarted from ``params`` (leaves ``[S, ...]``): target = params, a fresh

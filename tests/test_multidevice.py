@@ -1,4 +1,5 @@
-"""The run axis sharded over 4 (fake CPU) devices gives the same results as one device.
+"""The run axis sharded over 4 (fake CPU) devices gives the same results as one device, also through a
+checkpoint save and restore between chunks (the restored state keeps its sharding).
 
 Sharded runs use jax's default threefry keys (see `mtrl.train.PRNG_IMPL`), so the one-device run is pinned to
 threefry too for the comparison."""
@@ -24,8 +25,14 @@ SCRIPT = textwrap.dedent(
     state = trainer.init([0, 1, 2, 3])
     print("devices", len(state.runs.obs.sharding.device_set))
     chunk = trainer.make_train_chunk()
-    for _ in range(2):
-        state, _ = chunk(state)
+    state, _ = chunk(state)
+    from mtrl.checkpoint import Checkpointer
+    ckpt = Checkpointer(sys.argv[1] + ".ckpt")
+    ckpt.save(128, state, {})
+    state, _ = ckpt.restore(trainer.init([0, 1, 2, 3]))
+    ckpt.close()
+    print("devices_restored", len(state.runs.obs.sharding.device_set))
+    state, _ = chunk(state)
     returns = trainer.make_evaluate()(state)
     print("devices_after", len(state.runs.obs.sharding.device_set))
     np.save(sys.argv[1], np.asarray(state.runs.train.params["torso"]["Dense_0"]["kernel"]))
@@ -45,7 +52,7 @@ def _run(tmp_path, devices, keys="threefry"):
 def test_sharded_runs_match_single_device(tmp_path):
     out4, kernel4 = _run(tmp_path, 4)
     out1, kernel1 = _run(tmp_path, 1)
-    assert "devices 4" in out4 and "devices_after 4" in out4
+    assert "devices 4" in out4 and "devices_restored 4" in out4 and "devices_after 4" in out4
     assert "devices 1" in out1
     np.testing.assert_allclose(kernel4, kernel1, rtol=1e-5, atol=1e-6)
 
