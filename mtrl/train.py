@@ -7,7 +7,9 @@ settings) are a leading `vmap` axis ``S`` of `RunState`; the counters that drive
 update count) live once in `RunnerState`, outside that axis, so the conditionals stay real branches.
 With several devices the run axis is sharded over them (`NamedSharding`); the program is the same.
 
-Host work (progress bar, evaluation, logging) happens in `train` between chunks only.
+Host work (progress bar, evaluation, logging, checkpoints) happens in `train` between chunks only. `train`
+saves the full runner state with `mtrl.checkpoint` on a schedule, resumes from it bit-identically, and turns
+SIGINT/SIGTERM into "finish this chunk, save, return".
 """
 
 from __future__ import annotations
