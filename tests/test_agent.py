@@ -2,11 +2,10 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from mtrl import replay
-from mtrl.agent import Agent, clip_by_global_norm, default_hparams, epsilon, global_norm
+from mtrl.agent import Agent, default_hparams, epsilon
 from mtrl.config import DQNConfig
 from mtrl.tasks import make_taskset
 
@@ -107,12 +106,3 @@ def test_target_update(tau):
     moved = state.replace(params=jax.tree.map(lambda x: x + 1.0, state.params))
     new = agent.update_target(moved)
     chex.assert_trees_all_close(new.target_params, jax.tree.map(lambda x: x + tau, state.params), rtol=1e-6)
-
-
-@pytest.mark.parametrize("max_norm", [0.5, 1e3])
-def test_clip_by_global_norm_matches_optax(max_norm):
-    tree = {"a": jnp.arange(6.0).reshape(2, 3) - 2.0, "b": {"c": jnp.array([0.5, -4.0])}}
-    np.testing.assert_allclose(global_norm(tree), optax.tree.norm(tree), rtol=1e-6)
-    ours, _ = clip_by_global_norm(max_norm).update(tree, optax.EmptyState())
-    ref, _ = optax.clip_by_global_norm(max_norm).update(tree, optax.EmptyState())
-    chex.assert_trees_all_close(ours, ref, rtol=1e-6)
