@@ -12,7 +12,8 @@ Measures, in one process (ratios are taken within this run; the machine is share
 3. the share of an iteration spent outside the gradient update (acting, env steps, replay), from the same
    program with learning switched off;
 4. `cartpole-lengths` (T = 4) fused in one program vs the same four tasks trained one after another;
-5. time to solve: wall seconds, init and compile included, until CartPole-v1's greedy return (mean of 10
+5. a checkpoint save: how long the loop waits (the copy off the device) vs the whole asynchronous write;
+6. time to solve: wall seconds, init and compile included, until CartPole-v1's greedy return (mean of 10
    episodes) reaches 475 with mtrl's default `DQNConfig` (evaluated every 5k env steps), for 3 seeds run one
    at a time.
 """
@@ -145,6 +146,30 @@ def time_to_solve(seed: int, target: float = 475.0, config: DQNConfig = SOLVE_CO
     return {"seed": seed, "solved": False, "wall_s": time.perf_counter() - t0, "env_steps": steps, "return": ret}
 
 
+def checkpoint_save(seeds=(0, 1, 2, 3)) -> dict:
+    """Seconds the training loop waits in `Checkpointer.save` (the copy off the device) vs the whole write, for
+    a cartpole-lengths runner state with 4 seeds (params, optimiser, replay 4 x 4 x 10k transitions)."""
+    import tempfile
+
+    from mtrl import checkpoint
+    from mtrl.checkpoint import Checkpointer
+
+    trainer = Trainer.create(list(suite("cartpole-lengths")), DQNConfig())
+    state = trainer.init(list(seeds))
+    nbytes = sum(x.nbytes for x in jax.tree.leaves(checkpoint.to_saveable(state)))
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = Checkpointer(tmp)
+        blocked, total = [], []
+        for step in range(1, 4):
+            t0 = time.perf_counter()
+            ckpt.save(step, state, {})
+            blocked.append(time.perf_counter() - t0)
+            ckpt.wait()
+            total.append(time.perf_counter() - t0)
+        ckpt.close()
+    return {"state_mb": nbytes / 2**20, "blocking_s": min(blocked), "write_s": min(total)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="benchmarks/results")
@@ -196,6 +221,8 @@ def main() -> None:
         "speedup_wall_incl_compile": seq_wall / fused_wall,
     }
 
+    results["checkpoint_save"] = checkpoint_save()
+
     solves = [time_to_solve(s) for s in ([0] if args.quick else [0, 1, 2])]
     results["time_to_solve"] = {"config": dataclasses.asdict(SOLVE_CONFIG), "runs": solves,
                                 "median_wall_s": float(np.median([r["wall_s"] for r in solves]))}
@@ -232,6 +259,10 @@ def render_markdown(r: dict) -> str:
          f"{fvs['speedup_train']:.2f}x ({fvs['fused_env_steps_per_s']:,.0f} vs {fvs['sequential_env_steps_per_s']:,.0f} env steps/s)"],
         ["same, wall incl. compile", f"{fvs['speedup_wall_incl_compile']:.2f}x (compile {fvs['fused_compile_s']:.1f} s vs {fvs['sequential_compile_s']:.1f} s)"],
     ]
+    if "checkpoint_save" in r:
+        ck = r["checkpoint_save"]
+        rows.append(["checkpoint save, cartpole-lengths x 4 seeds (orbax, async)",
+                     f"loop blocked {ck['blocking_s']:.2f} s of a {ck['write_s']:.2f} s write ({ck['state_mb']:.0f} MB)"])
     for s in r["time_to_solve"]["runs"]:
         status = f"{s['wall_s']:.1f} s, {s['env_steps']:,} env steps" if s["solved"] else f"not solved in {s['wall_s']:.1f} s"
         rows.append([f"time to solve CartPole-v1 (greedy >= 475), default config, seed {s['seed']}", status])
