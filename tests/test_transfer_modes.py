@@ -14,6 +14,7 @@ from mtrl.transfer import (
     build_trainer,
     initial_state_fn,
     load_source,
+    resume_run,
     target_config,
     target_task_list,
     train_transfer,
@@ -137,3 +138,15 @@ def test_bad_transfer_settings_are_clear_errors(source_dir):
     wider = DQNConfig(**{**CFG.__dict__, "torso": (32,)})
     with pytest.raises(ValueError, match=r"torso\['Dense_0'\]\['kernel'\]: source shape \(4, 16\) vs target shape"):
         train_transfer(source_dir, TARGET, TransferConfig(), wider, seeds=[0], progress=False)
+
+
+def test_a_stopped_transfer_run_resumes_bit_identically(source_dir, tmp_path):
+    tcfg = TransferConfig(mode="unfreeze", unfreeze_at=64)
+    straight = train_transfer(source_dir, TARGET, tcfg, CFG, seeds=SEEDS, run_dir=str(tmp_path / "a"),
+                              progress=False)
+    stopped = train_transfer(source_dir, TARGET, tcfg, CFG, seeds=SEEDS, run_dir=str(tmp_path / "b"),
+                             progress=False, stop_at_step=128)
+    assert stopped.stopped_at == 128
+    resumed = resume_run(str(tmp_path / "b"), progress=False)
+    chex.assert_trees_all_equal(jax.device_get(straight.state.runs.train), jax.device_get(resumed.state.runs.train))
+    assert (tmp_path / "a" / "eval.csv").read_text() == (tmp_path / "b" / "eval.csv").read_text()
