@@ -22,3 +22,12 @@ def test_classic_comparison_rule():
     single = {"A": _summary("A", [95.0, 105.0]), "B": _summary("B", [30.0, 40.0])}
     rows = {r["task"]: r["within_or_better"] for r in classic_multitask.compare(multi, single)}
     assert rows == {"A": True, "B": False}  # A's mean 95 is inside [95, 105]; B's 15 is below [30, 40]
+
+
+def test_mountaincar_sweep_trains_every_setting_and_seed_in_one_program(tmp_path):
+    from experiments import mountaincar_exploration
+
+    result = mountaincar_exploration.main(["--seeds", "2", "--total-steps", "400", "--run-dir", str(tmp_path)])
+    assert list(result["settings"]) == ["eps_end=0.1", "eps_end=0.2"]
+    assert all(len(s["per_seed"]) == 2 for s in result["settings"].values())
+    assert (tmp_path / "sweep.md").exists()
