@@ -92,6 +92,12 @@ class Checkpointer:
         )
         return from_saveable(restored["state"], like), restored["metadata"]
 
+    def restore_untyped(self, step: int | None = None) -> dict[str, Any]:
+        """The state at ``step`` as saved, without a target structure: nested dicts of arrays (keys as raw key
+        data). For reading parts of another run's state, e.g. a transfer source's params."""
+        step = self._require_step(step)
+        return self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+
     def _require_step(self, step: int | None) -> int:
         steps = self.steps()
         if not steps:

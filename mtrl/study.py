@@ -51,8 +51,19 @@ def mode_curves(run_dir: str, target_tasks: Sequence[str]) -> tuple[np.ndarray, 
     return steps, np.transpose(returns[:, :, columns], (1, 2, 0)), seeds
 
 
-def _finished(run_dir: str) -> bool:
-    return os.path.exists(os.path.join(run_dir, "summary.json"))
+def _finished(run_dir: str, config: DQNConfig) -> bool:
+    """Whether ``run_dir`` holds a finished run; one trained with other settings is an error, not reused."""
+    if not os.path.exists(os.path.join(run_dir, "summary.json")):
+        return False
+    with open(os.path.join(run_dir, "config.json")) as f:
+        saved = json.load(f)["config"]
+    ours = dataclasses.asdict(config)
+    differ = [f"{k}: {saved.get(k)!r} there vs {v!r} here" for k, v in ours.items()
+              if k != "task_weights" and (list(v) if isinstance(v, tuple) else v) != saved.get(k)]
+    if differ:
+        raise ValueError(f"{run_dir} holds a finished run with other settings ({'; '.join(differ)}); "
+                         "use another --run-dir")
+    return True
 
 
 def _has_checkpoint(run_dir: str) -> bool:
@@ -113,7 +124,7 @@ def transfer_study(
     curves = {}
     for mode in modes:
         mode_dir = os.path.join(run_dir, mode)
-        if not _finished(mode_dir):
+        if not _finished(mode_dir, config):
             if progress:
                 print(f"[study] mode {mode} -> {mode_dir}")
             if _has_checkpoint(mode_dir):

@@ -261,8 +261,6 @@ class Source:
 
 def load_source(run_dir: str, step: int | None = None) -> Source:
     """Online params of every seed of ``run_dir`` at checkpoint ``step`` (default: latest)."""
-    import orbax.checkpoint as ocp
-
     from mtrl.checkpoint import Checkpointer
 
     if not os.path.isdir(run_dir):
@@ -270,9 +268,7 @@ def load_source(run_dir: str, step: int | None = None) -> Source:
     ckpt = Checkpointer(run_dir, read_only=True)
     try:
         metadata = ckpt.metadata(step)
-        restored = ckpt._manager.restore(
-            metadata["step"], args=ocp.args.Composite(state=ocp.args.StandardRestore())
-        )["state"]
+        restored = ckpt.restore_untyped(metadata["step"])
     except FileNotFoundError as e:
         raise ValueError(f"source run {run_dir!r} has no checkpoint to transfer from ({e})") from None
     finally:

@@ -74,3 +74,9 @@ def test_study_transfer_from_the_command_line(tmp_path, capsys):
     main(["study", "transfer", "--source", str(tmp_path / "src"), "--tasks", "CartPole-v1:length=1.5",
           "--modes", "frozen", "--total-steps", "256", "--run-dir", str(tmp_path / "study"), *tiny])
     assert json.loads((tmp_path / "study" / "transfer.json").read_text())["results"] == study["results"]
+    # The same directory with other settings is refused, not silently reused.
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["study", "transfer", "--source", str(tmp_path / "src"), "--tasks", "CartPole-v1:length=1.5",
+              "--modes", "frozen", "--total-steps", "512", "--run-dir", str(tmp_path / "study"), *tiny])
+    assert "total_steps: 256 there vs 512 here" in capsys.readouterr().err
