@@ -44,8 +44,10 @@ def _leaves_by_path(tree: Any) -> dict[str, jax.Array]:
     return {jax.tree_util.keystr(path): leaf for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
 
 
-def _check_same_structure(name: str, source: Any, target: Any, drop_task_axis: bool = False) -> list[str]:
-    """Mismatch messages between two subtrees (paths missing on either side, or shapes that differ)."""
+def _check_same_structure(name: str, source: Any, target: Any, drop_task_axis: bool = False,
+                          padded_input: bool = False) -> list[str]:
+    """Mismatch messages between two subtrees (paths missing on either side, or shapes that differ).
+    ``padded_input``: kernels (per-task rank 2) may differ in their input (zero-padded observation) axis."""
     src, tgt = _leaves_by_path(source), _leaves_by_path(target)
     problems = [f"{name}{p}: missing in target" for p in sorted(src.keys() - tgt.keys())]
     problems += [f"{name}{p}: missing in source" for p in sorted(tgt.keys() - src.keys())]
@@ -53,7 +55,8 @@ def _check_same_structure(name: str, source: Any, target: Any, drop_task_axis: b
         s_shape, t_shape = jnp.shape(src[p]), jnp.shape(tgt[p])
         if drop_task_axis:
             s_shape, t_shape = s_shape[1:], t_shape[1:]
-        if s_shape != t_shape:
+        compared = (s_shape[1:], t_shape[1:]) if padded_input and len(s_shape) == len(t_shape) == 2 else None
+        if (s_shape != t_shape) if compared is None else (compared[0] != compared[1]):
             what = "per-task shape" if drop_task_axis else "shape"
             problems.append(f"{name}{p}: source {what} {s_shape} vs target {what} {t_shape}")
     return problems
@@ -74,7 +77,9 @@ def splice(
         parts: top-level parts copied whole; shapes must match exactly.
         head_map: ``{target_task: source_task}``: copy those tasks' slices of ``head_map_parts`` (per-task parts
             with a leading task axis) from the source; other target tasks keep their fresh values.
-        head_map_parts: which per-task parts `head_map` applies to (``"head"``, ``"adapter"``).
+        head_map_parts: which per-task parts `head_map` applies to (``"head"``, ``"adapter"``). Adapter kernels
+            may differ in their input axis (task sets pad observations to different widths): the overlapping
+            rows are copied; the others only ever meet zero padding, so they are inert either way.
 
     Raises:
         ValueError: listing every missing part, path or shape mismatch, or out-of-range task index.
@@ -95,7 +100,8 @@ def splice(
         if part not in source_params or part not in target_params:
             problems.append(f"{part}: head_map needs it in both source and target params")
             continue
-        problems += _check_same_structure(part, source_params[part], target_params[part], drop_task_axis=True)
+        problems += _check_same_structure(part, source_params[part], target_params[part], drop_task_axis=True,
+                                          padded_input=part == "adapter")
         n_src = jax.tree.leaves(source_params[part])[0].shape[0]
         n_tgt = jax.tree.leaves(target_params[part])[0].shape[0]
         for t, s in head_map.items():
@@ -110,8 +116,16 @@ def splice(
     for part in head_map_parts if head_map else ():
         targets = jnp.array(list(head_map.keys()))
         sources = jnp.array(list(head_map.values()))
-        out[part] = jax.tree.map(lambda t, s: t.at[targets].set(s[sources]), target_params[part], source_params[part])
+        out[part] = jax.tree.map(lambda t, s: _copy_tasks(t, s, targets, sources), target_params[part],
+                                 source_params[part])
     return out
+
+
+def _copy_tasks(target: jax.Array, source: jax.Array, targets: jax.Array, sources: jax.Array) -> jax.Array:
+    """``target[targets] = source[sources]`` on the leading task axis; where an (input) axis differs in length,
+    only the overlapping leading entries are copied."""
+    n = tuple(slice(0, min(a, b)) for a, b in zip(target.shape[1:], source.shape[1:]))
+    return target.at[(targets, *n)].set(source[(sources, *n)])
 
 
 MODES = ("scratch", "finetune", "frozen", "unfreeze", "l2sp", "joint")

@@ -47,3 +47,18 @@ def test_mismatches_are_all_listed():
     assert "adapter: not in source params" in msg
     assert "head['q']['kernel']: source per-task shape (8, 2) vs target per-task shape (8, 3)" in msg
     assert "head_map 0: 5 out of range" in msg
+
+
+def test_head_map_copies_adapters_across_different_observation_padding():
+    # Source {CartPole (4), MountainCar (2)} pads obs to 4; target {CartPole, MountainCar, Acrobot (6)} pads to 6.
+    src = _params(["CartPole-v1", "MountainCar-v0"], 0, adapter_size=8)
+    tgt = _params(["CartPole-v1", "MountainCar-v0", "Acrobot-v1"], 1, adapter_size=8)
+    out = splice(src, tgt, head_map={0: 0, 1: 1}, head_map_parts=("head", "adapter"))
+    k_src, k_tgt, k_out = (p["adapter"]["Dense_0"]["kernel"] for p in (src, tgt, out))
+    assert k_src.shape[1:] == (4, 8) and k_out.shape[1:] == (6, 8)
+    np.testing.assert_array_equal(k_out[:2, :4], k_src[:2])
+    np.testing.assert_array_equal(k_out[:2, 4:], k_tgt[:2, 4:])  # rows that only meet zero padding: fresh
+    np.testing.assert_array_equal(k_out[2], k_tgt[2])  # Acrobot: not mapped
+    with pytest.raises(ValueError, match=r"adapter\['Dense_0'\]\['kernel'\]: source per-task shape \(4, 8\)"):
+        splice(src, _params(["CartPole-v1", "Acrobot-v1"], 1, adapter_size=16), head_map={0: 0},
+               head_map_parts=("adapter",))
