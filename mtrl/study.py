@@ -184,6 +184,8 @@ def transfer_study(
 
 
 def _fmt(agg: dict[str, float], scale: float = 1.0, digits: int = 2) -> str:
+    if np.isnan(agg["iqm"]):
+        return "undefined"
     low, high = (v / scale for v in agg["iqm_ci"])
     return f"{agg['iqm'] / scale:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
@@ -210,7 +212,8 @@ def study_markdown(study: dict[str, Any]) -> str:
         f"task.\n\nIQM over (seed, task) with stratified-bootstrap 95% CIs. Returns are normalised "
         f"(R - R_random) / (R_ref - R_random) ({norm}). Jumpstart and asymptotic gain are differences to scratch at "
         f"the same seed (asymptotic: mean of the last {study['last_k']} evaluations); AUC is the mean normalised "
-        f"return over training; transfer ratio = (AUC - AUC_scratch) / AUC_scratch. Steps to threshold "
+        f"return over training; transfer ratio = (AUC - AUC_scratch) / AUC_scratch (undefined where AUC_scratch "
+        f"<= 0). Steps to threshold "
         f"(normalised {study['threshold']}) count target env steps per task, runs that never reach it count as "
         f"the full budget (censored; see 'reached threshold'); 'incl. source' adds the source run's "
         f"{study['source_env_steps']:,} env steps.\n\n"
