@@ -391,6 +391,8 @@ def train(
         checkpoints.validate()
     identity = {"config": dataclasses.asdict(cfg), "tasks": trainer.taskset.names, "seeds": seeds,
                 "transfer": (extra_metadata or {}).get("transfer")}
+    if stop_at_step is not None and not (run_dir and checkpoints):
+        raise ValueError("stop_at_step needs a run_dir and checkpoints, or the stopped run could not be resumed")
     checkpointer = Checkpointer(run_dir, checkpoints.keep) if run_dir and checkpoints else None
 
     wall_start = time.perf_counter()
