@@ -380,7 +380,7 @@ def train(
     SIGINT/SIGTERM during training finish the current chunk, save a checkpoint, and return with ``stopped_at``.
     """
     from mtrl.checkpoint import Checkpointer, check_compatible
-    from mtrl.logger import RunLogger  # host-side only
+    from mtrl.logger import RunLogger, environment_info  # host-side only
 
     trainer = trainer or Trainer.create(tasks, config)
     cfg = trainer.config
@@ -394,6 +394,7 @@ def train(
     if stop_at_step is not None and not (run_dir and checkpoints):
         raise ValueError("stop_at_step needs a run_dir and checkpoints, or the stopped run could not be resumed")
     checkpointer = Checkpointer(run_dir, checkpoints.keep) if run_dir and checkpoints else None
+    versions = environment_info()["versions"] if checkpointer is not None else None
 
     wall_start = time.perf_counter()
     start_step = 0
@@ -440,7 +441,7 @@ def train(
                                                                      and step >= stop_at_step))
                 due = every > 0 and step // every > (step - steps_per_chunk) // every
                 if checkpointer is not None and (last or stopping or due):
-                    checkpointer.save(step, state, {**identity, "eval_steps": eval_steps,
+                    checkpointer.save(step, state, {**identity, "versions": versions, "eval_steps": eval_steps,
                                                     "eval_returns": [r.tolist() for r in eval_returns]})
                 if stopping:
                     stopped_at = step

@@ -60,6 +60,10 @@ def test_stop_and_resume_is_bit_identical_and_metrics_continue(tiny_config, tmp_
     assert resumed.summary["tasks"] == straight.summary["tasks"]
     meta = json.load(open(tmp_path / "split" / "config.json"))
     assert meta["resumes"][0]["from_step"] == 256
+    saved = Checkpointer(str(tmp_path / "split")).metadata()
+    assert saved["step"] == 512 and saved["tasks"] == TASKS and saved["seeds"] == [0, 1]
+    assert saved["config"]["torso"] == [16] and saved["versions"]["jax"] == jax.__version__
+    assert saved["format_version"] == checkpoint.FORMAT_VERSION and len(saved["eval_steps"]) == 5
 
 
 def test_half_written_checkpoint_is_ignored_and_rows_past_it_dropped(tiny_config, tmp_path):
@@ -115,9 +119,10 @@ def straight_cli_run(tmp_path_factory):
     return run_dir
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_interrupted_cli_run_resumes_to_the_uninterrupted_result(sig, tmp_path, straight_cli_run):
-    """SIGTERM: finish the chunk, save, exit 143. SIGKILL: nothing saved past the last periodic checkpoint.
+    """SIGINT/SIGTERM: finish the chunk, save, exit 128+signum. SIGKILL: nothing saved past the last periodic
+    checkpoint.
     Either way `--resume` ends bit-identical to a run that was never stopped, with no duplicated rows."""
     run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "mtrl", "train", *SUBPROCESS_ARGS]
@@ -135,8 +140,8 @@ def test_interrupted_cli_run_resumes_to_the_uninterrupted_result(sig, tmp_path, 
         time.sleep(0.01)
     proc.send_signal(sig)
     out = proc.communicate(timeout=120)[0].decode()
-    if sig == signal.SIGTERM:
-        assert proc.returncode == 128 + signal.SIGTERM, out
+    if sig != signal.SIGKILL:
+        assert proc.returncode == 128 + sig, out
         assert "--resume" in out
         stopped = Checkpointer(str(run_dir)).latest_step()
         assert stopped == json.loads(_rows(metrics)[-1])["step"] < 6400
