@@ -12,6 +12,7 @@ Typed PRNG keys are stored as their raw key data and re-wrapped with the impleme
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -69,7 +70,8 @@ class Checkpointer:
 
     def save(self, step: int, state: Any, metadata: dict[str, Any]) -> None:
         """Start saving ``state`` at ``step``; returns once its arrays are off the device."""
-        metadata = {**metadata, "format_version": FORMAT_VERSION, "step": int(step)}
+        # A deep copy taken now: the write happens in the background, while the caller's lists keep growing.
+        metadata = json.loads(json.dumps({**metadata, "format_version": FORMAT_VERSION, "step": int(step)}))
         self._manager.save(
             int(step),
             args=ocp.args.Composite(state=ocp.args.StandardSave(to_saveable(state)),

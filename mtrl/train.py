@@ -441,7 +441,7 @@ def train(
                                                                      and step >= stop_at_step))
                 due = every > 0 and step // every > (step - steps_per_chunk) // every
                 if checkpointer is not None and (last or stopping or due):
-                    checkpointer.save(step, state, {**identity, "versions": versions, "eval_steps": eval_steps,
+                    checkpointer.save(step, state, {**identity, "versions": versions, "eval_steps": list(eval_steps),
                                                     "eval_returns": [r.tolist() for r in eval_returns]})
                 if stopping:
                     stopped_at = step

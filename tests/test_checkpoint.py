@@ -157,3 +157,15 @@ def test_interrupted_cli_run_resumes_to_the_uninterrupted_result(sig, tmp_path, 
     a, _ = Checkpointer(str(run_dir)).restore(like.init([0, 1]))
     b, _ = Checkpointer(str(straight_cli_run)).restore(like.init([0, 1]))
     chex.assert_trees_all_equal(checkpoint.to_saveable(jax.device_get(a)), checkpoint.to_saveable(jax.device_get(b)))
+
+
+def test_save_copies_metadata_before_the_background_write(tiny_config, tmp_path):
+    trainer = Trainer.create(TASKS, tiny_config)
+    state = trainer.init([0, 1])
+    ckpt = Checkpointer(str(tmp_path))
+    history = [0, 128]
+    ckpt.save(128, state, {"eval_steps": history})
+    history.append(256)  # the caller goes on training while orbax writes
+    ckpt.wait()
+    assert ckpt.metadata(128)["eval_steps"] == [0, 128]
+    ckpt.close()
