@@ -131,14 +131,22 @@ def compatibility_problems(saved: dict[str, Any], expected: dict[str, Any]) -> l
     for key in ("tasks", "seeds"):
         if list(saved.get(key, [])) != list(expected[key]):
             problems.append(f"{key}: checkpoint {saved.get(key)} vs this run {expected[key]}")
-    saved_cfg, cfg = saved.get("config", {}), expected["config"]
-    for field in sorted(set(saved_cfg) | set(cfg)):
-        a, b = _plain(saved_cfg.get(field)), _plain(cfg.get(field))
-        if a != b:
-            problems.append(f"config.{field}: checkpoint {a!r} vs this run {b!r}")
+    problems += [f"config.{field}: checkpoint {a!r} vs this run {b!r}"
+                 for field, a, b in config_differences(saved.get("config", {}), expected["config"])]
     if _plain(saved.get("transfer")) != _plain(expected.get("transfer")):
         problems.append(f"transfer: checkpoint {saved.get('transfer')} vs this run {expected.get('transfer')}")
     return problems
+
+
+def config_differences(saved: dict[str, Any], ours: dict[str, Any], ignore: tuple[str, ...] = ()):
+    """``[(field, saved value, our value)]`` for every config field (as `dataclasses.asdict` dicts, possibly
+    read back from JSON) that differs, fields in ``ignore`` aside."""
+    out = []
+    for field in sorted((set(saved) | set(ours)) - set(ignore)):
+        a, b = _plain(saved.get(field)), _plain(ours.get(field))
+        if a != b:
+            out.append((field, a, b))
+    return out
 
 
 def _plain(value: Any) -> Any:

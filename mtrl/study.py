@@ -57,9 +57,11 @@ def _finished(run_dir: str, config: DQNConfig) -> bool:
         return False
     with open(os.path.join(run_dir, "config.json")) as f:
         saved = json.load(f)["config"]
-    ours = dataclasses.asdict(config)
-    differ = [f"{k}: {saved.get(k)!r} there vs {v!r} here" for k, v in ours.items()
-              if k != "task_weights" and (list(v) if isinstance(v, tuple) else v) != saved.get(k)]
+    from mtrl.checkpoint import config_differences
+
+    # joint runs set their own task weights (source tasks 1, targets lambda)
+    differ = [f"{k}: {a!r} there vs {b!r} here"
+              for k, a, b in config_differences(saved, dataclasses.asdict(config), ignore=("task_weights",))]
     if differ:
         raise ValueError(f"{run_dir} holds a finished run with other settings ({'; '.join(differ)}); "
                          "use another --run-dir")
