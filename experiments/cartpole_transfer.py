@@ -12,9 +12,7 @@ Writes runs/cartpole_transfer/<time>/{source,study}/; the table is study/transfe
 
 from __future__ import annotations
 
-import dataclasses
-
-from experiments.common import parse_study_args, pretrain_and_study
+from experiments.common import parse_study_args, pretrain_and_study, scale_budget
 from mtrl.config import DQNConfig
 from mtrl.transfer import TransferSettings
 
@@ -27,8 +25,7 @@ SETTINGS = TransferSettings(unfreeze_at=30_000)
 
 def main(argv: list[str] | None = None) -> dict:
     target, seeds, out = parse_study_args(__doc__, "cartpole_transfer", TARGET_CONFIG, argv, seeds=8)
-    source = dataclasses.replace(SOURCE_CONFIG, total_steps=max(SOURCE_CONFIG.total_steps * target.total_steps
-                                                                // TARGET_CONFIG.total_steps, 1))
+    source = scale_budget(SOURCE_CONFIG, target.total_steps, TARGET_CONFIG.total_steps)
     return pretrain_and_study("cartpole_transfer", out, SOURCE_TASKS, TARGET_TASKS, seeds, source, target, SETTINGS)
 
 

@@ -12,10 +12,9 @@ combined `summary.md` of the three transfer tables.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
-from experiments.common import parse_study_args, pretrain_and_study
+from experiments.common import parse_study_args, pretrain_and_study, scale_budget
 from mtrl.config import DQNConfig
 from mtrl.tasks import suite
 from mtrl.transfer import TransferSettings
@@ -28,8 +27,7 @@ SETTINGS = TransferSettings(unfreeze_at=30_000)
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     target, seeds, out = parse_study_args(__doc__, "classic_transfer", TARGET_CONFIG, argv, seeds=4)
-    source = dataclasses.replace(SOURCE_CONFIG, total_steps=max(SOURCE_CONFIG.total_steps * target.total_steps
-                                                                // TARGET_CONFIG.total_steps, 1))
+    source = scale_budget(SOURCE_CONFIG, target.total_steps, TARGET_CONFIG.total_steps)
     tasks = list(suite("classic"))
     studies = {}
     for held_out in tasks:

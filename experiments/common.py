@@ -22,6 +22,12 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     return dataclasses.replace(config, total_steps=args.total_steps), range(args.seeds), out
 
 
+def scale_budget(config: DQNConfig, steps: int, reference_steps: int) -> DQNConfig:
+    """``config`` with ``total_steps`` scaled by ``steps / reference_steps`` (at least 1): a study's source
+    budget follows the ``--total-steps`` given for its targets."""
+    return dataclasses.replace(config, total_steps=max(config.total_steps * steps // reference_steps, 1))
+
+
 def pretrain_and_study(name: str, out: str, source_tasks: list[str], target_tasks: list[str], seeds,
                        source_config: DQNConfig, target_config: DQNConfig, settings=None) -> dict:
     """Pretrain ``source_tasks`` into ``out/source`` (reused when already finished), then run every transfer
