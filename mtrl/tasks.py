@@ -2,7 +2,9 @@
 
 A *task* is one gymnax environment with one set of `EnvParams` and a discount. A task is written as a spec
 string ``ENV_ID[:field=value,...]``, e.g. ``CartPole-v1:length=1.0,gravity=15.0`` or ``Acrobot-v1:gamma=0.995``.
-Fields are the env's gymnax `EnvParams` fields (values coerced to the field's type) plus ``gamma``.
+Fields are the env's gymnax `EnvParams` fields (values coerced to the field's type) plus the per-task learner
+settings in `LEARNER_FIELDS` (``gamma``, ``eps_end``, ``eps_decay_fraction``), which override the run's config
+for that task only, e.g. ``MountainCar-v0:gamma=0.98,eps_end=0.2``.
 
 A `TaskSet` orders the tasks of a run and groups those of the same environment id, so that one `vmap` over
 stacked `EnvParams` steps a whole group. Observations are zero-padded to a common shape and actions beyond a
@@ -37,8 +39,9 @@ _UNSUPPORTED_ENVS = frozenset(
     }
 )
 
-# Spec keys that are not EnvParams fields.
-_TASK_KEYS = ("gamma",)
+# Spec keys that are not EnvParams fields: per-task overrides of the `DQNConfig` field of the same name. Each
+# must lie in [0, 1].
+LEARNER_FIELDS = ("gamma", "eps_end", "eps_decay_fraction")
 
 
 def _cartpole_derived(params):
@@ -75,6 +78,8 @@ class Task:
         env: the gymnax environment (stateless; shared by tasks of the same env id).
         params: the env's `EnvParams` with overrides applied and derived fields recomputed.
         gamma: discount for this task's TD targets, or None to use the run's default.
+        eps_end, eps_decay_fraction: this task's ε schedule (final ε; fraction of the run's steps over which it
+            decays), or None to use the run's default.
         obs_shape, obs_dtype: one observation as the env emits it.
         num_actions: size of the env's discrete action space.
     """
@@ -87,6 +92,8 @@ class Task:
     obs_shape: tuple[int, ...]
     obs_dtype: np.dtype
     num_actions: int
+    eps_end: float | None = None
+    eps_decay_fraction: float | None = None
 
     @property
     def name(self) -> str:
@@ -160,28 +167,29 @@ def parse_task(spec: str) -> Task:
     derived, recompute = DERIVED_FIELDS.get(env_id, ((), None))
     settable = [f.name for f in dataclasses.fields(params) if f.name not in derived]
     overrides: dict[str, Any] = {}
-    gamma = None
+    learner: dict[str, float] = {}
     for item in filter(None, (s.strip() for s in field_text.split(","))):
         name, eq, raw = item.partition("=")
         name, raw = name.strip(), raw.strip()
         if not eq or not name or not raw:
             raise ValueError(f"malformed field {item!r} in task spec {spec!r}; expected field=value")
-        if name in overrides or (name == "gamma" and gamma is not None):
+        if name in overrides or name in learner:
             raise ValueError(f"task field {name!r} given twice in task spec {spec!r}")
-        if name == "gamma":
-            gamma = _coerce(env_id, "gamma", raw, 0.0)
-            if not 0.0 <= gamma <= 1.0:
-                raise ValueError(f"task field 'gamma' must be in [0, 1], got {gamma} in {spec!r}")
+        if name in LEARNER_FIELDS:
+            value = _coerce(env_id, name, raw, 0.0)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"task field {name!r} must be in [0, 1], got {value} in {spec!r}")
+            learner[name] = value
             continue
         if name in derived:
             raise ValueError(
                 f"task field {name!r} of {env_id} is derived from other fields and cannot be set; "
-                f"allowed fields: {', '.join(settable + list(_TASK_KEYS))}"
+                f"allowed fields: {', '.join(settable + list(LEARNER_FIELDS))}"
             )
         if name not in settable:
             raise ValueError(
                 f"unknown field {name!r} for {env_id} in task spec {spec!r}; "
-                f"allowed fields: {', '.join(settable + list(_TASK_KEYS))}"
+                f"allowed fields: {', '.join(settable + list(LEARNER_FIELDS))}"
             )
         overrides[name] = _coerce(env_id, name, raw, getattr(params, name))
     params = params.replace(**overrides)
@@ -193,10 +201,10 @@ def parse_task(spec: str) -> Task:
         env_id=env_id,
         env=env,
         params=params,
-        gamma=gamma,
         obs_shape=tuple(obs.shape),
         obs_dtype=np.dtype(obs.dtype),
         num_actions=int(env.action_space(params).n),
+        **{name: learner.get(name) for name in LEARNER_FIELDS},
     )
 
 
@@ -243,9 +251,15 @@ class TaskSet:
     def names(self) -> list[str]:
         return [t.spec for t in self.tasks]
 
+    def learner_values(self, name: str, default: float, dtype=np.float32) -> np.ndarray:
+        """``[T]`` values of learner setting ``name`` (one of `LEARNER_FIELDS`): each task's spec value, else
+        ``default`` (the run's config)."""
+        values = [getattr(t, name) for t in self.tasks]
+        return np.array([default if v is None else v for v in values], dtype)
+
     def gammas(self, default: float) -> np.ndarray:
         """``[T]`` float32 discounts: each task's spec `gamma`, else ``default``."""
-        return np.array([default if t.gamma is None else t.gamma for t in self.tasks], np.float32)
+        return self.learner_values("gamma", default)
 
     @property
     def max_episode_steps(self) -> int:

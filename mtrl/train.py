@@ -29,7 +29,7 @@ import numpy as np
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from mtrl import replay
+from mtrl import compilation_cache, replay
 from mtrl.agent import Agent, Hyperparams, TrainState, default_hparams, epsilon
 from mtrl.config import DQNConfig
 from mtrl.evaluate import make_evaluator
@@ -97,6 +97,7 @@ class Trainer:
         """Trainer for ``tasks``; ``optimizer``, ``l2sp_parts`` and ``l2sp_alpha`` are set by transfer modes."""
         taskset = tasks if isinstance(tasks, TaskSet) else make_taskset(tasks)
         config.validate(taskset.num_tasks)
+        compilation_cache.enable()
         hparams = default_hparams(taskset, config).replace(l2sp_alpha=jnp.asarray(l2sp_alpha, jnp.float32))
         agent = Agent.create(taskset, config, optimizer=optimizer, l2sp_parts=l2sp_parts)
         return cls(taskset=taskset, config=config, agent=agent, hparams=hparams)
@@ -207,10 +208,9 @@ class Trainer:
         # The branches take the replay buffer as a read-only operand and return only what they change, so
         # XLA never copies the buffer through the conditional.
         learn_all = jax.vmap(self._learn)
-        metric_shapes = jax.eval_shape(learn_all, runs.train, runs.key, runs.replay)[2]
 
         def skip(train, key, _):
-            return train, key, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
+            return train, key, jax.vmap(lambda _: self.agent.no_update_metrics())(key)
 
         train, key, metrics = jax.lax.cond(learn, learn_all, skip, runs.train, runs.key, runs.replay)
         num_updates = state.num_updates + learn.astype(jnp.int32)

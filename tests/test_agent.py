@@ -71,6 +71,16 @@ def test_epsilon_schedule_per_task():
     np.testing.assert_allclose(epsilon(hp, 10_000.0), [0.1, 0.1])
 
 
+def test_task_spec_overrides_the_epsilon_schedule_for_that_task_only():
+    ts = make_taskset(["CartPole-v1", "MountainCar-v0:eps_end=0.2,eps_decay_fraction=0.25,gamma=0.98"])
+    hp = default_hparams(ts, DQNConfig(total_steps=1000, eps_end=0.05, eps_decay_fraction=0.5, gamma=0.99))
+    np.testing.assert_allclose(hp.gammas, [0.99, 0.98])
+    np.testing.assert_allclose(hp.eps_end, [0.05, 0.2])
+    np.testing.assert_allclose(hp.eps_decay_steps, [500.0, 250.0])
+    np.testing.assert_allclose(epsilon(hp, 125.0), [1.0 - 0.95 * 0.25, 1.0 - 0.8 * 0.5])
+    np.testing.assert_allclose(epsilon(hp, 300.0), [1.0 - 0.95 * 0.6, 0.2])
+
+
 def test_update_traces_once_and_does_not_unroll_tasks():
     sizes = {}
     for specs in (["CartPole-v1"], [f"CartPole-v1:length={x}" for x in (0.25, 0.5, 1.0, 1.5)]):
@@ -88,6 +98,15 @@ def test_update_traces_once_and_does_not_unroll_tasks():
         chex.assert_shape(metrics["loss"], (ts.num_tasks,))
         sizes[ts.num_tasks] = len(jax.make_jaxpr(agent.update)(state, _batch(ts, 8, jax.random.key(0))).eqns)
     assert sizes[1] == sizes[4]  # one program whatever T: the task axis is vmapped, not a Python loop
+
+
+@pytest.mark.parametrize("specs", [["CartPole-v1"], ["CartPole-v1", "Acrobot-v1", "MountainCar-v0"]])
+def test_no_update_metrics_match_update_metrics(specs):
+    ts, agent, state = _agent(specs)
+    _, metrics = jax.eval_shape(agent.update, state, _batch(ts, 8, jax.random.key(0)))
+    declared = agent.no_update_metrics()
+    chex.assert_trees_all_equal_shapes_and_dtypes(declared, metrics)
+    assert all(float(jnp.abs(x).sum()) == 0.0 for x in jax.tree.leaves(declared))
 
 
 def test_task_weights_scale_gradients():

@@ -21,6 +21,14 @@ def test_parse_int_field_and_gamma():
     assert t.params.max_steps_in_episode == 200 and isinstance(t.params.max_steps_in_episode, int)
     assert t.gamma == pytest.approx(0.995)
     assert t.num_actions == 3 and t.obs_shape == (6,)
+    assert t.eps_end is None and t.eps_decay_fraction is None
+
+
+def test_parse_learner_fields():
+    t = tasks.parse_task("MountainCar-v0:eps_end=0.2,eps_decay_fraction=0.5")
+    assert (t.gamma, t.eps_end, t.eps_decay_fraction) == (None, 0.2, 0.5)
+    ts = tasks.make_taskset(["CartPole-v1", "MountainCar-v0:eps_end=0.2"])
+    np.testing.assert_allclose(ts.learner_values("eps_end", 0.05), [0.05, 0.2])
 
 
 @pytest.mark.parametrize(
@@ -36,6 +44,9 @@ def test_parse_int_field_and_gamma():
         ("CartPole-v1:length", "malformed field 'length'.*expected field=value"),
         ("CartPole-v1:length=1,length=2", "'length' given twice"),
         ("CartPole-v1:gamma=1.5", "'gamma' must be in \\[0, 1\\]"),
+        ("CartPole-v1:eps_end=-0.1", "'eps_end' must be in \\[0, 1\\]"),
+        ("CartPole-v1:eps_end=0.1,eps_end=0.2", "'eps_end' given twice"),
+        ("CartPole-v1:epsilon=0.1", "unknown field 'epsilon'.*allowed fields: .*gamma, eps_end, eps_decay_fraction"),
         ("Acrobot-v1:available_torque=1.0", "'available_torque' of Acrobot-v1 is not a scalar"),
         ("", "non-empty string"),
     ],
