@@ -38,8 +38,7 @@ def solve(seed: int, target: float = 475.0) -> dict:
     config = DQNConfig(eval_every=SOLVE_EVAL_EVERY)
     t0 = time.perf_counter()
     trainer = Trainer.create(["CartPole-v1"], config)
-    state = trainer.init([seed])
-    chunk, evaluate = trainer.compile(state)
+    state, chunk, evaluate = trainer.start([seed])
     jax.block_until_ready(state)
     ready_s = time.perf_counter() - t0
     steps, ret = 0, float("nan")

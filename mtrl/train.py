@@ -59,6 +59,12 @@ def prng_impl(sharded: bool) -> str | None:
     return PRNG_IMPL
 
 
+def _signature(tree) -> tuple:
+    """Tree structure and each leaf's (shape, dtype, weak type): what a compiled program's inputs must match."""
+    leaves, treedef = jax.tree.flatten(jax.eval_shape(lambda t: t, tree))
+    return treedef, tuple((x.shape, x.dtype, x.weak_type) for x in leaves)
+
+
 QUICK_COMPILE = {"xla_backend_optimization_level": 0}
 
 
@@ -127,6 +133,17 @@ class Trainer:
 
         ``hparams`` may carry a leading axis S (a sweep); by default every run uses the config's values.
         """
+        keys, hparams, lrs, sharding = self._init_args(seeds, hparams, learning_rates)
+        runs = jax.jit(jax.vmap(self.init_run)).lower(keys, hparams, lrs).compile(QUICK_COMPILE)(keys, hparams, lrs)
+        counters = (jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+        if sharding is not None:
+            runs = jax.device_put(runs, sharding)
+            # Counters replicated on the same mesh, so a restored checkpoint places them there too.
+            counters = jax.device_put(counters, NamedSharding(sharding.mesh, PartitionSpec()))
+        return RunnerState(runs=runs, iteration=counters[0], num_updates=counters[1])
+
+    def _init_args(self, seeds: Sequence[int], hparams: Hyperparams | None, learning_rates: Sequence[float] | None):
+        """``(keys [S], hparams [S, ...], learning rates [S], run sharding or None)`` for `init`."""
         seeds = [int(s) for s in seeds]
         if not seeds:
             raise ValueError("seeds must name at least one seed")
@@ -141,13 +158,41 @@ class Trainer:
         sharding = run_sharding(num_runs)
         impl = prng_impl(sharded=sharding is not None)
         keys = jax.vmap(lambda s: jax.random.key(s, impl=impl))(jnp.asarray(seeds, jnp.uint32))
-        runs = jax.jit(jax.vmap(self.init_run)).lower(keys, hparams, lrs).compile(QUICK_COMPILE)(keys, hparams, lrs)
-        counters = (jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+        return keys, hparams, lrs, sharding
+
+    def init_shapes(self, seeds: Sequence[int]) -> RunnerState | None:
+        """Shapes and dtypes of ``init(seeds)`` without running or compiling it; None for runs sharded over
+        several devices (their placement is only known once the state exists)."""
+        keys, hparams, lrs, sharding = self._init_args(seeds, None, None)
         if sharding is not None:
-            runs = jax.device_put(runs, sharding)
-            # Counters replicated on the same mesh, so a restored checkpoint places them there too.
-            counters = jax.device_put(counters, NamedSharding(sharding.mesh, PartitionSpec()))
-        return RunnerState(runs=runs, iteration=counters[0], num_updates=counters[1])
+            return None
+        runs = jax.eval_shape(jax.vmap(self.init_run), keys, hparams, lrs)
+        counter = jax.ShapeDtypeStruct((), jnp.int32)
+        return RunnerState(runs=runs, iteration=counter, num_updates=counter)
+
+    def start(self, seeds: Sequence[int], build_state: Callable[[], RunnerState] | None = None):
+        """``(state, train_chunk, evaluate)``: the starting state (``build_state()``, default ``init(seeds)``)
+        and the compiled programs, built concurrently.
+
+        The chunk is lowered from the state's shapes and compiles on a worker thread (XLA releases the GIL)
+        while this thread builds the state and compiles the evaluation: on this 2-core CPU that hides the init
+        program's compile (~1 s) behind the chunk's. If the built state's shapes differ from `init_shapes`
+        (never for init, resume or transfer starts; checked anyway), the programs are compiled again for it.
+        """
+        build_state = build_state or functools.partial(self.init, seeds)
+        shapes = self.init_shapes(seeds)
+        if shapes is None:
+            state = build_state()
+            return (state, *self.compile(state))
+        lowered = self.make_train_chunk().lower(shapes)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            chunk = pool.submit(lowered.compile)
+            state = build_state()
+            evaluate = self.make_evaluate().lower(shapes).compile(QUICK_COMPILE)
+            chunk = chunk.result()
+        if _signature(state) != _signature(shapes):
+            return (state, *self.compile(state))
+        return state, chunk, evaluate
 
     def with_params(self, state: RunnerState, params: Any, anchor: Any = None) -> RunnerState:
         """``state`` with every run restarted from ``params`` (leaves ``[S, ...]``): target = params, a fresh
@@ -397,22 +442,27 @@ def train(
     versions = environment_info()["versions"] if checkpointer is not None else None
 
     wall_start = time.perf_counter()
-    start_step = 0
+    start_step, saved = 0, {}
     if resume:
         if checkpointer is None or checkpointer.latest_step() is None:
             raise FileNotFoundError(f"no completed checkpoint to resume in {run_dir}")
         start_step = checkpointer.latest_step()
         check_compatible(checkpointer.metadata(start_step), identity, run_dir)
-        state, saved = checkpointer.restore(trainer.init(seeds), start_step)
+
+        def build_state() -> RunnerState:
+            state, metadata = checkpointer.restore(trainer.init(seeds), start_step)
+            saved.update(metadata)
+            return state
+    else:
+        build_state = functools.partial(init_state, trainer, seeds) if init_state else None
+    # init (or restore) and compile overlap; compile_s covers both
+    state, train_chunk, evaluate = trainer.start(seeds, build_state)
+    compile_s = time.perf_counter() - wall_start
+    if resume:
         eval_steps = list(saved["eval_steps"])
         eval_returns = [np.asarray(r, np.float32) for r in saved["eval_returns"]]
-    else:
-        state = init_state(trainer, seeds) if init_state else trainer.init(seeds)
     logger = RunLogger(run_dir, trainer.taskset.names, seeds, cfg, progress=progress, tensorboard=tensorboard,
                        extra_metadata=extra_metadata, resume_step=start_step if resume else None)
-    compile_start = time.perf_counter()
-    train_chunk, evaluate = trainer.compile(state)
-    compile_s = time.perf_counter() - compile_start
 
     steps_per_chunk = cfg.chunk_iterations * cfg.num_envs
     if not resume:
