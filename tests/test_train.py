@@ -27,6 +27,24 @@ def test_same_seed_is_bit_identical(tiny_config):
     assert int(a.num_updates) > 0
 
 
+def test_start_compiles_from_shapes_and_matches_the_plain_path(tiny_config):
+    trainer = Trainer.create(["CartPole-v1", "Acrobot-v1"], tiny_config)
+    state, chunk, evaluate = trainer.start([0, 1])
+    chex.assert_trees_all_equal(jax.device_get(state), jax.device_get(trainer.init([0, 1])))
+    for _ in range(2):
+        state, _ = chunk(state)
+    chex.assert_trees_all_equal(jax.device_get(state), _run(tiny_config, [0, 1]))
+    assert evaluate(state).shape == (2, 2, tiny_config.eval_episodes)
+
+
+def test_start_recompiles_when_the_built_state_has_other_shapes(tiny_config):
+    trainer = Trainer.create(["CartPole-v1"], tiny_config)
+    # shapes are taken for one seed; the state built has two, so the programs must be compiled for it
+    state, chunk, evaluate = trainer.start([0], build_state=lambda: trainer.init([0, 1]))
+    state, _ = chunk(state)
+    assert state.runs.replay.size.shape == (2,) and evaluate(state).shape[0] == 2
+
+
 def test_seeds_differ_in_init_exploration_and_replay(tiny_config):
     trainer = Trainer.create(["CartPole-v1"], tiny_config)
     init = jax.device_get(trainer.init([0, 1]).runs)
