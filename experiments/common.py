@@ -9,13 +9,21 @@ from mtrl.config import DQNConfig
 from mtrl.logger import default_run_dir
 
 
-def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | None = None, seeds: int = 4):
-    """``--seeds``, ``--total-steps``, ``--run-dir`` of a study -> (config, seeds, run directory)."""
+def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | None = None, seeds: int = 4,
+                     extra: dict[str, dict] | None = None, parsed: dict | None = None):
+    """``--seeds``, ``--total-steps``, ``--run-dir`` of a study -> (config, seeds, run directory).
+
+    ``extra`` adds a study's own options (flag -> `add_argument` keywords); their values are written into
+    ``parsed`` (by argparse dest)."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=seeds)
     parser.add_argument("--total-steps", type=int, default=config.total_steps, help="env steps per task")
     parser.add_argument("--run-dir", default=None)
+    for flag, kwargs in (extra or {}).items():
+        parser.add_argument(flag, **kwargs)
     args = parser.parse_args(argv)
+    if parsed is not None:
+        parsed.update({k: v for k, v in vars(args).items() if k not in ("seeds", "total_steps", "run_dir")})
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     out = args.run_dir or default_run_dir(name)
