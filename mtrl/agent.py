@@ -196,7 +196,7 @@ class Agent:
     def no_update_metrics(self) -> dict[str, jax.Array]:
         """Zeros with the structure of `update`'s metrics (one run): what an iteration without an update reports.
         Declared rather than derived with `jax.eval_shape(update)`, which would trace the learner a second time in
-        every training program (~0.4 s of each compile here); a test checks the two agree."""
+        every training program (~0.4 s of tracing here); a test checks the two agree."""
         return {"loss": jnp.zeros((self.num_tasks,), jnp.float32), "td_abs": jnp.zeros((self.num_tasks,), jnp.float32),
                 "grad_norm": jnp.zeros((), jnp.float32)}
 
@@ -216,7 +216,7 @@ def default_hparams(taskset: TaskSet, config: DQNConfig) -> Hyperparams:
     override the config's for that task."""
     num_tasks = taskset.num_tasks
     gammas = taskset.gammas(config.gamma)
-    # in float64 (as `DQNConfig.eps_decay_steps`), then float32
+    # decay steps in float64, then float32 (as every committed result was computed)
     decay_fractions = taskset.learner_values("eps_decay_fraction", config.eps_decay_fraction, np.float64)
     weights = np.ones(num_tasks, np.float32) if config.task_weights is None else np.asarray(config.task_weights)
     full = lambda v: jnp.full((num_tasks,), v, jnp.float32)  # noqa: E731

@@ -97,10 +97,6 @@ class DQNConfig:
         once ``learning_starts`` env steps per task are stored, every ``update_every`` iterations."""
         return ((iteration + 1) * self.num_envs >= self.learning_starts) & (iteration % self.update_every == 0)
 
-    @property
-    def eps_decay_steps(self) -> float:
-        return max(1.0, self.eps_decay_fraction * self.total_steps)
-
     def validate(self, num_tasks: int | None = None) -> DQNConfig:
         """Raise `ValueError` naming the first bad field and what is allowed; return self."""
         positive = ("total_steps", "num_envs", "buffer_size", "batch_size", "update_every",
