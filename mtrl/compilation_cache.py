@@ -13,6 +13,7 @@ a loaded executable is the one that would have been compiled.
 from __future__ import annotations
 
 import os
+import warnings
 
 import jax
 from jax.experimental.compilation_cache import compilation_cache as jax_cache
@@ -42,7 +43,11 @@ def enable() -> str | None:
     path = cache_dir()
     if path is None:
         return None
-    os.makedirs(path, exist_ok=True)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:  # read-only home, full disk: run uncached rather than fail
+        warnings.warn(f"mtrl: compilation cache disabled, cannot create {path}: {err}", stacklevel=2)
+        return None
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -17,6 +17,21 @@ def test_cache_dir_from_environment(monkeypatch, tmp_path):
     assert compilation_cache.cache_dir() == os.path.join(str(tmp_path / "xdg"), "mtrl", "xla")
 
 
+def test_unwritable_cache_dir_warns_and_runs_uncached(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv(compilation_cache.ENV_VAR, str(blocker / "cache"))  # a path under a regular file
+    jax = compilation_cache.jax
+    previous = jax.config.jax_compilation_cache_dir  # set if an earlier test in this process enabled it
+    jax.config.update("jax_compilation_cache_dir", None)
+    try:
+        with pytest.warns(UserWarning, match="compilation cache disabled"):
+            assert compilation_cache.enable() is None
+        assert jax.config.jax_compilation_cache_dir is None
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous)
+
+
 # Compiles once before enabling (jax then decides "no cache" for the process), enables, compiles a program,
 # and prints whether the second process loaded it instead of compiling.
 SCRIPT = """
