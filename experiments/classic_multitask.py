@@ -12,10 +12,9 @@ Writes both runs' directories plus `comparison.json` and `comparison.md` under r
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
-from experiments.common import parse_study_args
+from experiments.common import parse_study_args, write_study_results
 from mtrl.config import DQNConfig
 from mtrl.logger import markdown_table
 from mtrl.train import train
@@ -67,9 +66,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for spec in specs
     }
     rows = compare(multi, single)
-    with open(os.path.join(out, "comparison.json"), "w") as f:
-        json.dump({"config": dataclasses.asdict(config), "tasks": specs, "seeds": list(seeds),
-                   "multi_task_weights": list(multi_config.task_weights), "rows": rows}, f, indent=2)
+    data = {"config": dataclasses.asdict(config), "tasks": specs, "seeds": list(seeds),
+            "multi_task_weights": list(multi_config.task_weights), "rows": rows}
     table = markdown_table(
         ["task", "multi-task IQM (mean, 95% CI)", "single-task IQM (mean, 95% CI)", "multi within CI or better"],
         [[r["task"], fmt(r["multi_task"]), fmt(r["single_task"]), "yes" if r["within_or_better"] else "no"]
@@ -78,10 +76,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     text = (f"Final greedy return, {config.total_steps:,} env steps per task, seeds {list(seeds)}.\n\n{table}\n"
             f"multi-task wall {multi['wall_s']:.0f} s; single-task walls "
             + ", ".join(f"{k}: {v['wall_s']:.0f} s" for k, v in single.items()) + "\n")
-    with open(os.path.join(out, "comparison.md"), "w") as f:
-        f.write(text)
-    print(text)
-    print(f"results: {out}")
+    write_study_results(out, "comparison", data, text)
     return rows
 
 

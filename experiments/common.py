@@ -30,6 +30,21 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     return dataclasses.replace(config, total_steps=args.total_steps), range(args.seeds), out
 
 
+def write_study_results(out: str, stem: str, data: dict, text: str) -> None:
+    """Write ``out/<stem>.json`` (``data``) and ``out/<stem>.md`` (``text``), then print the text and where
+    the results are."""
+    import json
+    import os
+
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"{stem}.json"), "w") as f:
+        json.dump(data, f, indent=2)
+    with open(os.path.join(out, f"{stem}.md"), "w") as f:
+        f.write(text)
+    print(text)
+    print(f"results: {out}")
+
+
 def scale_budget(config: DQNConfig, steps: int, reference_steps: int) -> DQNConfig:
     """``config`` with ``total_steps`` scaled by ``steps / reference_steps`` (at least 1): a study's source
     budget follows the ``--total-steps`` given for its targets."""

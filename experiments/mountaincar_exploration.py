@@ -12,14 +12,12 @@ both settings and all seeds train together as one `vmap` axis of a single progra
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import parse_study_args
+from experiments.common import parse_study_args, write_study_results
 from mtrl.config import DQNConfig
 from mtrl.evaluate import summarize
 from mtrl.logger import environment_info, markdown_table
@@ -53,9 +51,6 @@ def main(argv: list[str] | None = None) -> dict:
     }
     result = {"config": dataclasses.asdict(config), "eps_decay_steps": EPS_DECAY_STEPS, "seeds": seeds,
               "settings": settings, "curves": np.stack(curve).tolist(), "runs": runs, **environment_info()}
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "sweep.json"), "w") as f:
-        json.dump(result, f, indent=2)
     table = markdown_table(
         ["setting", "IQM", "mean", "95% CI (mean)", "per seed"],
         [[name, f"{s['iqm']:.1f}", f"{s['mean']:.1f}", f"[{s['ci_low']:.1f}, {s['ci_high']:.1f}]",
@@ -63,10 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     text = (f"MountainCar-v0 final greedy return, {config.total_steps:,} env steps, seeds {seeds}; gamma 0.98, "
             f"lr 4e-3, target period 50, eps 1 -> eps_end over {EPS_DECAY_STEPS:,} steps.\n\n{table}")
-    with open(os.path.join(out, "sweep.md"), "w") as f:
-        f.write(text)
-    print(text)
-    print(f"results: {out}")
+    write_study_results(out, "sweep", result, text)
     return result
 
 
