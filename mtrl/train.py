@@ -184,12 +184,9 @@ class Trainer:
         if shapes is None:
             state = build_state()
             return (state, *self.compile(state))
-        lowered = self.make_train_chunk().lower(shapes)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            chunk = pool.submit(lowered.compile)
-            state = build_state()
-            evaluate = self.make_evaluate().lower(shapes).compile(QUICK_COMPILE)
-            chunk = chunk.result()
+        built = []
+        chunk, evaluate = self.compile(shapes, meanwhile=lambda: built.append(build_state()))
+        state = built[0]
         if _signature(state) != _signature(shapes):
             return (state, *self.compile(state))
         return state, chunk, evaluate
@@ -302,15 +299,17 @@ class Trainer:
 
         return evaluate
 
-    def compile(self, state: RunnerState) -> tuple[Callable, Callable]:
-        """Compiled ``(train_chunk, evaluate)`` for ``state``'s shapes (the state is not consumed).
+    def compile(self, state: RunnerState, meanwhile: Callable[[], Any] | None = None) -> tuple[Callable, Callable]:
+        """Compiled ``(train_chunk, evaluate)`` for ``state``'s shapes (a state or its `init_shapes`; not consumed).
 
-        XLA releases the GIL while it compiles, so the chunk compiles on a worker thread while this one traces
-        and compiles the evaluation: on a 2-core CPU the evaluation's compile costs no wall time.
+        XLA releases the GIL while it compiles, so the chunk compiles on a worker thread while this one runs
+        ``meanwhile()`` (if given) and then traces and compiles the evaluation.
         """
         lowered = self.make_train_chunk().lower(state)
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             chunk = pool.submit(lowered.compile)
+            if meanwhile is not None:
+                meanwhile()
             evaluate = self.make_evaluate().lower(state).compile(QUICK_COMPILE)
             return chunk.result(), evaluate
 
