@@ -7,8 +7,9 @@ Measures, in one process (ratios are taken within this run; the machine is share
    machine to the one where the peer numbers in ../shared/reference/throughput.md were taken;
 2. single-task CartPole-v1 at PureJaxRL's DQN configuration (10 envs, buffer 10k, batch 128, one update per
    iteration, MLP 120-84, plain DQN target, hard target copy every 500 env steps = 50 updates): env steps/s
-   and compile seconds; and the same program timed in turns with `benchmarks.minimal_dqn`, a from-scratch
-   minimal DQN loop at that configuration (the same-machine, same-load ratio to a PureJaxRL-like peer);
+   and compile seconds; and the same program timed in turns with `benchmarks.purejaxrl_dqn` (PureJaxRL's DQN
+   program rebuilt from the same libraries) and `benchmarks.minimal_dqn` (a minimal loop with no bookkeeping):
+   same-machine, same-load ratios;
 3. the share of an iteration spent outside the gradient update (acting, env steps, replay), from the same
    program with learning switched off;
 4. `cartpole-lengths` (T = 4) fused in one program vs the same four tasks trained one after another;
@@ -16,7 +17,7 @@ Measures, in one process (ratios are taken within this run; the machine is share
 6. time to solve: wall seconds, init and compile included, until CartPole-v1's greedy return (mean of 10
    episodes) reaches 475 with mtrl's default `DQNConfig` (evaluated every 5k env steps), for 3 seeds, each in a
    fresh process with an empty compilation cache and again with a warm one (`benchmarks.time_to_solve`); next
-   to it the wall time of a PureJaxRL-style default run (the minimal loop, 500k env steps) on this machine.
+   to it the wall time of PureJaxRL's default run (`benchmarks.purejaxrl_dqn`, 500k env steps) on this machine.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks import minimal_dqn
+from benchmarks import minimal_dqn, purejaxrl_dqn
 from mtrl.config import DQNConfig
 from mtrl.logger import environment_info, markdown_table
 from mtrl.networks import MLP
@@ -95,17 +96,24 @@ def chunk_rate(trainer: Trainer, seeds, iterations: int, repeats: int = 3) -> tu
     return steps / best, compile_s
 
 
-def versus_minimal(config: DQNConfig, iterations: int, repeats: int) -> dict:
-    """mtrl vs `benchmarks.minimal_dqn` at ``config`` (single-task CartPole-v1, 1 seed), timed in turns.
+def versus_peers(config: DQNConfig, iterations: int, repeats: int) -> dict:
+    """mtrl vs two peers at ``config`` (single-task CartPole-v1, 1 seed), timed in turns.
 
-    Each of ``repeats`` rounds runs one chunk of ``iterations`` iterations of every program in turn, so all
-    see the same machine load; rates are the best round's. The minimal loop runs with JAX's default PRNG
-    (threefry, as PureJaxRL) and with mtrl's (Philox). Every timed iteration learns.
+    Peers: `benchmarks.purejaxrl_dqn` (PureJaxRL's DQN program rebuilt from the same libraries: flashbax,
+    gymnax's LogWrapper, a flax TrainState, per-iteration metrics) and `benchmarks.minimal_dqn` (the least work
+    such an iteration can do), the latter with JAX's default PRNG (threefry, as PureJaxRL) and with mtrl's
+    (Philox). Each of ``repeats`` rounds runs one chunk of ``iterations`` iterations of every program in turn,
+    so all see the same machine load; rates are the best round's. Every timed iteration learns.
     """
     trainer = Trainer.create(["CartPole-v1"], dataclasses.replace(config, learning_starts=0))
     state = trainer.init([0])
     mtrl_chunk = trainer.make_train_chunk(iterations).lower(state).compile()
     programs = {"mtrl": (lambda s: mtrl_chunk(s)[0], state)}
+    pj_init, pj_chunk = purejaxrl_dqn.make(
+        num_envs=config.num_envs, buffer_size=config.buffer_size, batch_size=config.batch_size, lr=config.lr,
+        gamma=config.gamma, target_update_interval=config.target_update_period * config.num_envs,
+        training_interval=config.num_envs, learning_starts=0)
+    programs["purejaxrl"] = (lambda s: pj_chunk(s, iterations)[0], pj_init(0))
     for name, impl in (("minimal_threefry", None), ("minimal_philox", "philox2x32")):
         init, chunk = minimal_dqn.make(num_envs=config.num_envs, capacity=config.buffer_size,
                                        batch=config.batch_size, lr=config.lr, gamma=config.gamma,
@@ -121,13 +129,14 @@ def versus_minimal(config: DQNConfig, iterations: int, repeats: int) -> dict:
     steps = iterations * config.num_envs
     rates = {name: steps / t for name, t in best.items()}
     return {"env_steps_per_s": rates,
+            "mtrl_over_purejaxrl": rates["mtrl"] / rates["purejaxrl"],
             "mtrl_over_minimal_threefry": rates["mtrl"] / rates["minimal_threefry"],
             "mtrl_over_minimal_philox": rates["mtrl"] / rates["minimal_philox"]}
 
 
 def solve_runs(seeds=(0, 1, 2)) -> dict:
     """`benchmarks.time_to_solve` for each seed in fresh processes: first with an empty compilation cache, then
-    again with the cache that run wrote; and the minimal DQN's 500k-step default run (compile included)."""
+    again with the cache that run wrote; and PureJaxRL's 500k-step default run (compile included)."""
     import subprocess
     import sys
 
@@ -144,13 +153,13 @@ def solve_runs(seeds=(0, 1, 2)) -> dict:
             warm = run(["--seed", str(seed)], cache)
         runs.append({"seed": seed, "cold": cold, "warm": warm})
     with tempfile.TemporaryDirectory() as cache:
-        minimal = run(["--minimal-run"], cache)
+        peer = run(["--purejaxrl-run"], cache)
     cold_s = [r["cold"]["wall_s"] for r in runs]
     warm_s = [r["warm"]["wall_s"] for r in runs]
     return {"runs": runs, "median_cold_s": float(np.median(cold_s)), "median_warm_s": float(np.median(warm_s)),
-            "minimal_default_run": minimal,
-            "median_cold_over_minimal_run": float(np.median(cold_s)) / minimal["wall_s"],
-            "median_warm_over_minimal_run": float(np.median(warm_s)) / minimal["wall_s"]}
+            "purejaxrl_default_run": peer,
+            "median_cold_over_purejaxrl_run": float(np.median(cold_s)) / peer["wall_s"],
+            "median_warm_over_purejaxrl_run": float(np.median(warm_s)) / peer["wall_s"]}
 
 
 def checkpoint_save(seeds=(0, 1, 2, 3)) -> dict:
@@ -201,7 +210,7 @@ def main() -> None:
     single = Trainer.create(["CartPole-v1"], dataclasses.replace(PUREJAXRL, learning_starts=0))
     sps, compile_s = chunk_rate(single, [0], iters)
     results["purejaxrl_config"] = {"env_steps_per_s": sps, "compile_s": compile_s, "seeds": 1}
-    results["versus_minimal"] = versus_minimal(PUREJAXRL, iters // 2, repeats=6 if args.quick else 12)
+    results["versus_peers"] = versus_peers(PUREJAXRL, iters // 2, repeats=6 if args.quick else 12)
     sps4, _ = chunk_rate(single, [0, 1, 2, 3], iters // 2)
     results["purejaxrl_config_4_seeds"] = {"env_steps_per_s": sps4, "seeds": 4}
 
@@ -247,7 +256,8 @@ def main() -> None:
 def render_markdown(r: dict) -> str:
     dev = r["machine"]["device"]
     fvs = r["fused_vs_sequential"]
-    vm = r["versus_minimal"]
+    vp = r["versus_peers"]
+    rate = vp["env_steps_per_s"]
     scale = r["bare_learner_samples_per_s"] / REFERENCE_BARE_LEARNER
     rows = [
         ["bare learner: 120-84 MLP fwd+bwd+Adam, batch 128", f"{r['bare_learner_samples_per_s'] / 1e6:.2f}M samples/s"],
@@ -257,10 +267,13 @@ def render_markdown(r: dict) -> str:
          f"{REFERENCE_PUREJAXRL_SPS[0]:,}-{REFERENCE_PUREJAXRL_SPS[1]:,} env steps/s where the bare learner ran "
          f"{REFERENCE_BARE_LEARNER / 1e6:.2f}M samples/s; scaled to this machine's bare learner: "
          f"{REFERENCE_PUREJAXRL_SPS[0] * scale:,.0f}-{REFERENCE_PUREJAXRL_SPS[1] * scale:,.0f}"],
-        ["same config, timed in turns with a minimal from-scratch DQN loop (`benchmarks/minimal_dqn.py`)",
-         f"mtrl {vm['env_steps_per_s']['mtrl']:,.0f}; minimal loop {vm['env_steps_per_s']['minimal_threefry']:,.0f} "
-         f"(threefry keys, as PureJaxRL) / {vm['env_steps_per_s']['minimal_philox']:,.0f} (Philox, as mtrl) "
-         f"env steps/s: mtrl at **{vm['mtrl_over_minimal_threefry']:.2f}x / {vm['mtrl_over_minimal_philox']:.2f}x**"],
+        ["same config, timed in turns with PureJaxRL's DQN program (`benchmarks/purejaxrl_dqn.py`)",
+         f"mtrl {rate['mtrl']:,.0f}; PureJaxRL {rate['purejaxrl']:,.0f} env steps/s: "
+         f"mtrl at **{vp['mtrl_over_purejaxrl']:.2f}x**"],
+        ["same, against a minimal DQN loop with no bookkeeping (`benchmarks/minimal_dqn.py`)",
+         f"minimal loop {rate['minimal_threefry']:,.0f} (threefry keys, as PureJaxRL) / "
+         f"{rate['minimal_philox']:,.0f} (Philox, as mtrl) env steps/s: mtrl at "
+         f"{vp['mtrl_over_minimal_threefry']:.2f}x / {vp['mtrl_over_minimal_philox']:.2f}x"],
         ["mtrl, PureJaxRL config, 4 seeds in one program", f"{r['purejaxrl_config_4_seeds']['env_steps_per_s']:,.0f} env steps/s"],
         ["share of an iteration outside the gradient update", f"{100 * r['outside_update_share']:.0f}%"],
         ["cartpole-lengths fused (T=4) vs 4 sequential runs, training",
@@ -281,10 +294,11 @@ def render_markdown(r: dict) -> str:
     for run in tts["runs"]:
         rows.append([f"time to solve CartPole-v1 (greedy >= 475), default config, seed {run['seed']}: "
                      "empty compilation cache / cache warm", f"{solve_text(run['cold'])} / {solve_text(run['warm'])}"])
-    minimal = tts["minimal_default_run"]
-    rows.append(["PureJaxRL-style default run (minimal loop, 500k env steps, compile included), same machine",
-                 f"{minimal['wall_s']:.1f} s; median mtrl solve / that: {tts['median_cold_over_minimal_run']:.2f} "
-                 f"(empty cache), {tts['median_warm_over_minimal_run']:.2f} (warm)"])
+    peer = tts["purejaxrl_default_run"]
+    rows.append(["PureJaxRL's default run (`benchmarks/purejaxrl_dqn.py`, 500k env steps, compile included), same machine",
+                 f"{peer['wall_s']:.1f} s (late training return {peer['late_training_return']:.0f}); median mtrl "
+                 f"solve / that: {tts['median_cold_over_purejaxrl_run']:.2f} (empty cache), "
+                 f"{tts['median_warm_over_purejaxrl_run']:.2f} (warm)"])
     return (
         f"# mtrl throughput ({r['date']})\n\n"
         f"Device: {dev['kind']} ({dev['backend']}, {dev['count']} device(s), {dev['cpu_count']} CPU cores); "

@@ -273,17 +273,30 @@ class Trainer:
         k = num_iterations or self.config.chunk_iterations
 
         def train_chunk(state: RunnerState):
-            state, per_iter = jax.lax.scan(self.iteration, state, None, length=k)
-            learned = per_iter["learned"].astype(jnp.float32)  # [K]
-            n_learn = jnp.maximum(learned.sum(), 1.0)
-            mean_over_updates = lambda x: jnp.tensordot(learned, x, axes=1) / n_learn  # noqa: E731
+            # Sums carried through the scan rather than per-iteration outputs stacked to [K, ...]: a stacked
+            # output is one more kernel per iteration on a GPU, where an iteration is a few dozen small kernels.
+            # An iteration without an update reports zeros, so the sums only count updates.
+            num_runs, num_tasks = state.runs.episode_return.shape[:2]
+            per_run = {"return_sum": jnp.zeros((num_tasks,), jnp.float32),
+                       "episodes": jnp.zeros((num_tasks,), jnp.int32), **self.agent.no_update_metrics()}
+            sums = jax.tree.map(lambda x: jnp.zeros((num_runs,) + x.shape, x.dtype), per_run)
+
+            def body(carry, _):
+                state, sums = carry
+                state, metrics = self.iteration(state)
+                return (state, {name: total + metrics[name] for name, total in sums.items()}), None
+
+            start_updates = state.num_updates
+            (state, sums), _ = jax.lax.scan(body, (state, sums), None, length=k)
+            updates = state.num_updates - start_updates
+            per_update = lambda x: x / jnp.maximum(updates, 1).astype(jnp.float32)  # noqa: E731
             return state, {
-                "return_sum": per_iter["return_sum"].sum(0),
-                "episodes": per_iter["episodes"].sum(0),
-                "loss": mean_over_updates(per_iter["loss"]),
-                "td_abs": mean_over_updates(per_iter["td_abs"]),
-                "grad_norm": mean_over_updates(per_iter["grad_norm"]),
-                "updates": learned.sum().astype(jnp.int32),
+                "return_sum": sums["return_sum"],
+                "episodes": sums["episodes"],
+                "loss": per_update(sums["loss"]),
+                "td_abs": per_update(sums["td_abs"]),
+                "grad_norm": per_update(sums["grad_norm"]),
+                "updates": updates,
             }
 
         return jax.jit(train_chunk, donate_argnums=0)

@@ -71,7 +71,7 @@ def test_run_directory_outputs(tmp_path, tiny_config):
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["tasks"] == ["CartPole-v1", "MountainCar-v0"] and cfg["seeds"] == [3, 4]
     assert cfg["config"]["total_steps"] == tiny_config.total_steps
-    assert cfg["versions"]["jax"] == jax.__version__ and cfg["device"]["backend"] == "cpu"
+    assert cfg["versions"]["jax"] == jax.__version__ and cfg["device"]["backend"] == jax.default_backend()
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == tiny_config.num_chunks
     assert set(json.loads(lines[-1])["tasks"]) == {"CartPole-v1", "MountainCar-v0"}
@@ -119,3 +119,21 @@ def test_cartpole_lengths_learns_above_random():
     before, after = result.eval_returns[0, 0], result.eval_returns[-1, 0]
     # random play averages about 22; an untrained greedy policy 10 to 60
     assert after.mean() > 150 and after.mean() > 2 * before.mean(), (before, after)
+
+
+def test_chunk_metrics_reduce_the_per_iteration_metrics(tiny_config):
+    """The chunk's carried sums equal a plain scan of `Trainer.iteration` reduced afterwards: episode sums over
+    all iterations, losses and gradient norms averaged over the iterations that learned."""
+    trainer = Trainer.create(["CartPole-v1", "Acrobot-v1"], tiny_config)
+    state = trainer.init([0, 1])
+    k = tiny_config.chunk_iterations
+    _, per_iter = jax.jit(lambda s: jax.lax.scan(trainer.iteration, s, None, length=k))(state)
+    _, chunk_metrics = trainer.make_train_chunk()(state)
+    learned = np.asarray(per_iter["learned"])
+    assert 0 < learned.sum() < k  # the chunk spans learning_starts: some iterations learn, some do not
+    assert int(chunk_metrics["updates"]) == learned.sum()
+    np.testing.assert_array_equal(chunk_metrics["episodes"], np.asarray(per_iter["episodes"]).sum(0))
+    np.testing.assert_allclose(chunk_metrics["return_sum"], np.asarray(per_iter["return_sum"]).sum(0), rtol=1e-6)
+    for name in ("loss", "td_abs", "grad_norm"):
+        expected = np.asarray(per_iter[name])[learned].mean(0)
+        np.testing.assert_allclose(chunk_metrics[name], expected, rtol=1e-5, err_msg=name)
