@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 import flashbax
-import flax.linen as nn
 import gymnax
 import jax
 import jax.numpy as jnp
@@ -33,19 +32,11 @@ from flax import struct
 from flax.training.train_state import TrainState
 from gymnax.wrappers.purerl import FlattenObservationWrapper, LogWrapper
 
+from benchmarks.minimal_dqn import QNet  # Dense 120-84-A with ReLU, PureJaxRL's QNetwork
+
 DEFAULTS = {"num_envs": 10, "buffer_size": 10_000, "batch_size": 128, "total_steps": 500_000, "eps_start": 1.0,
             "eps_end": 0.05, "eps_anneal_steps": 250_000, "target_update_interval": 500, "lr": 2.5e-4,
             "learning_starts": 10_000, "training_interval": 10, "gamma": 0.99, "tau": 1.0}
-
-
-class QNetwork(nn.Module):
-    num_actions: int
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.relu(nn.Dense(120)(x))
-        x = nn.relu(nn.Dense(84)(x))
-        return nn.Dense(self.num_actions)(x)
 
 
 @struct.dataclass
@@ -84,7 +75,7 @@ def make(**overrides):
     base, env_params = gymnax.make("CartPole-v1")
     env = LogWrapper(FlattenObservationWrapper(base))
     num_actions = base.action_space(env_params).n
-    network = QNetwork(num_actions)
+    network = QNet(num_actions)
     buffer = flashbax.make_flat_buffer(max_length=cfg["buffer_size"], min_length=cfg["batch_size"],
                                        sample_batch_size=cfg["batch_size"], add_sequences=False,
                                        add_batch_size=num_envs)
