@@ -9,8 +9,9 @@ flat buffer (stores ``(obs, action, reward, done = terminated | truncated)`` ste
 timesteps % training_interval == 0`` under `lax.cond`; the target network updated with
 `optax.incremental_update` under a second `lax.cond` every `target_update_interval` env steps; four metrics
 (timesteps, updates, loss, mean logged return) stacked per iteration by the scan; JAX's default threefry keys.
-Default configuration: 10 envs, buffer 10k, batch 128, 500k env steps, ε 1 → 0.05 over 250k steps, target
-every 500 steps, lr 2.5e-4, learning after 10k steps, one update per iteration (interval 10 = 10 envs), γ 0.99.
+Default configuration: 10 envs, buffer 10k, batch 128, ε 1 → 0.05 over 250k steps, target every 500 steps,
+lr 2.5e-4, learning after 10k steps, one update per iteration (interval 10 = 10 envs), γ 0.99; the run length
+(500k env steps) is the caller's: ``chunk(runner, iterations)``.
 
 Unlike `benchmarks.minimal_dqn` (the least work such a DQN iteration can do), this carries the bookkeeping a
 PureJaxRL run really does, so ``mtrl / this`` is the same-machine answer to "is mtrl slower than PureJaxRL".
@@ -34,8 +35,7 @@ from gymnax.wrappers.purerl import FlattenObservationWrapper, LogWrapper
 
 from benchmarks.minimal_dqn import QNet  # Dense 120-84-A with ReLU, PureJaxRL's QNetwork
 
-DEFAULTS = {"num_envs": 10, "buffer_size": 10_000, "batch_size": 128, "total_steps": 500_000, "eps_start": 1.0,
-            "eps_end": 0.05, "eps_anneal_steps": 250_000, "target_update_interval": 500, "lr": 2.5e-4,
+DEFAULTS = {"num_envs": 10, "buffer_size": 10_000, "batch_size": 128, "eps_start": 1.0, "eps_end": 0.05, "eps_anneal_steps": 250_000, "target_update_interval": 500, "lr": 2.5e-4,
             "learning_starts": 10_000, "training_interval": 10, "gamma": 0.99, "tau": 1.0}
 
 

@@ -61,7 +61,7 @@ def purejaxrl_run(steps: int = PUREJAXRL_RUN_STEPS, seed: int = 0) -> dict:
     from benchmarks import purejaxrl_dqn
 
     t0 = time.perf_counter()
-    init, chunk = purejaxrl_dqn.make(total_steps=steps)
+    init, chunk = purejaxrl_dqn.make()
     runner, metrics = jax.block_until_ready(chunk(init(seed), steps // purejaxrl_dqn.DEFAULTS["num_envs"]))
     wall_s = time.perf_counter() - t0
     returns = np.asarray(metrics["returns"])
