@@ -13,11 +13,15 @@ Default configuration: 10 envs, buffer 10k, batch 128, ε 1 → 0.05 over 250k s
 lr 2.5e-4, learning after 10k steps, one update per iteration (interval 10 = 10 envs), γ 0.99; the run length
 (500k env steps) is the caller's: ``chunk(runner, iterations)``.
 
+`make_evaluator` builds the greedy evaluation that `benchmarks.time_to_solve` applies to this program's params
+(PureJaxRL's dqn.py only logs training returns): a fixed number of CartPole-v1 episodes, each played to its end
+with argmax actions. It is written here, not borrowed from mtrl, so the peer shares no code with mtrl's trainer.
+
 Unlike `benchmarks.minimal_dqn` (the least work such a DQN iteration can do), this carries the bookkeeping a
 PureJaxRL run really does, so ``mtrl / this`` is the same-machine answer to "is mtrl slower than PureJaxRL".
 Needs flashbax (the `bench` extra).
 
-Axes: ``N`` envs, ``B`` batch.
+Axes: ``N`` envs, ``B`` batch, ``E`` evaluation episodes.
 """
 
 from __future__ import annotations
@@ -140,3 +144,38 @@ def make(**overrides):
         return jax.lax.scan(iteration, runner, None, length=iterations)
 
     return init, jax.jit(chunk, static_argnums=1, donate_argnums=0)
+
+
+def make_evaluator(num_episodes: int = 10):
+    """``evaluate(params, key) -> returns [E]`` (jitted): the return of each of ``num_episodes`` greedy episodes
+    (argmax of `QNet`, no exploration) of CartPole-v1, each from a fresh reset and played to its end
+    (termination, or truncation at ``max_steps_in_episode`` = 500). ``params`` are a `Runner`'s
+    ``train.params``. Episode ``i`` starts from ``env.reset(jax.random.split(jax.random.split(key)[0], E)[i])``.
+    Envs whose episode has ended keep stepping (gymnax resets them) until all have ended, but earn nothing
+    more."""
+    env, env_params = gymnax.make("CartPole-v1")  # FlattenObservationWrapper is the identity on CartPole's obs
+    network = QNet(env.action_space(env_params).n)
+    max_steps = env_params.max_steps_in_episode
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def evaluate(params, key: jax.Array) -> jax.Array:
+        k_reset, k_loop = jax.random.split(key)
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_episodes), env_params)
+
+        def cond(carry):
+            *_, done, t = carry
+            return ~jnp.all(done) & (t < max_steps)
+
+        def body(carry):
+            obs, env_state, key, returns, done, t = carry
+            key, k_step = jax.random.split(key)
+            action = jnp.argmax(network.apply(params, obs), axis=-1)
+            obs, env_state, reward, terminated, truncated, _ = step(
+                jax.random.split(k_step, num_episodes), env_state, action, env_params)
+            returns = returns + jnp.where(done, 0.0, reward)
+            return obs, env_state, key, returns, done | terminated | truncated, t + 1
+
+        carry = (obs, env_state, k_loop, jnp.zeros(num_episodes), jnp.zeros(num_episodes, bool), jnp.int32(0))
+        return jax.lax.while_loop(cond, body, carry)[3]
+
+    return jax.jit(evaluate)

@@ -4,7 +4,8 @@
 
 Measures, in one process (ratios are taken within this run; the machine is shared and noisy):
 1. the bare learner: a 120-84 MLP forward+backward+Adam at batch 128 (samples/s), the figure that relates this
-   machine to the one where the peer numbers in ../shared/reference/throughput.md were taken;
+   machine to the one where the cited PureJaxRL figures (PureJaxRL's dqn.py at its default config, measured
+   on this machine kind, not by mtrl) were taken;
 2. single-task CartPole-v1 at PureJaxRL's DQN configuration (10 envs, buffer 10k, batch 128, one update per
    iteration, MLP 120-84, plain DQN target, hard target copy every 500 env steps = 50 updates): env steps/s
    and compile seconds; and the same program timed in turns with `benchmarks.purejaxrl_dqn` (PureJaxRL's DQN
@@ -14,10 +15,25 @@ Measures, in one process (ratios are taken within this run; the machine is share
    program with learning switched off;
 4. `cartpole-lengths` (T = 4) fused in one program vs the same four tasks trained one after another;
 5. a checkpoint save: how long the loop waits (the copy off the device) vs the whole asynchronous write;
-6. time to solve: wall seconds, init and compile included, until CartPole-v1's greedy return (mean of 10
-   episodes) reaches 475 with mtrl's default `DQNConfig` (evaluated every 5k env steps), for 3 seeds, each in a
-   fresh process with an empty compilation cache and again with a warm one (`benchmarks.time_to_solve`); next
-   to it the wall time of PureJaxRL's default run (`benchmarks.purejaxrl_dqn`, 500k env steps) on this machine.
+6. time to solve (`benchmarks.time_to_solve`): wall seconds from after the imports (init, compile, training and
+   evaluations included) until CartPole-v1's greedy return (mean of 10 episodes, evaluated every 5k env steps)
+   reaches 475, for mtrl's default `DQNConfig` and for PureJaxRL's DQN program at PureJaxRL's dqn.py default
+   config, under that one protocol, for seeds 0, 1, 2 (one with --quick). Each solve runs in a fresh process:
+   mtrl with an empty compilation cache and again with the cache that run wrote, PureJaxRL (which keeps no
+   persistent cache) once. A run that has not solved within its budget (mtrl's default 300k env steps,
+   PureJaxRL's default 500k) is censored: it counts as never solving, not as a solve.
+
+``throughput.json["time_to_solve"]`` (`solve_runs`):
+
+- ``protocol``: ``target``, ``eval_episodes``, ``eval_every`` and each program's ``budget_env_steps``;
+- ``runs``: per seed, ``{"seed", "mtrl_cold", "mtrl_warm", "purejaxrl"}``, each the JSON of one solve
+  (keys in `benchmarks.time_to_solve`'s docstring: ``solved``, ``wall_s``, ``env_steps``, ``curve``, ...);
+- ``mtrl_cold``, ``mtrl_warm``, ``purejaxrl``: across seeds (`time_to_solve.summarize_solves`): ``runs``,
+  ``solved``, ``solved_fraction``, ``median_wall_s``, ``median_env_steps``: medians with censored runs
+  counted as +∞, null ("not reached") unless more than half the runs solved;
+- ``mtrl_cold_over_purejaxrl_wall_s``, ``mtrl_warm_over_purejaxrl_wall_s``, ``mtrl_over_purejaxrl_env_steps``:
+  ratios of those medians (mtrl's env steps are the cold runs'; a warm run trains the same), null unless both
+  medians are defined.
 """
 
 from __future__ import annotations
@@ -42,7 +58,7 @@ from mtrl.networks import MLP
 from mtrl.tasks import suite
 from mtrl.train import Trainer
 
-# Cited from ../shared/reference/throughput.md (measured on this machine kind, not by mtrl): PureJaxRL's DQN
+# Cited from a measurement of PureJaxRL's dqn.py on this machine kind (not taken by mtrl): PureJaxRL's DQN
 # at the configuration below ran at 44-47k env steps/s where the bare 120-84 learner ran at 0.81M samples/s.
 REFERENCE_PUREJAXRL_SPS = (44_000, 47_000)
 REFERENCE_BARE_LEARNER = 0.81e6
@@ -135,10 +151,14 @@ def versus_peers(config: DQNConfig, iterations: int, repeats: int) -> dict:
 
 
 def solve_runs(seeds=(0, 1, 2)) -> dict:
-    """`benchmarks.time_to_solve` for each seed in fresh processes: first with an empty compilation cache, then
-    again with the cache that run wrote; and PureJaxRL's 500k-step default run (compile included)."""
+    """Time to solve, mtrl vs PureJaxRL's DQN program under one evaluation protocol: for each seed, in fresh
+    processes, mtrl's solve with an empty compilation cache, again with the cache that run wrote, and
+    PureJaxRL's solve; then the fraction solved and censored medians per program and their ratios (the
+    ``time_to_solve`` keys in the module docstring)."""
     import subprocess
     import sys
+
+    from benchmarks import time_to_solve as tts
 
     def run(args: list[str], cache: str) -> dict:
         env = {**os.environ, "MTRL_COMPILATION_CACHE": cache}
@@ -151,15 +171,26 @@ def solve_runs(seeds=(0, 1, 2)) -> dict:
         with tempfile.TemporaryDirectory() as cache:
             cold = run(["--seed", str(seed)], cache)
             warm = run(["--seed", str(seed)], cache)
-        runs.append({"seed": seed, "cold": cold, "warm": warm})
-    with tempfile.TemporaryDirectory() as cache:
-        peer = run(["--purejaxrl-run"], cache)
-    cold_s = [r["cold"]["wall_s"] for r in runs]
-    warm_s = [r["warm"]["wall_s"] for r in runs]
-    return {"runs": runs, "median_cold_s": float(np.median(cold_s)), "median_warm_s": float(np.median(warm_s)),
-            "purejaxrl_default_run": peer,
-            "median_cold_over_purejaxrl_run": float(np.median(cold_s)) / peer["wall_s"],
-            "median_warm_over_purejaxrl_run": float(np.median(warm_s)) / peer["wall_s"]}
+        with tempfile.TemporaryDirectory() as cache:
+            peer = run(["--purejaxrl-solve", "--seed", str(seed)], cache)
+        runs.append({"seed": seed, "mtrl_cold": cold, "mtrl_warm": warm, "purejaxrl": peer})
+    summary = {name: tts.summarize_solves([r[name] for r in runs]) for name in ("mtrl_cold", "mtrl_warm", "purejaxrl")}
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a / b
+
+    first = runs[0]
+    return {"protocol": {"target": first["purejaxrl"]["target"], "eval_episodes": first["purejaxrl"]["eval_episodes"],
+                         "eval_every": first["purejaxrl"]["eval_every"],
+                         "budget_env_steps": {"mtrl": first["mtrl_cold"]["budget_env_steps"],
+                                              "purejaxrl": first["purejaxrl"]["budget_env_steps"]}},
+            "runs": runs, **summary,
+            "mtrl_cold_over_purejaxrl_wall_s": ratio(summary["mtrl_cold"]["median_wall_s"],
+                                                     summary["purejaxrl"]["median_wall_s"]),
+            "mtrl_warm_over_purejaxrl_wall_s": ratio(summary["mtrl_warm"]["median_wall_s"],
+                                                     summary["purejaxrl"]["median_wall_s"]),
+            "mtrl_over_purejaxrl_env_steps": ratio(summary["mtrl_cold"]["median_env_steps"],
+                                                   summary["purejaxrl"]["median_env_steps"])}
 
 
 def checkpoint_save(seeds=(0, 1, 2, 3)) -> dict:
@@ -284,21 +315,7 @@ def render_markdown(r: dict) -> str:
         ck = r["checkpoint_save"]
         rows.append(["checkpoint save, cartpole-lengths x 4 seeds (orbax, async)",
                      f"loop blocked {ck['blocking_s']:.2f} s of a {ck['write_s']:.2f} s write ({ck['state_mb']:.0f} MB)"])
-    tts = r["time_to_solve"]
-
-    def solve_text(s: dict) -> str:
-        if not s["solved"]:
-            return f"not solved in {s['wall_s']:.1f} s"
-        return f"{s['wall_s']:.1f} s ({s['ready_s']:.1f} s to the first chunk), {s['env_steps']:,} env steps"
-
-    for run in tts["runs"]:
-        rows.append([f"time to solve CartPole-v1 (greedy >= 475), default config, seed {run['seed']}: "
-                     "empty compilation cache / cache warm", f"{solve_text(run['cold'])} / {solve_text(run['warm'])}"])
-    peer = tts["purejaxrl_default_run"]
-    rows.append(["PureJaxRL's default run (`benchmarks/purejaxrl_dqn.py`, 500k env steps, compile included), same machine",
-                 f"{peer['wall_s']:.1f} s (late training return {peer['late_training_return']:.0f}); median mtrl "
-                 f"solve / that: {tts['median_cold_over_purejaxrl_run']:.2f} (empty cache), "
-                 f"{tts['median_warm_over_purejaxrl_run']:.2f} (warm)"])
+    rows += _solve_rows(r["time_to_solve"])
     return (
         f"# mtrl throughput ({r['date']})\n\n"
         f"Device: {dev['kind']} ({dev['backend']}, {dev['count']} device(s), {dev['cpu_count']} CPU cores); "
@@ -306,6 +323,52 @@ def render_markdown(r: dict) -> str:
         "Rates are the best of 3 timed chunks after a warm-up; compile excluded unless stated.\n\n"
         + markdown_table(["what", "result"], rows)
     )
+
+
+def _solve_rows(tts: dict) -> list[list[str]]:
+    """The time-to-solve rows of `render_markdown`."""
+    if "purejaxrl" not in tts:  # results written before both programs were solved under one protocol
+        return [["time to solve CartPole-v1", "not in these results in the same-protocol form (mtrl's solve was "
+                 "compared with PureJaxRL's whole run); rerun `python -m benchmarks.throughput`"]]
+    p = tts["protocol"]
+    protocol = (f"greedy mean of {p['eval_episodes']} episodes >= {p['target']:.0f}, evaluated every "
+                f"{p['eval_every']:,} env steps, both programs")
+
+    def solve_text(s: dict) -> str:
+        if not s["solved"]:
+            return f"not solved: censored at {s['env_steps']:,} env steps, {s['wall_s']:.1f} s (lower bounds)"
+        return f"{s['wall_s']:.1f} s ({s['ready_s']:.1f} s to the first chunk), {s['env_steps']:,} env steps"
+
+    def seconds(x: float | None) -> str:
+        return "not reached" if x is None else f"{x:.1f} s"
+
+    def steps(x: float | None) -> str:
+        return "not reached" if x is None else f"{x:,.0f} env steps"
+
+    def times(x: float | None) -> str:
+        return "undefined" if x is None else f"**{x:.2f}x**"
+
+    rows = [[f"time to solve CartPole-v1 ({protocol}), seed {run['seed']}: mtrl empty compilation cache / "
+             "mtrl cache warm / PureJaxRL's DQN program (`benchmarks/purejaxrl_dqn.py`)",
+             f"{solve_text(run['mtrl_cold'])} / {solve_text(run['mtrl_warm'])} / {solve_text(run['purejaxrl'])}"]
+            for run in tts["runs"]]
+    mc, mw, pj = tts["mtrl_cold"], tts["mtrl_warm"], tts["purejaxrl"]
+    budget = p["budget_env_steps"]
+    rows.append([f"solved within the budget (mtrl's default {budget['mtrl']:,} env steps; PureJaxRL's dqn.py "
+                 f"default {budget['purejaxrl']:,})",
+                 f"mtrl {mc['solved']}/{mc['runs']} (empty cache), {mw['solved']}/{mw['runs']} (warm); "
+                 f"PureJaxRL {pj['solved']}/{pj['runs']}"])
+    rows.append(["median time to solve (unsolved runs count as never solving; not reached unless more than "
+                 "half the runs solved)",
+                 f"mtrl {seconds(mc['median_wall_s'])} (empty cache), {seconds(mw['median_wall_s'])} (warm), "
+                 f"{steps(mc['median_env_steps'])}; PureJaxRL {seconds(pj['median_wall_s'])}, "
+                 f"{steps(pj['median_env_steps'])}"])
+    rows.append(["median time to solve, mtrl / PureJaxRL (same evaluation protocol, same machine; PureJaxRL keeps no "
+                 "compilation cache, so it compiles every run; undefined where a median is not reached)",
+                 f"wall: {times(tts['mtrl_cold_over_purejaxrl_wall_s'])} (mtrl empty cache), "
+                 f"{times(tts['mtrl_warm_over_purejaxrl_wall_s'])} (mtrl warm); env steps: "
+                 f"{times(tts['mtrl_over_purejaxrl_env_steps'])}"])
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,48 +1,147 @@
-"""Shared pieces of the experiment modules: command-line arguments of a study."""
+"""Shared pieces of the experiment modules: a study's command line, its seeds, and where its results go.
+
+Seeds: settings are chosen by looking at some seeds and reported on others. Every experiment declares the seeds
+its settings were chosen on (``tuned_on``); reported runs start at `HELD_OUT_FIRST_SEED` by default, and the
+results say whether the reported seeds overlap the tuning ones.
+
+Results: ``write_study_results`` writes ``<run dir>/<stem>.{json,md}`` with a provenance header (command, seeds,
+host, package versions); ``--publish`` also writes them to ``docs/results/<study>.md`` and
+``docs/results/<study>/<stem>.json``, which is how the files in docs/results are made.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
 
 from mtrl.config import DQNConfig
-from mtrl.logger import default_run_dir
+from mtrl.logger import default_run_dir, environment_info
+
+# Reported seeds start here; experiment settings are chosen on seeds below it.
+HELD_OUT_FIRST_SEED = 1000
+DOCS_RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "results")
 
 
-def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | None = None, seeds: int = 4,
-                     extra: dict[str, dict] | None = None, parsed: dict | None = None):
-    """``--seeds``, ``--total-steps``, ``--run-dir`` of a study -> (config, seeds, run directory).
+@dataclasses.dataclass(frozen=True)
+class StudyArgs:
+    """A study's parsed command line."""
 
-    ``extra`` adds a study's own options (flag -> `add_argument` keywords); their values are written into
-    ``parsed`` (by argparse dest)."""
+    name: str
+    config: DQNConfig
+    seeds: list[int]
+    tuned_on: tuple[int, ...]
+    out: str
+    rerun: bool
+    publish: bool
+    options: dict
+
+    @property
+    def held_out(self) -> bool:
+        return not set(self.seeds) & set(self.tuned_on)
+
+    def seeds_note(self) -> str:
+        """One sentence for a results file: which seeds chose the settings and which are reported."""
+        overlap = sorted(set(self.seeds) & set(self.tuned_on))
+        tuned = _ranges(self.tuned_on) if self.tuned_on else "no seeds (set a priori)"
+        note = f"Settings chosen on {tuned}; reported on {_ranges(self.seeds)}"
+        if overlap:
+            return note + f" — NOT held out: {_ranges(overlap)} also chose the settings."
+        return note + " (held out)."
+
+
+def _ranges(seeds: Sequence[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0–2, 5"``."""
+    seeds = sorted(set(int(s) for s in seeds))
+    parts, start = [], None
+    for i, s in enumerate(seeds):
+        start = s if start is None else start
+        if i + 1 == len(seeds) or seeds[i + 1] != s + 1:
+            parts.append(f"{start}–{s}" if s > start else f"{s}")
+            start = None
+    return ("seeds " if len(seeds) > 1 else "seed ") + ", ".join(parts) if seeds else "no seeds"
+
+
+def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | None = None, seeds: int = 10,
+                     tuned_on: Sequence[int] = (), extra: dict[str, dict] | None = None,
+                     first_seed: int = HELD_OUT_FIRST_SEED) -> StudyArgs:
+    """``--seeds``, ``--seed``, ``--total-steps``, ``--run-dir``, ``--rerun``, ``--publish`` of a study, plus the
+    study's own options ``extra`` (flag -> `add_argument` keywords; values in `StudyArgs.options` by dest)."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=seeds)
+    parser.add_argument("--seeds", type=int, default=seeds, help=f"number of seeds (default {seeds})")
+    parser.add_argument("--seed", type=int, default=first_seed,
+                        help=f"first seed (default {first_seed}"
+                             + (": held out from the seeds the settings were chosen on)"
+                                if first_seed == HELD_OUT_FIRST_SEED else ")"))
     parser.add_argument("--total-steps", type=int, default=config.total_steps, help="env steps per task")
     parser.add_argument("--run-dir", default=None)
+    parser.add_argument("--rerun", action="store_true",
+                        help="retrain parts of the study whose runs in --run-dir were trained with other settings "
+                             "(they are moved aside) instead of refusing")
+    parser.add_argument("--publish", action="store_true",
+                        help="also write the results to docs/results/<study>.md and docs/results/<study>/")
     for flag, kwargs in (extra or {}).items():
         parser.add_argument(flag, **kwargs)
     args = parser.parse_args(argv)
-    if parsed is not None:
-        parsed.update({k: v for k, v in vars(args).items() if k not in ("seeds", "total_steps", "run_dir")})
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    out = args.run_dir or default_run_dir(name)
-    return dataclasses.replace(config, total_steps=args.total_steps), range(args.seeds), out
+    if args.total_steps < 1:
+        parser.error(f"--total-steps must be >= 1, got {args.total_steps}")
+    common = ("seeds", "seed", "total_steps", "run_dir", "rerun", "publish")
+    return StudyArgs(
+        name=name,
+        config=dataclasses.replace(config, total_steps=args.total_steps),
+        seeds=list(range(args.seed, args.seed + args.seeds)),
+        tuned_on=tuple(tuned_on),
+        out=args.run_dir or default_run_dir(name),
+        rerun=args.rerun,
+        publish=args.publish,
+        options={k: v for k, v in vars(args).items() if k not in common},
+    )
 
 
-def write_study_results(out: str, stem: str, data: dict, text: str) -> None:
-    """Write ``out/<stem>.json`` (``data``) and ``out/<stem>.md`` (``text``), then print the text and where
-    the results are."""
-    import json
-    import os
+def provenance_header(args: StudyArgs, wall_s: float | None = None) -> str:
+    """Markdown lines saying how a results file was made: command, seeds, host, package versions."""
+    info = environment_info()
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
+    device = info["device"]
+    host = f"{info['cpu']}{' with AVX-512' if info['avx512'] else ''}, {device['cpu_count']} CPU cores"
+    if device["backend"] != "cpu":
+        host += f"; {device['count']} x {device['kind']}"
+    command = "python -m experiments." + args.name + " " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    lines = [f"- command: `{command.strip()}`", f"- seeds: {args.seeds_note()}", f"- host: {host}",
+             f"- versions: Python {info['python']}, {versions}",
+             f"- written: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}"]
+    if wall_s is not None:
+        lines.append(f"- wall time: {wall_s / 60:.1f} min")
+    return "\n".join(lines) + "\n"
 
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, f"{stem}.json"), "w") as f:
-        json.dump(data, f, indent=2)
-    with open(os.path.join(out, f"{stem}.md"), "w") as f:
-        f.write(text)
-    print(text)
-    print(f"results: {out}")
+
+def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title: str,
+                        wall_s: float | None = None) -> None:
+    """Write ``out/<stem>.json`` (``data`` plus provenance) and ``out/<stem>.md`` (title, provenance header,
+    ``text``), print the text; with ``--publish`` also docs/results/<study>.md and docs/results/<study>/."""
+    os.makedirs(args.out, exist_ok=True)
+    data = {**data, "seeds": args.seeds, "tuned_on": list(args.tuned_on), "held_out": args.held_out,
+            "command": ["python", "-m", f"experiments.{args.name}", *sys.argv[1:]], **environment_info()}
+    markdown = f"# {title}\n\n{provenance_header(args, wall_s)}\n{text}"
+    targets = [(os.path.join(args.out, f"{stem}.json"), os.path.join(args.out, f"{stem}.md"))]
+    if args.publish:
+        targets.append((os.path.join(DOCS_RESULTS, args.name, f"{stem}.json"),
+                        os.path.join(DOCS_RESULTS, f"{args.name}.md")))
+    for json_path, md_path in targets:
+        os.makedirs(os.path.dirname(json_path), exist_ok=True)
+        with open(json_path, "w") as f:
+            json.dump(data, f, indent=2)
+        with open(md_path, "w") as f:
+            f.write(markdown)
+    print(markdown)
+    print(f"results: {args.out}" + (f" and {DOCS_RESULTS}/{args.name}.md" if args.publish else ""))
 
 
 def scale_budget(config: DQNConfig, steps: int, reference_steps: int) -> DQNConfig:
@@ -51,21 +150,68 @@ def scale_budget(config: DQNConfig, steps: int, reference_steps: int) -> DQNConf
     return dataclasses.replace(config, total_steps=max(config.total_steps * steps // reference_steps, 1))
 
 
-def pretrain_and_study(name: str, out: str, source_tasks: list[str], target_tasks: list[str], seeds,
-                       source_config: DQNConfig, target_config: DQNConfig, settings=None) -> dict:
-    """Pretrain ``source_tasks`` into ``out/source`` (reused when already finished), then run every transfer
-    mode on ``target_tasks`` into ``out/study`` (see `mtrl.study.transfer_study`). Rerunning continues."""
-    import os
+def train_or_reuse(tasks: list[str], config: DQNConfig, seeds: list[int], run_dir: str, rerun: bool,
+                   experiment: str, **kwargs):
+    """Train ``tasks`` into ``run_dir``, or reuse / resume the run there when it is the same experiment (config,
+    tasks, seeds); a different one is refused with every difference, or moved aside with ``rerun``.
 
-    from mtrl.study import study_markdown, transfer_study
+    Returns the run's summary."""
+    from mtrl.provenance import (
+        ProvenanceMismatchError,
+        differences,
+        move_aside,
+        run_identity,
+        run_status,
+        saved_run_identity,
+    )
     from mtrl.train import train
-    from mtrl.transfer import TransferSettings
+    from mtrl.transfer import resume_run
+
+    status = run_status(run_dir)
+    if status != "empty":
+        expected = run_identity(dataclasses.asdict(config), tasks, seeds)
+        saved = saved_run_identity(run_dir)
+        problems = differences({k: saved.get(k) for k in expected}, expected)
+        if problems and not rerun:
+            raise ProvenanceMismatchError(f"{run_dir} holds a {status} run of another experiment:\n  "
+                                          + "\n  ".join(problems) + "\nrerun with --rerun to retrain it (the old "
+                                          "run is moved aside), or use another --run-dir")
+        if problems or status == "started":
+            print(f"moved {run_dir} to {move_aside(run_dir)}")
+            status = "empty"
+    if status == "finished":
+        with open(os.path.join(run_dir, "summary.json")) as f:
+            return json.load(f)
+    if status == "interrupted":
+        return resume_run(run_dir, **kwargs).summary
+    return train(tasks, config, seeds=seeds, run_dir=run_dir, extra_metadata={"experiment": experiment},
+                 **kwargs).summary
+
+
+def pretrain_and_study(args: StudyArgs, out: str, source_tasks: list[str], target_tasks: list[str],
+                       source_config: DQNConfig, target_config: DQNConfig, settings=None,
+                       modes: Sequence[str] | None = None, **study_kwargs) -> dict:
+    """Pretrain ``source_tasks`` into ``out/source`` (reused when the same run is already there), then run every
+    transfer mode on ``target_tasks`` into ``out/study`` (see `mtrl.study.transfer_study`). Rerunning continues."""
+    from mtrl.study import transfer_study
+    from mtrl.transfer import MODES, TransferSettings
 
     source_dir = os.path.join(out, "source")
-    if not os.path.exists(os.path.join(source_dir, "summary.json")):
-        train(source_tasks, source_config, seeds=seeds, run_dir=source_dir, extra_metadata={"experiment": name})
-    study = transfer_study(source_dir, target_tasks, config=target_config, seeds=seeds,
-                           run_dir=os.path.join(out, "study"), transfer=settings or TransferSettings())
-    print(study_markdown(study))
-    print(f"results: {out}/study (transfer.md, transfer.json, transfer_curves.png)")
-    return study
+    train_or_reuse(source_tasks, source_config, args.seeds, source_dir, args.rerun, args.name)
+    return transfer_study(source_dir, target_tasks, modes=modes or MODES, config=target_config, seeds=args.seeds,
+                          run_dir=os.path.join(out, "study"), transfer=settings or TransferSettings(),
+                          rerun=args.rerun, **study_kwargs)
+
+
+def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str, wall_s: float) -> None:
+    """Write a transfer experiment's results file: each study's source summary and transfer table (``studies``:
+    heading -> transfer.json content; one study may have the heading "")."""
+    from mtrl.study import study_markdown
+
+    parts = []
+    for heading, study in studies.items():
+        source = os.path.join(study["source_run"], "summary.md")
+        source_text = open(source).read() if os.path.exists(source) else ""
+        parts.append((f"## {heading}\n\n" if heading else "") + "Source run, final greedy return:\n\n" + source_text
+                     + "\nTransfer vs scratch:\n\n" + study_markdown(study))
+    write_study_results(args, "results", {"studies": studies}, "\n".join(parts), title, wall_s)

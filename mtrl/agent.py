@@ -60,19 +60,21 @@ def make_optimizer(
     lr_end_fraction: float = 1.0,
     partition: Callable[[Callable[..., optax.GradientTransformation]], optax.GradientTransformation] | None = None,
 ) -> optax.GradientTransformation:
-    """Adam after global-norm clipping, its step scaled linearly from 1 to ``lr_end_fraction`` over
-    ``decay_updates`` updates. The base learning rate is injected, so it lives in the optimiser state (a sweep
-    can vary it without recompiling).
+    """One global-norm clip of the whole gradient, then Adam, its step scaled linearly from 1 to
+    ``lr_end_fraction`` over ``decay_updates`` updates. The base learning rate is injected, so it lives in the
+    optimiser state (a sweep can vary it without recompiling).
 
-    ``partition(clipped_adam)`` may replace the clipped Adam by a transform over parameter groups (transfer
-    modes: `mtrl.transfer`); ``clipped_adam(lr_scale=1.0)`` builds one group's clip + Adam.
+    ``partition(adam)`` may replace Adam by a transform over parameter groups (transfer modes: `mtrl.transfer`);
+    ``adam(lr_scale=1.0)`` builds one group's Adam. The clip runs before the partition, on the norm of every
+    gradient (frozen parts included), so transfer modes differ only in what each group does with its share.
     """
 
     def factory(learning_rate):
-        def clipped_adam(lr_scale: float = 1.0) -> optax.GradientTransformation:
-            return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate * lr_scale))
+        def adam(lr_scale: float = 1.0) -> optax.GradientTransformation:
+            return optax.adam(learning_rate * lr_scale)
 
-        parts = [clipped_adam() if partition is None else partition(clipped_adam)]
+        clip = optax.clip_by_global_norm(max_grad_norm)
+        parts = [optax.chain(clip, adam() if partition is None else partition(adam))]
         if decay_updates > 0 and lr_end_fraction != 1.0:
             parts.append(optax.scale_by_schedule(optax.linear_schedule(1.0, lr_end_fraction, decay_updates)))
         return optax.chain(*parts)
@@ -89,7 +91,7 @@ class Agent:
     action_mask: np.ndarray  # [T, A] bool
     obs_shape: tuple[int, ...]
     double_q: bool = True
-    loss: str = "huber"
+    loss: str = "l2"
     huber_delta: float = 1.0
     l2sp_parts: tuple[str, ...] = ()  # top-level param parts pulled toward `TrainState.anchor`
 
@@ -103,6 +105,7 @@ class Agent:
             torso_sizes=tuple(config.torso),
             adapter_size=config.adapter_size,
             dueling=config.dueling,
+            action_counts=tuple(int(n) for n in taskset.action_mask.sum(-1)),
         )
         return cls(
             network=network,

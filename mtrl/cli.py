@@ -32,6 +32,8 @@ class RunOptions:
     """checkpoints kept"""
     stop_at_step: int | None = None
     """save and stop at this many env steps per task (resume later with --resume)"""
+    overwrite: bool = False
+    """if --run-dir already holds a run, move it aside (to <run-dir>.replaced-<time>) instead of refusing"""
     tensorboard: bool = False
     """also write TensorBoard events (needs the tensorboard extra)"""
     progress: bool = True
@@ -47,7 +49,7 @@ class RunOptions:
 
         checkpoints = CheckpointOptions(every=self.checkpoint_every, keep=self.keep_checkpoints).validate()
         return {"progress": self.progress, "tensorboard": self.tensorboard, "checkpoints": checkpoints,
-                "stop_at_step": self.stop_at_step}
+                "stop_at_step": self.stop_at_step, "overwrite": self.overwrite}
 
 
 def _report(result, run_dir: str) -> None:
@@ -94,7 +96,10 @@ class Train:
         # Options given on the command line (those not at their default) must agree with the checkpoint.
         given = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(DQNConfig)
                  if getattr(self.config, f.name) != getattr(defaults, f.name)}
-        result = resume_run(self.resume, config=dataclasses.replace(saved, **given), **self.run_options.train_kwargs())
+        kwargs = self.run_options.train_kwargs()
+        if kwargs.pop("overwrite"):
+            raise ValueError("--overwrite starts a new run; it cannot be combined with --resume")
+        result = resume_run(self.resume, config=dataclasses.replace(saved, **given), **kwargs)
         _report(result, self.resume)
 
     def run(self) -> None:
@@ -155,7 +160,11 @@ class Study:
     threshold: float = 0.95
     """normalised return that counts as reaching the target (time to threshold)"""
     last_k: int = 3
-    """evaluations averaged for asymptotic performance"""
+    """evaluations averaged for the final gain over scratch"""
+    rerun: bool = False
+    """retrain a mode whose run in the study directory was trained with other settings (it is moved aside)"""
+    reference: tuple[str, ...] = ()
+    """reference returns SPEC=RETURN for target specs without a known one (e.g. changed episode limits)"""
     transfer: Annotated[TransferSettings, tyro.conf.OmitArgPrefixes] = dataclasses.field(
         default_factory=TransferSettings)
     run_options: Annotated[RunOptions, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=RunOptions)
@@ -167,9 +176,21 @@ class Study:
 
         run_dir = self.run_options.run_dir or default_run_dir("study_transfer")
         kwargs = self.run_options.train_kwargs()
+        if kwargs.pop("overwrite"):
+            raise ValueError("study reuses finished modes; to retrain those trained with other settings use --rerun")
+        references = {}
+        for item in self.reference:
+            spec, eq, value = item.rpartition("=")
+            try:
+                references[spec] = float(value)
+            except ValueError:
+                spec = ""
+            if not eq or not spec:
+                raise ValueError(f"--reference takes SPEC=RETURN, e.g. Acrobot-v1:max_steps_in_episode=1000=-90; "
+                                 f"got {item!r}")
         study = transfer_study(self.source, self.tasks, self.modes, self.transfer, self.config,
                                seeds=self.run_options.seed_list(), run_dir=run_dir, threshold=self.threshold,
-                               last_k=self.last_k, **kwargs)
+                               last_k=self.last_k, rerun=self.rerun, references=references, **kwargs)
         print(study_markdown(study))
         print(f"study directory: {run_dir}")
 

@@ -25,13 +25,19 @@ from mtrl.agent import Agent
 from mtrl.tasks import TaskSet
 
 
-def make_evaluator(agent: Agent, taskset: TaskSet, num_episodes: int) -> Callable[[object, jax.Array], jax.Array]:
+def make_evaluator(agent: Agent, taskset: TaskSet, num_episodes: int,
+                   discounts: np.ndarray | None = None) -> Callable[[object, jax.Array], jax.Array]:
     """Build ``evaluate(params [S, ...], keys [S]) -> returns [S, T, E]`` (jitted).
 
     Each of the E envs per task plays one greedy episode (no exploration) from a fresh reset; the loop runs
-    until every episode has ended, at most the longest `max_steps_in_episode` of the task set.
+    until every episode has ended, at most the longest `max_steps_in_episode` of the task set. With
+    ``discounts [T]`` it returns ``(returns, discounted_returns)``, the second Σₜ γᵗ rₜ per episode.
     """
-    return jax.jit(jax.vmap(_episode_returns(taskset, num_episodes, lambda p, obs, _: agent.greedy_actions(p, obs))))
+    greedy = lambda p, obs, _: agent.greedy_actions(p, obs)  # noqa: E731
+    one_run = _episode_returns(taskset, num_episodes, greedy, discounts)
+    if discounts is None:
+        return jax.jit(jax.vmap(lambda p, k: one_run(p, k)[0]))
+    return jax.jit(jax.vmap(one_run))
 
 
 def random_returns(taskset: TaskSet, num_episodes: int = 1000, seed: int = 0) -> np.ndarray:
@@ -41,13 +47,16 @@ def random_returns(taskset: TaskSet, num_episodes: int = 1000, seed: int = 0) ->
     def policy(_, obs, key):
         return jax.random.randint(key, obs.shape[:2], 0, num_actions)
 
-    returns = jax.jit(_episode_returns(taskset, num_episodes, policy))(None, jax.random.key(seed))
+    returns = jax.jit(_episode_returns(taskset, num_episodes, policy))(None, jax.random.key(seed))[0]
     return np.asarray(returns).mean(-1)
 
 
-def _episode_returns(taskset: TaskSet, num_episodes: int, policy: Callable):
-    """``one_run(params, key) -> returns [T, E]`` of ``policy(params, obs [T, E, ...], key) -> actions [T, E]``."""
+def _episode_returns(taskset: TaskSet, num_episodes: int, policy: Callable, discounts: np.ndarray | None = None):
+    """``one_run(params, key) -> (returns [T, E], discounted returns [T, E])`` of ``policy(params, obs [T, E, ...],
+    key) -> actions [T, E]``; discounts ``[T]`` (default 1: the discounted return is the return)."""
     max_steps = taskset.max_episode_steps
+    gammas = jnp.ones((taskset.num_tasks, 1), jnp.float32) if discounts is None else \
+        jnp.asarray(discounts, jnp.float32).reshape(-1, 1)
 
     def one_run(params, key):
         k_reset, k_loop = jax.random.split(key)
@@ -55,20 +64,24 @@ def _episode_returns(taskset: TaskSet, num_episodes: int, policy: Callable):
         shape = (taskset.num_tasks, num_episodes)
 
         def cond(carry):
-            _, _, _, done, _, t = carry
+            done, t = carry[3], carry[-1]
             return jnp.logical_and(~jnp.all(done), t < max_steps)
 
         def body(carry):
-            obs, env_states, returns, done, key, t = carry
+            obs, env_states, returns, done, key, discounted, scale, t = carry
             key, k_step = jax.random.split(key)
             actions = policy(params, obs, jax.random.fold_in(k_step, 1))
             obs, env_states, reward, terminated, truncated, _ = taskset.step(k_step, env_states, actions)
             returns = returns + jnp.where(done, 0.0, reward)
+            discounted = discounted + jnp.where(done, 0.0, scale * reward)
             done = done | terminated | truncated
-            return obs, env_states, returns, done, key, t + 1
+            return obs, env_states, returns, done, key, discounted, scale * gammas, t + 1
 
-        init = (obs, env_states, jnp.zeros(shape, jnp.float32), jnp.zeros(shape, bool), k_loop, jnp.int32(0))
-        return jax.lax.while_loop(cond, body, init)[2]
+        zeros = jnp.zeros(shape, jnp.float32)
+        init = (obs, env_states, zeros, jnp.zeros(shape, bool), k_loop, zeros, jnp.ones(shape, jnp.float32),
+                jnp.int32(0))
+        out = jax.lax.while_loop(cond, body, init)
+        return out[2], out[5]
 
     return one_run
 
@@ -109,19 +122,44 @@ def summarize(per_seed: np.ndarray) -> dict[str, object]:
 
 # --- normalised scores and transfer metrics ------------------------------------------------------------------
 
-# Reference ("good") returns per env id for normalisation; the floor is the random policy's measured return.
-# CartPole-v1: the maximum episode return (500 steps). Acrobot-v1: gymnax's published PPO return (-80, 500k
-# steps). MountainCar-v0: Gym's "solved" threshold (-110; gymnax PPO reached -118). See
-# ../shared/reference/returns.csv for the published figures.
+# Reference ("good") returns of each env id with gymnax's default `EnvParams`; the normaliser's floor is the random
+# policy's measured return. CartPole-v1: the maximum episode return (one reward per step, so `max_steps_in_episode`;
+# computed per spec). Acrobot-v1: gymnax's published PPO return (-80 at 500k steps, gymnax README). MountainCar-v0:
+# Gym's "solved" threshold (-110; gymnax's PPO reached -118). A spec that changes the environment gets CartPole's
+# computed maximum or an error: the published figures hold only for the default parameters.
 REFERENCE_RETURNS = {"CartPole-v1": 500.0, "Acrobot-v1": -80.0, "MountainCar-v0": -110.0}
+REFERENCE_SOURCES = {
+    "CartPole-v1": "maximum return (max_steps_in_episode)",
+    "Acrobot-v1": "gymnax README, PPO at 500k steps",
+    "MountainCar-v0": "Gym's solved threshold",
+}
 
 
-def reference_return(spec: str) -> float:
-    """The reference return of a task spec's env id; `ValueError` naming the known ids otherwise."""
-    env_id = spec.split(":")[0]
-    if env_id not in REFERENCE_RETURNS:
-        raise ValueError(f"no reference return for {env_id!r}; known: {', '.join(sorted(REFERENCE_RETURNS))}")
-    return REFERENCE_RETURNS[env_id]
+def reference_return(spec: str, references: dict[str, float] | None = None) -> float:
+    """The reference return of a task spec *as configured*.
+
+    ``references`` (spec -> return) wins where it names the spec. Otherwise CartPole-v1's is its episode limit
+    (the maximum return of that variant); Acrobot-v1's and MountainCar-v0's published figures are used only when
+    the spec leaves the environment's parameters at their defaults (learner fields such as ``gamma`` aside).
+    Raises `ValueError` naming the spec, what it changes, and how to give a reference.
+    """
+    if references and spec in references:
+        return float(references[spec])
+    from mtrl.tasks import changed_env_fields, parse_task
+
+    task = parse_task(spec)
+    if task.env_id == "CartPole-v1":
+        return float(task.params.max_steps_in_episode)
+    if task.env_id not in REFERENCE_RETURNS:
+        raise ValueError(f"no reference return for {task.env_id!r} (known: {', '.join(sorted(REFERENCE_RETURNS))}); "
+                         f"pass references={{{spec!r}: R}} (the return that counts as solving this task)")
+    changed = changed_env_fields(task)
+    if changed:
+        raise ValueError(f"no reference return for {spec!r}: {task.env_id}'s published reference "
+                         f"({REFERENCE_RETURNS[task.env_id]:g}) holds for its default parameters and this spec changes "
+                         f"{', '.join(changed)}; pass references={{{spec!r}: R}} (CLI: --reference SPEC=R) for "
+                         "this variant")
+    return REFERENCE_RETURNS[task.env_id]
 
 
 def normalise(returns: np.ndarray, random: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -138,12 +176,13 @@ def area_under_curve(steps: np.ndarray, curve: np.ndarray) -> np.ndarray:
 def time_to_threshold(steps: np.ndarray, curve: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Env steps until ``curve [..., E]`` first reaches ``threshold``: ``(steps [...], censored [...])``.
 
-    Runs that never reach it are censored: their entry is the last evaluated step (a lower bound).
+    Runs that never reach it are censored: their entry is ``inf`` (they were not seen to reach it within the
+    budget, ``steps[-1]``); summarise with `threshold_summary`, never with a mean or IQM.
     """
     reached = np.asarray(curve) >= threshold
     censored = ~reached.any(-1)
     first = np.argmax(reached, axis=-1)
-    values = np.where(censored, steps[-1], np.asarray(steps)[first]).astype(np.float64)
+    values = np.where(censored, np.inf, np.asarray(steps, np.float64)[first])
     return values, censored
 
 
@@ -152,29 +191,25 @@ def transfer_metrics(steps: np.ndarray, transfer: np.ndarray, scratch: np.ndarra
     """Per-seed, per-task transfer metrics from normalised greedy curves ``[S, T, E]`` at ``steps [E]``.
 
     Seeds are paired: run s of ``transfer`` is compared with run s of ``scratch`` (same seed). Returns arrays
-    ``[S, T]``: ``jumpstart`` (first evaluation, before any target update, minus scratch's), ``asymptotic``
-    (mean of the last ``last_k`` evaluations minus scratch's), ``auc`` / ``auc_scratch`` (mean normalised return
-    over the run), ``transfer_ratio`` ((AUC − AUC_scratch) / AUC_scratch; NaN where AUC_scratch ≤ 0),
-    ``time_to_threshold`` / ``time_to_threshold_scratch`` (target env steps; censored entries hold the last
-    step), ``time_to_threshold_with_source`` (plus ``source_steps``), and boolean ``censored`` /
-    ``censored_scratch``.
+    ``[S, T]``: ``jumpstart`` (first evaluation, before any target update, minus scratch's), ``final_gain``
+    (mean of the last ``last_k`` evaluations minus scratch's: a gain at the end of the budget, which is the
+    asymptotic gain only if both runs have converged), ``auc`` / ``auc_scratch`` (mean normalised return over the
+    run), ``time_to_threshold`` / ``time_to_threshold_scratch`` (target env steps; ``inf`` where censored),
+    ``time_to_threshold_with_source`` (plus ``source_steps``), and boolean ``censored`` / ``censored_scratch``.
+    The transfer ratio is a ratio of summed areas over runs (`transfer_ratio`), not a per-seed quantity.
     """
     transfer, scratch = np.asarray(transfer, np.float64), np.asarray(scratch, np.float64)
     if transfer.shape != scratch.shape or transfer.shape[-1] != len(steps):
         raise ValueError(f"curves must both be [S, T, E={len(steps)}]; got {transfer.shape} and {scratch.shape}")
     if not 1 <= last_k <= len(steps):
         raise ValueError(f"last_k must be in [1, {len(steps)}] (the number of evaluations), got {last_k}")
-    auc, auc_scratch = area_under_curve(steps, transfer), area_under_curve(steps, scratch)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(auc_scratch > 0, (auc - auc_scratch) / auc_scratch, np.nan)
     ttt, censored = time_to_threshold(steps, transfer, threshold)
     ttt_scratch, censored_scratch = time_to_threshold(steps, scratch, threshold)
     return {
         "jumpstart": transfer[..., 0] - scratch[..., 0],
-        "asymptotic": transfer[..., -last_k:].mean(-1) - scratch[..., -last_k:].mean(-1),
-        "auc": auc,
-        "auc_scratch": auc_scratch,
-        "transfer_ratio": ratio,
+        "final_gain": transfer[..., -last_k:].mean(-1) - scratch[..., -last_k:].mean(-1),
+        "auc": area_under_curve(steps, transfer),
+        "auc_scratch": area_under_curve(steps, scratch),
         "time_to_threshold": ttt,
         "time_to_threshold_scratch": ttt_scratch,
         "time_to_threshold_with_source": ttt + source_steps,
@@ -183,15 +218,81 @@ def transfer_metrics(steps: np.ndarray, transfer: np.ndarray, scratch: np.ndarra
     }
 
 
+def transfer_ratio(auc: np.ndarray, auc_scratch: np.ndarray) -> float:
+    """Taylor & Stone's transfer ratio of areas, (ΣAUC − ΣAUC_scratch) / ΣAUC_scratch over all (seed, task)
+    pairs; NaN (undefined) where the scratch area ΣAUC_scratch is ≤ 0."""
+    total, total_scratch = float(np.sum(auc)), float(np.sum(auc_scratch))
+    return (total - total_scratch) / total_scratch if total_scratch > 0 else float("nan")
+
+
+def transfer_ratio_ci(auc: np.ndarray, auc_scratch: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
+                      seed: int = 0) -> tuple[float, float]:
+    """Paired, stratified bootstrap interval of `transfer_ratio` for ``auc, auc_scratch [S, T]``: the same seeds
+    are drawn for both (they are paired by seed), within each task. Resamples whose scratch area is ≤ 0 are
+    undefined and left out; (NaN, NaN) when none is defined."""
+    auc, auc_scratch = np.asarray(auc, np.float64), np.asarray(auc_scratch, np.float64)
+    idx = _stratified_indices(auc.shape, resamples, seed)
+    a = np.take_along_axis(auc[None], idx, axis=1).sum((1, 2))
+    b = np.take_along_axis(auc_scratch[None], idx, axis=1).sum((1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(b > 0, (a - b) / b, np.nan)
+    if np.all(np.isnan(ratios)):
+        return float("nan"), float("nan")
+    alpha = (1 - confidence) / 2
+    return float(np.nanquantile(ratios, alpha)), float(np.nanquantile(ratios, 1 - alpha))
+
+
+def kaplan_meier_median(times: np.ndarray, censored: np.ndarray) -> float:
+    """Median of right-censored times by the Kaplan–Meier estimator; ``inf`` ("not reached") when the estimated
+    fraction not yet reached never drops to ½ or below.
+
+    ``times`` are event times where ``censored`` is False, censoring times where it is True (``inf`` means
+    censored at the end of the budget). Events at a time count before censorings at the same time.
+    """
+    times = np.asarray(times, np.float64).ravel()
+    censored = np.asarray(censored, bool).ravel()
+    survival, at_risk = 1.0, len(times)
+    for t in np.unique(times[~censored]):
+        events = int(np.sum((times == t) & ~censored))
+        at_risk = int(np.sum(times >= t))
+        survival *= 1.0 - events / at_risk
+        if survival <= 0.5:
+            return float(t)
+    return float("inf")
+
+
+def threshold_summary(times: np.ndarray, censored: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
+                      seed: int = 0) -> dict[str, object]:
+    """Time to threshold over ``[S, T]`` runs, censoring respected: how many reached it, the Kaplan–Meier median
+    (None = not reached: fewer than half are estimated to reach it) and a stratified-bootstrap percentile
+    interval of that median (an end of None = not reached in that share of resamples)."""
+    times = np.where(np.asarray(censored, bool), np.inf, np.asarray(times, np.float64))
+    censored = np.asarray(censored, bool)
+    idx = _stratified_indices(times.shape, resamples, seed)
+    t = np.take_along_axis(times[None], idx, axis=1)
+    c = np.take_along_axis(censored[None], idx, axis=1)
+    medians = np.array([kaplan_meier_median(t[r], c[r]) for r in range(resamples)])
+    alpha = (1 - confidence) / 2
+    low, high = (float(np.quantile(medians, q, method="inverted_cdf")) for q in (alpha, 1 - alpha))
+    finite = lambda v: v if np.isfinite(v) else None  # noqa: E731
+    return {"reached": int((~censored).sum()), "runs": int(censored.size),
+            "fraction_reached": float((~censored).mean()),
+            "median": finite(kaplan_meier_median(times, censored)), "median_ci": [finite(low), finite(high)]}
+
+
+def _stratified_indices(shape: tuple[int, int], resamples: int, seed: int) -> np.ndarray:
+    """``[R, S, T]`` seed indices drawn with replacement within each task column of an ``[S, T]`` array."""
+    num_seeds, num_tasks = shape
+    return np.random.default_rng(seed).integers(0, num_seeds, size=(resamples, num_seeds, num_tasks))
+
+
 def stratified_bootstrap_ci(x: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], confidence: float = 0.95,
                             resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """Percentile interval of ``statistic`` over the pooled values of ``x [S, T]``, resampling seeds with
     replacement within each task (stratified by task). ``statistic`` maps ``[R, S*T] -> [R]``; NaNs are dropped
     by the statistics below."""
     x = np.asarray(x, np.float64)
-    num_seeds, num_tasks = x.shape
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, num_seeds, size=(resamples, num_seeds, num_tasks))
+    idx = _stratified_indices(x.shape, resamples, seed)
     samples = np.take_along_axis(x[None], idx, axis=1).reshape(resamples, -1)
     values = statistic(samples)
     alpha = (1 - confidence) / 2
@@ -231,11 +332,10 @@ def probability_of_improvement_ci(x: np.ndarray, y: np.ndarray, confidence: floa
     """Stratified bootstrap interval of `probability_of_improvement` (seeds resampled within each task)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     rng = np.random.default_rng(seed)
-    num_seeds = x.shape[0]
     values = []
-    for _ in range(resamples):
-        ix = rng.integers(0, num_seeds, size=x.shape)
-        iy = rng.integers(0, num_seeds, size=y.shape)
+    for _ in range(resamples):  # each algorithm's runs resampled within each task, independently
+        ix = rng.integers(0, x.shape[0], size=x.shape)
+        iy = rng.integers(0, y.shape[0], size=y.shape)
         values.append(probability_of_improvement(np.take_along_axis(x, ix, 0), np.take_along_axis(y, iy, 0)))
     alpha = (1 - confidence) / 2
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))

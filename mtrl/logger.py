@@ -33,8 +33,21 @@ def default_run_dir(name: str, root: str = "runs") -> str:
     return os.path.join(root, name, datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
 
 
+def _cpu() -> tuple[str, bool]:
+    """(CPU model name, whether it has AVX-512): hosts of one machine kind differ 2-3x in learner speed and in
+    floating-point rounding, so results record which they came from."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return platform.processor() or "unknown", False
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                 platform.processor() or "unknown")
+    return model, "avx512f" in text
+
+
 def environment_info() -> dict[str, Any]:
-    """Package versions, Python and the device the run used."""
+    """Package versions, Python, the CPU and the device the run used."""
     import jax
 
     versions = {}
@@ -44,10 +57,13 @@ def environment_info() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     devices = jax.devices()
+    cpu, avx512 = _cpu()
     return {
         "versions": versions,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": cpu,
+        "avx512": avx512,
         "device": {"backend": jax.default_backend(), "kind": devices[0].device_kind, "count": len(devices),
                    "cpu_count": os.cpu_count()},
     }

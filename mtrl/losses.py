@@ -66,7 +66,7 @@ def task_td_loss(
     q_t_value: jax.Array,
     q_t_selector: jax.Array,
     action_mask: jax.Array,
-    loss: LossType = "huber",
+    loss: LossType = "l2",
     huber_delta: float = 1.0,
 ) -> tuple[jax.Array, jax.Array]:
     """Mean TD loss of one task over its batch, and the TD errors ``[B]``.
@@ -87,7 +87,7 @@ def multitask_td_loss(
     q_t_value: jax.Array,
     q_t_selector: jax.Array,
     action_mask: jax.Array,
-    loss: LossType = "huber",
+    loss: LossType = "l2",
     huber_delta: float = 1.0,
 ) -> tuple[jax.Array, jax.Array]:
     """Per-task mean TD losses ``[T]`` (and TD errors ``[T, B]``) for a batch ``[T, B, ...]``.

@@ -32,19 +32,23 @@ class MLP(nn.Module):
 
 
 class QHead(nn.Module):
-    """Linear Q-value head; with ``dueling`` it is V(s) + A(s, a) − mean_a A(s, a)."""
+    """Linear Q-value head; with ``dueling`` it is V(s) + A(s, a) − mean over the task's valid actions of A(s, a)."""
 
     num_actions: int
     dueling: bool = False
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, valid: jax.Array) -> jax.Array:
+        """``x [..., F]``, ``valid [A]`` bool (this task's actions) -> ``q [..., A]``."""
         if not self.dueling:
             return nn.Dense(self.num_actions, name="q")(x)
         value = nn.Dense(1, name="value")(x)
         advantage = nn.Dense(self.num_actions, name="advantage")(x)
-        # The mean runs over all A_max outputs: masked actions only shift A by a constant per state.
-        return value + advantage - advantage.mean(axis=-1, keepdims=True)
+        # Invalid actions' outputs must not enter the mean: they would shift every valid Q-value by a quantity
+        # that no TD target constrains.
+        valid = valid.astype(advantage.dtype)
+        mean = (advantage * valid).sum(-1, keepdims=True) / valid.sum()
+        return value + advantage - mean
 
 
 def _per_task(module_cls, num_tasks: int):
@@ -68,6 +72,8 @@ class MultiTaskQNetwork(nn.Module):
         torso_sizes: hidden sizes of the shared MLP torso.
         adapter_size: width of a per-task Dense+ReLU input adapter before the torso; 0 = no adapter.
         dueling: dueling heads.
+        action_counts: each task's number of valid actions (its first ones); default all A_max. Dueling heads
+            average the advantage over these only.
     """
 
     num_tasks: int
@@ -75,6 +81,7 @@ class MultiTaskQNetwork(nn.Module):
     torso_sizes: Sequence[int] = (120, 84)
     adapter_size: int = 0
     dueling: bool = False
+    action_counts: Sequence[int] | None = None
 
     @nn.compact
     def __call__(self, obs: jax.Array, obs_ndim: int = 1) -> jax.Array:
@@ -89,4 +96,7 @@ class MultiTaskQNetwork(nn.Module):
         if self.adapter_size:
             x = _per_task(MLP, self.num_tasks)((self.adapter_size,), name="adapter")(x)
         x = MLP(tuple(self.torso_sizes), name="torso")(x)
-        return _per_task(QHead, self.num_tasks)(self.num_actions, self.dueling, name="head")(x)
+        counts = self.action_counts if self.action_counts is not None else [self.num_actions] * self.num_tasks
+        counts = jnp.asarray(counts)
+        valid = jnp.arange(self.num_actions)[None, :] < counts[:, None]  # [T, A]
+        return _per_task(QHead, self.num_tasks)(self.num_actions, self.dueling, name="head")(x, valid)

@@ -1,14 +1,23 @@
 """Transfer study: every transfer mode on the same target tasks and seeds, measured against scratch.
 
-`transfer_study` trains one run per mode into ``run_dir/<mode>/`` (a mode whose directory already holds a
-finished run is reused; an interrupted one is resumed from its checkpoint), then writes
+`transfer_study` trains one run per mode into ``run_dir/<mode>/``, then writes
 
     transfer.json         per mode: every metric per seed and task, and aggregates with 95% intervals
-    transfer.md           one row per mode: each metric's IQM with its interval, P(improvement over scratch)
+    transfer.md           one row per mode: each metric with its interval, P(improvement over scratch)
     transfer_curves.png   normalised greedy return vs target env steps, one line per mode with a 95% band
+
+A mode directory that already holds a run is reused (finished) or resumed (interrupted) only when that run is
+the same experiment (`mode_identity`: the whole config with the task weights the mode sets, the settings the mode
+uses, the source run's path and fingerprint, the exact target tasks and the seeds); otherwise the study refuses
+with every difference, or with ``rerun=True`` moves that run aside and trains the mode again.
 
 Curves are read back from each mode's eval.csv, so a study gives the same numbers whether its runs were just
 trained or reused. Only the target tasks enter the metrics (``joint`` also trains the source tasks).
+
+Metrics (`mtrl.evaluate`): jumpstart, gain over the last k evaluations and AUC per (seed, task), summarised by
+IQM and mean with stratified-bootstrap intervals; the transfer ratio of summed areas (Taylor & Stone) with a
+paired bootstrap interval; time to threshold with censoring (fraction reached, Kaplan–Meier median); the
+probability that a mode's AUC beats scratch's.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,17 +33,19 @@ import numpy as np
 from mtrl import evaluate
 from mtrl.config import DQNConfig
 from mtrl.logger import markdown_table
-from mtrl.transfer import MODES, TransferSettings, load_source, resume_run, train_transfer
-
-# (metric key, table label, higher is better) of the per-seed metrics shown in transfer.md.
-TABLE_METRICS = (
-    ("jumpstart", "jumpstart", True),
-    ("asymptotic", "asymptotic gain", True),
-    ("auc", "AUC", True),
-    ("transfer_ratio", "transfer ratio", True),
-    ("time_to_threshold", "steps to threshold", False),
-    ("time_to_threshold_with_source", "steps to threshold incl. source", False),
+from mtrl.transfer import (
+    MODE_SETTINGS,
+    MODES,
+    Source,
+    TransferSettings,
+    load_source,
+    resume_run,
+    target_config,
+    train_transfer,
 )
+
+# (metric key, table label) of the per-seed metrics summarised by IQM in transfer.md.
+IQM_METRICS = (("jumpstart", "jumpstart"), ("final_gain", "gain over last {k} evals"), ("auc", "AUC"))
 
 
 def mode_curves(run_dir: str, target_tasks: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -51,33 +62,74 @@ def mode_curves(run_dir: str, target_tasks: Sequence[str]) -> tuple[np.ndarray, 
     return steps, np.transpose(returns[:, :, columns], (1, 2, 0)), seeds
 
 
-def _finished(run_dir: str, config: DQNConfig) -> bool:
-    """Whether ``run_dir`` holds a finished run; one trained with other settings is an error, not reused."""
-    if not os.path.exists(os.path.join(run_dir, "summary.json")):
-        return False
-    with open(os.path.join(run_dir, "config.json")) as f:
-        saved = json.load(f)["config"]
-    from mtrl.checkpoint import config_differences
+def mode_identity(mode: str, source: Source, tasks: Sequence[str], transfer: TransferSettings, config: DQNConfig,
+                  seeds: Sequence[int]) -> dict[str, Any]:
+    """What makes a mode run the experiment a study asks for (compared with `saved_mode_identity`).
 
-    # joint runs set their own task weights (source tasks 1, targets lambda)
-    differ = [f"{k}: {a!r} there vs {b!r} here"
-              for k, a, b in config_differences(saved, dataclasses.asdict(config), ignore=("task_weights",))]
-    if differ:
-        raise ValueError(f"{run_dir} holds a finished run with other settings ({'; '.join(differ)}); "
-                         "use another --run-dir")
-    return True
+    The config is the one the mode trains with (``joint`` sets its own task weights); the settings are those the
+    mode uses (`MODE_SETTINGS`); the source (path and fingerprint) counts for every mode but ``scratch``, which
+    does not read it.
+    """
+    tcfg = transfer.with_mode(mode)
+    identity: dict[str, Any] = {
+        "mode": mode,
+        "config": dataclasses.asdict(target_config(config, tcfg, len(source.tasks), len(tasks))),
+        "target_tasks": list(tasks),
+        "seeds": [int(s) for s in seeds],
+        "settings": {name: getattr(tcfg, name) for name in MODE_SETTINGS[mode]},
+    }
+    if mode != "scratch":
+        identity["source_run"] = source.run_dir
+        identity["source_fingerprint"] = source.fingerprint
+    return identity
 
 
-def _has_checkpoint(run_dir: str) -> bool:
-    from mtrl.checkpoint import Checkpointer, checkpoint_dir
+def saved_mode_identity(run_dir: str, mode: str) -> dict[str, Any]:
+    """`mode_identity` of the run in ``run_dir``, read from its config.json."""
+    from mtrl.provenance import read_config_json
 
-    if not os.path.isdir(checkpoint_dir(run_dir)):
-        return False
-    ckpt = Checkpointer(run_dir, read_only=True)
-    try:
-        return ckpt.latest_step() is not None
-    finally:
-        ckpt.close()
+    saved = read_config_json(run_dir)
+    info = saved.get("transfer") or {}
+    settings = info.get("settings") or {}
+    identity: dict[str, Any] = {
+        "mode": settings.get("mode"),
+        "config": saved.get("config"),
+        "target_tasks": info.get("target_tasks"),
+        "seeds": saved.get("seeds"),
+        "settings": {name: settings.get(name) for name in MODE_SETTINGS[mode]},
+    }
+    if mode != "scratch":
+        identity["source_run"] = info.get("source_run")
+        identity["source_fingerprint"] = info.get("source_fingerprint")
+    return identity
+
+
+def _prepare_mode_dir(mode_dir: str, expected: dict[str, Any], rerun: bool, progress: bool) -> str:
+    """The status of ``mode_dir`` once it is known to hold this experiment or nothing (`run_status` values)."""
+    from mtrl.provenance import ProvenanceMismatchError, differences, move_aside, run_status
+
+    status = run_status(mode_dir)
+    if status == "empty":
+        return status
+    problems = differences(saved_mode_identity(mode_dir, expected["mode"]), expected)
+    if problems:
+        if not rerun:
+            article = "an" if status[0] in "aeiou" else "a"
+            raise ProvenanceMismatchError(
+                f"{mode_dir} holds {article} {status} {expected['mode']} run of another experiment:\n  "
+                + "\n  ".join(problems)
+                + "\nrerun with --rerun (rerun=True) to retrain this mode (the old run is moved aside), "
+                "or use another --run-dir")
+        moved = move_aside(mode_dir)
+        if progress:
+            print(f"[study] {mode_dir} was trained with other settings; moved to {moved}")
+        return "empty"
+    if status == "started":  # stopped before its first checkpoint: nothing to resume, start again
+        moved = move_aside(mode_dir)
+        if progress:
+            print(f"[study] {mode_dir} stopped before its first checkpoint; moved to {moved}")
+        return "empty"
+    return status
 
 
 def transfer_study(
@@ -91,6 +143,8 @@ def transfer_study(
     threshold: float = 0.95,
     last_k: int = 3,
     progress: bool = True,
+    rerun: bool = False,
+    references: Mapping[str, float] | None = None,
     **train_kwargs,
 ) -> dict[str, Any]:
     """Run every mode in ``modes`` (scratch is added when missing) and write the study files.
@@ -100,7 +154,9 @@ def transfer_study(
         tasks: target task specs.
         modes: transfer modes; their settings (unfreeze_at, l2sp_alpha, ...) come from ``transfer``.
         threshold: normalised return that counts as "reached" for time to threshold.
-        last_k: evaluations averaged for asymptotic performance.
+        last_k: evaluations averaged for the final gain over scratch.
+        rerun: retrain modes whose existing run is another experiment (moved aside) instead of refusing.
+        references: reference returns by target spec, for specs without a known one (`evaluate.reference_return`).
         train_kwargs: passed to `mtrl.train.train` (checkpoints, ...).
 
     Returns the content of transfer.json.
@@ -113,7 +169,7 @@ def transfer_study(
     seeds = [int(s) for s in seeds]
     if not 0 < threshold <= 1.5:
         raise ValueError(f"threshold is a normalised return; must be in (0, 1.5], got {threshold}")
-    reference = np.array([evaluate.reference_return(t) for t in tasks])  # raises before any training
+    reference = np.array([evaluate.reference_return(t, dict(references or {})) for t in tasks])  # before training
     from mtrl.tasks import make_taskset
 
     taskset = make_taskset(tasks)
@@ -126,43 +182,34 @@ def transfer_study(
     curves = {}
     for mode in modes:
         mode_dir = os.path.join(run_dir, mode)
-        if not _finished(mode_dir, config):
+        status = _prepare_mode_dir(mode_dir, mode_identity(mode, source, tasks, transfer, config, seeds), rerun,
+                                   progress)
+        if status != "finished":
             if progress:
-                print(f"[study] mode {mode} -> {mode_dir}")
-            if _has_checkpoint(mode_dir):
+                print(f"[study] mode {mode} -> {mode_dir}" + (" (resuming)" if status == "interrupted" else ""))
+            if status == "interrupted":
                 result = resume_run(mode_dir, progress=progress, **train_kwargs)
             else:
                 result = train_transfer(source_run, tasks, transfer.with_mode(mode), config,
                                         seeds=seeds, run_dir=mode_dir, progress=progress, **train_kwargs)
             if result.stopped_at is not None:
                 raise KeyboardInterrupt(f"study stopped in mode {mode}; rerun the same command to continue")
-        steps, raw, run_seeds = mode_curves(mode_dir, tasks)
-        if run_seeds != seeds:
-            raise ValueError(f"{mode_dir} was trained with seeds {run_seeds}, this study uses {seeds}")
+        steps, raw, _ = mode_curves(mode_dir, tasks)
         curves[mode] = (steps, evaluate.normalise(raw, random[None, :, None], reference[None, :, None]))
 
     steps, scratch = curves["scratch"]
-    results: dict[str, Any] = {}
-    for mode in modes:
-        mode_steps, curve = curves[mode]
+    for mode, (mode_steps, _) in curves.items():
         if not np.array_equal(mode_steps, steps):
             raise ValueError(f"mode {mode} evaluated at other steps than scratch; use one config for the study")
-        per_seed = evaluate.transfer_metrics(steps, curve, scratch, last_k=last_k, threshold=threshold,
-                                             source_steps=0 if mode == "scratch" else source.env_steps)
-        results[mode] = {
-            "per_seed": {k: v.tolist() for k, v in per_seed.items()},
-            "aggregate": {k: evaluate.aggregate(per_seed[k]) for k, _, _ in TABLE_METRICS},
-            "censored": int(per_seed["censored"].sum()),
-            "probability_of_improvement_auc": evaluate.probability_of_improvement(per_seed["auc"],
-                                                                                 per_seed["auc_scratch"]),
-            "probability_of_improvement_auc_ci": evaluate.probability_of_improvement_ci(per_seed["auc"],
-                                                                                       per_seed["auc_scratch"]),
-        }
+    results = {mode: mode_results(steps, curves[mode][1], scratch, last_k, threshold,
+                                  0 if mode == "scratch" else source.env_steps)
+               for mode in modes}
     study = {
         "source_run": source.run_dir,
         "source_step": source.step,
         "source_tasks": source.tasks,
         "source_env_steps": source.env_steps,
+        "source_fingerprint": source.fingerprint,
         "target_tasks": tasks,
         "seeds": seeds,
         "modes": modes,
@@ -185,39 +232,91 @@ def transfer_study(
     return study
 
 
-def _fmt(agg: dict[str, float], scale: float = 1.0, digits: int = 2) -> str:
+def mode_results(steps: np.ndarray, curve: np.ndarray, scratch: np.ndarray, last_k: int, threshold: float,
+                 source_steps: int) -> dict[str, Any]:
+    """One mode's entry of transfer.json from normalised curves ``[S, T, E]`` at ``steps [E]`` (``scratch`` the
+    same shape, same seeds)."""
+    per_seed = evaluate.transfer_metrics(steps, curve, scratch, last_k=last_k, threshold=threshold,
+                                         source_steps=source_steps)
+    ratio = evaluate.transfer_ratio(per_seed["auc"], per_seed["auc_scratch"])
+    return {
+        "per_seed": {k: np.where(np.isinf(v), None, v).tolist() if v.dtype.kind == "f" else v.tolist()
+                     for k, v in per_seed.items()},
+        "aggregate": {k: evaluate.aggregate(per_seed[k]) for k, _ in IQM_METRICS},
+        "transfer_ratio": {"value": None if np.isnan(ratio) else ratio,
+                           "ci": [None if np.isnan(v) else v for v in
+                                  evaluate.transfer_ratio_ci(per_seed["auc"], per_seed["auc_scratch"])],
+                           "scratch_area": float(np.sum(per_seed["auc_scratch"]))},
+        "time_to_threshold": evaluate.threshold_summary(per_seed["time_to_threshold"], per_seed["censored"]),
+        "time_to_threshold_with_source": evaluate.threshold_summary(per_seed["time_to_threshold_with_source"],
+                                                                    per_seed["censored"]),
+        "probability_of_improvement_auc": evaluate.probability_of_improvement(per_seed["auc"],
+                                                                             per_seed["auc_scratch"]),
+        "probability_of_improvement_auc_ci": evaluate.probability_of_improvement_ci(per_seed["auc"],
+                                                                                   per_seed["auc_scratch"]),
+    }
+
+
+def _fmt(agg: dict[str, float], digits: int = 2) -> str:
     if np.isnan(agg["iqm"]):
         return "undefined"
-    low, high = (v / scale for v in agg["iqm_ci"])
-    return f"{agg['iqm'] / scale:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    low, high = agg["iqm_ci"]
+    return f"{agg['iqm']:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _fmt_ratio(r: dict[str, Any]) -> str:
+    if r["value"] is None:
+        return "undefined (scratch area <= 0)"
+    low, high = r["ci"]
+    return f"{r['value']:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def _fmt_steps(v: float | None) -> str:
+    return "not reached" if v is None else f"{v / 1e3:.0f}"
+
+
+def _fmt_threshold(t: dict[str, Any]) -> str:
+    if t["median"] is None:
+        return "not reached"
+    low, high = t["median_ci"]
+    return f"{_fmt_steps(t['median'])} [{_fmt_steps(low)}, {_fmt_steps(high)}]"
 
 
 def study_markdown(study: dict[str, Any]) -> str:
-    """transfer.md: one row per mode, each metric's IQM over (seed, task) with its stratified-bootstrap 95% CI."""
-    header = ["mode"] + [label + (" (k)" if key.startswith("time") else "") for key, label, _ in TABLE_METRICS]
-    header += ["reached threshold", "P(AUC > scratch)"]
+    """transfer.md: one row per mode. IQM over (seed, task) with stratified-bootstrap 95% CIs for the per-run
+    metrics; the transfer ratio of summed areas with a paired bootstrap CI; time to threshold censored (runs
+    that reached it, Kaplan–Meier median with a bootstrap CI)."""
+    k = study["last_k"]
+    header = ["mode"] + [label.format(k=k) for _, label in IQM_METRICS]
+    header += ["transfer ratio", "reached threshold", "steps to threshold (k)", "incl. source (k)",
+               "P(AUC > scratch)"]
     rows = []
-    n = len(study["seeds"]) * len(study["target_tasks"])
     for mode in study["modes"]:
         r = study["results"][mode]
-        cells = [mode]
-        for key, _, _ in TABLE_METRICS:
-            cells.append(_fmt(r["aggregate"][key], 1e3, 0) if key.startswith("time") else _fmt(r["aggregate"][key]))
+        t = r["time_to_threshold"]
         low, high = r["probability_of_improvement_auc_ci"]
-        cells += [f"{n - r['censored']}/{n}", f"{r['probability_of_improvement_auc']:.2f} [{low:.2f}, {high:.2f}]"]
-        rows.append(cells)
+        rows.append([mode] + [_fmt(r["aggregate"][key]) for key, _ in IQM_METRICS] + [
+            "—" if mode == "scratch" else _fmt_ratio(r["transfer_ratio"]),
+            f"{t['reached']}/{t['runs']}", _fmt_threshold(t), _fmt_threshold(r["time_to_threshold_with_source"]),
+            f"{r['probability_of_improvement_auc']:.2f} [{low:.2f}, {high:.2f}]"])
     norm = ", ".join(f"{t}: random {v['random']:.1f}, reference {v['reference']:.0f}"
                      for t, v in study["normalisation"].items())
+    few = len(study["seeds"]) < 5
     return (
         f"Transfer from {study['source_tasks']} (checkpoint at {study['source_step']:,} env steps per task) to "
         f"{study['target_tasks']}; seeds {study['seeds']}; {study['config']['total_steps']:,} target env steps per "
-        f"task.\n\nIQM over (seed, task) with stratified-bootstrap 95% CIs. Returns are normalised "
-        f"(R - R_random) / (R_ref - R_random) ({norm}). Jumpstart and asymptotic gain are differences to scratch at "
-        f"the same seed (asymptotic: mean of the last {study['last_k']} evaluations); AUC is the mean normalised "
-        f"return over training; transfer ratio = (AUC - AUC_scratch) / AUC_scratch (undefined where AUC_scratch "
-        f"<= 0). Steps to threshold "
-        f"(normalised {study['threshold']}) count target env steps per task, runs that never reach it count as "
-        f"the full budget (censored; see 'reached threshold'); 'incl. source' adds the source run's "
-        f"{study['source_env_steps']:,} env steps.\n\n"
-        + markdown_table(header, rows)
+        f"task.\n\nReturns are normalised (R - R_random) / (R_ref - R_random) ({norm}). Jumpstart, the gain over "
+        f"the last {k} evaluations (a gain at the end of the budget, not an asymptote unless both runs have "
+        f"converged) and AUC (mean normalised return over training) are per (seed, task): IQM with "
+        f"stratified-bootstrap 95% CIs; jumpstart and gain are differences to scratch at the same seed. Transfer "
+        f"ratio = (sum AUC - sum AUC_scratch) / sum AUC_scratch over all (seed, task) runs, with a paired "
+        f"bootstrap 95% CI; undefined where the scratch area is <= 0. Time to threshold (normalised "
+        f"{study['threshold']}) counts target env steps per task; runs that never reach it are censored, not "
+        f"counted as reaching it: 'reached threshold' counts those that did, the steps are the Kaplan-Meier median "
+        f"with a bootstrap 95% CI ('not reached': fewer than half are estimated to reach it); 'incl. source' adds "
+        f"the source run's {study['source_env_steps']:,} env steps. P(AUC > scratch): probability of improvement "
+        f"with a stratified-bootstrap 95% CI."
+        + (f" With {len(study['seeds'])} seeds these intervals are rough; they are not meaningful below 5."
+           if few else "")
+        + "\n\n" + markdown_table(header, rows)
     )

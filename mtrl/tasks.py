@@ -208,6 +208,14 @@ def parse_task(spec: str) -> Task:
     )
 
 
+def changed_env_fields(task: Task) -> list[str]:
+    """The `EnvParams` fields whose value in ``task`` differs from its env's defaults (derived fields aside)."""
+    _, defaults = _make_env(task.env_id)
+    derived = DERIVED_FIELDS.get(task.env_id, ((), None))[0]
+    return [f.name for f in dataclasses.fields(defaults) if f.name not in derived
+            and not np.array_equal(np.asarray(getattr(task.params, f.name)), np.asarray(getattr(defaults, f.name)))]
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class EnvGroup:
     """Tasks of one env id, stepped together with `vmap` over their stacked `EnvParams`.

@@ -412,6 +412,7 @@ def train(
     *,
     checkpoints: CheckpointOptions | None = CheckpointOptions(),
     resume: bool = False,
+    overwrite: bool = False,
     stop_at_step: int | None = None,
     trainer: Trainer | None = None,
     init_state: Callable[[Trainer, list[int]], RunnerState] | None = None,
@@ -430,6 +431,8 @@ def train(
         checkpoints: checkpoint schedule; None = no checkpoints.
         resume: continue from the latest complete checkpoint in ``run_dir`` (bit-identical on CPU to a run that
             was never stopped); metric files are cut back to that step and continue from it.
+        overwrite: a new run into a ``run_dir`` that already holds a run moves that run aside
+            (``<run_dir>.replaced-<time>``) instead of refusing; nothing is deleted.
         stop_at_step: save and stop once this many env steps per task are done (the run stays resumable).
         trainer: a prebuilt `Trainer` (transfer modes build one with their optimiser).
         init_state: ``init_state(trainer, seeds)`` builds the starting state (default: `Trainer.init`).
@@ -450,6 +453,12 @@ def train(
                 "transfer": (extra_metadata or {}).get("transfer")}
     if stop_at_step is not None and not (run_dir and checkpoints):
         raise ValueError("stop_at_step needs a run_dir and checkpoints, or the stopped run could not be resumed")
+    if run_dir is not None and not resume:
+        from mtrl.provenance import claim_run_dir
+
+        moved = claim_run_dir(run_dir, overwrite)
+        if moved is not None:
+            print(f"moved the run that was in {run_dir} to {moved}")
     checkpointer = Checkpointer(run_dir, checkpoints.keep) if run_dir and checkpoints else None
     versions = environment_info()["versions"] if checkpointer is not None else None
 

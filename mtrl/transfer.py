@@ -130,6 +130,17 @@ def _copy_tasks(target: jax.Array, source: jax.Array, targets: jax.Array, source
 
 MODES = ("scratch", "finetune", "frozen", "unfreeze", "l2sp", "joint")
 
+# The `TransferSettings` fields each mode's training depends on (a study compares these, and only these, when it
+# decides whether a finished mode run can be reused). `source_step` enters through the source fingerprint.
+MODE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "scratch": (),
+    "finetune": ("parts",),
+    "frozen": ("parts",),
+    "unfreeze": ("parts", "unfreeze_at", "unfreeze_lr_scale"),
+    "l2sp": ("parts", "l2sp_alpha"),
+    "joint": ("parts", "transfer_factor"),
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class TransferSettings:
@@ -272,6 +283,21 @@ class Source:
         """Env steps the source run took over all its tasks, per seed (for time-to-threshold with source)."""
         return self.step * len(self.tasks)
 
+    @property
+    def fingerprint(self) -> str:
+        """What identifies the source's parameters (`source_fingerprint` of its checkpoint metadata)."""
+        return source_fingerprint(self.metadata)
+
+
+def source_fingerprint(metadata: Mapping[str, Any]) -> str:
+    """sha256 (first 16 hex digits) of a checkpoint's config, tasks, seeds, step and transfer provenance: two
+    sources with the same fingerprint were trained the same way to the same step."""
+    import hashlib
+
+    keys = ("config", "tasks", "seeds", "step", "transfer")
+    text = json.dumps({k: metadata.get(k) for k in keys}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 def load_source(run_dir: str, step: int | None = None) -> Source:
     """Online params of every seed of ``run_dir`` at checkpoint ``step`` (default: latest)."""
@@ -300,6 +326,7 @@ def provenance(source: Source, tcfg: TransferConfig, seeds: Sequence[int], targe
         "source_tasks": source.tasks,
         "source_seeds": source.seeds,
         "source_env_steps": source.env_steps,
+        "source_fingerprint": source.fingerprint,
         "target_tasks": list(target_tasks),
         "seed_map": {str(seed): source.seeds[r % len(source.seeds)] for r, seed in enumerate(seeds)},
         "spliced": spliced,

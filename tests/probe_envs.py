@@ -4,6 +4,8 @@
 - ``Probe-TwoStep``: obs 0 then 1; reward 0 then 1; terminated.  Q(s0, a) = γ, Q(s1, a) = 1.
 - ``Probe-Truncated``: reward 1 each step, never terminated, truncated after `max_steps_in_episode` steps.
   Bootstrapping through truncation gives Q = 1 / (1 − γ).
+- ``Probe-Clock``: observation = time step, reward 1, never terminated, truncated after `max_steps_in_episode`
+  steps: a truncated episode's true final observation (the limit) differs from the next episode's first (0).
 - ``Probe-ActionReward``: one step, reward = 1 if action == 1 else 0, terminated; `num_actions` configurable
   by the spec field ``actions`` (used for masking tests).
 """
@@ -86,6 +88,11 @@ class Truncated(_Probe):
         return jnp.zeros((1,), jnp.float32)
 
 
+class Clock(_Probe):
+    episode_length = 0
+    probe_name = "Probe-Clock"
+
+
 class ActionReward(_Probe):
     probe_name = "Probe-ActionReward"
 
@@ -94,7 +101,7 @@ class ActionReward(_Probe):
 
 
 PROBES = {"Probe-OneStep": OneStep, "Probe-TwoStep": TwoStep, "Probe-Truncated": Truncated,
-          "Probe-ActionReward": ActionReward}
+          "Probe-Clock": Clock, "Probe-ActionReward": ActionReward}
 
 
 def register() -> None:

@@ -125,3 +125,54 @@ def test_target_update(tau):
     moved = state.replace(params=jax.tree.map(lambda x: x + 1.0, state.params))
     new = agent.update_target(moved)
     chex.assert_trees_all_close(new.target_params, jax.tree.map(lambda x: x + tau, state.params), rtol=1e-6)
+
+
+def test_dueling_mean_runs_over_each_tasks_valid_actions_only():
+    """CartPole (2 actions) shares a 3-wide head with Acrobot: the invalid third advantage of CartPole must not
+    move CartPole's Q-values, and each task's valid Q-values average to V."""
+    _, agent, state = _agent(["CartPole-v1", "Acrobot-v1"], dueling=True)
+    obs = jax.random.normal(jax.random.key(1), (2, 5, 6))
+    q = agent.q_values(state.params, obs)
+    params = jax.tree.map(lambda x: x, state.params)
+    params["head"]["advantage"]["bias"] = params["head"]["advantage"]["bias"].at[0, 2].add(100.0)
+    moved = agent.q_values(params, obs)
+    np.testing.assert_allclose(moved[0, :, :2], q[0, :, :2], atol=1e-5)  # CartPole's valid actions unchanged
+    # V(s) computed by hand is the mean of each task's valid Q-values
+    head = state.params["head"]
+    feats = jax.nn.relu(obs @ state.params["torso"]["Dense_0"]["kernel"] + state.params["torso"]["Dense_0"]["bias"])
+    v = jnp.einsum("tnf,tfo->tno", feats, head["value"]["kernel"]) + head["value"]["bias"][:, None, :]
+    np.testing.assert_allclose(q[0, :, :2].mean(-1), v[0, :, 0], atol=1e-4)
+    np.testing.assert_allclose(q[1, :, :3].mean(-1), v[1, :, 0], atol=1e-4)
+
+
+def test_gradient_clip_is_one_global_clip_before_the_partition():
+    """With a partition (a frozen group), the trainable group's updates equal the unpartitioned optimiser's: the
+    clip sees the norm of the whole gradient, frozen parts included, in every transfer mode. A clip inside each
+    group (the head's own norm) would give other updates; the check below shows the test tells them apart."""
+    import optax
+
+    from mtrl.agent import make_optimizer
+    from mtrl.transfer import part_labels
+
+    labels = part_labels(("torso",))
+    params = {"torso": {"w": jnp.ones((3, 3))}, "head": {"w": jnp.ones((3, 2))}}
+    # step 1: global norm 151 > 10 (the head's own 4.9 is not); step 2: nothing to clip
+    steps = [{"torso": {"w": jnp.full((3, 3), 50.0)}, "head": {"w": jnp.full((3, 2), 2.0)}},
+             {"torso": {"w": jnp.full((3, 3), 0.1)}, "head": {"w": jnp.full((3, 2), -1.0)}}]
+
+    def head_updates(optimizer):
+        state, out = optimizer.init(params), []
+        for grads in steps:
+            updates, state = optimizer.update(grads, state, params)
+            out.append(np.asarray(updates["head"]["w"]))
+        return out
+
+    plain = head_updates(make_optimizer(10.0, 1e-2))
+    frozen = head_updates(make_optimizer(10.0, 1e-2, partition=lambda adam: optax.partition(
+        {"train": adam(), "frozen": optax.set_to_zero()}, labels)))
+    per_group = head_updates(optax.partition(  # each group clipped by its own norm
+        {"train": optax.chain(optax.clip_by_global_norm(10.0), optax.adam(1e-2)), "frozen": optax.set_to_zero()},
+        labels))
+    for a, b in zip(plain, frozen):
+        np.testing.assert_allclose(b, a, rtol=1e-6)
+    assert not np.allclose(per_group[1], plain[1], rtol=1e-3)

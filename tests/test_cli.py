@@ -35,7 +35,12 @@ def test_help_lists_options_with_defaults():
         (["transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--l2sp-alpha", "-1"], "l2sp_alpha must be >= 0"),
         (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--modes", "thaw"],
          "unknown modes ['thaw']; allowed: scratch, finetune"),
-        (["study", "transfer", "--source", "/tmp", "--tasks", "Pendulum-v1"], "no reference return for 'Pendulum-v1'"),
+        (["study", "transfer", "--source", "/tmp", "--tasks", "Catch-bsuite"],
+         "no reference return for 'Catch-bsuite'"),
+        (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--reference", "CartPole-v1"],
+         "--reference takes SPEC=RETURN"),
+        (["study", "transfer", "--source", "/tmp", "--tasks", "Acrobot-v1:max_steps_in_episode=1000"],
+         "this spec changes max_steps_in_episode"),
     ],
 )
 def test_bad_input_exits_with_a_clear_message(args, message, capsys):
@@ -79,4 +84,4 @@ def test_study_transfer_from_the_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["study", "transfer", "--source", str(tmp_path / "src"), "--tasks", "CartPole-v1:length=1.5",
               "--modes", "frozen", "--total-steps", "512", "--run-dir", str(tmp_path / "study"), *tiny])
-    assert "total_steps: 256 there vs 512 here" in capsys.readouterr().err
+    assert "config.total_steps: there 256 vs here 512" in capsys.readouterr().err

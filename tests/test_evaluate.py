@@ -47,29 +47,74 @@ def test_transfer_metrics_on_hand_computed_curves():
     scratch = np.array([[[0.0, 0.5, 1.0, 1.0]], [[0.0, 0.0, 0.0, 0.0]]])
     m = transfer_metrics(steps, transfer, scratch, last_k=2, threshold=0.95, source_steps=100)
     np.testing.assert_allclose(m["jumpstart"], [[0.5], [0.2]])
-    np.testing.assert_allclose(m["asymptotic"], [[0.0], [0.7]])
+    np.testing.assert_allclose(m["final_gain"], [[0.0], [0.7]])
     # trapezoid / 30: seed 0 transfer (0.75 + 1 + 1) * 10 / 30, scratch (0.25 + 0.75 + 1) * 10 / 30
     np.testing.assert_allclose(m["auc"], [[2.75 / 3], [1.5 / 3]])
     np.testing.assert_allclose(m["auc_scratch"], [[2.0 / 3], [0.0]])
-    np.testing.assert_allclose(m["transfer_ratio"][0], [(2.75 - 2.0) / 2.0])
-    assert np.isnan(m["transfer_ratio"][1, 0])  # scratch AUC 0: ratio undefined
-    np.testing.assert_array_equal(m["time_to_threshold"], [[10], [30]])  # seed 1 never reaches: censored
+    assert "transfer_ratio" not in m  # a ratio of summed areas, not a per-seed quantity
+    np.testing.assert_array_equal(m["time_to_threshold"], [[10], [np.inf]])  # seed 1 never reaches: censored
     np.testing.assert_array_equal(m["censored"], [[False], [True]])
-    np.testing.assert_array_equal(m["time_to_threshold_scratch"], [[20], [30]])
+    np.testing.assert_array_equal(m["time_to_threshold_scratch"], [[20], [np.inf]])
     np.testing.assert_array_equal(m["censored_scratch"], [[False], [True]])
-    np.testing.assert_array_equal(m["time_to_threshold_with_source"], [[110], [130]])
+    np.testing.assert_array_equal(m["time_to_threshold_with_source"], [[110], [np.inf]])
+
+
+def test_transfer_ratio_is_a_ratio_of_summed_areas_with_a_paired_interval():
+    from mtrl.evaluate import transfer_ratio, transfer_ratio_ci
+
+    auc = np.array([[0.9], [0.5], [0.2]])
+    scratch = np.array([[0.6], [0.0], [-0.1]])
+    # (1.6 - 0.5) / 0.5; an IQM of per-seed ratios would drop seeds 1 and 2 (scratch area <= 0)
+    assert transfer_ratio(auc, scratch) == pytest.approx(2.2)
+    assert np.isnan(transfer_ratio(auc, -scratch - 0.1))  # scratch area <= 0: undefined
+    low, high = transfer_ratio_ci(auc, scratch, resamples=500)
+    assert low <= 2.2 <= high
+    # Paired: when transfer = 2 x scratch seed by seed, every resample gives exactly 1.
+    scratch = np.array([[0.1], [0.4], [0.3], [0.7]])
+    assert transfer_ratio_ci(2 * scratch, scratch, resamples=200) == pytest.approx((1.0, 1.0))
+    assert all(np.isnan(transfer_ratio_ci(auc, np.zeros_like(auc), resamples=50)))
+
+
+def test_kaplan_meier_median_respects_censoring():
+    from mtrl.evaluate import kaplan_meier_median, threshold_summary
+
+    inf = np.inf
+    # three of five reach it: the median is the third event, whatever the censored runs' budget
+    assert kaplan_meier_median([10, 20, inf, inf, 30], [False, False, True, True, False]) == 30
+    assert kaplan_meier_median([10, inf, inf], [False, True, True]) == inf  # fewer than half: not reached
+    assert kaplan_meier_median([10, 20], [False, True]) == 10  # half reached by 10: the median is 10
+    # a run censored early (at 15) leaves the risk set: S = 3/4 after 10, then 3/4 * 1/2 after 20
+    assert kaplan_meier_median([10, 15, 20, 40], [False, True, False, False]) == 20
+    s = threshold_summary(np.array([[10.0, inf], [20.0, inf], [30.0, 40.0]]),
+                          np.array([[False, True], [False, True], [False, False]]), resamples=200)
+    assert (s["reached"], s["runs"]) == (4, 6) and s["fraction_reached"] == pytest.approx(4 / 6)
+    assert s["median"] == 30.0  # censored runs are never averaged in as "reached at the budget"
+    assert s["median_ci"][0] >= 10.0
+    none = threshold_summary(np.full((4, 1), inf), np.ones((4, 1), bool), resamples=50)
+    assert none["median"] is None and none["median_ci"] == [None, None] and none["reached"] == 0
 
 
 def test_normalise_and_time_to_threshold_censoring():
-    from mtrl.evaluate import normalise, reference_return, time_to_threshold
+    from mtrl.evaluate import normalise, time_to_threshold
 
     np.testing.assert_allclose(normalise(np.array([22.0, 500.0, 261.0]), 22.0, 500.0), [0.0, 1.0, 0.5])
-    assert reference_return("CartPole-v1:length=2.5") == 500.0
-    with pytest.raises(ValueError, match="no reference return for 'Pendulum-v1'; known: Acrobot-v1"):
-        reference_return("Pendulum-v1")
     values, censored = time_to_threshold(np.array([0, 5, 9]), np.array([[0.1, 0.2, 0.3], [0.0, 1.0, 0.0]]), 0.9)
-    np.testing.assert_array_equal(values, [9, 5])
+    np.testing.assert_array_equal(values, [np.inf, 5])
     np.testing.assert_array_equal(censored, [True, False])
+
+
+def test_reference_return_is_for_the_task_as_configured():
+    from mtrl.evaluate import reference_return
+
+    assert reference_return("CartPole-v1:length=2.5") == 500.0
+    assert reference_return("CartPole-v1:max_steps_in_episode=200") == 200.0  # the variant's maximum return
+    assert reference_return("MountainCar-v0:gamma=0.98,eps_end=0.2") == -110.0  # learner fields change no env
+    with pytest.raises(ValueError, match="Acrobot-v1:max_steps_in_episode=1000.*changes max_steps_in_episode"):
+        reference_return("Acrobot-v1:max_steps_in_episode=1000")
+    assert reference_return("Acrobot-v1:max_steps_in_episode=1000", {"Acrobot-v1:max_steps_in_episode=1000": -90}) \
+        == -90.0
+    with pytest.raises(ValueError, match="no reference return for 'Catch-bsuite'"):
+        reference_return("Catch-bsuite")
 
 
 def test_probability_of_improvement_and_stratified_intervals():

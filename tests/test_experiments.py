@@ -17,11 +17,19 @@ def _summary(name, values):
                                               "ci_high": hi, "per_seed": values}}}}
 
 
-def test_classic_comparison_rule():
-    multi = {"tasks": {**_summary("A", [90.0, 100.0])["tasks"], **_summary("B", [10.0, 20.0])["tasks"]}}
-    single = {"A": _summary("A", [95.0, 105.0]), "B": _summary("B", [30.0, 40.0])}
-    rows = {r["task"]: r["within_or_better"] for r in classic_multitask.compare(multi, single)}
-    assert rows == {"A": True, "B": False}  # A's mean 95 is inside [95, 105]; B's 15 is below [30, 40]
+def test_classic_comparison_is_a_probability_of_improvement_with_an_interval():
+    multi = {"tasks": {**_summary("A", [110.0, 120.0, 130.0, 140.0, 150.0])["tasks"],
+                       **_summary("B", [10.0, 20.0, 30.0, 40.0, 50.0])["tasks"],
+                       **_summary("C", [1.0, 3.0, 5.0, 7.0, 9.0])["tasks"]}}
+    single = {"A": _summary("A", [10.0, 20.0, 30.0, 40.0, 50.0]), "B": _summary("B", [60.0, 70.0, 80.0, 90.0, 99.0]),
+              "C": _summary("C", [2.0, 4.0, 6.0, 8.0, 10.0])}
+    rows = {r["task"]: r for r in classic_multitask.compare(multi, single)}
+    assert rows["A"]["p_multi_better"] == 1.0 and rows["A"]["verdict"] == "better"
+    assert rows["B"]["p_multi_better"] == 0.0 and rows["B"]["verdict"] == "worse"
+    # interleaved values: P = 10/25 = 0.4, and its interval straddles 1/2
+    assert rows["C"]["p_multi_better"] == 0.4 and rows["C"]["verdict"] == "no clear difference"
+    low, high = rows["C"]["p_multi_better_ci"]
+    assert low < 0.5 < high
 
 
 def test_mountaincar_sweep_trains_every_setting_and_seed_in_one_program(tmp_path):
