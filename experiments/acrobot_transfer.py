@@ -82,6 +82,36 @@ def checkpoint_returns(run_dir: str, tasks: list[str], config: DQNConfig, task: 
     return out
 
 
+def plot_discounted(curves: dict[str, dict[int, np.ndarray]], path: str) -> None:
+    """Discounted return vs epoch per mode: mtrl's mean over seeds with a 95% bootstrap band (solid), D'Eramo et
+    al.'s means at epochs 5, 10, 25, 50 (dashed, markers)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mtrl.evaluate import bootstrap_ci
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, mode in enumerate(MODES):
+        steps = sorted(curves[mode])
+        values = np.stack([curves[mode][s][1] for s in steps])  # [E, S]
+        low, high = bootstrap_ci(values, axis=1)
+        epochs = np.array(steps) / 1000
+        color = f"C{i}"
+        ax.plot(epochs, values.mean(1), color=color, label=f"{mode} (mtrl)")
+        ax.fill_between(epochs, low, high, color=color, alpha=0.2)
+        ax.plot(np.array(REPORT_STEPS) / 1000, REFERENCE[mode], "o--", color=color, alpha=0.7,
+                label=f"{mode} (D'Eramo et al.)")
+    ax.set_xlabel("epoch (1,000 env steps)")
+    ax.set_ylabel(f"discounted return (γ = {DISCOUNT})")
+    ax.set_title("Acrobot-v1 from a pretrained torso")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_study_args(__doc__, "acrobot_transfer", TARGET_CONFIG, argv, tuned_on=TUNED_ON)
     start = time.perf_counter()
@@ -126,8 +156,12 @@ def main(argv: list[str] | None = None) -> dict:
     data = {"study": study, "discount": DISCOUNT, "eval_episodes": EVAL_EPISODES, "reference": REFERENCE,
             "curves": {m: {str(k): v.tolist() for k, v in c.items()} for m, c in curves.items()},
             "config": dataclasses.asdict(args.config)}
+    figure = os.path.join(args.out, "discounted_returns.png")
+    plot_discounted(curves, figure)
     write_study_results(args, "results", data, text, "Transfer to Acrobot: the D'Eramo et al. (2020) protocol",
-                        time.perf_counter() - start)
+                        time.perf_counter() - start,
+                        figures={"discounted_returns.png": figure,
+                                 "transfer_curves.png": os.path.join(args.out, "study", "transfer_curves.png")})
     return data
 
 

@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 
@@ -123,9 +124,10 @@ def provenance_header(args: StudyArgs, wall_s: float | None = None) -> str:
 
 
 def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title: str,
-                        wall_s: float | None = None) -> None:
+                        wall_s: float | None = None, figures: dict[str, str] | None = None) -> None:
     """Write ``out/<stem>.json`` (``data`` plus provenance) and ``out/<stem>.md`` (title, provenance header,
-    ``text``), print the text; with ``--publish`` also docs/results/<study>.md and docs/results/<study>/."""
+    ``text``), print the text; with ``--publish`` also docs/results/<study>.md, docs/results/<study>/<stem>.json
+    and the ``figures`` (name -> path of a file the study wrote), shown at the end of the published page."""
     os.makedirs(args.out, exist_ok=True)
     data = {**data, "seeds": args.seeds, "tuned_on": list(args.tuned_on), "held_out": args.held_out,
             "command": ["python", "-m", f"experiments.{args.name}", *sys.argv[1:]], **environment_info()}
@@ -134,12 +136,17 @@ def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title
     if args.publish:
         targets.append((os.path.join(DOCS_RESULTS, args.name, f"{stem}.json"),
                         os.path.join(DOCS_RESULTS, f"{args.name}.md")))
-    for json_path, md_path in targets:
+    for i, (json_path, md_path) in enumerate(targets):
         os.makedirs(os.path.dirname(json_path), exist_ok=True)
         with open(json_path, "w") as f:
             json.dump(data, f, indent=2)
+        page = markdown
+        if i and figures:  # the published page shows the figures copied beside it
+            for name, path in figures.items():
+                shutil.copyfile(path, os.path.join(os.path.dirname(json_path), name))
+                page += f"\n![{name}]({args.name}/{name})\n"
         with open(md_path, "w") as f:
-            f.write(markdown)
+            f.write(page)
     print(markdown)
     print(f"results: {args.out}" + (f" and {DOCS_RESULTS}/{args.name}.md" if args.publish else ""))
 
@@ -208,10 +215,14 @@ def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str, wall
     heading -> transfer.json content; one study may have the heading "")."""
     from mtrl.study import study_markdown
 
-    parts = []
+    parts, figures = [], {}
     for heading, study in studies.items():
+        slug = heading.split(":")[-1].strip().split("-")[0].lower()
+        curves = os.path.join(os.path.dirname(study["source_run"]), "study", "transfer_curves.png")
+        if os.path.exists(curves):
+            figures[f"{slug + '_' if slug else ''}transfer_curves.png"] = curves
         source = os.path.join(study["source_run"], "summary.md")
         source_text = open(source).read() if os.path.exists(source) else ""
         parts.append((f"## {heading}\n\n" if heading else "") + "Source run, final greedy return:\n\n" + source_text
                      + "\nTransfer vs scratch:\n\n" + study_markdown(study))
-    write_study_results(args, "results", {"studies": studies}, "\n".join(parts), title, wall_s)
+    write_study_results(args, "results", {"studies": studies}, "\n".join(parts), title, wall_s, figures)

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.common import parse_study_args, write_study_results
+from experiments.common import parse_study_args, train_or_reuse, write_study_results
 from mtrl.config import DQNConfig
 from mtrl.logger import summary_markdown
 from mtrl.tasks import suite
-from mtrl.train import train
 
 # The defaults, except that the learning rate decays to half (not to 0) and ε to 0.01 (not 0.05). Chosen on seeds
 # 0-15 (`TUNED_ON`): in 8-seed runs the defaults ended 12 of 64 task-seed finals below 475 (7 of them on the
@@ -27,15 +26,15 @@ TUNED_ON = range(0, 16)
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_study_args(__doc__, "quickstart", CONFIG, argv, seeds=4, tuned_on=TUNED_ON)
-    result = train(list(suite("cartpole-lengths")), args.config, seeds=args.seeds, run_dir=args.out,
-                   extra_metadata={"experiment": "quickstart"})
-    summary = result.summary
+    summary = train_or_reuse(list(suite("cartpole-lengths")), args.config, args.seeds, args.out, args.rerun,
+                             args.name)
     text = (summary_markdown(summary) + f"\nLearning curves: `{args.out}/curves.png`. Settings: the defaults with "
             "`lr_end_fraction=0.5, eps_end=0.01` (experiments/quickstart.py).\n")
     if len(args.seeds) < 5:
         text += f"\nWith {len(args.seeds)} seeds the 95% intervals are not meaningful; the published table uses 10.\n"
     write_study_results(args, "results", {"summary": summary, "config": dataclasses.asdict(args.config)},
-                        text, "Quickstart: cartpole-lengths, one network for four pole lengths", summary["wall_s"])
+                        text, "Quickstart: cartpole-lengths, one network for four pole lengths", summary["wall_s"],
+                        figures={"curves.png": f"{args.out}/curves.png"})
     print(f"learning curves: {args.out}/curves.png")
     return summary
 

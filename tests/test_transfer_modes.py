@@ -125,7 +125,9 @@ def test_train_transfer_records_provenance(source_dir, tmp_path):
     assert meta["source_run"] == source_dir and meta["source_step"] == 256
     assert meta["spliced"] == ["torso"] and meta["seed_map"] == {"0": 0, "1": 1, "2": 0}
     assert meta["settings"]["mode"] == "frozen" and meta["source_env_steps"] == 512
-    assert result.summary["tasks"][TARGET[0]]["final_return"]["mean"] > 0
+    assert meta["source_fingerprint"] == load_source(source_dir).fingerprint and len(meta["source_fingerprint"]) == 16
+    final = result.summary["tasks"][TARGET[0]]["final_return"]["per_seed"]
+    np.testing.assert_allclose(final, result.eval_returns[-1][:, 0], rtol=1e-6)
 
 
 def test_bad_transfer_settings_are_clear_errors(source_dir):
