@@ -212,6 +212,12 @@ COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "plot": Plot}
 
 
 def main(args: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["--version"]:
+        from mtrl import __version__
+
+        print(f"mtrl {__version__}")
+        return
     command = tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="mtrl", args=args,
                                                    description="Multi-task and transfer deep Q-learning in JAX.")
     try:

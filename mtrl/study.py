@@ -174,7 +174,8 @@ def transfer_study(
 
     taskset = make_taskset(tasks)
     config.validate(taskset.num_tasks)
-    transfer.with_mode("finetune").validate()
+    for mode in modes:  # every mode's settings must be able to act, before anything trains
+        transfer.with_mode(mode).validate().check_acts(config)
     source = load_source(source_run, transfer.source_step)
     random = evaluate.random_returns(taskset)
     os.makedirs(run_dir, exist_ok=True)

@@ -158,6 +158,13 @@ def parse_task(spec: str) -> Task:
     env_id, _, field_text = spec.strip().partition(":")
     env_id = env_id.strip()
     allowed_envs = supported_envs()
+    if env_id in _UNSUPPORTED_ENVS and env_id in gymnax.registered_envs:
+        env, params = _make_env(env_id) if env_id != "MNISTBandit-bsuite" else (None, None)
+        if env is not None and not isinstance(env.action_space(params), spaces.Discrete):
+            raise ValueError(f"mtrl's DQN needs discrete actions; {env_id} has a continuous action space "
+                             f"({type(env.action_space(params)).__name__}); allowed: {', '.join(allowed_envs)}")
+        raise ValueError(f"{env_id} is not supported by mtrl (it downloads data when constructed); "
+                         f"allowed: {', '.join(allowed_envs)}")
     if env_id not in allowed_envs:
         raise ValueError(f"unknown env id {env_id!r} in task spec {spec!r}; allowed: {', '.join(allowed_envs)}")
     env, params = _make_env(env_id)

@@ -189,6 +189,20 @@ class TransferConfig(TransferSettings):
                 raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
         return self
 
+    def check_acts(self, config: DQNConfig) -> TransferConfig:
+        """Raise `ValueError` when this mode's setting cannot act in a run of ``config`` (the mode would silently
+        equal another one): an unfreeze point at or past the run's end (= frozen), L2-SP with α = 0 (=
+        finetune), joint with λ = 0 (the targets would not train). Return self."""
+        if self.mode == "unfreeze" and self.unfreeze_at >= config.total_steps:
+            raise ValueError(f"unfreeze_at ({self.unfreeze_at:,}) must be below total_steps ({config.total_steps:,}): "
+                             "the torso would never unfreeze and 'unfreeze' would be 'frozen'")
+        if self.mode == "l2sp" and self.l2sp_alpha == 0:
+            raise ValueError("l2sp_alpha must be > 0 in mode l2sp: with 0 the penalty vanishes and 'l2sp' is "
+                             "'finetune'")
+        if self.mode == "joint" and self.transfer_factor == 0:
+            raise ValueError("transfer_factor must be > 0 in mode joint: with 0 the target tasks get no loss")
+        return self
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TransferConfig:
         d = dict(d)
@@ -375,7 +389,7 @@ def train_transfer(
     """
     from mtrl.train import train
 
-    transfer.validate()
+    transfer.validate().check_acts(config)
     source = load_source(source_run, transfer.source_step)
     all_tasks = target_task_list(transfer.mode, source.tasks, tasks)
     cfg = target_config(config, transfer, len(source.tasks), len(tasks))

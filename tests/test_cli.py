@@ -50,6 +50,13 @@ def test_bad_input_exits_with_a_clear_message(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_version(capsys):
+    import mtrl
+
+    main(["--version"])
+    assert capsys.readouterr().out == f"mtrl {mtrl.__version__}\n" and mtrl.__version__[0].isdigit()
+
+
 def test_train_and_plot_from_the_command_line(tmp_path):
     run_dir = tmp_path / "cli_run"
     main(["train", "--tasks", "CartPole-v1", "--seeds", "2", "--total-steps", "256", "--num-envs", "4",

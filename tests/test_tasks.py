@@ -35,7 +35,8 @@ def test_parse_learner_fields():
     "spec, message",
     [
         ("CartPol-v1", "unknown env id 'CartPol-v1'.*allowed: .*CartPole-v1"),
-        ("Pendulum-v1", "unknown env id 'Pendulum-v1'"),
+        ("Pendulum-v1", "mtrl's DQN needs discrete actions; Pendulum-v1 has a continuous action space"),
+        ("MNISTBandit-bsuite", "MNISTBandit-bsuite is not supported by mtrl \\(it downloads data"),
         ("CartPole-v1:lenght=1.0", "unknown field 'lenght' for CartPole-v1.*allowed fields: .*length"),
         ("CartPole-v1:length=long", "task field 'length' of CartPole-v1 must be a finite number, got 'long'"),
         ("CartPole-v1:length=nan", "must be a finite number"),

@@ -11,6 +11,7 @@ from mtrl.config import DQNConfig
 from mtrl.train import Trainer, train
 from mtrl.transfer import (
     TransferConfig,
+    TransferSettings,
     build_trainer,
     initial_state_fn,
     load_source,
@@ -140,6 +141,25 @@ def test_bad_transfer_settings_are_clear_errors(source_dir):
     wider = DQNConfig(**{**CFG.__dict__, "torso": (32,)})
     with pytest.raises(ValueError, match=r"torso\['Dense_0'\]\['kernel'\]: source shape \(4, 16\) vs target shape"):
         train_transfer(source_dir, TARGET, TransferConfig(), wider, seeds=[0], progress=False)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"mode": "unfreeze", "unfreeze_at": 256}, r"unfreeze_at \(256\) must be below total_steps \(256\)"),
+    ({"mode": "l2sp", "l2sp_alpha": 0.0}, "l2sp_alpha must be > 0 in mode l2sp"),
+    ({"mode": "joint", "transfer_factor": 0.0}, "transfer_factor must be > 0 in mode joint"),
+])
+def test_settings_that_cannot_act_are_refused_before_training(source_dir, tmp_path, settings, message):
+    """A mode that would silently equal another (unfreeze never unfreezing = frozen, ...) is an error, in a single
+    transfer run and in a study (before any mode trains)."""
+    from mtrl.study import transfer_study
+
+    with pytest.raises(ValueError, match=message):
+        train_transfer(source_dir, TARGET, TransferConfig(**settings), CFG, seeds=[0], progress=False)
+    mode = settings.pop("mode")
+    with pytest.raises(ValueError, match=message):
+        transfer_study(source_dir, TARGET, modes=[mode], transfer=TransferSettings(**settings), config=CFG,
+                       run_dir=str(tmp_path), progress=False)
+    assert not (tmp_path / "scratch").exists()
 
 
 def test_a_stopped_transfer_run_resumes_bit_identically(source_dir, tmp_path):
