@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 
 import jax
 import numpy as np
@@ -114,7 +113,6 @@ def plot_discounted(curves: dict[str, dict[int, np.ndarray]], path: str) -> None
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_study_args(__doc__, "acrobot_transfer", TARGET_CONFIG, argv, tuned_on=TUNED_ON)
-    start = time.perf_counter()
     sources = [s for s in SPECS if not s.startswith(TARGET)]
     source = scale_budget(SOURCE_CONFIG, args.config.total_steps, TARGET_CONFIG.total_steps)
     keep = args.config.num_chunks + 1
@@ -159,7 +157,6 @@ def main(argv: list[str] | None = None) -> dict:
     figure = os.path.join(args.out, "discounted_returns.png")
     plot_discounted(curves, figure)
     write_study_results(args, "results", data, text, "Transfer to Acrobot: the D'Eramo et al. (2020) protocol",
-                        time.perf_counter() - start,
                         figures={"discounted_returns.png": figure,
                                  "transfer_curves.png": os.path.join(args.out, "study", "transfer_curves.png")})
     return data

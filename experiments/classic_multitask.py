@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 
 import numpy as np
 
@@ -68,7 +67,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_study_args(__doc__, "classic_multitask", CONFIG, argv, tuned_on=TUNED_ON,
                             extra={"--multi-task-weights": weights})
     config, seeds, out = args.config, args.seeds, args.out
-    start = time.perf_counter()
     multi_config = dataclasses.replace(config, task_weights=tuple(args.options["multi_task_weights"]))
     multi = train_or_reuse(SPECS, multi_config, seeds, os.path.join(out, "multi_task"), args.rerun, args.name)
     single = {spec: train_or_reuse([spec], config, seeds, os.path.join(out, "single_" + spec.split(":")[0]),
@@ -93,8 +91,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             f"only when that interval excludes 1/2.\n\n{table}\n"
             f"multi-task wall {multi['wall_s']:.0f} s; single-task walls "
             + ", ".join(f"{k}: {v['wall_s']:.0f} s" for k, v in single.items()) + "\n")
-    write_study_results(args, "comparison", data, text, "Multi-task vs single-task on classic control",
-                        time.perf_counter() - start)
+    write_study_results(args, "comparison", data, text, "Multi-task vs single-task on classic control")
     return rows
 
 

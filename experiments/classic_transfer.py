@@ -14,7 +14,6 @@ the three transfer tables.
 from __future__ import annotations
 
 import os
-import time
 
 from experiments.classic_multitask import SPECS
 from experiments.common import parse_study_args, pretrain_and_study, publish_transfer, scale_budget
@@ -31,7 +30,6 @@ TUNED_ON = range(0, 4)
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     args = parse_study_args(__doc__, "classic_transfer", TARGET_CONFIG, argv, tuned_on=TUNED_ON)
-    start = time.perf_counter()
     source = scale_budget(SOURCE_CONFIG, args.config.total_steps, TARGET_CONFIG.total_steps)
     studies = {}
     for held_out in SPECS:
@@ -39,7 +37,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         sources = [t for t in SPECS if t != held_out]
         studies[f"held out: {held_out}"] = pretrain_and_study(args, os.path.join(args.out, name), sources,
                                                               [held_out], source, args.config, SETTINGS)
-    publish_transfer(args, studies, "Leave-one-out transfer on classic control", time.perf_counter() - start)
+    publish_transfer(args, studies, "Leave-one-out transfer on classic control")
     return studies
 
 

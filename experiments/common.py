@@ -106,8 +106,20 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     )
 
 
-def provenance_header(args: StudyArgs, wall_s: float | None = None) -> str:
-    """Markdown lines saying how a results file was made: command, seeds, host, package versions."""
+def runs_wall_s(root: str) -> tuple[float, int]:
+    """(Sum of the ``wall_s`` of every finished run under ``root``, number of runs): the training time of a study,
+    the same whether its runs were trained now or reused (runs moved aside are not counted)."""
+    total, count = 0.0, 0
+    for directory, _, files in os.walk(root):
+        if "summary.json" in files and ".replaced-" not in directory:
+            with open(os.path.join(directory, "summary.json")) as f:
+                total += float(json.load(f).get("wall_s", 0.0))
+            count += 1
+    return total, count
+
+
+def provenance_header(args: StudyArgs) -> str:
+    """Markdown lines saying how a results file was made: command, seeds, host, package versions, run time."""
     info = environment_info()
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
     device = info["device"]
@@ -118,20 +130,22 @@ def provenance_header(args: StudyArgs, wall_s: float | None = None) -> str:
     lines = [f"- command: `{command.strip()}`", f"- seeds: {args.seeds_note()}", f"- host: {host}",
              f"- versions: Python {info['python']}, {versions}",
              f"- written: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}"]
-    if wall_s is not None:
-        lines.append(f"- wall time: {wall_s / 60:.1f} min")
+    wall_s, runs = runs_wall_s(args.out)
+    if runs:
+        lines.append(f"- training wall time: {wall_s / 60:.1f} min (sum over the {runs} run{'s' * (runs > 1)}, "
+                     "from their summary.json)")
     return "\n".join(lines) + "\n"
 
 
 def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title: str,
-                        wall_s: float | None = None, figures: dict[str, str] | None = None) -> None:
+                        figures: dict[str, str] | None = None) -> None:
     """Write ``out/<stem>.json`` (``data`` plus provenance) and ``out/<stem>.md`` (title, provenance header,
     ``text``), print the text; with ``--publish`` also docs/results/<study>.md, docs/results/<study>/<stem>.json
     and the ``figures`` (name -> path of a file the study wrote), shown at the end of the published page."""
     os.makedirs(args.out, exist_ok=True)
     data = {**data, "seeds": args.seeds, "tuned_on": list(args.tuned_on), "held_out": args.held_out,
             "command": ["python", "-m", f"experiments.{args.name}", *sys.argv[1:]], **environment_info()}
-    markdown = f"# {title}\n\n{provenance_header(args, wall_s)}\n{text}"
+    markdown = f"# {title}\n\n{provenance_header(args)}\n{text}"
     targets = [(os.path.join(args.out, f"{stem}.json"), os.path.join(args.out, f"{stem}.md"))]
     if args.publish:
         targets.append((os.path.join(DOCS_RESULTS, args.name, f"{stem}.json"),
@@ -210,7 +224,7 @@ def pretrain_and_study(args: StudyArgs, out: str, source_tasks: list[str], targe
                           rerun=args.rerun, **study_kwargs)
 
 
-def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str, wall_s: float) -> None:
+def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str) -> None:
     """Write a transfer experiment's results file: each study's source summary and transfer table (``studies``:
     heading -> transfer.json content; one study may have the heading "")."""
     from mtrl.study import study_markdown
@@ -225,4 +239,4 @@ def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str, wall
         source_text = open(source).read() if os.path.exists(source) else ""
         parts.append((f"## {heading}\n\n" if heading else "") + "Source run, final greedy return:\n\n" + source_text
                      + "\nTransfer vs scratch:\n\n" + study_markdown(study))
-    write_study_results(args, "results", {"studies": studies}, "\n".join(parts), title, wall_s, figures)
+    write_study_results(args, "results", {"studies": studies}, "\n".join(parts), title, figures)

@@ -30,10 +30,8 @@ def main(argv: list[str] | None = None) -> dict:
                              args.name)
     text = (summary_markdown(summary) + f"\nLearning curves: `{args.out}/curves.png`. Settings: the defaults with "
             "`lr_end_fraction=0.5, eps_end=0.01` (experiments/quickstart.py).\n")
-    if len(args.seeds) < 5:
-        text += f"\nWith {len(args.seeds)} seeds the 95% intervals are not meaningful; the published table uses 10.\n"
     write_study_results(args, "results", {"summary": summary, "config": dataclasses.asdict(args.config)},
-                        text, "Quickstart: cartpole-lengths, one network for four pole lengths", summary["wall_s"],
+                        text, "Quickstart: cartpole-lengths, one network for four pole lengths",
                         figures={"curves.png": f"{args.out}/curves.png"})
     print(f"learning curves: {args.out}/curves.png")
     return summary

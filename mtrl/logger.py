@@ -240,9 +240,12 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         rows.append([name, f"{r['iqm']:.1f}", f"{r['mean']:.1f}", f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]",
                      " ".join(f"{v:.0f}" for v in r["per_seed"])])
     table = markdown_table(["task", "IQM", "mean", "95% CI (mean)", "per seed"], rows)
+    n = len(summary["seeds"])
+    few = (f"With {n} seed{'s' if n > 1 else ''} the 95% interval is not meaningful (with 2 it is about the range); "
+           "use 5 or more seeds for intervals.\n\n" if n < 5 else "")
     return (
-        f"Final greedy return over {len(summary['seeds'])} seeds ({summary['seeds']}), "
-        f"{summary['env_steps_per_task']:,} env steps per task.\n\n{table}\n"
+        f"Final greedy return over {n} seeds ({summary['seeds']}), "
+        f"{summary['env_steps_per_task']:,} env steps per task.\n\n{table}\n{few}"
         f"wall {summary['wall_s']:.1f} s (compile {summary['compile_s']:.1f} s), "
         f"{summary['env_steps_per_s']:,.0f} env steps/s\n"
     )
