@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> dict:
     state = trainer.init([seed for _, seed in runs], hparams=hparams)
     train_chunk, evaluate = trainer.compile(state)
     curve = []
-    for _ in range(config.num_chunks):
-        state, _ = train_chunk(state)
+    for size in config.chunk_sizes():  # a shorter last chunk when total_steps is not a multiple of eval_every
+        step = train_chunk if size == config.chunk_iterations else trainer.make_train_chunk(size)
+        state, _ = step(state)
         curve.append(np.asarray(evaluate(state)).mean(-1)[:, 0])  # [runs]
     final = curve[-1]
     settings = {

@@ -59,7 +59,7 @@ class DQNConfig:
     task_weights: tuple[float, ...] | None = None
     """loss weight per task (default 1 each): L = sum_t w_t mean_i loss"""
     eval_every: int = 20_000
-    """env steps per task between greedy evaluations (also the compiled chunk length)"""
+    """env steps per task between greedy evaluations (also the compiled chunk length; the last chunk may be shorter)"""
     eval_episodes: int = 10
     """greedy episodes per task and seed at each evaluation"""
 
@@ -74,18 +74,23 @@ class DQNConfig:
 
     @property
     def iterations(self) -> int:
-        """Total iterations, rounded up to whole chunks."""
-        return self.num_chunks * self.chunk_iterations
+        """Total iterations: ``total_steps / num_envs`` exactly (`validate` requires a multiple)."""
+        return self.total_steps // self.num_envs
 
     @property
     def chunk_iterations(self) -> int:
-        """Iterations per compiled chunk (one evaluation after each)."""
+        """Iterations per full compiled chunk (one evaluation after each)."""
         return max(1, self.eval_every // self.num_envs)
 
     @property
     def num_chunks(self) -> int:
-        per_chunk = self.chunk_iterations * self.num_envs
-        return -(-self.total_steps // per_chunk)
+        return -(-self.iterations // self.chunk_iterations)
+
+    def chunk_sizes(self) -> list[int]:
+        """Iterations of each chunk: full chunks, then a shorter last one when ``total_steps`` is not a multiple of
+        the chunk, so a run trains exactly ``total_steps`` env steps per task."""
+        full, rest = divmod(self.iterations, self.chunk_iterations)
+        return [self.chunk_iterations] * full + ([rest] if rest else [])
 
     @property
     def num_updates(self) -> int:
@@ -105,6 +110,10 @@ class DQNConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.total_steps % self.num_envs:
+            low = self.total_steps - self.total_steps % self.num_envs
+            raise ValueError(f"total_steps must be a multiple of num_envs ({self.num_envs}: every iteration steps each "
+                             f"env once), got {self.total_steps}; use {low or self.num_envs} or {low + self.num_envs}")
         if self.learning_starts < 0:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
         if self.buffer_size < self.num_envs:

@@ -101,7 +101,7 @@ class RunLogger:
         if progress:
             from tqdm.auto import tqdm
 
-            total = config.num_chunks * config.chunk_iterations * config.num_envs
+            total = config.iterations * config.num_envs
             self._bar = tqdm(total=total, initial=resume_step or 0, unit="step", desc="train", dynamic_ncols=True)
         if run_dir is None:
             return

@@ -170,7 +170,8 @@ class Trainer:
         counter = jax.ShapeDtypeStruct((), jnp.int32)
         return RunnerState(runs=runs, iteration=counter, num_updates=counter)
 
-    def start(self, seeds: Sequence[int], build_state: Callable[[], RunnerState] | None = None):
+    def start(self, seeds: Sequence[int], build_state: Callable[[], RunnerState] | None = None,
+              iterations: int | None = None):
         """``(state, train_chunk, evaluate)``: the starting state (``build_state()``, default ``init(seeds)``)
         and the compiled programs, built concurrently.
 
@@ -183,12 +184,12 @@ class Trainer:
         shapes = self.init_shapes(seeds)
         if shapes is None:
             state = build_state()
-            return (state, *self.compile(state))
+            return (state, *self.compile(state, iterations=iterations))
         built = []
-        chunk, evaluate = self.compile(shapes, meanwhile=lambda: built.append(build_state()))
+        chunk, evaluate = self.compile(shapes, meanwhile=lambda: built.append(build_state()), iterations=iterations)
         state = built[0]
         if _signature(state) != _signature(shapes):
-            return (state, *self.compile(state))
+            return (state, *self.compile(state, iterations=iterations))
         return state, chunk, evaluate
 
     def with_params(self, state: RunnerState, params: Any, anchor: Any = None) -> RunnerState:
@@ -312,13 +313,15 @@ class Trainer:
 
         return evaluate
 
-    def compile(self, state: RunnerState, meanwhile: Callable[[], Any] | None = None) -> tuple[Callable, Callable]:
-        """Compiled ``(train_chunk, evaluate)`` for ``state``'s shapes (a state or its `init_shapes`; not consumed).
+    def compile(self, state: RunnerState, meanwhile: Callable[[], Any] | None = None,
+                iterations: int | None = None) -> tuple[Callable, Callable]:
+        """Compiled ``(train_chunk, evaluate)`` for ``state``'s shapes (a state or its `init_shapes`; not consumed);
+        the chunk runs ``iterations`` iterations (default `DQNConfig.chunk_iterations`).
 
         XLA releases the GIL while it compiles, so the chunk compiles on a worker thread while this one runs
         ``meanwhile()`` (if given) and then traces and compiles the evaluation.
         """
-        lowered = self.make_train_chunk().lower(state)
+        lowered = self.make_train_chunk(iterations).lower(state)
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             chunk = pool.submit(lowered.compile)
             if meanwhile is not None:
@@ -439,7 +442,7 @@ def train(
 
     SIGINT/SIGTERM during training finish the current chunk, save a checkpoint, and return with ``stopped_at``.
     """
-    from mtrl.checkpoint import Checkpointer, check_compatible
+    from mtrl.checkpoint import Checkpointer, IncompatibleCheckpointError, check_compatible
     from mtrl.logger import RunLogger, environment_info  # host-side only
 
     trainer = trainer or Trainer.create(tasks, config)
@@ -476,8 +479,18 @@ def train(
             return state
     else:
         build_state = functools.partial(init_state, trainer, seeds) if init_state else None
+    # Chunk c ends after `ends[c]` iterations; the last chunk is shorter when total_steps is not a multiple of the
+    # chunk, so a run trains exactly total_steps env steps per task.
+    sizes = cfg.chunk_sizes()
+    ends = np.cumsum(sizes) * cfg.num_envs  # env steps per task after each chunk
+    if resume and start_step not in set(ends.tolist()):
+        raise IncompatibleCheckpointError(
+            f"checkpoint in {run_dir} is at {start_step:,} env steps per task, not at the end of a chunk of this run "
+            f"({', '.join(f'{e:,}' for e in ends)})")
+    first_chunk = int(np.searchsorted(ends, start_step, side="right")) if resume else 0
     # init (or restore) and compile overlap; compile_s covers both
-    state, train_chunk, evaluate = trainer.start(seeds, build_state)
+    state, train_chunk, evaluate = trainer.start(seeds, build_state, sizes[min(first_chunk, len(sizes) - 1)])
+    chunks = {sizes[min(first_chunk, len(sizes) - 1)]: train_chunk}
     compile_s = time.perf_counter() - wall_start
     if resume:
         eval_steps = list(saved["eval_steps"])
@@ -485,32 +498,31 @@ def train(
     logger = RunLogger(run_dir, trainer.taskset.names, seeds, cfg, progress=progress, tensorboard=tensorboard,
                        extra_metadata=extra_metadata, resume_step=start_step if resume else None)
 
-    steps_per_chunk = cfg.chunk_iterations * cfg.num_envs
     if not resume:
         eval_steps, eval_returns = [0], [np.asarray(evaluate(state)).mean(-1)]
         logger.log_eval(0, eval_returns[-1])
-    first_chunk = start_step // steps_per_chunk
     every = checkpoints.every if checkpoints else 0
     train_s, stopped_at = 0.0, None
     try:
         with _StopOnSignals() as stop:
-            for chunk in range(first_chunk, cfg.num_chunks):
+            for chunk in range(first_chunk, len(sizes)):
+                if sizes[chunk] not in chunks:  # the shorter last chunk: its own program, compiled once
+                    chunks[sizes[chunk]] = trainer.make_train_chunk(sizes[chunk]).lower(state).compile()
                 t0 = time.perf_counter()
-                state, metrics = train_chunk(state)
+                state, metrics = chunks[sizes[chunk]](state)
                 metrics = jax.device_get(metrics)
                 train_s += time.perf_counter() - t0
-                step = (chunk + 1) * steps_per_chunk
+                step, previous = int(ends[chunk]), int(ends[chunk]) - sizes[chunk] * cfg.num_envs
                 returns = np.asarray(evaluate(state)).mean(-1)  # [S, T]
                 eval_steps.append(step)
                 eval_returns.append(returns)
-                trained = (chunk + 1 - first_chunk) * steps_per_chunk
                 logger.log_chunk(step, metrics, returns, env_steps_per_s=trainer.taskset.num_tasks * len(seeds)
-                                 * trained / max(train_s, 1e-9))
+                                 * (step - start_step) / max(train_s, 1e-9))
                 logger.log_eval(step, returns)
-                last = chunk + 1 == cfg.num_chunks
+                last = chunk + 1 == len(sizes)
                 stopping = not last and (stop.signum is not None or (stop_at_step is not None
                                                                      and step >= stop_at_step))
-                due = every > 0 and step // every > (step - steps_per_chunk) // every
+                due = every > 0 and step // every > previous // every
                 if checkpointer is not None and (last or stopping or due):
                     checkpointer.save(step, state, {**identity, "versions": versions, "eval_steps": list(eval_steps),
                                                     "eval_returns": [r.tolist() for r in eval_returns]})
@@ -535,7 +547,7 @@ def train(
     )
     if stopped_at is not None:
         return result
-    trained_steps = (cfg.num_chunks - first_chunk) * steps_per_chunk
+    trained_steps = cfg.iterations * cfg.num_envs - start_step
     result.summary = logger.finish(
         result.eval_steps, result.eval_returns,
         timing={

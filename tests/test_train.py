@@ -139,3 +139,30 @@ def test_chunk_metrics_reduce_the_per_iteration_metrics(tiny_config):
     for name in ("loss", "td_abs", "grad_norm"):
         expected = np.asarray(per_iter[name])[learned].mean(0)
         np.testing.assert_allclose(chunk_metrics[name], expected, rtol=1e-5, err_msg=name)
+
+
+def test_a_run_trains_exactly_total_steps_with_a_shorter_last_chunk(tmp_path, tiny_config):
+    """total_steps 200 with chunks of 128 env steps: chunks of 32 and 18 iterations, evaluations at 0, 128 and 200;
+    the schedules use the 200 steps really trained, and a run stopped after the first chunk resumes to the same
+    state."""
+    import dataclasses
+
+    cfg = dataclasses.replace(tiny_config, total_steps=200)
+    assert cfg.chunk_sizes() == [32, 18] and cfg.iterations == 50
+    result = train(["CartPole-v1"], cfg, seeds=[0], progress=False, run_dir=str(tmp_path / "a"))
+    np.testing.assert_array_equal(result.eval_steps, [0, 128, 200])
+    assert int(result.state.iteration) == 50 and int(result.state.num_updates) == cfg.num_updates
+    assert result.summary["env_steps_per_task"] == 200
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["config"]["total_steps"] == 200
+    stopped = train(["CartPole-v1"], cfg, seeds=[0], progress=False, run_dir=str(tmp_path / "b"), stop_at_step=128)
+    assert stopped.stopped_at == 128
+    resumed = train(["CartPole-v1"], cfg, seeds=[0], progress=False, run_dir=str(tmp_path / "b"), resume=True)
+    chex.assert_trees_all_equal(resumed.state.runs, result.state.runs)
+    np.testing.assert_array_equal(resumed.eval_returns, result.eval_returns)
+
+
+def test_total_steps_must_be_a_multiple_of_num_envs(tiny_config):
+    import dataclasses
+
+    with pytest.raises(ValueError, match=r"total_steps must be a multiple of num_envs \(4.*got 202; use 200 or 204"):
+        dataclasses.replace(tiny_config, total_steps=202).validate()
