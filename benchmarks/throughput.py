@@ -29,8 +29,8 @@ Measures, in one process (ratios are taken within this run; the machine is share
 - ``runs``: per seed, ``{"seed", "mtrl_cold", "mtrl_warm", "purejaxrl"}``, each the JSON of one solve
   (keys in `benchmarks.time_to_solve`'s docstring: ``solved``, ``wall_s``, ``env_steps``, ``curve``, ...);
 - ``mtrl_cold``, ``mtrl_warm``, ``purejaxrl``: across seeds (`time_to_solve.summarize_solves`): ``runs``,
-  ``solved``, ``solved_fraction``, ``median_wall_s``, ``median_env_steps``: medians with censored runs
-  counted as +∞, null ("not reached") unless more than half the runs solved;
+  ``solved``, ``solved_fraction``, ``median_wall_s``, ``median_env_steps``: Kaplan–Meier medians with unsolved
+  runs censored, null ("not reached") when fewer than half the runs solved;
 - ``mtrl_cold_over_purejaxrl_wall_s``, ``mtrl_warm_over_purejaxrl_wall_s``, ``mtrl_over_purejaxrl_env_steps``:
   ratios of those medians (mtrl's env steps are the cold runs'; a warm run trains the same), null unless both
   medians are defined.
@@ -358,8 +358,8 @@ def _solve_rows(tts: dict) -> list[list[str]]:
                  f"default {budget['purejaxrl']:,})",
                  f"mtrl {mc['solved']}/{mc['runs']} (empty cache), {mw['solved']}/{mw['runs']} (warm); "
                  f"PureJaxRL {pj['solved']}/{pj['runs']}"])
-    rows.append(["median time to solve (unsolved runs count as never solving; not reached unless more than "
-                 "half the runs solved)",
+    rows.append(["median time to solve (Kaplan–Meier: unsolved runs censored, never counted as solves; not "
+                 "reached when fewer than half the runs solved)",
                  f"mtrl {seconds(mc['median_wall_s'])} (empty cache), {seconds(mw['median_wall_s'])} (warm), "
                  f"{steps(mc['median_env_steps'])}; PureJaxRL {seconds(pj['median_wall_s'])}, "
                  f"{steps(pj['median_env_steps'])}"])

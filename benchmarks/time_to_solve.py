@@ -27,8 +27,8 @@ Each call prints one JSON object:
 - ``config``: the program's settings.
 
 Across seeds (`summarize_solves`, used by `benchmarks.throughput`) a program gets the fraction of runs solved
-and the median time (and env steps) to solve with censored runs counted as +∞ (`censored_median`): defined
-only when more than half the runs solved, otherwise "not reached" (null). `benchmarks.throughput` runs each
+and the Kaplan–Meier median time (and env steps) to solve with unsolved runs censored (`censored_median`):
+"not reached" (null) when fewer than half the runs solved. `benchmarks.throughput` runs each
 solve in a fresh process (mtrl twice: with an empty compilation cache, then with the cache that run left), so
 in-process caches never flatter either figure.
 """
@@ -55,19 +55,16 @@ _EVAL_STREAM = 0x65766C  # "evl"
 
 
 def censored_median(values, solved) -> float | None:
-    """Median of ``values`` with the unsolved (censored) runs counted as +∞; None ("not reached") unless more
-    than half the runs solved.
+    """Kaplan–Meier median of ``values`` with the unsolved runs censored (`mtrl.evaluate.kaplan_meier_median`,
+    the same rule as mtrl's transfer tables): the time by which half the runs are estimated to have solved; None
+    ("not reached") when fewer than half solved. A censored run's recorded value never counts as a solve."""
+    from mtrl.evaluate import kaplan_meier_median
 
-    Every censored run here is censored at the budget, after any solve, so this is the Kaplan–Meier median
-    (the time by which half the runs have solved) for an odd number of runs; for an even number the two middle
-    values, both solves, are averaged as in an ordinary median. With every run solved it is the ordinary median.
-    """
     values, solved = np.asarray(values, np.float64), np.asarray(solved, bool)
     if values.shape != solved.shape or values.ndim != 1:
         raise ValueError(f"values and solved must be 1-d of one length; got {values.shape} and {solved.shape}")
-    if 2 * int(solved.sum()) <= len(values):
-        return None
-    return float(np.median(np.where(solved, values, np.inf)))
+    median = kaplan_meier_median(np.where(solved, values, np.inf), ~solved) if len(values) else float("inf")
+    return None if np.isinf(median) else median
 
 
 def summarize_solves(runs: list[dict]) -> dict:

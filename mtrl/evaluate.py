@@ -251,7 +251,7 @@ def kaplan_meier_median(times: np.ndarray, censored: np.ndarray) -> float:
     """
     times = np.asarray(times, np.float64).ravel()
     censored = np.asarray(censored, bool).ravel()
-    survival, at_risk = 1.0, len(times)
+    survival = 1.0
     for t in np.unique(times[~censored]):
         events = int(np.sum((times == t) & ~censored))
         at_risk = int(np.sum(times >= t))
