@@ -1,4 +1,4 @@
-"""Command line: ``python -m mtrl train|transfer|study|plot`` (tyro; ``--help`` on each lists every option
+"""Command line: ``python -m mtrl train|transfer|study|evaluate|plot`` (tyro; ``--help`` on each lists every option
 with its default).
 
 Commands are dataclasses whose `run` calls the library; no training logic lives here.
@@ -208,7 +208,28 @@ class Plot:
         print(plot_run_dir(self.run_dir))
 
 
-COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "plot": Plot}
+@dataclasses.dataclass
+class Evaluate:
+    """Evaluate a run's policy greedily (every task and seed in one program); writes evaluation.json and .md."""
+
+    run_dir: tyro.conf.Positional[str]
+    """a run directory with checkpoints (plain or transfer)"""
+    episodes: int | None = None
+    """greedy episodes per task and seed (default: the run's eval_episodes, which reproduces its evaluation)"""
+    step: int | None = None
+    """checkpoint (env steps per task; default: the latest)"""
+    tasks: tuple[str, ...] = ()
+    """only these of the run's tasks (default: all)"""
+
+    def run(self) -> None:
+        from mtrl.policy import evaluate_run
+
+        result = evaluate_run(self.run_dir, self.episodes, self.step, self.tasks)
+        print(result["markdown"])
+        print(f"written: {self.run_dir}/evaluation.json, evaluation.md")
+
+
+COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "evaluate": Evaluate, "plot": Plot}
 
 
 def main(args: list[str] | None = None) -> None:

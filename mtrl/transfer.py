@@ -408,20 +408,28 @@ def run_metadata(run_dir: str) -> dict[str, Any]:
         return json.load(f)
 
 
+def run_trainer(meta: Mapping[str, Any], config: DQNConfig | None = None):
+    """The `Trainer` that trained the run whose config.json is ``meta`` (plain or transfer; ``config`` defaults
+    to the run's own): its state's structure is the one the run's checkpoints hold."""
+    from mtrl.train import Trainer
+
+    config = config or DQNConfig.from_dict(meta["config"])
+    info = meta.get("transfer")
+    if info is None:
+        return Trainer.create(meta["tasks"], config)
+    return build_trainer(meta["tasks"], config, TransferConfig.from_dict(info["settings"]))
+
+
 def resume_run(run_dir: str, config: DQNConfig | None = None, **train_kwargs):
     """Continue any run directory (plain or transfer) from its latest checkpoint.
 
     ``config`` (default: the run's own) must match the checkpoint's; any difference is reported.
     """
-    from mtrl.train import Trainer, train
+    from mtrl.train import train
 
     meta = run_metadata(run_dir)
-    config = config or DQNConfig.from_dict(meta["config"])
+    trainer = run_trainer(meta, config)
     info = meta.get("transfer")
-    if info is None:
-        trainer = Trainer.create(meta["tasks"], config)
-    else:
-        trainer = build_trainer(meta["tasks"], config, TransferConfig.from_dict(info["settings"]))
     extra = {"transfer": info} if info is not None else None
     return train(None, seeds=meta["seeds"], run_dir=run_dir, trainer=trainer, resume=True, extra_metadata=extra,
                  **train_kwargs)

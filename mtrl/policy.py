@@ -1,0 +1,156 @@
+"""Trained policies out of a run directory: load one to inspect or act with it, or evaluate a whole run.
+
+`load_policy(run_dir)` restores a checkpoint (default: the latest) of a plain or transfer run and returns a
+`Policy`: the task names, the online parameters of every seed, `q_values(task, obs)` over the task's own actions
+and `act(task, obs, epsilon)`. `evaluate_run(run_dir)` plays greedy episodes of every task with every seed in one
+jitted program and writes ``evaluation.json`` and ``evaluation.md``; with the run's own episode count it uses the
+run's evaluation keys, so it reproduces the run's logged evaluation at that checkpoint exactly.
+
+Axes: ``S`` seeds, ``T`` tasks, ``X`` observations (any leading shape), ``E`` episodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _restore(run_dir: str, step: int | None):
+    """(trainer, config.json, full runner state at ``step``) of a run directory."""
+    from mtrl.checkpoint import Checkpointer
+    from mtrl.transfer import run_metadata, run_trainer
+
+    meta = run_metadata(run_dir)
+    trainer = run_trainer(meta)
+    ckpt = Checkpointer(run_dir, read_only=True)
+    try:
+        state, _ = ckpt.restore(trainer.init(meta["seeds"]), step)
+    except FileNotFoundError as e:
+        raise ValueError(f"{run_dir!r} has no checkpoint to load ({e})") from None
+    finally:
+        ckpt.close()
+    return trainer, meta, state
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Policy:
+    """A trained multi-task Q-network of one run at one checkpoint.
+
+    Attributes:
+        tasks: task specs, in the run's order (``joint`` transfer runs include the source tasks).
+        seeds: the run's seeds; ``params`` leaves have a leading axis of this length.
+        step: env steps per task at the checkpoint.
+        params: online parameters ``[S, ...]``.
+        seed: which seed `q_values` and `act` use (an entry of ``seeds``).
+    """
+
+    tasks: list[str]
+    seeds: list[int]
+    step: int
+    params: Any
+    seed: int
+    _agent: Any
+    _taskset: Any
+
+    def _task_index(self, task: str | int) -> int:
+        if isinstance(task, int) and 0 <= task < len(self.tasks):
+            return task
+        if task in self.tasks:
+            return self.tasks.index(task)
+        raise ValueError(f"task {task!r} is not in this run; its tasks: {', '.join(self.tasks)}")
+
+    def with_seed(self, seed: int) -> Policy:
+        """The same policy for another of the run's seeds."""
+        if seed not in self.seeds:
+            raise ValueError(f"seed {seed} is not in this run; its seeds: {self.seeds}")
+        return dataclasses.replace(self, seed=seed)
+
+    def q_values(self, task: str | int, obs: Any) -> np.ndarray:
+        """Q-values ``[X..., A_t]`` of ``task``'s own A_t actions (the padded ones of a shared head are dropped)
+        for observations ``[X..., *obs_shape]`` of that task, as its env emits them."""
+        t = self._task_index(task)
+        task_obs_shape = self._taskset.tasks[t].obs_shape
+        obs = jnp.asarray(obs)
+        lead = obs.shape[: obs.ndim - len(task_obs_shape)]
+        if tuple(obs.shape[len(lead):]) != tuple(task_obs_shape):
+            raise ValueError(f"obs for {self.tasks[t]} must end in its observation shape {task_obs_shape}, "
+                             f"got {obs.shape}")
+        flat = self._taskset.pad_obs(obs.reshape((-1,) + tuple(task_obs_shape)))
+        batch = jnp.broadcast_to(flat[None], (len(self.tasks),) + flat.shape)  # every task's head sees the obs
+        params = jax.tree.map(lambda x: x[self.seeds.index(self.seed)], self.params)
+        q = self._agent.q_values(params, batch)[t]  # [X, A_max]
+        n = int(self._taskset.action_mask[t].sum())
+        return np.asarray(q[:, :n]).reshape(lead + (n,))
+
+    def act(self, task: str | int, obs: Any, epsilon: float = 0.0, key: jax.Array | None = None) -> np.ndarray:
+        """Actions ``[X...]``: greedy over the task's own actions, or with ``epsilon`` > 0 a uniform one of them
+        with that probability (``key`` required then)."""
+        q = self.q_values(task, obs)
+        greedy = q.argmax(-1)
+        if epsilon <= 0:
+            return greedy
+        if key is None:
+            raise ValueError("act with epsilon > 0 needs a key (jax.random.key(...))")
+        k_explore, k_action = jax.random.split(key)
+        explore = np.asarray(jax.random.uniform(k_explore, greedy.shape)) < epsilon
+        random = np.asarray(jax.random.randint(k_action, greedy.shape, 0, q.shape[-1]))
+        return np.where(explore, random, greedy)
+
+
+def load_policy(run_dir: str, step: int | None = None, seed: int | None = None) -> Policy:
+    """The policy of ``run_dir`` (plain or transfer) at checkpoint ``step`` (default: the latest), acting with
+    ``seed`` (default: the run's first seed)."""
+    trainer, meta, state = _restore(run_dir, step)
+    seeds = [int(s) for s in meta["seeds"]]
+    policy = Policy(tasks=list(meta["tasks"]), seeds=seeds, step=int(state.iteration) * trainer.config.num_envs,
+                    params=jax.device_get(state.runs.train.params), seed=seeds[0], _agent=trainer.agent,
+                    _taskset=trainer.taskset)
+    return policy if seed is None else policy.with_seed(seed)
+
+
+def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = None,
+                 tasks: Sequence[str] | None = None, write: bool = True) -> dict[str, Any]:
+    """Greedy returns of every task and seed of ``run_dir`` at checkpoint ``step`` (default: the latest),
+    ``episodes`` per task and seed (default: the run's ``eval_episodes``), all in one jitted program. Keys are the
+    run's evaluation keys at that step, so with the run's episode count the returns equal its logged evaluation.
+
+    Returns (and with ``write`` saves as ``run_dir/evaluation.{json,md}``) per task: per-seed mean returns and
+    their mean, IQM and 95% bootstrap interval."""
+    from mtrl.evaluate import make_evaluator, summarize
+    from mtrl.logger import markdown_table
+
+    trainer, meta, state = _restore(run_dir, step)
+    episodes = trainer.config.eval_episodes if episodes is None else int(episodes)
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    names = list(meta["tasks"])
+    chosen = list(tasks) if tasks else names
+    unknown = [t for t in chosen if t not in names]
+    if unknown:
+        raise ValueError(f"tasks {unknown} are not in this run; its tasks: {', '.join(names)}")
+    evaluator = make_evaluator(trainer.agent, trainer.taskset, episodes)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.runs.eval_key, state.iteration)
+    returns = np.asarray(evaluator(state.runs.train.params, keys)).mean(-1)  # [S, T]
+    at = int(state.iteration) * trainer.config.num_envs
+    result = {"run_dir": os.path.abspath(run_dir), "step": at, "episodes": episodes, "seeds": meta["seeds"],
+              "tasks": {t: summarize(returns[:, names.index(t)]) for t in chosen}}
+    if write:
+        with open(os.path.join(run_dir, "evaluation.json"), "w") as f:
+            json.dump(result, f, indent=2)
+        rows = [[t, f"{s['iqm']:.1f}", f"{s['mean']:.1f}", f"[{s['ci_low']:.1f}, {s['ci_high']:.1f}]",
+                 " ".join(f"{v:.1f}" for v in s["per_seed"])] for t, s in result["tasks"].items()]
+        n = len(meta["seeds"])
+        text = (f"Greedy return at {at:,} env steps per task, {episodes} episodes per task and seed, seeds "
+                f"{meta['seeds']}.\n\n" + markdown_table(["task", "IQM", "mean", "95% CI (mean)", "per seed"], rows)
+                + (f"\nWith {n} seed{'s' * (n > 1)} the interval is not meaningful.\n" if n < 5 else ""))
+        with open(os.path.join(run_dir, "evaluation.md"), "w") as f:
+            f.write(text)
+        result["markdown"] = text
+    return result

@@ -1,0 +1,80 @@
+"""Trained policies out of run directories: `load_policy` and `evaluate_run` (also `python -m mtrl evaluate`)."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from mtrl.config import DQNConfig
+from mtrl.policy import evaluate_run, load_policy
+from mtrl.train import train
+from mtrl.transfer import TransferConfig, train_transfer
+
+CFG = DQNConfig(total_steps=128, num_envs=4, buffer_size=64, batch_size=8, learning_starts=16,
+                target_update_period=4, torso=(16,), eval_every=64, eval_episodes=3, adapter_size=8)
+TASKS = ["CartPole-v1", "Acrobot-v1"]  # 4 vs 6 observation entries, 2 vs 3 actions
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    plain = train(TASKS, CFG, seeds=[3, 4], run_dir=str(root / "plain"), progress=False)
+    target = train_transfer(str(root / "plain"), ["CartPole-v1:length=1.5"], TransferConfig(mode="l2sp"), CFG,
+                            seeds=[0, 1], run_dir=str(root / "l2sp"), progress=False)
+    return root, plain, target
+
+
+def test_evaluate_run_reproduces_the_runs_last_evaluation(runs):
+    root, plain, target = runs
+    for name, result in (("plain", plain), ("l2sp", target)):
+        evaluation = evaluate_run(str(root / name))
+        assert evaluation["step"] == 128 and evaluation["episodes"] == 3
+        per_task = np.array([s["per_seed"] for s in evaluation["tasks"].values()]).T  # [S, T]
+        np.testing.assert_allclose(per_task, result.eval_returns[-1], rtol=1e-6)
+    saved = json.loads((root / "l2sp" / "evaluation.json").read_text())
+    assert list(saved["tasks"]) == ["CartPole-v1:length=1.5"]
+    assert "not meaningful" in (root / "l2sp" / "evaluation.md").read_text()
+    only = evaluate_run(str(root / "plain"), episodes=2, tasks=["Acrobot-v1"], write=False)
+    assert list(only["tasks"]) == ["Acrobot-v1"] and only["episodes"] == 2
+    with pytest.raises(ValueError, match="not in this run; its tasks: CartPole-v1, Acrobot-v1"):
+        evaluate_run(str(root / "plain"), tasks=["MountainCar-v0"], write=False)
+
+
+def test_load_policy_gives_q_values_over_each_tasks_own_actions(runs):
+    root, plain, _ = runs
+    policy = load_policy(str(root / "plain"))
+    assert policy.tasks == TASKS and policy.seeds == [3, 4] and policy.seed == 3 and policy.step == 128
+    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    q = policy.q_values("CartPole-v1", obs)
+    assert q.shape == (5, 2)  # Acrobot's third action is not CartPole's
+    assert policy.q_values(1, np.zeros((7, 6), np.float32)).shape == (7, 3)
+    np.testing.assert_array_equal(policy.act("CartPole-v1", obs), q.argmax(-1))
+    # the Q-values are the trained network's: the run's own agent on its own params for seed 4
+    other = policy.with_seed(4)
+    assert not np.allclose(other.q_values("CartPole-v1", obs), q)
+    random = policy.act("Acrobot-v1", np.zeros((200, 6), np.float32), epsilon=1.0, key=jax.random.key(0))
+    assert set(np.unique(random)) == {0, 1, 2}
+    with pytest.raises(ValueError, match=r"must end in its observation shape \(4,\)"):
+        policy.q_values("CartPole-v1", np.zeros((3, 6)))
+    with pytest.raises(ValueError, match="not in this run"):
+        policy.q_values("Pong-misc", obs)
+    with pytest.raises(ValueError, match="needs a key"):
+        policy.act("CartPole-v1", obs, epsilon=0.5)
+
+
+def test_evaluate_from_the_command_line(runs, capsys):
+    from mtrl.cli import main
+
+    root, _, _ = runs
+    main(["evaluate", str(root / "plain"), "--episodes", "2"])
+    out = capsys.readouterr().out
+    assert "2 episodes per task and seed" in out and "| Acrobot-v1 |" in out
+
+
+def test_package_front_door():
+    import mtrl
+
+    assert mtrl.load_policy is load_policy and mtrl.DQNConfig is DQNConfig and mtrl.train_transfer is train_transfer
+    with pytest.raises(AttributeError):
+        mtrl.not_a_thing  # noqa: B018
