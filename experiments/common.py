@@ -177,29 +177,12 @@ def train_or_reuse(tasks: list[str], config: DQNConfig, seeds: list[int], run_di
     tasks, seeds); a different one is refused with every difference, or moved aside with ``rerun``.
 
     Returns the run's summary."""
-    from mtrl.provenance import (
-        ProvenanceMismatchError,
-        differences,
-        move_aside,
-        run_identity,
-        run_status,
-        saved_run_identity,
-    )
+    from mtrl.provenance import prepare_reuse, run_identity, saved_run_identity
     from mtrl.train import train
     from mtrl.transfer import resume_run
 
-    status = run_status(run_dir)
-    if status != "empty":
-        expected = run_identity(dataclasses.asdict(config), tasks, seeds)
-        saved = saved_run_identity(run_dir)
-        problems = differences({k: saved.get(k) for k in expected}, expected)
-        if problems and not rerun:
-            raise ProvenanceMismatchError(f"{run_dir} holds a {status} run of another experiment:\n  "
-                                          + "\n  ".join(problems) + "\nrerun with --rerun to retrain it (the old "
-                                          "run is moved aside), or use another --run-dir")
-        if problems or status == "started":
-            print(f"moved {run_dir} to {move_aside(run_dir)}")
-            status = "empty"
+    expected = run_identity(dataclasses.asdict(config), tasks, seeds)
+    status = prepare_reuse(run_dir, saved_run_identity, expected, rerun)
     if status == "finished":
         with open(os.path.join(run_dir, "summary.json")) as f:
             return json.load(f)
@@ -236,7 +219,10 @@ def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str) -> N
         if os.path.exists(curves):
             figures[f"{slug + '_' if slug else ''}transfer_curves.png"] = curves
         source = os.path.join(study["source_run"], "summary.md")
-        source_text = open(source).read() if os.path.exists(source) else ""
+        source_text = ""
+        if os.path.exists(source):
+            with open(source) as f:
+                source_text = f.read()
         parts.append((f"## {heading}\n\n" if heading else "") + "Source run, final greedy return:\n\n" + source_text
                      + "\nTransfer vs scratch:\n\n" + study_markdown(study))
     write_study_results(args, "results", {"studies": studies}, "\n".join(parts), title, figures)

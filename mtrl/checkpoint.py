@@ -19,6 +19,8 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from mtrl.provenance import plain
+
 FORMAT_VERSION = 1
 CHECKPOINT_SUBDIR = "checkpoints"
 
@@ -133,7 +135,7 @@ def compatibility_problems(saved: dict[str, Any], expected: dict[str, Any]) -> l
             problems.append(f"{key}: checkpoint {saved.get(key)} vs this run {expected[key]}")
     problems += [f"config.{field}: checkpoint {a!r} vs this run {b!r}"
                  for field, a, b in config_differences(saved.get("config", {}), expected["config"])]
-    if _plain(saved.get("transfer")) != _plain(expected.get("transfer")):
+    if plain(saved.get("transfer")) != plain(expected.get("transfer")):
         problems.append(f"transfer: checkpoint {saved.get('transfer')} vs this run {expected.get('transfer')}")
     return problems
 
@@ -143,19 +145,10 @@ def config_differences(saved: dict[str, Any], ours: dict[str, Any], ignore: tupl
     read back from JSON) that differs, fields in ``ignore`` aside."""
     out = []
     for field in sorted((set(saved) | set(ours)) - set(ignore)):
-        a, b = _plain(saved.get(field)), _plain(ours.get(field))
+        a, b = plain(saved.get(field)), plain(ours.get(field))
         if a != b:
             out.append((field, a, b))
     return out
-
-
-def _plain(value: Any) -> Any:
-    """JSON-comparable form (tuples become lists)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def check_compatible(saved: dict[str, Any], expected: dict[str, Any], where: str) -> None:

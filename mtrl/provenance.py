@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 # Files whose presence means a directory already holds (part of) a run.
@@ -105,7 +106,7 @@ def saved_run_identity(run_dir: str) -> dict[str, Any]:
 def differences(saved: Any, expected: Any, path: str = "") -> list[str]:
     """``["path: there X vs here Y", ...]`` for every leaf where two JSON-like trees differ (tuples count as
     lists; a key missing on one side shows as None)."""
-    saved, expected = _plain(saved), _plain(expected)
+    saved, expected = plain(saved), plain(expected)
     if isinstance(saved, dict) and isinstance(expected, dict):
         out = []
         for key in sorted(set(saved) | set(expected), key=str):
@@ -114,19 +115,38 @@ def differences(saved: Any, expected: Any, path: str = "") -> list[str]:
     return [] if saved == expected else [f"{path or 'value'}: there {saved!r} vs here {expected!r}"]
 
 
-def check_same_run(run_dir: str, expected: dict[str, Any], what: str = "run") -> None:
-    """Raise `ProvenanceMismatchError` listing every difference between ``run_dir``'s identity and ``expected``
-    (compared on ``expected``'s keys)."""
-    saved = saved_run_identity(run_dir)
+def prepare_reuse(run_dir: str, saved_identity: Callable[[str], dict[str, Any]], expected: dict[str, Any],
+                  rerun: bool, what: str = "run", quiet: bool = False) -> str:
+    """The status of ``run_dir`` once it holds this experiment or nothing: ``"empty"``, ``"interrupted"`` (resume
+    it) or ``"finished"`` (reuse it).
+
+    A run whose identity (``saved_identity(run_dir)``, compared on ``expected``'s keys) differs is refused with
+    every difference (`ProvenanceMismatchError`), or with ``rerun`` moved aside; a run that stopped before its first
+    checkpoint has nothing to resume and is moved aside. ``what`` names the run in messages (e.g. "l2sp run").
+    """
+    status = run_status(run_dir)
+    if status == "empty":
+        return status
+    saved = saved_identity(run_dir)
     problems = differences({k: saved.get(k) for k in expected}, expected)
-    if problems:
+    if problems and not rerun:
+        article = "an" if status[0] in "aeiou" else "a"
         raise ProvenanceMismatchError(
-            f"{run_dir} holds a {what} of another experiment:\n  " + "\n  ".join(problems))
+            f"{run_dir} holds {article} {status} {what} of another experiment:\n  " + "\n  ".join(problems)
+            + "\nrerun with --rerun (rerun=True) to retrain it (the old run is moved aside), or use another --run-dir")
+    if problems or status == "started":
+        moved = move_aside(run_dir)
+        if not quiet:
+            why = "was trained with other settings" if problems else "stopped before its first checkpoint"
+            print(f"{run_dir} {why}; moved to {moved}")
+        return "empty"
+    return status
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """JSON-comparable form: tuples become lists, dict keys strings."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     return value

@@ -33,6 +33,7 @@ import numpy as np
 from mtrl import evaluate
 from mtrl.config import DQNConfig
 from mtrl.logger import markdown_table
+from mtrl.provenance import prepare_reuse, read_config_json
 from mtrl.transfer import (
     MODE_SETTINGS,
     MODES,
@@ -48,8 +49,8 @@ from mtrl.transfer import (
 IQM_METRICS = (("jumpstart", "jumpstart"), ("final_gain", "gain over last {k} evals"), ("auc", "AUC"))
 
 
-def mode_curves(run_dir: str, target_tasks: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Greedy curves of a finished run's target tasks: steps ``[E]``, returns ``[S, T, E]``, seeds."""
+def mode_curves(run_dir: str, target_tasks: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy curves of a finished run's target tasks: steps ``[E]``, returns ``[S, T, E]``."""
     from mtrl.plots import read_eval_csv
 
     steps, returns, tasks = read_eval_csv(os.path.join(run_dir, "eval.csv"))  # returns [E, S, T_all]
@@ -57,9 +58,7 @@ def mode_curves(run_dir: str, target_tasks: Sequence[str]) -> tuple[np.ndarray, 
     if missing:
         raise ValueError(f"{run_dir}/eval.csv has no rows for target tasks {missing}")
     columns = [tasks.index(t) for t in target_tasks]
-    with open(os.path.join(run_dir, "config.json")) as f:
-        seeds = json.load(f)["seeds"]
-    return steps, np.transpose(returns[:, :, columns], (1, 2, 0)), seeds
+    return steps, np.transpose(returns[:, :, columns], (1, 2, 0))
 
 
 def mode_identity(mode: str, source: Source, tasks: Sequence[str], transfer: TransferSettings, config: DQNConfig,
@@ -86,8 +85,6 @@ def mode_identity(mode: str, source: Source, tasks: Sequence[str], transfer: Tra
 
 def saved_mode_identity(run_dir: str, mode: str) -> dict[str, Any]:
     """`mode_identity` of the run in ``run_dir``, read from its config.json."""
-    from mtrl.provenance import read_config_json
-
     saved = read_config_json(run_dir)
     info = saved.get("transfer") or {}
     settings = info.get("settings") or {}
@@ -102,34 +99,6 @@ def saved_mode_identity(run_dir: str, mode: str) -> dict[str, Any]:
         identity["source_run"] = info.get("source_run")
         identity["source_fingerprint"] = info.get("source_fingerprint")
     return identity
-
-
-def _prepare_mode_dir(mode_dir: str, expected: dict[str, Any], rerun: bool, progress: bool) -> str:
-    """The status of ``mode_dir`` once it is known to hold this experiment or nothing (`run_status` values)."""
-    from mtrl.provenance import ProvenanceMismatchError, differences, move_aside, run_status
-
-    status = run_status(mode_dir)
-    if status == "empty":
-        return status
-    problems = differences(saved_mode_identity(mode_dir, expected["mode"]), expected)
-    if problems:
-        if not rerun:
-            article = "an" if status[0] in "aeiou" else "a"
-            raise ProvenanceMismatchError(
-                f"{mode_dir} holds {article} {status} {expected['mode']} run of another experiment:\n  "
-                + "\n  ".join(problems)
-                + "\nrerun with --rerun (rerun=True) to retrain this mode (the old run is moved aside), "
-                "or use another --run-dir")
-        moved = move_aside(mode_dir)
-        if progress:
-            print(f"[study] {mode_dir} was trained with other settings; moved to {moved}")
-        return "empty"
-    if status == "started":  # stopped before its first checkpoint: nothing to resume, start again
-        moved = move_aside(mode_dir)
-        if progress:
-            print(f"[study] {mode_dir} stopped before its first checkpoint; moved to {moved}")
-        return "empty"
-    return status
 
 
 def transfer_study(
@@ -183,8 +152,9 @@ def transfer_study(
     curves = {}
     for mode in modes:
         mode_dir = os.path.join(run_dir, mode)
-        status = _prepare_mode_dir(mode_dir, mode_identity(mode, source, tasks, transfer, config, seeds), rerun,
-                                   progress)
+        status = prepare_reuse(mode_dir, lambda d, mode=mode: saved_mode_identity(d, mode),
+                               mode_identity(mode, source, tasks, transfer, config, seeds), rerun, f"{mode} run",
+                               quiet=not progress)
         if status != "finished":
             if progress:
                 print(f"[study] mode {mode} -> {mode_dir}" + (" (resuming)" if status == "interrupted" else ""))
@@ -195,7 +165,7 @@ def transfer_study(
                                         seeds=seeds, run_dir=mode_dir, progress=progress, **train_kwargs)
             if result.stopped_at is not None:
                 raise KeyboardInterrupt(f"study stopped in mode {mode}; rerun the same command to continue")
-        steps, raw, _ = mode_curves(mode_dir, tasks)
+        steps, raw = mode_curves(mode_dir, tasks)
         curves[mode] = (steps, evaluate.normalise(raw, random[None, :, None], reference[None, :, None]))
 
     steps, scratch = curves["scratch"]

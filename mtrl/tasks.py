@@ -27,17 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
 
-# Registered gymnax envs that mtrl does not run: continuous actions, or data downloaded at construction.
-_UNSUPPORTED_ENVS = frozenset(
-    {
-        "Pendulum-v1",
-        "MountainCarContinuous-v0",
-        "Reacher-misc",
-        "Swimmer-misc",
-        "PointRobot-misc",
-        "MNISTBandit-bsuite",
-    }
-)
+# Registered gymnax envs that mtrl does not run, with the reason a spec naming one is refused.
+_UNSUPPORTED_ENVS = {
+    **{env: "mtrl's DQN needs discrete actions; {env} has a continuous action space"
+       for env in ("Pendulum-v1", "MountainCarContinuous-v0", "Reacher-misc", "Swimmer-misc", "PointRobot-misc")},
+    "MNISTBandit-bsuite": "{env} is not supported by mtrl (it downloads data when constructed)",
+}
 
 # Spec keys that are not EnvParams fields: per-task overrides of the `DQNConfig` field of the same name. Each
 # must lie in [0, 1].
@@ -158,13 +153,8 @@ def parse_task(spec: str) -> Task:
     env_id, _, field_text = spec.strip().partition(":")
     env_id = env_id.strip()
     allowed_envs = supported_envs()
-    if env_id in _UNSUPPORTED_ENVS and env_id in gymnax.registered_envs:
-        env, params = _make_env(env_id) if env_id != "MNISTBandit-bsuite" else (None, None)
-        if env is not None and not isinstance(env.action_space(params), spaces.Discrete):
-            raise ValueError(f"mtrl's DQN needs discrete actions; {env_id} has a continuous action space "
-                             f"({type(env.action_space(params)).__name__}); allowed: {', '.join(allowed_envs)}")
-        raise ValueError(f"{env_id} is not supported by mtrl (it downloads data when constructed); "
-                         f"allowed: {', '.join(allowed_envs)}")
+    if env_id in _UNSUPPORTED_ENVS:
+        raise ValueError(_UNSUPPORTED_ENVS[env_id].format(env=env_id) + f"; allowed: {', '.join(allowed_envs)}")
     if env_id not in allowed_envs:
         raise ValueError(f"unknown env id {env_id!r} in task spec {spec!r}; allowed: {', '.join(allowed_envs)}")
     env, params = _make_env(env_id)

@@ -489,8 +489,9 @@ def train(
             f"({', '.join(f'{e:,}' for e in ends)})")
     first_chunk = int(np.searchsorted(ends, start_step, side="right")) if resume else 0
     # init (or restore) and compile overlap; compile_s covers both
-    state, train_chunk, evaluate = trainer.start(seeds, build_state, sizes[min(first_chunk, len(sizes) - 1)])
-    chunks = {sizes[min(first_chunk, len(sizes) - 1)]: train_chunk}
+    first_size = sizes[min(first_chunk, len(sizes) - 1)]  # a finished run's resume still builds one program
+    state, train_chunk, evaluate = trainer.start(seeds, build_state, first_size)
+    chunks = {first_size: train_chunk}
     compile_s = time.perf_counter() - wall_start
     if resume:
         eval_steps = list(saved["eval_steps"])
