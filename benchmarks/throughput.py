@@ -56,7 +56,7 @@ from mtrl.config import DQNConfig
 from mtrl.logger import environment_info, markdown_table
 from mtrl.networks import MLP
 from mtrl.tasks import suite
-from mtrl.train import Trainer
+from mtrl.trainer import Trainer
 
 # Cited from a measurement of PureJaxRL's dqn.py on this machine kind (not taken by mtrl): PureJaxRL's DQN
 # at the configuration below ran at 44-47k env steps/s where the bare 120-84 learner ran at 0.81M samples/s.

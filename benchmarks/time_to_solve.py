@@ -84,7 +84,7 @@ def solve(seed: int, target: float = TARGET) -> dict:
     import jax
 
     from mtrl.config import DQNConfig
-    from mtrl.train import Trainer
+    from mtrl.trainer import Trainer
 
     config = DQNConfig(eval_every=SOLVE_EVAL_EVERY)
     assert config.eval_episodes == EVAL_EPISODES and config.chunk_iterations * config.num_envs == SOLVE_EVAL_EVERY

@@ -33,7 +33,7 @@ from experiments.common import parse_study_args, pretrain_and_study, scale_budge
 from mtrl.config import DQNConfig
 from mtrl.evaluate import summarize
 from mtrl.logger import markdown_table
-from mtrl.train import CheckpointOptions
+from mtrl.trainer import CheckpointOptions
 from mtrl.transfer import TransferSettings
 
 TARGET = "Acrobot-v1"

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from mtrl.config import DQNConfig
-from mtrl.logger import default_run_dir, environment_info
+from mtrl.logger import default_run_dir, environment_info, write_json
 
 # Reported seeds start here; experiment settings are chosen on seeds below it.
 HELD_OUT_FIRST_SEED = 1000
@@ -152,8 +152,7 @@ def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title
                         os.path.join(DOCS_RESULTS, f"{args.name}.md")))
     for i, (json_path, md_path) in enumerate(targets):
         os.makedirs(os.path.dirname(json_path), exist_ok=True)
-        with open(json_path, "w") as f:
-            json.dump(data, f, indent=2)
+        write_json(json_path, data)
         page = markdown
         if i and figures:  # the published page shows the figures copied beside it
             for name, path in figures.items():
@@ -178,7 +177,7 @@ def train_or_reuse(tasks: list[str], config: DQNConfig, seeds: list[int], run_di
 
     Returns the run's summary."""
     from mtrl.provenance import prepare_reuse, run_identity, saved_run_identity
-    from mtrl.train import train
+    from mtrl.trainer import train
     from mtrl.transfer import resume_run
 
     expected = run_identity(dataclasses.asdict(config), tasks, seeds)

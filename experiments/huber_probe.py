@@ -31,7 +31,7 @@ current online and target networks:
 
 Writes ``probe.json`` (every number above), ``probe.md`` (tables) and ``q_values.png`` to ``--out``
 (default runs/huber_probe/<time>). ``--sweep NAME`` instead trains each loss variant of `SWEEPS` (the README
-setting with Huber δ ∈ {1, 3, 10, 30, 100} and ½δ², or the default config) with `mtrl.train.train` and writes
+setting with Huber δ ∈ {1, 3, 10, 30, 100} and ½δ², or the default config) with `mtrl.trainer.train` and writes
 ``sweep_NAME.json`` / ``sweep_NAME.md`` (final and late greedy returns per seed).
 """
 
@@ -50,7 +50,7 @@ import numpy as np
 from mtrl import losses
 from mtrl.config import DQNConfig
 from mtrl.logger import default_run_dir, environment_info
-from mtrl.train import Trainer
+from mtrl.trainer import Trainer
 
 # The README's collapsing run, minus the loss: γ 0.99, target copy every 50 updates, plain DQN targets.
 CONFIG = DQNConfig(total_steps=100_000, gamma=0.99, target_update_period=50, double_q=False)
@@ -61,7 +61,7 @@ EARLY_STEPS = 20_000
 ROLLOUT_EPISODES = 10
 HIST_STEP = 10_000  # env steps at which the |δ| histograms are taken
 HIST_BINS = np.logspace(-3, 3, 61)
-# `--sweep NAME`: final greedy returns of plain `mtrl.train.train` runs (the CLI's program and evaluation
+# `--sweep NAME`: final greedy returns of plain `mtrl.trainer.train` runs (the CLI's program and evaluation
 # schedule, so the finals equal `python -m mtrl train` with the same flags), 4 seeds, 100k env steps.
 SWEEPS = {
     "readme": (CONFIG, [("l2", 1.0), ("huber", 1.0), ("huber", 3.0), ("huber", 10.0), ("huber", 30.0),
@@ -292,7 +292,7 @@ def markdown(results: dict) -> str:
 
 def sweep(name: str, seeds, out: str) -> dict:
     """Train every loss variant of `SWEEPS[name]` on ``seeds``; write ``sweep_<name>.{json,md}`` to ``out``."""
-    from mtrl.train import train
+    from mtrl.trainer import train
 
     config, variants = SWEEPS[name]
     rows, data = [], {"config": dataclasses.asdict(config), "seeds": list(seeds), "variants": {}}

@@ -23,7 +23,7 @@ from experiments.common import parse_study_args, write_study_results
 from mtrl.config import DQNConfig
 from mtrl.evaluate import summarize
 from mtrl.logger import markdown_table
-from mtrl.train import Trainer
+from mtrl.trainer import Trainer
 
 CONFIG = DQNConfig(total_steps=300_000, gamma=0.98, lr=4e-3, target_update_period=50, eval_every=20_000)
 EPS_DECAY_STEPS = 150_000

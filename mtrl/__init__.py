@@ -1,9 +1,8 @@
 """mtrl: multi-task and transfer deep Q-learning in JAX (distribution `mtrl-jax`).
 
-Most of the public API is importable from here (`mtrl.DQNConfig`, `mtrl.train_transfer`, `mtrl.transfer_study`,
-`mtrl.load_policy`, `mtrl.evaluate_run`, `mtrl.TransferConfig`); each name is imported on first use, so
-`import mtrl` does not load jax. `train` lives in `mtrl.train` (`from mtrl.train import train`): the package
-attribute `mtrl.train` is that module.
+The public API is importable from here (`mtrl.train`, `mtrl.DQNConfig`, `mtrl.CheckpointOptions`,
+`mtrl.train_transfer`, `mtrl.TransferConfig`, `mtrl.transfer_study`, `mtrl.load_policy`, `mtrl.evaluate_run`,
+`mtrl.make_taskset`, `mtrl.suite`); each name is imported on first use, so `import mtrl` does not load jax.
 """
 
 from importlib import import_module as _import_module
@@ -15,12 +14,16 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
     __version__ = "0+unknown"
 
 _API = {
+    "train": "mtrl.trainer",
+    "CheckpointOptions": "mtrl.trainer",
     "DQNConfig": "mtrl.config",
     "TransferConfig": "mtrl.transfer",
     "train_transfer": "mtrl.transfer",
     "transfer_study": "mtrl.study",
     "load_policy": "mtrl.policy",
     "evaluate_run": "mtrl.policy",
+    "make_taskset": "mtrl.tasks",
+    "suite": "mtrl.tasks",
 }
 __all__ = ["__version__", *_API]
 

@@ -75,11 +75,27 @@ def make_optimizer(
 
         clip = optax.clip_by_global_norm(max_grad_norm)
         parts = [optax.chain(clip, adam() if partition is None else partition(adam))]
-        if decay_updates > 0 and lr_end_fraction != 1.0:
-            parts.append(optax.scale_by_schedule(optax.linear_schedule(1.0, lr_end_fraction, decay_updates)))
+        schedule = lr_decay(decay_updates, lr_end_fraction)
+        if schedule is not None:
+            parts.append(optax.scale_by_schedule(schedule))
         return optax.chain(*parts)
 
     return optax.inject_hyperparams(factory)(learning_rate=learning_rate)
+
+
+def lr_decay(decay_updates: int, lr_end_fraction: float) -> optax.Schedule | None:
+    """The factor on the learning rate after k updates (linear from 1 to ``lr_end_fraction``); None = constant."""
+    if decay_updates > 0 and lr_end_fraction != 1.0:
+        return optax.linear_schedule(1.0, lr_end_fraction, decay_updates)
+    return None
+
+
+def current_learning_rate(state: TrainState, config: DQNConfig, num_updates: jax.Array) -> jax.Array:
+    """Adam's step size after ``num_updates`` updates: the run's base rate times the decay (transfer modes may
+    scale it per parameter group on top: `mtrl.transfer`)."""
+    schedule = lr_decay(config.num_updates, config.lr_end_fraction)
+    base = state.opt_state.hyperparams["learning_rate"]
+    return base if schedule is None else base * schedule(num_updates)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -160,11 +176,12 @@ class Agent:
         return jnp.where(explore, random, greedy)
 
     def task_losses(self, params, target_params, batch: replay.Transition, hparams: Hyperparams):
-        """Per-task mean TD losses ``[T]`` and TD errors ``[T, B]`` for a batch ``[T, B, ...]``."""
+        """Per-task mean TD losses ``[T]``, TD errors ``[T, B]`` and the mean online Q of the batch's actions
+        ``[T]`` (CleanRL's ``q_values``) for a batch ``[T, B, ...]``."""
         q_tm1 = self.q_values(params, batch.obs)
         q_t_value = self.q_values(target_params, batch.next_obs)
         q_t_selector = self.q_values(params, batch.next_obs) if self.double_q else q_t_value
-        return losses.multitask_td_loss(
+        per_task, td = losses.multitask_td_loss(
             q_tm1,
             batch.action,
             batch.reward,
@@ -176,32 +193,36 @@ class Agent:
             loss=self.loss,
             huber_delta=self.huber_delta,
         )
+        q_taken = jnp.take_along_axis(q_tm1, batch.action[..., None], axis=-1)[..., 0].mean(-1)
+        return per_task, td, jax.lax.stop_gradient(q_taken)
 
     def update(self, state: TrainState, batch: replay.Transition) -> tuple[TrainState, dict[str, jax.Array]]:
         """One gradient step on L = Σₜ wₜ · meanᵢ ℓ over the ``[T, B]`` batch of all tasks.
 
-        Returns the new state and metrics: ``loss [T]``, ``td_abs [T]`` (mean |TD error|), ``grad_norm ()``.
+        Returns the new state and metrics: ``loss [T]``, ``td_abs [T]`` (mean |TD error|), ``q_taken [T]`` (mean
+        online Q of the batch's actions), ``grad_norm ()`` (before clipping).
         """
 
         def total_loss(params):
-            per_task, td = self.task_losses(params, state.target_params, batch, state.hparams)
+            per_task, td, q_taken = self.task_losses(params, state.target_params, batch, state.hparams)
             total = jnp.sum(state.hparams.task_weights * per_task)
             if self.l2sp_parts:
                 total = total + state.hparams.l2sp_alpha * self.l2sp_penalty(params, state.anchor)
-            return total, (per_task, td)
+            return total, (per_task, td, q_taken)
 
-        grads, (per_task, td) = jax.grad(total_loss, has_aux=True)(state.params)
+        grads, (per_task, td, q_taken) = jax.grad(total_loss, has_aux=True)(state.params)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {"loss": per_task, "td_abs": jnp.abs(td).mean(-1), "grad_norm": optax.tree.norm(grads)}
+        metrics = {"loss": per_task, "td_abs": jnp.abs(td).mean(-1), "q_taken": q_taken,
+                   "grad_norm": optax.tree.norm(grads)}
         return state.replace(params=params, opt_state=opt_state), metrics
 
     def no_update_metrics(self) -> dict[str, jax.Array]:
         """Zeros with the structure of `update`'s metrics (one run): what an iteration without an update reports.
         Declared rather than derived with `jax.eval_shape(update)`, which would trace the learner a second time in
         every training program (~0.4 s of tracing here); a test checks the two agree."""
-        return {"loss": jnp.zeros((self.num_tasks,), jnp.float32), "td_abs": jnp.zeros((self.num_tasks,), jnp.float32),
-                "grad_norm": jnp.zeros((), jnp.float32)}
+        per_task = jnp.zeros((self.num_tasks,), jnp.float32)
+        return {"loss": per_task, "td_abs": per_task, "q_taken": per_task, "grad_norm": jnp.zeros((), jnp.float32)}
 
     def l2sp_penalty(self, params, anchor) -> jax.Array:
         """‖θ − θ_anchor‖² summed over the leaves of `l2sp_parts` (L2-SP, Li et al. 2018)."""

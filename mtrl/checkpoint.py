@@ -13,6 +13,7 @@ Typed PRNG keys are stored as their raw key data and re-wrapped with the impleme
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any
 
@@ -23,6 +24,17 @@ from mtrl.provenance import plain
 
 FORMAT_VERSION = 1
 CHECKPOINT_SUBDIR = "checkpoints"
+
+
+class _QuietReadOnly(logging.Filter):
+    """Drops orbax's "Given directory is read only" warning: mtrl opens runs read-only on purpose (every transfer
+    source, policy and status check), so the warning only cluttered the console."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Given directory is read only")
+
+
+logging.getLogger("absl").addFilter(_QuietReadOnly())
 
 
 class IncompatibleCheckpointError(ValueError):
@@ -56,12 +68,12 @@ class Checkpointer:
         if keep < 1:
             raise ValueError(f"keep (checkpoints kept) must be >= 1, got {keep}")
         self.directory = checkpoint_dir(run_dir)
-        self._manager = ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only,
-                                                 enable_async_checkpointing=True),
-            item_names=("state", "metadata"),
-        )
+        # A read-only manager (reading a source run, a policy, a run's status) gets the options orbax would
+        # otherwise reset with a warning each; the one warning it always logs is filtered (`_QuietReadOnly`).
+        options = (ocp.CheckpointManagerOptions(max_to_keep=None, save_interval_steps=0, create=False, read_only=True)
+                   if read_only else
+                   ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=True))
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "metadata"))
 
     def steps(self) -> list[int]:
         """Completed checkpoints (env steps per task), oldest first; half-written ones are not listed."""

@@ -27,9 +27,11 @@ class RunOptions:
     run_dir: str | None = None
     """output directory (default runs/<command>/<timestamp>)"""
     checkpoint_every: int = 50_000
-    """env steps per task between checkpoints (0 = only at the end)"""
+    """env steps per task between checkpoints (0 = only at the end); --resume keeps the run's own unless given"""
     keep_checkpoints: int = 3
-    """checkpoints kept"""
+    """checkpoints kept (--resume keeps the run's own unless given)"""
+    log_every: int = 1_000
+    """env steps per task between training-metric records (metrics.jsonl, TensorBoard)"""
     stop_at_step: int | None = None
     """save and stop at this many env steps per task (resume later with --resume)"""
     overwrite: bool = False
@@ -45,16 +47,26 @@ class RunOptions:
         return list(range(self.seed, self.seed + self.seeds))
 
     def train_kwargs(self) -> dict:
-        from mtrl.train import CheckpointOptions
+        """`train` keyword arguments; checks the options (and that TensorBoard is installed when asked for)
+        before anything is built."""
+        from mtrl.trainer import CheckpointOptions
 
+        if self.tensorboard:
+            from mtrl.logger import require_tensorboard
+
+            require_tensorboard()
+        if self.log_every < 1:
+            raise ValueError(f"--log-every must be a positive number of env steps per task, got {self.log_every}")
         checkpoints = CheckpointOptions(every=self.checkpoint_every, keep=self.keep_checkpoints).validate()
         return {"progress": self.progress, "tensorboard": self.tensorboard, "checkpoints": checkpoints,
-                "stop_at_step": self.stop_at_step, "overwrite": self.overwrite}
+                "stop_at_step": self.stop_at_step, "overwrite": self.overwrite, "log_every": self.log_every}
 
 
 def _report(result, run_dir: str) -> None:
     from mtrl.logger import summary_markdown
 
+    if result.already_complete:
+        return  # `train` said so; nothing was trained
     if result.stopped_at is not None:
         why = f"signal {result.signal}" if result.signal else "--stop-at-step"
         print(f"stopped by {why} at {result.stopped_at:,} env steps per task; checkpoint saved.\n"
@@ -107,7 +119,7 @@ class Train:
             return self.run_resume()
         from mtrl.logger import default_run_dir
         from mtrl.tasks import make_taskset
-        from mtrl.train import train
+        from mtrl.trainer import train
 
         seeds = self.run_options.seed_list()
         taskset = make_taskset(self.task_specs())
@@ -243,6 +255,6 @@ def main(args: list[str] | None = None) -> None:
                                                    description="Multi-task and transfer deep Q-learning in JAX.")
     try:
         command.run()
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"mtrl: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -2,12 +2,16 @@
 
 A run directory holds::
 
-    config.json     config, tasks, seeds, package versions, device
-    metrics.jsonl   one line per chunk: training returns, losses, throughput
+    config.json     config, tasks, seeds, checkpoint options, logging cadence, package versions, device
+    metrics.jsonl   training metrics every `log_every` env steps per task (see `RunLogger.log_window`)
     eval.csv        step,task,seed,return (greedy, mean over the evaluation episodes)
     summary.json    per-task final return {mean, iqm, ci_low, ci_high, per_seed} and timing
     summary.md      the same as a table
     curves.png      greedy return vs env steps per task, mean and 95% bootstrap band across seeds
+    tb/             TensorBoard events (``tensorboard=True``): one run per seed (``tb/seed_<k>``) and their
+                    mean (``tb/mean``), with CleanRL's tag names
+
+Every text file uses LF line endings.
 """
 
 from __future__ import annotations
@@ -69,6 +73,25 @@ def environment_info() -> dict[str, Any]:
     }
 
 
+TENSORBOARD_INSTALL = "pip install 'mtrl-jax[tensorboard]'"
+
+
+def require_tensorboard() -> None:
+    """Raise ImportError with the install command when the TensorBoard writer is not installed: called before a
+    run compiles or creates anything."""
+    try:
+        import tensorboardX  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"--tensorboard (tensorboard=True) needs tensorboardX: {TENSORBOARD_INSTALL}") from e
+
+
+def write_json(path: str, data: Any, indent: int = 2) -> None:
+    """``data`` as indented JSON with a final newline (every file mtrl writes is LF-terminated text)."""
+    with open(path, "w", newline="") as f:
+        json.dump(data, f, indent=indent)
+        f.write("\n")
+
+
 def short_name(spec: str) -> str:
     """A compact label for progress bars: ``CartPole-v1:length=0.25`` -> ``CartPole:length=0.25``."""
     env, _, fields = spec.partition(":")
@@ -102,7 +125,11 @@ class RunLogger:
             from tqdm.auto import tqdm
 
             total = config.iterations * config.num_envs
-            self._bar = tqdm(total=total, initial=resume_step or 0, unit="step", desc="train", dynamic_ncols=True)
+            # tqdm's own rate would count steps per task; the one rate shown is the labelled env steps/s (all
+            # tasks and seeds) set by `log_window`.
+            self._bar = tqdm(total=total, initial=resume_step or 0, desc="train", dynamic_ncols=True,
+                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps per task "
+                                        "[{elapsed}<{remaining}{postfix}]")
         if run_dir is None:
             return
         os.makedirs(run_dir, exist_ok=True)
@@ -124,20 +151,19 @@ class RunLogger:
             _drop_rows_after(os.path.join(run_dir, "metrics.jsonl"), resume_step, lambda line: json.loads(line)["step"])
             _drop_rows_after(os.path.join(run_dir, "eval.csv"), resume_step, lambda line: int(line.split(",")[0]),
                              header=True)
-        with open(config_path, "w") as f:
-            json.dump(meta, f, indent=2)
+        write_json(config_path, meta)
         self._metrics_file = open(os.path.join(run_dir, "metrics.jsonl"), "a")
         new_csv = not os.path.exists(os.path.join(run_dir, "eval.csv"))
         self._eval_file = open(os.path.join(run_dir, "eval.csv"), "a", newline="")
-        self._eval_csv = csv.writer(self._eval_file)
+        self._eval_csv = csv.writer(self._eval_file, lineterminator="\n")
         if new_csv:
             self._eval_csv.writerow(["step", "task", "seed", "return"])
         if tensorboard:
-            try:
-                from tensorboardX import SummaryWriter
-            except ImportError as e:
-                raise ImportError("tensorboard=True needs tensorboardX: pip install 'mtrl-jax[tensorboard]'") from e
-            self._tb = SummaryWriter(os.path.join(run_dir, "tb"))
+            require_tensorboard()
+            from tensorboardX import SummaryWriter
+
+            self._tb = {name: SummaryWriter(os.path.join(run_dir, "tb", name))
+                        for name in [*(f"seed_{seed}" for seed in seeds), "mean"]}
 
     def log_eval(self, step: int, returns: np.ndarray) -> None:
         """Greedy returns ``[S, T]`` at ``step`` env steps per task."""
@@ -146,42 +172,69 @@ class RunLogger:
                 for s, seed in enumerate(self.seeds):
                     self._eval_csv.writerow([step, name, seed, f"{returns[s, t]:.6g}"])
             self._eval_file.flush()
-        if self._tb is not None:
-            for t, name in enumerate(self.task_names):
-                self._tb.add_scalar(f"eval_return/{name}", float(returns[:, t].mean()), step)
+        self._scalars(step, {f"eval/return/{name}": returns[:, t] for t, name in enumerate(self.task_names)})
 
-    def log_chunk(self, step: int, metrics: dict[str, np.ndarray], eval_returns: np.ndarray,
-                  env_steps_per_s: float) -> None:
-        """Chunk metrics (`Trainer.make_train_chunk`) and the evaluation that followed it."""
+    def log_window(self, step: int, metrics: dict[str, np.ndarray], env_steps_per_s: float,
+                   eval_returns: np.ndarray | None = None) -> None:
+        """One logging window of a chunk (`Trainer.make_train_chunk`, leaves without the window axis), ending at
+        ``step`` env steps per task; ``eval_returns [S, T]`` on the window that ends a chunk.
+
+        A metrics.jsonl record holds per-seed lists (in ``seeds`` order) and, under ``seed_mean``, their means:
+        ``train_return`` (mean return of the training episodes that ended in the window; None where none did),
+        ``episodes``, ``loss`` (TD loss), ``td_abs`` (mean |TD error|), ``q_taken`` (mean online Q of the
+        sampled actions), ``epsilon`` per task; ``learning_rate`` and ``grad_norm`` (before clipping) per seed;
+        ``updates`` and ``env_steps_per_s`` (every task and seed, per second of training since the process
+        started, measured at chunk ends).
+        """
         episodes = np.asarray(metrics["episodes"])
         with np.errstate(invalid="ignore", divide="ignore"):
             train_return = np.where(episodes > 0, metrics["return_sum"] / np.maximum(episodes, 1), np.nan)
+        per_task = {"train_return": train_return, "episodes": episodes,
+                    **{k: np.asarray(metrics[k]) for k in ("loss", "td_abs", "q_taken", "epsilon")}}
+        if eval_returns is not None:
+            per_task["eval_return"] = np.asarray(eval_returns)
         if self._metrics_file is not None:
             record = {
                 "step": step,
                 "updates": int(metrics["updates"]),
                 "env_steps_per_s": env_steps_per_s,
+                "learning_rate": np.asarray(metrics["learning_rate"]).tolist(),
                 "grad_norm": np.asarray(metrics["grad_norm"]).tolist(),
-                "tasks": {
-                    name: {
-                        "train_return": [None if np.isnan(v) else float(v) for v in train_return[:, t]],
-                        "episodes": episodes[:, t].tolist(),
-                        "loss": np.asarray(metrics["loss"])[:, t].tolist(),
-                        "eval_return": eval_returns[:, t].tolist(),
-                    }
-                    for t, name in enumerate(self.task_names)
-                },
+                "tasks": {name: {**{k: _json_list(v[:, t]) for k, v in per_task.items()},
+                                 "seed_mean": {k: _json_mean(v[:, t]) for k, v in per_task.items()}}
+                          for t, name in enumerate(self.task_names)},
             }
             self._metrics_file.write(json.dumps(record) + "\n")
             self._metrics_file.flush()
+        if self._tb is not None and int(metrics["updates"]) > 0:
+            tags = {"losses/td_loss": "loss", "losses/td_abs": "td_abs", "losses/q_values": "q_taken"}
+            self._scalars(step, {f"{tag}/{name}": per_task[key][:, t]
+                                 for tag, key in tags.items() for t, name in enumerate(self.task_names)})
+            self._scalars(step, {"losses/grad_norm": np.asarray(metrics["grad_norm"])})
         if self._tb is not None:
-            for t, name in enumerate(self.task_names):
-                self._tb.add_scalar(f"loss/{name}", float(np.mean(metrics["loss"][:, t])), step)
-            self._tb.add_scalar("env_steps_per_s", env_steps_per_s, step)
-        if self._bar is not None:
+            self._scalars(step, {**{f"charts/episodic_return/{name}": train_return[:, t]
+                                    for t, name in enumerate(self.task_names)},
+                                 **{f"charts/epsilon/{name}": per_task["epsilon"][:, t]
+                                    for t, name in enumerate(self.task_names)},
+                                 "charts/learning_rate": np.asarray(metrics["learning_rate"]),
+                                 "charts/SPS": np.full(len(self.seeds), env_steps_per_s / len(self.seeds))})
+        if self._bar is not None and eval_returns is not None:
             self._bar.update(step - self._bar.n)
-            shown = {short_name(n): f"{np.nanmean(eval_returns[:, t]):.0f}" for t, n in enumerate(self.task_names)}
-            self._bar.set_postfix({"sps": f"{env_steps_per_s:,.0f}", **shown}, refresh=True)
+            shown = {short_name(n): f"{np.mean(eval_returns[:, t]):.0f}" for t, n in enumerate(self.task_names)}
+            self._bar.set_postfix({"env steps/s": f"{env_steps_per_s:,.0f}", **shown}, refresh=True)
+
+    def _scalars(self, step: int, values: dict[str, np.ndarray]) -> None:
+        """TensorBoard: each tag's value ``[S]`` to the seeds' writers and its mean to ``mean`` (NaN = nothing)."""
+        if self._tb is None:
+            return
+        for tag, per_seed in values.items():
+            per_seed = np.asarray(per_seed, np.float64)
+            for seed, value in zip(self.seeds, per_seed, strict=True):
+                if np.isfinite(value):
+                    self._tb[f"seed_{seed}"].add_scalar(tag, float(value), step)
+            finite = per_seed[np.isfinite(per_seed)]
+            if finite.size:
+                self._tb["mean"].add_scalar(tag, float(finite.mean()), step)
 
     def finish(self, eval_steps: np.ndarray, eval_returns: np.ndarray, timing: dict[str, float]) -> dict[str, Any]:
         """Write summary.json, summary.md and curves.png; return the summary."""
@@ -192,8 +245,7 @@ class RunLogger:
             **timing,
         }
         if self.run_dir is not None:
-            with open(os.path.join(self.run_dir, "summary.json"), "w") as f:
-                json.dump(summary, f, indent=2)
+            write_json(os.path.join(self.run_dir, "summary.json"), summary)
             with open(os.path.join(self.run_dir, "summary.md"), "w") as f:
                 f.write(summary_markdown(summary))
             from mtrl.plots import plot_curves
@@ -205,10 +257,22 @@ class RunLogger:
         for f in (self._metrics_file, self._eval_file):
             if f is not None:
                 f.close()
-        if self._tb is not None:
-            self._tb.close()
+        for writer in (self._tb or {}).values():
+            writer.close()
         if self._bar is not None:
             self._bar.close()
+
+
+def _json_list(values: np.ndarray) -> list:
+    """Per-seed values for JSON: NaN (no episode ended) as None."""
+    return [None if isinstance(v, float) and np.isnan(v) else v for v in np.asarray(values).tolist()]
+
+
+def _json_mean(values: np.ndarray) -> float | None:
+    """Mean over the seeds that have a value (None if none has)."""
+    values = np.asarray(values, np.float64)
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
 
 
 def _drop_rows_after(path: str, step: int, step_of, header: bool = False) -> None:
@@ -216,7 +280,7 @@ def _drop_rows_after(path: str, step: int, step_of, header: bool = False) -> Non
     last line (a process killed mid-write)."""
     if not os.path.exists(path):
         return
-    with open(path) as f:
+    with open(path, newline="") as f:  # lines kept byte for byte (LF, as written)
         lines = f.readlines()
     head, body = (lines[:1], lines[1:]) if header else ([], lines)
     def keep(line: str) -> bool:
@@ -227,7 +291,7 @@ def _drop_rows_after(path: str, step: int, step_of, header: bool = False) -> Non
 
     kept = [line for line in body if keep(line)]
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with open(tmp, "w", newline="") as f:
         f.writelines(head + kept)
     os.replace(tmp, path)
 

@@ -12,7 +12,6 @@ Axes: ``S`` seeds, ``T`` tasks, ``X`` observations (any leading shape), ``E`` ep
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -82,7 +81,7 @@ class Policy:
         if tuple(obs.shape[len(lead):]) != tuple(task_obs_shape):
             raise ValueError(f"obs for {self.tasks[t]} must end in its observation shape {task_obs_shape}, "
                              f"got {obs.shape}")
-        flat = self._taskset.pad_obs(obs.reshape((-1,) + tuple(task_obs_shape)))
+        flat = self._taskset.pad_obs(obs.reshape((-1,) + tuple(task_obs_shape)), task_obs_shape)
         batch = jnp.broadcast_to(flat[None], (len(self.tasks),) + flat.shape)  # every task's head sees the obs
         params = jax.tree.map(lambda x: x[self.seeds.index(self.seed)], self.params)
         q = self._agent.q_values(params, batch)[t]  # [X, A_max]
@@ -124,7 +123,7 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
     Returns (and with ``write`` saves as ``run_dir/evaluation.{json,md}``) per task: per-seed mean returns and
     their mean, IQM and 95% bootstrap interval."""
     from mtrl.evaluate import make_evaluator, summarize
-    from mtrl.logger import markdown_table
+    from mtrl.logger import markdown_table, write_json
 
     trainer, meta, state = _restore(run_dir, step)
     episodes = trainer.config.eval_episodes if episodes is None else int(episodes)
@@ -142,8 +141,7 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
     result = {"run_dir": os.path.abspath(run_dir), "step": at, "episodes": episodes, "seeds": meta["seeds"],
               "tasks": {t: summarize(returns[:, names.index(t)]) for t in chosen}}
     if write:
-        with open(os.path.join(run_dir, "evaluation.json"), "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(os.path.join(run_dir, "evaluation.json"), result)
         rows = [[t, f"{s['iqm']:.1f}", f"{s['mean']:.1f}", f"[{s['ci_low']:.1f}, {s['ci_high']:.1f}]",
                  " ".join(f"{v:.1f}" for v in s["per_seed"])] for t, s in result["tasks"].items()]
         n = len(meta["seeds"])

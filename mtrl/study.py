@@ -23,7 +23,6 @@ probability that a mode's AUC beats scratch's.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,16 +31,19 @@ import numpy as np
 
 from mtrl import evaluate
 from mtrl.config import DQNConfig
-from mtrl.logger import markdown_table
+from mtrl.logger import markdown_table, write_json
 from mtrl.provenance import prepare_reuse, read_config_json
 from mtrl.transfer import (
     MODE_SETTINGS,
     MODES,
     Source,
     TransferSettings,
+    build_trainer,
+    check_splice,
     load_source,
     resume_run,
     target_config,
+    target_task_list,
     train_transfer,
 )
 
@@ -126,7 +128,7 @@ def transfer_study(
         last_k: evaluations averaged for the final gain over scratch.
         rerun: retrain modes whose existing run is another experiment (moved aside) instead of refusing.
         references: reference returns by target spec, for specs without a known one (`evaluate.reference_return`).
-        train_kwargs: passed to `mtrl.train.train` (checkpoints, ...).
+        train_kwargs: passed to `mtrl.trainer.train` (checkpoints, ...).
 
     Returns the content of transfer.json.
     """
@@ -146,6 +148,10 @@ def transfer_study(
     for mode in modes:  # every mode's settings must be able to act, before anything trains
         transfer.with_mode(mode).validate().check_acts(config)
     source = load_source(source_run, transfer.source_step)
+    for mode in modes:  # and splice into the target network, before anything trains
+        tcfg = transfer.with_mode(mode)
+        check_splice(source, build_trainer(target_task_list(mode, source.tasks, tasks),
+                                           target_config(config, tcfg, len(source.tasks), len(tasks)), tcfg), tcfg)
     random = evaluate.random_returns(taskset)
     os.makedirs(run_dir, exist_ok=True)
 
@@ -192,8 +198,7 @@ def transfer_study(
         "eval_steps": np.asarray(steps).tolist(),
         "results": results,
     }
-    with open(os.path.join(run_dir, "transfer.json"), "w") as f:
-        json.dump(study, f, indent=2)
+    write_json(os.path.join(run_dir, "transfer.json"), study)
     with open(os.path.join(run_dir, "transfer.md"), "w") as f:
         f.write(study_markdown(study))
     from mtrl.plots import plot_transfer_curves

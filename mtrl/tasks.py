@@ -235,7 +235,10 @@ class TaskSet:
     Attributes:
         tasks: the tasks, in order (index = task id).
         groups: tasks grouped by env id, in order of first appearance.
-        obs_shape: common observation shape (each axis the max over tasks); smaller obs are zero-padded.
+        obs_shape: common observation shape (each axis the max over tasks); smaller obs are zero-padded. When
+            the tasks' observations have different numbers of axes (Catch-bsuite's ``(10, 5)`` grid with
+            CartPole's ``(4,)``), every task's observation is flattened first (`flatten_obs`) and the common shape
+            is the longest flat length.
         obs_dtype: common observation dtype (the tasks' dtypes promoted).
         num_actions: ``A_max``, the largest action count.
         action_mask: ``[T, A]`` bool, True where the action exists for the task.
@@ -247,6 +250,7 @@ class TaskSet:
     obs_dtype: np.dtype
     num_actions: int
     action_mask: np.ndarray
+    flatten_obs: bool = False
 
     @property
     def num_tasks(self) -> int:
@@ -271,10 +275,15 @@ class TaskSet:
         """Longest episode any task allows (its `max_steps_in_episode`)."""
         return max(int(t.params.max_steps_in_episode) for t in self.tasks)
 
-    def pad_obs(self, obs: jax.Array) -> jax.Array:
-        """Zero-pad one task's observations ``[..., *obs_shape_t]`` to ``[..., *self.obs_shape]``."""
-        task_shape = obs.shape[obs.ndim - len(self.obs_shape):]
-        pad = [(0, 0)] * (obs.ndim - len(task_shape)) + [
+    def pad_obs(self, obs: jax.Array, task_obs_shape: tuple[int, ...]) -> jax.Array:
+        """One task's observations ``[..., *task_obs_shape]`` as ``[..., *self.obs_shape]``: flattened when the
+        set flattens, then zero-padded."""
+        task_shape = tuple(task_obs_shape)
+        lead = obs.shape[: obs.ndim - len(task_shape)]
+        if self.flatten_obs:
+            task_shape = (int(np.prod(task_shape)),)
+            obs = obs.reshape(lead + task_shape)
+        pad = [(0, 0)] * len(lead) + [
             (0, m - s) for s, m in zip(task_shape, self.obs_shape)
         ]
         return jnp.pad(obs.astype(self.obs_dtype), pad)
@@ -294,7 +303,7 @@ class TaskSet:
             ids = np.array(group.task_ids)
             reset = jax.vmap(jax.vmap(group.env.reset, in_axes=(0, None)), in_axes=(0, 0))
             obs, state = reset(keys[ids], group.params)
-            obs_parts.append(self.pad_obs(obs))
+            obs_parts.append(self.pad_obs(obs, self.tasks[group.task_ids[0]].obs_shape))
             states.append(state)
         return self._merge(obs_parts), tuple(states)
 
@@ -322,13 +331,14 @@ class TaskSet:
             step = jax.vmap(jax.vmap(group.env.step, in_axes=(0, 0, 0, None)), in_axes=(0, 0, 0, 0))
             obs, state, reward, terminated, truncated, info = step(keys[ids], state, actions[ids], group.params)
             new_states.append(state)
+            task_obs_shape = self.tasks[group.task_ids[0]].obs_shape
             outs.append(
                 (
-                    self.pad_obs(obs),
+                    self.pad_obs(obs, task_obs_shape),
                     reward.astype(jnp.float32),
                     terminated.astype(bool),
                     truncated.astype(bool),
-                    self.pad_obs(info["final_observation"]),
+                    self.pad_obs(info["final_observation"], task_obs_shape),
                 )
             )
         obs, reward, terminated, truncated, final_obs = (self._merge(list(p)) for p in zip(*outs))
@@ -343,7 +353,9 @@ class TaskSet:
 
 
 def make_taskset(tasks: Sequence[str | Task]) -> TaskSet:
-    """Build a `TaskSet` from spec strings (or parsed tasks), keeping their order."""
+    """Build a `TaskSet` from spec strings (or parsed tasks), keeping their order. Observations with different
+    numbers of axes are flattened per task (`TaskSet.flatten_obs`); the same task list always builds the same
+    set, so resuming and loading a run need nothing recorded."""
     if isinstance(tasks, str):
         raise TypeError("tasks must be a sequence of spec strings, not one string; wrap it in a list")
     parsed = tuple(t if isinstance(t, Task) else parse_task(t) for t in tasks)
@@ -353,11 +365,9 @@ def make_taskset(tasks: Sequence[str | Task]) -> TaskSet:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"tasks must be distinct; repeated: {', '.join(dupes)}")
-    ndims = {len(t.obs_shape) for t in parsed}
-    if len(ndims) > 1:
-        shapes = ", ".join(f"{t.spec}: {t.obs_shape}" for t in parsed)
-        raise ValueError(f"tasks' observations must have the same number of axes to be padded; got {shapes}")
-    obs_shape = tuple(int(max(s)) for s in zip(*(t.obs_shape for t in parsed)))
+    flatten = len({len(t.obs_shape) for t in parsed}) > 1
+    shapes = [(int(np.prod(t.obs_shape)),) if flatten else t.obs_shape for t in parsed]
+    obs_shape = tuple(int(max(s)) for s in zip(*shapes))
     obs_dtype = np.dtype(jnp.result_type(*(t.obs_dtype for t in parsed)))
     num_actions = max(t.num_actions for t in parsed)
     mask = np.arange(num_actions)[None, :] < np.array([t.num_actions for t in parsed])[:, None]
@@ -380,6 +390,7 @@ def make_taskset(tasks: Sequence[str | Task]) -> TaskSet:
         obs_dtype=obs_dtype,
         num_actions=num_actions,
         action_mask=mask,
+        flatten_obs=flatten,
     )
 
 

@@ -17,7 +17,7 @@ Modes of a target run (`TransferConfig.mode`); every mode starts a fresh optimis
   L_source + λ·L_target (λ = `transfer_factor`, as per-task loss weights).
 
 Target run ``r`` starts from source run ``r mod S_source`` (recorded in the provenance). This module builds
-trainers and initial states; the training loop is `mtrl.train.train`.
+trainers and initial states; the training loop is `mtrl.trainer.train`.
 
 Param tree contract (see `mtrl.networks`): ``{"adapter"?: [T, ...], "torso": shared, "head": [T, ...]}``.
 """
@@ -84,6 +84,26 @@ def splice(
     Raises:
         ValueError: listing every missing part, path or shape mismatch, or out-of-range task index.
     """
+    problems = splice_problems(source_params, target_params, parts, head_map, head_map_parts)
+    if problems:
+        raise ValueError("cannot splice parameters:\n  " + "\n  ".join(problems))
+
+    head_map = dict(head_map or {})
+    out = dict(target_params)
+    for part in parts:
+        out[part] = jax.tree.map(jnp.array, source_params[part])  # fresh buffers: no aliasing of the source
+    for part in head_map_parts if head_map else ():
+        targets = jnp.array(list(head_map.keys()))
+        sources = jnp.array(list(head_map.values()))
+        out[part] = jax.tree.map(lambda t, s: _copy_tasks(t, s, targets, sources), target_params[part],
+                                 source_params[part])
+    return out
+
+
+def splice_problems(source_params, target_params, parts: Sequence[str] = ("torso",),
+                    head_map: Mapping[int, int] | None = None, head_map_parts: Sequence[str] = ("head",)) -> list[str]:
+    """Why `splice` would refuse these trees (empty if it would not); needs only shapes (arrays or
+    `jax.ShapeDtypeStruct`), so a run can be checked before anything is built."""
     problems: list[str] = []
     for part in parts:
         if part not in source_params:
@@ -107,18 +127,7 @@ def splice(
         for t, s in head_map.items():
             if not (0 <= t < n_tgt and 0 <= s < n_src):
                 problems.append(f"head_map {t}: {s} out of range: target has {n_tgt} tasks, source {n_src}")
-    if problems:
-        raise ValueError("cannot splice parameters:\n  " + "\n  ".join(problems))
-
-    out = dict(target_params)
-    for part in parts:
-        out[part] = jax.tree.map(jnp.array, source_params[part])  # fresh buffers: no aliasing of the source
-    for part in head_map_parts if head_map else ():
-        targets = jnp.array(list(head_map.keys()))
-        sources = jnp.array(list(head_map.values()))
-        out[part] = jax.tree.map(lambda t, s: _copy_tasks(t, s, targets, sources), target_params[part],
-                                 source_params[part])
-    return out
+    return problems
 
 
 def _copy_tasks(target: jax.Array, source: jax.Array, targets: jax.Array, sources: jax.Array) -> jax.Array:
@@ -256,7 +265,7 @@ def build_trainer(tasks: Sequence[str], config: DQNConfig, tcfg: TransferConfig)
     """The `Trainer` of a target run (``tasks`` and ``config`` as returned by `target_task_list` and
     `target_config`)."""
     from mtrl.agent import make_optimizer
-    from mtrl.train import Trainer
+    from mtrl.trainer import Trainer
 
     tcfg.validate()
     optimizer = make_optimizer(config.max_grad_norm, config.lr, config.num_updates, config.lr_end_fraction,
@@ -349,8 +358,32 @@ def provenance(source: Source, tcfg: TransferConfig, seeds: Sequence[int], targe
     }
 
 
+def _splice_plan(source: Source, target_params, tcfg: TransferConfig):
+    """``(head_map, head_map_parts)`` of a target run: ``joint`` copies the source tasks' heads (and adapters not
+    spliced whole) to the same task indices; other modes copy no per-task part."""
+    if tcfg.mode != "joint":
+        return None, ("head",)
+    head_map = {i: i for i in range(len(source.tasks))}
+    return head_map, tuple(p for p in ("head", "adapter") if p in target_params and p not in tcfg.parts)
+
+
+def check_splice(source: Source, trainer, tcfg: TransferConfig) -> None:
+    """Raise the `splice` error for ``tcfg.mode`` from shapes alone, before any run directory or program is made
+    (e.g. a source torso whose input width differs from the target's)."""
+    if tcfg.mode == "scratch":
+        return
+    target = jax.eval_shape(lambda k: trainer.agent.init(k, trainer.hparams).params, jax.random.key(0))
+    src = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), source.params)
+    problems = splice_problems(src, target, tcfg.parts, *_splice_plan(source, target, tcfg))
+    if problems:
+        raise ValueError(f"cannot transfer from {source.run_dir} in mode {tcfg.mode}; cannot splice parameters:\n  "
+                         + "\n  ".join(problems) + "\nThe spliced parts must have the same shapes in both networks: "
+                         "the same --torso, and observations padded to the same width unless both runs use "
+                         "--adapter-size.")
+
+
 def initial_state_fn(source: Source, tcfg: TransferConfig):
-    """``init_state(trainer, seeds)`` for `mtrl.train.train`: a fresh target state with the source spliced in."""
+    """``init_state(trainer, seeds)`` for `mtrl.trainer.train`: a fresh target state with the source spliced in."""
 
     def init_state(trainer, seeds):
         fresh = trainer.init(seeds)
@@ -359,10 +392,7 @@ def initial_state_fn(source: Source, tcfg: TransferConfig):
         runs = np.arange(len(seeds)) % len(source.seeds)
         src = jax.tree.map(lambda x: x[runs], source.params)
         target = fresh.runs.train.params
-        head_map, map_parts = None, ("head",)
-        if tcfg.mode == "joint":
-            head_map = {i: i for i in range(len(source.tasks))}
-            map_parts = tuple(p for p in ("head", "adapter") if p in target and p not in tcfg.parts)
+        head_map, map_parts = _splice_plan(source, target, tcfg)
         # Check once on seed 0 for a clear error before anything is traced over the run axis.
         first = lambda tree: jax.tree.map(lambda x: x[0], tree)  # noqa: E731
         splice(first(src), first(target), tcfg.parts, head_map, map_parts)
@@ -384,16 +414,17 @@ def train_transfer(
 ):
     """Train target ``tasks`` starting from ``source_run``'s checkpoint under ``transfer.mode``.
 
-    ``train_kwargs`` go to `mtrl.train.train` (progress, checkpoints, stop_at_step, ...). Returns its
+    ``train_kwargs`` go to `mtrl.trainer.train` (progress, checkpoints, stop_at_step, ...). Returns its
     `TrainResult`; config.json records the provenance under ``"transfer"``.
     """
-    from mtrl.train import train
+    from mtrl.trainer import train
 
     transfer.validate().check_acts(config)
     source = load_source(source_run, transfer.source_step)
     all_tasks = target_task_list(transfer.mode, source.tasks, tasks)
     cfg = target_config(config, transfer, len(source.tasks), len(tasks))
     trainer = build_trainer(all_tasks, cfg, transfer)
+    check_splice(source, trainer, transfer)
     meta = {"transfer": provenance(source, transfer, list(seeds), tasks)}
     return train(None, seeds=seeds, run_dir=run_dir, trainer=trainer, init_state=initial_state_fn(source, transfer),
                  extra_metadata={**meta, **train_kwargs.pop("extra_metadata", {})}, **train_kwargs)
@@ -411,7 +442,7 @@ def run_metadata(run_dir: str) -> dict[str, Any]:
 def run_trainer(meta: Mapping[str, Any], config: DQNConfig | None = None):
     """The `Trainer` that trained the run whose config.json is ``meta`` (plain or transfer; ``config`` defaults
     to the run's own): its state's structure is the one the run's checkpoints hold."""
-    from mtrl.train import Trainer
+    from mtrl.trainer import Trainer
 
     config = config or DQNConfig.from_dict(meta["config"])
     info = meta.get("transfer")
@@ -425,7 +456,7 @@ def resume_run(run_dir: str, config: DQNConfig | None = None, **train_kwargs):
 
     ``config`` (default: the run's own) must match the checkpoint's; any difference is reported.
     """
-    from mtrl.train import train
+    from mtrl.trainer import train
 
     meta = run_metadata(run_dir)
     trainer = run_trainer(meta, config)

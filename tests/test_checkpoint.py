@@ -14,7 +14,7 @@ import pytest
 from mtrl import checkpoint
 from mtrl.checkpoint import Checkpointer, IncompatibleCheckpointError
 from mtrl.config import DQNConfig
-from mtrl.train import CheckpointOptions, Trainer, train
+from mtrl.trainer import CheckpointOptions, Trainer, train
 from mtrl.transfer import resume_run
 
 TASKS = ["CartPole-v1", "Acrobot-v1"]

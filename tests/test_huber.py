@@ -15,7 +15,7 @@ import pytest
 
 from mtrl import losses
 from mtrl.config import DQNConfig
-from mtrl.train import train
+from mtrl.trainer import train
 
 GAMMA = 0.99
 REMEDY_DELTA = 10.0  # Huber threshold the slow test trains with (1.0 collapses: returns 9-11 on every seed)

@@ -1,7 +1,7 @@
 """The run axis sharded over 4 (fake CPU) devices gives the same results as one device, also through a
 checkpoint save and restore between chunks (the restored state keeps its sharding).
 
-Sharded runs use jax's default threefry keys (see `mtrl.train.PRNG_IMPL`), so the one-device run is pinned to
+Sharded runs use jax's default threefry keys (see `mtrl.trainer.PRNG_IMPL`), so the one-device run is pinned to
 threefry too for the comparison."""
 
 import os
@@ -14,11 +14,11 @@ import numpy as np
 SCRIPT = textwrap.dedent(
     """
     import sys, jax, numpy as np
-    import mtrl.train
+    import mtrl.trainer
     if sys.argv[2] == "threefry":
-        mtrl.train.PRNG_IMPL = None
+        mtrl.trainer.PRNG_IMPL = None
     from mtrl.config import DQNConfig
-    from mtrl.train import Trainer
+    from mtrl.trainer import Trainer
     cfg = DQNConfig(total_steps=256, num_envs=4, buffer_size=64, batch_size=8, learning_starts=16,
                     target_update_period=4, torso=(16,), eval_every=128, eval_episodes=2)
     trainer = Trainer.create(["CartPole-v1", "Acrobot-v1"], cfg)

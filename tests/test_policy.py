@@ -8,7 +8,7 @@ import pytest
 
 from mtrl.config import DQNConfig
 from mtrl.policy import evaluate_run, load_policy
-from mtrl.train import train
+from mtrl.trainer import train
 from mtrl.transfer import TransferConfig, train_transfer
 
 CFG = DQNConfig(total_steps=128, num_envs=4, buffer_size=64, batch_size=8, learning_starts=16,
@@ -76,5 +76,20 @@ def test_package_front_door():
     import mtrl
 
     assert mtrl.load_policy is load_policy and mtrl.DQNConfig is DQNConfig and mtrl.train_transfer is train_transfer
+    import mtrl.trainer  # importing the module must not shadow the function `mtrl.train`
+
+    assert mtrl.train is train and callable(mtrl.train)
     with pytest.raises(AttributeError):
         mtrl.not_a_thing  # noqa: B018
+
+
+def test_a_task_set_mixing_observation_ranks_trains_and_its_policy_takes_each_tasks_own_shape(tmp_path):
+    """Catch-bsuite (a 10x5 grid) with CartPole-v1 (4 values): flattened per task, trained in one program; the
+    loaded policy takes each task's observations as its env emits them and reproduces the run's evaluation."""
+    result = train(["Catch-bsuite", "CartPole-v1"], CFG, seeds=[0], run_dir=str(tmp_path / "run"), progress=False)
+    policy = load_policy(str(tmp_path / "run"))
+    assert policy.q_values("Catch-bsuite", np.zeros((7, 10, 5), np.float32)).shape == (7, 3)
+    assert policy.q_values("CartPole-v1", np.zeros((7, 4), np.float32)).shape == (7, 2)
+    evaluation = evaluate_run(str(tmp_path / "run"), write=False)
+    per_task = np.array([s["per_seed"] for s in evaluation["tasks"].values()]).T
+    np.testing.assert_allclose(per_task, result.eval_returns[-1], rtol=1e-6)

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mtrl.config import DQNConfig
-from mtrl.train import train
+from mtrl.trainer import train
 
 
 def test_probe_q_values():

@@ -14,7 +14,7 @@ import pytest
 from mtrl.config import DQNConfig
 from mtrl.provenance import ProvenanceMismatchError, RunDirectoryInUseError, differences, run_status
 from mtrl.study import transfer_study
-from mtrl.train import train
+from mtrl.trainer import train
 from mtrl.transfer import TransferSettings, train_transfer
 
 CFG = DQNConfig(total_steps=128, num_envs=4, buffer_size=64, batch_size=8, learning_starts=16,

@@ -113,8 +113,26 @@ def test_taskset_errors():
         tasks.make_taskset([])
     with pytest.raises(TypeError, match="not one string"):
         tasks.make_taskset("CartPole-v1")
-    with pytest.raises(ValueError, match="same number of axes"):
-        tasks.make_taskset(["CartPole-v1", "Breakout-MinAtar"])
+
+
+def test_observations_of_different_ranks_are_flattened_per_task():
+    """Catch-bsuite's (10, 5) grid with CartPole's (4,): both flattened, padded to 50; the grid keeps its row-major
+    order and CartPole its 4 values, in reset and step alike; same-rank sets are not flattened."""
+    ts = tasks.make_taskset(["Catch-bsuite", "CartPole-v1"])
+    assert ts.flatten_obs and ts.obs_shape == (50,)
+    assert not tasks.make_taskset(["CartPole-v1", "Acrobot-v1"]).flatten_obs
+    obs, states = ts.reset(jax.random.key(0), num_envs=3)
+    assert obs.shape == (2, 3, 50)
+    catch, cartpole = ts.tasks
+    keys = jax.random.split(jax.random.key(0), (2, 3))
+    for n in range(3):
+        grid, _ = catch.env.reset(keys[0, n], catch.params)
+        np.testing.assert_array_equal(obs[0, n], np.asarray(grid).reshape(-1))
+        pole, _ = cartpole.env.reset(keys[1, n], cartpole.params)
+        np.testing.assert_allclose(obs[1, n, :4], pole, rtol=1e-6)
+        assert np.all(np.asarray(obs[1, n, 4:]) == 0)
+    obs2, *_, final_obs = ts.step(jax.random.key(1), states, jnp.zeros((2, 3), jnp.int32))
+    assert obs2.shape == final_obs.shape == (2, 3, 50)
 
 
 def test_image_obs_keep_their_shape():

@@ -8,7 +8,7 @@ import pytest
 
 from mtrl.config import DQNConfig
 from mtrl.tasks import suite
-from mtrl.train import Trainer, train
+from mtrl.trainer import Trainer, train
 
 
 def _run(cfg, seeds, steps_chunks=2):
@@ -123,22 +123,39 @@ def test_cartpole_lengths_learns_above_random():
     assert after.mean() > 150, after
 
 
-def test_chunk_metrics_reduce_the_per_iteration_metrics(tiny_config):
-    """The chunk's carried sums equal a plain scan of `Trainer.iteration` reduced afterwards: episode sums over
-    all iterations, losses and gradient norms averaged over the iterations that learned."""
+def test_chunk_metrics_reduce_the_per_iteration_metrics_per_logging_window(tiny_config):
+    """A chunk of 32 iterations logged every 10: windows of 10, 10, 10 and 2 iterations, each equal to a plain
+    scan of `Trainer.iteration` reduced afterwards (episode sums over the window, losses, |TD|, Q and gradient
+    norms averaged over its updates), with ε and the learning rate at the window's end; the state is the same as
+    with one window."""
     trainer = Trainer.create(["CartPole-v1", "Acrobot-v1"], tiny_config)
-    state = trainer.init([0, 1])
     k = tiny_config.chunk_iterations
-    _, per_iter = jax.jit(lambda s: jax.lax.scan(trainer.iteration, s, None, length=k))(state)
-    _, chunk_metrics = trainer.make_train_chunk()(state)
+    _, per_iter = jax.jit(lambda s: jax.lax.scan(trainer.iteration, s, None, length=k))(trainer.init([0, 1]))
+    end_state, metrics = trainer.make_train_chunk(log_iterations=10)(trainer.init([0, 1]))
+    one_window, _ = trainer.make_train_chunk()(trainer.init([0, 1]))
+    chex.assert_trees_all_equal(jax.device_get(end_state), jax.device_get(one_window))
     learned = np.asarray(per_iter["learned"])
     assert 0 < learned.sum() < k  # the chunk spans learning_starts: some iterations learn, some do not
-    assert int(chunk_metrics["updates"]) == learned.sum()
-    np.testing.assert_array_equal(chunk_metrics["episodes"], np.asarray(per_iter["episodes"]).sum(0))
-    np.testing.assert_allclose(chunk_metrics["return_sum"], np.asarray(per_iter["return_sum"]).sum(0), rtol=1e-6)
-    for name in ("loss", "td_abs", "grad_norm"):
-        expected = np.asarray(per_iter[name])[learned].mean(0)
-        np.testing.assert_allclose(chunk_metrics[name], expected, rtol=1e-5, err_msg=name)
+    bounds = [0, 10, 20, 30, 32]
+    assert np.asarray(metrics["updates"]).shape == (4,) and np.asarray(metrics["loss"]).shape == (4, 2, 2)
+    updates_so_far = 0
+    for w, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        in_window = learned[lo:hi]
+        assert int(metrics["updates"][w]) == in_window.sum()
+        np.testing.assert_array_equal(metrics["episodes"][w], np.asarray(per_iter["episodes"])[lo:hi].sum(0))
+        np.testing.assert_allclose(metrics["return_sum"][w], np.asarray(per_iter["return_sum"])[lo:hi].sum(0),
+                                   rtol=1e-6)
+        for name in ("loss", "td_abs", "q_taken", "grad_norm"):
+            values = np.asarray(per_iter[name])[lo:hi][in_window]
+            expected = values.mean(0) if len(values) else np.zeros_like(np.asarray(metrics[name][w]))
+            np.testing.assert_allclose(metrics[name][w], expected, rtol=1e-5, err_msg=f"{name} window {w}")
+        updates_so_far += in_window.sum()
+        env_steps = hi * tiny_config.num_envs
+        eps = 1.0 - (1.0 - 0.05) * min(1.0, env_steps / (0.3 * tiny_config.total_steps))
+        np.testing.assert_allclose(metrics["epsilon"][w], np.full((2, 2), eps), rtol=1e-6)
+        lr = tiny_config.lr * (1.0 - updates_so_far / tiny_config.num_updates)  # lr_end_fraction 0: linear to 0
+        np.testing.assert_allclose(metrics["learning_rate"][w], [lr, lr], rtol=1e-5)
+    assert np.all(np.asarray(metrics["q_taken"])[np.asarray(metrics["updates"]) > 0] != 0)
 
 
 def test_a_run_trains_exactly_total_steps_with_a_shorter_last_chunk(tmp_path, tiny_config):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mtrl.config import DQNConfig
-from mtrl.train import Trainer, train
+from mtrl.trainer import Trainer, train
 from mtrl.transfer import (
     TransferConfig,
     TransferSettings,
@@ -141,6 +141,25 @@ def test_bad_transfer_settings_are_clear_errors(source_dir):
     wider = DQNConfig(**{**CFG.__dict__, "torso": (32,)})
     with pytest.raises(ValueError, match=r"torso\['Dense_0'\]\['kernel'\]: source shape \(4, 16\) vs target shape"):
         train_transfer(source_dir, TARGET, TransferConfig(), wider, seeds=[0], progress=False)
+
+
+def test_a_torso_that_cannot_be_spliced_is_refused_before_anything_is_built(source_dir, tmp_path, monkeypatch):
+    """Acrobot's 6 observation features against the source's 4: refused from shapes alone, naming the layer, before
+    a run directory exists or a program compiles; a study refuses before its scratch run trains."""
+    from mtrl.study import transfer_study
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled before the splice was checked")
+
+    monkeypatch.setattr(Trainer, "start", no_compile)
+    message = r"mode finetune; cannot splice parameters:\n  torso\['Dense_0'\]\['kernel'\]: source shape \(4, 16\) vs "
+    with pytest.raises(ValueError, match=message):
+        train_transfer(source_dir, ["Acrobot-v1"], TransferConfig(), CFG, seeds=[0], run_dir=str(tmp_path / "run"),
+                       progress=False)
+    with pytest.raises(ValueError, match=message):
+        transfer_study(source_dir, ["Acrobot-v1"], modes=["finetune"], config=CFG, run_dir=str(tmp_path / "study"),
+                       progress=False)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "study").exists()
 
 
 @pytest.mark.parametrize("settings, message", [

@@ -12,7 +12,7 @@ import numpy as np
 
 from mtrl.config import DQNConfig
 from mtrl.tasks import make_taskset
-from mtrl.train import Trainer
+from mtrl.trainer import Trainer
 
 LIMIT = 3
 

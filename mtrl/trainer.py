@@ -17,6 +17,8 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import json
+import os
 import signal
 import threading
 import time
@@ -30,7 +32,7 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mtrl import compilation_cache, replay
-from mtrl.agent import Agent, Hyperparams, TrainState, default_hparams, epsilon
+from mtrl.agent import Agent, Hyperparams, TrainState, current_learning_rate, default_hparams, epsilon
 from mtrl.config import DQNConfig
 from mtrl.evaluate import make_evaluator
 from mtrl.tasks import TaskSet, make_taskset
@@ -171,7 +173,7 @@ class Trainer:
         return RunnerState(runs=runs, iteration=counter, num_updates=counter)
 
     def start(self, seeds: Sequence[int], build_state: Callable[[], RunnerState] | None = None,
-              iterations: int | None = None):
+              iterations: int | None = None, log_iterations: int | None = None):
         """``(state, train_chunk, evaluate)``: the starting state (``build_state()``, default ``init(seeds)``)
         and the compiled programs, built concurrently.
 
@@ -184,12 +186,13 @@ class Trainer:
         shapes = self.init_shapes(seeds)
         if shapes is None:
             state = build_state()
-            return (state, *self.compile(state, iterations=iterations))
+            return (state, *self.compile(state, iterations=iterations, log_iterations=log_iterations))
         built = []
-        chunk, evaluate = self.compile(shapes, meanwhile=lambda: built.append(build_state()), iterations=iterations)
+        chunk, evaluate = self.compile(shapes, meanwhile=lambda: built.append(build_state()), iterations=iterations,
+                                       log_iterations=log_iterations)
         state = built[0]
         if _signature(state) != _signature(shapes):
-            return (state, *self.compile(state, iterations=iterations))
+            return (state, *self.compile(state, iterations=iterations, log_iterations=log_iterations))
         return state, chunk, evaluate
 
     def with_params(self, state: RunnerState, params: Any, anchor: Any = None) -> RunnerState:
@@ -265,15 +268,21 @@ class Trainer:
 
     # --- compiled entry points ------------------------------------------------------------------------------
 
-    def make_train_chunk(self, num_iterations: int | None = None) -> Callable[[RunnerState], tuple[RunnerState, dict]]:
-        """``train_chunk(state) -> (state, chunk_metrics)``: jitted scan over K iterations, state donated.
+    def make_train_chunk(self, num_iterations: int | None = None, log_iterations: int | None = None
+                         ) -> Callable[[RunnerState], tuple[RunnerState, dict]]:
+        """``train_chunk(state) -> (state, metrics)``: jitted scan over K iterations, state donated.
 
-        ``chunk_metrics`` are reduced over the chunk: ``return_sum [S, T]`` and ``episodes [S, T]`` of episodes
-        finished in it, ``loss [S, T]`` and ``grad_norm [S]`` averaged over its updates, ``updates ()``.
+        The chunk is cut into logging windows of ``log_iterations`` iterations (default: one window; the last
+        window is shorter when K is not a multiple) and ``metrics`` has one entry per window ``W``, reduced over
+        it: ``return_sum [W, S, T]`` and ``episodes [W, S, T]`` of the episodes that finished in it; ``loss``,
+        ``td_abs``, ``q_taken [W, S, T]`` and ``grad_norm [W, S]`` averaged over its updates; ``updates [W]``;
+        ``epsilon [W, S, T]`` and ``learning_rate [W, S]`` at its end.
         """
         k = num_iterations or self.config.chunk_iterations
+        w = min(log_iterations or k, k)
+        cfg = self.config
 
-        def train_chunk(state: RunnerState):
+        def window(state: RunnerState, length: int):
             # Sums carried through the scan rather than per-iteration outputs stacked to [K, ...]: a stacked
             # output is one more kernel per iteration on a GPU, where an iteration is a few dozen small kernels.
             # An iteration without an update reports zeros, so the sums only count updates.
@@ -288,17 +297,28 @@ class Trainer:
                 return (state, {name: total + metrics[name] for name, total in sums.items()}), None
 
             start_updates = state.num_updates
-            (state, sums), _ = jax.lax.scan(body, (state, sums), None, length=k)
+            (state, sums), _ = jax.lax.scan(body, (state, sums), None, length=length)
             updates = state.num_updates - start_updates
             per_update = lambda x: x / jnp.maximum(updates, 1).astype(jnp.float32)  # noqa: E731
+            env_steps = (state.iteration * cfg.num_envs).astype(jnp.float32)
+            train = state.runs.train
             return state, {
                 "return_sum": sums["return_sum"],
                 "episodes": sums["episodes"],
-                "loss": per_update(sums["loss"]),
-                "td_abs": per_update(sums["td_abs"]),
-                "grad_norm": per_update(sums["grad_norm"]),
+                **{name: per_update(sums[name]) for name in ("loss", "td_abs", "q_taken", "grad_norm")},
                 "updates": updates,
+                "epsilon": jax.vmap(epsilon, in_axes=(0, None))(train.hparams, env_steps),
+                "learning_rate": jax.vmap(current_learning_rate, in_axes=(0, None, None))(
+                    train, cfg, state.num_updates),
             }
+
+        def train_chunk(state: RunnerState):
+            full, rest = divmod(k, w)
+            state, metrics = jax.lax.scan(lambda s, _: window(s, w), state, None, length=full)
+            if rest:
+                state, last = window(state, rest)
+                metrics = jax.tree.map(lambda m, x: jnp.concatenate([m, x[None]]), metrics, last)
+            return state, metrics
 
         return jax.jit(train_chunk, donate_argnums=0)
 
@@ -314,20 +334,28 @@ class Trainer:
         return evaluate
 
     def compile(self, state: RunnerState, meanwhile: Callable[[], Any] | None = None,
-                iterations: int | None = None) -> tuple[Callable, Callable]:
+                iterations: int | None = None, log_iterations: int | None = None) -> tuple[Callable, Callable]:
         """Compiled ``(train_chunk, evaluate)`` for ``state``'s shapes (a state or its `init_shapes`; not consumed);
         the chunk runs ``iterations`` iterations (default `DQNConfig.chunk_iterations`).
 
         XLA releases the GIL while it compiles, so the chunk compiles on a worker thread while this one runs
         ``meanwhile()`` (if given) and then traces and compiles the evaluation.
         """
-        lowered = self.make_train_chunk(iterations).lower(state)
+        lowered = self.make_train_chunk(iterations, log_iterations).lower(state)
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             chunk = pool.submit(lowered.compile)
             if meanwhile is not None:
                 meanwhile()
             evaluate = self.make_evaluate().lower(state).compile(QUICK_COMPILE)
             return chunk.result(), evaluate
+
+
+def window_sizes(chunk_iterations: int, log_iterations: int | None) -> list[int]:
+    """Iterations of each logging window of a chunk (`Trainer.make_train_chunk`): full windows, then a shorter
+    last one."""
+    w = min(log_iterations or chunk_iterations, chunk_iterations)
+    full, rest = divmod(chunk_iterations, w)
+    return [w] * full + ([rest] if rest else [])
 
 
 def run_sharding(num_runs: int) -> NamedSharding | None:
@@ -384,7 +412,7 @@ class TrainResult:
     """What `train` returns.
 
     Attributes:
-        state: final runner state.
+        state: final runner state; None when ``resume`` found the run already complete (nothing was restored).
         eval_steps: ``[E]`` env steps per task at each evaluation (the first is 0, before training).
         eval_returns: ``[E, S, T]`` mean greedy return per evaluation, run and task.
         task_names: task specs, in order.
@@ -392,9 +420,10 @@ class TrainResult:
         summary: the run summary (also written to `summary.json`); empty when the run stopped early.
         stopped_at: env steps per task where a signal or ``stop_at_step`` stopped the run (resumable), else None.
         signal: the signal number that stopped it, if one did.
+        already_complete: ``resume`` found a finished run and trained nothing.
     """
 
-    state: RunnerState
+    state: RunnerState | None
     eval_steps: np.ndarray
     eval_returns: np.ndarray
     task_names: list[str]
@@ -402,6 +431,18 @@ class TrainResult:
     summary: dict[str, Any]
     stopped_at: int | None = None
     signal: int | None = None
+    already_complete: bool = False
+
+
+LOG_EVERY = 1_000
+"""Default logging cadence of `train` (env steps per task between metrics.jsonl / TensorBoard records)."""
+
+
+def log_iterations(log_every: int, config: DQNConfig) -> int:
+    """Iterations per logging window for ``log_every`` env steps per task (rounded to whole iterations)."""
+    if not isinstance(log_every, int) or isinstance(log_every, bool) or log_every < 1:
+        raise ValueError(f"log_every must be a positive integer (env steps per task), got {log_every!r}")
+    return max(1, round(log_every / config.num_envs))
 
 
 def train(
@@ -417,6 +458,7 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     stop_at_step: int | None = None,
+    log_every: int = LOG_EVERY,
     trainer: Trainer | None = None,
     init_state: Callable[[Trainer, list[int]], RunnerState] | None = None,
 ) -> TrainResult:
@@ -429,25 +471,32 @@ def train(
         run_dir: where to write config.json, metrics.jsonl, eval.csv, summary.{json,md}, curves.png and
             checkpoints/; None = nowhere (no checkpoints either).
         progress: show a progress bar.
-        tensorboard: also write TensorBoard events (needs the `tensorboard` extra).
+        tensorboard: also write TensorBoard events (needs the `tensorboard` extra; checked before anything else).
         extra_metadata: merged into config.json; its ``"transfer"`` entry is also checked on resume.
-        checkpoints: checkpoint schedule; None = no checkpoints.
+        checkpoints: checkpoint schedule, recorded in config.json; None = no checkpoints. On ``resume``, the run's
+            recorded schedule is used unless another one is given.
         resume: continue from the latest complete checkpoint in ``run_dir`` (bit-identical on CPU to a run that
-            was never stopped); metric files are cut back to that step and continue from it.
+            was never stopped); metric files are cut back to that step and continue from it. A run that already
+            finished is reported complete and nothing is compiled (``already_complete``).
         overwrite: a new run into a ``run_dir`` that already holds a run moves that run aside
             (``<run_dir>.replaced-<time>``) instead of refusing; nothing is deleted.
         stop_at_step: save and stop once this many env steps per task are done (the run stays resumable).
+        log_every: env steps per task between training-metric records (metrics.jsonl, TensorBoard), rounded to
+            whole iterations; evaluations stay at ``config.eval_every``.
         trainer: a prebuilt `Trainer` (transfer modes build one with their optimiser).
         init_state: ``init_state(trainer, seeds)`` builds the starting state (default: `Trainer.init`).
 
     SIGINT/SIGTERM during training finish the current chunk, save a checkpoint, and return with ``stopped_at``.
     """
     from mtrl.checkpoint import Checkpointer, IncompatibleCheckpointError, check_compatible
-    from mtrl.logger import RunLogger, environment_info  # host-side only
+    from mtrl.logger import RunLogger, environment_info, require_tensorboard  # host-side only
 
+    if tensorboard:
+        require_tensorboard()
     trainer = trainer or Trainer.create(tasks, config)
     cfg = trainer.config
     seeds = [int(s) for s in seeds]
+    window_iterations = log_iterations(log_every, cfg)
     if resume and run_dir is None:
         raise ValueError("resume needs the run_dir to continue")
     if checkpoints is not None:
@@ -462,16 +511,21 @@ def train(
         moved = claim_run_dir(run_dir, overwrite)
         if moved is not None:
             print(f"moved the run that was in {run_dir} to {moved}")
+    if resume:
+        checkpoints = _resume_checkpoint_options(run_dir, checkpoints)
     checkpointer = Checkpointer(run_dir, checkpoints.keep) if run_dir and checkpoints else None
     versions = environment_info()["versions"] if checkpointer is not None else None
 
     wall_start = time.perf_counter()
     start_step, saved = 0, {}
+    total_steps = cfg.iterations * cfg.num_envs
     if resume:
         if checkpointer is None or checkpointer.latest_step() is None:
             raise FileNotFoundError(f"no completed checkpoint to resume in {run_dir}")
         start_step = checkpointer.latest_step()
         check_compatible(checkpointer.metadata(start_step), identity, run_dir)
+        if start_step == total_steps:
+            return _already_complete(run_dir, checkpointer, trainer, seeds)
 
         def build_state() -> RunnerState:
             state, metadata = checkpointer.restore(trainer.init(seeds), start_step)
@@ -489,15 +543,16 @@ def train(
             f"({', '.join(f'{e:,}' for e in ends)})")
     first_chunk = int(np.searchsorted(ends, start_step, side="right")) if resume else 0
     # init (or restore) and compile overlap; compile_s covers both
-    first_size = sizes[min(first_chunk, len(sizes) - 1)]  # a finished run's resume still builds one program
-    state, train_chunk, evaluate = trainer.start(seeds, build_state, first_size)
-    chunks = {first_size: train_chunk}
+    state, train_chunk, evaluate = trainer.start(seeds, build_state, sizes[first_chunk], window_iterations)
+    chunks = {sizes[first_chunk]: train_chunk}
     compile_s = time.perf_counter() - wall_start
     if resume:
         eval_steps = list(saved["eval_steps"])
         eval_returns = [np.asarray(r, np.float32) for r in saved["eval_returns"]]
     logger = RunLogger(run_dir, trainer.taskset.names, seeds, cfg, progress=progress, tensorboard=tensorboard,
-                       extra_metadata=extra_metadata, resume_step=start_step if resume else None)
+                       extra_metadata={**(extra_metadata or {}), "checkpoints": plain_options(checkpoints),
+                                       "log_every": window_iterations * cfg.num_envs},
+                       resume_step=start_step if resume else None)
 
     if not resume:
         eval_steps, eval_returns = [0], [np.asarray(evaluate(state)).mean(-1)]
@@ -508,7 +563,8 @@ def train(
         with _StopOnSignals() as stop:
             for chunk in range(first_chunk, len(sizes)):
                 if sizes[chunk] not in chunks:  # the shorter last chunk: its own program, compiled once
-                    chunks[sizes[chunk]] = trainer.make_train_chunk(sizes[chunk]).lower(state).compile()
+                    chunks[sizes[chunk]] = trainer.make_train_chunk(sizes[chunk], window_iterations).lower(
+                        state).compile()
                 t0 = time.perf_counter()
                 state, metrics = chunks[sizes[chunk]](state)
                 metrics = jax.device_get(metrics)
@@ -517,8 +573,11 @@ def train(
                 returns = np.asarray(evaluate(state)).mean(-1)  # [S, T]
                 eval_steps.append(step)
                 eval_returns.append(returns)
-                logger.log_chunk(step, metrics, returns, env_steps_per_s=trainer.taskset.num_tasks * len(seeds)
-                                 * (step - start_step) / max(train_s, 1e-9))
+                sps = trainer.taskset.num_tasks * len(seeds) * (step - start_step) / max(train_s, 1e-9)
+                window_ends = previous + np.cumsum(window_sizes(sizes[chunk], window_iterations)) * cfg.num_envs
+                for w, window_end in enumerate(window_ends):
+                    logger.log_window(int(window_end), jax.tree.map(lambda m, w=w: m[w], metrics), sps,
+                                      eval_returns=returns if window_end == step else None)
                 logger.log_eval(step, returns)
                 last = chunk + 1 == len(sizes)
                 stopping = not last and (stop.signum is not None or (stop_at_step is not None
@@ -548,11 +607,11 @@ def train(
     )
     if stopped_at is not None:
         return result
-    trained_steps = cfg.iterations * cfg.num_envs - start_step
+    trained_steps = total_steps - start_step
     result.summary = logger.finish(
         result.eval_steps, result.eval_returns,
         timing={
-            "env_steps_per_task": cfg.iterations * cfg.num_envs,
+            "env_steps_per_task": total_steps,
             "wall_s": wall_s,
             "compile_s": compile_s,
             "train_s": train_s,
@@ -561,3 +620,38 @@ def train(
         },
     )
     return result
+
+
+def plain_options(checkpoints: CheckpointOptions | None) -> dict[str, int] | None:
+    """Checkpoint options as recorded in config.json (None = no checkpoints)."""
+    return None if checkpoints is None else dataclasses.asdict(checkpoints)
+
+
+def _resume_checkpoint_options(run_dir: str, given: CheckpointOptions | None) -> CheckpointOptions | None:
+    """The checkpoint options a resumed run uses: ``given`` when it differs from the defaults, else the ones the
+    run recorded in its config.json (runs written before they were recorded: the defaults)."""
+    if given is not None and given != CheckpointOptions():
+        return given
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            recorded = json.load(f).get("checkpoints", "missing")
+    except (OSError, ValueError):
+        recorded = "missing"
+    if recorded == "missing" or recorded is None:
+        return given or CheckpointOptions()  # resuming needs checkpoints
+    return CheckpointOptions(**recorded).validate()
+
+
+def _already_complete(run_dir: str, checkpointer, trainer: Trainer, seeds: list[int]) -> TrainResult:
+    """The result of resuming a run that already trained its whole budget: read back, nothing compiled."""
+    metadata = checkpointer.metadata()
+    checkpointer.close()
+    summary_path = os.path.join(run_dir, "summary.json")
+    summary = {}
+    if os.path.exists(summary_path):
+        with open(summary_path) as f:
+            summary = json.load(f)
+    print(f"{run_dir} is complete ({metadata['step']:,} env steps per task); nothing to train.")
+    return TrainResult(state=None, eval_steps=np.asarray(metadata["eval_steps"]),
+                       eval_returns=np.asarray(metadata["eval_returns"], np.float32),
+                       task_names=trainer.taskset.names, seeds=seeds, summary=summary, already_complete=True)
