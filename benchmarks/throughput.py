@@ -53,10 +53,10 @@ import optax
 
 from benchmarks import minimal_dqn, purejaxrl_dqn
 from mtrl.config import DQNConfig
-from mtrl.logger import environment_info, markdown_table
+from mtrl.logger import environment_info, markdown_table, write_json
 from mtrl.networks import MLP
 from mtrl.tasks import suite
-from mtrl.trainer import Trainer
+from mtrl.trainer import LOG_EVERY, Trainer, log_iterations
 
 # Cited from a measurement of PureJaxRL's dqn.py on this machine kind (not taken by mtrl): PureJaxRL's DQN
 # at the configuration below ran at 44-47k env steps/s where the bare 120-84 learner ran at 0.81M samples/s.
@@ -99,7 +99,7 @@ def chunk_rate(trainer: Trainer, seeds, iterations: int, repeats: int = 3) -> tu
     """(env steps/s over all tasks and seeds, compile s) of a chunk of ``iterations`` iterations, after
     the buffer holds `learning_starts` transitions so that every timed iteration learns."""
     state = trainer.init(seeds)
-    chunk = trainer.make_train_chunk(iterations)
+    chunk = trainer.make_train_chunk(iterations, log_iterations(LOG_EVERY, trainer.config))  # as `train` runs it
     t0 = time.perf_counter()
     compiled = chunk.lower(state).compile()
     compile_s = time.perf_counter() - t0
@@ -123,7 +123,7 @@ def versus_peers(config: DQNConfig, iterations: int, repeats: int) -> dict:
     """
     trainer = Trainer.create(["CartPole-v1"], dataclasses.replace(config, learning_starts=0))
     state = trainer.init([0])
-    mtrl_chunk = trainer.make_train_chunk(iterations).lower(state).compile()
+    mtrl_chunk = trainer.make_train_chunk(iterations, log_iterations(LOG_EVERY, config)).lower(state).compile()
     programs = {"mtrl": (lambda s: mtrl_chunk(s)[0], state)}
     pj_init, pj_chunk = purejaxrl_dqn.make(
         num_envs=config.num_envs, buffer_size=config.buffer_size, batch_size=config.batch_size, lr=config.lr,
@@ -276,8 +276,7 @@ def main() -> None:
     results["time_to_solve"] = solve_runs([0] if args.quick else [0, 1, 2])
 
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "throughput.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    write_json(os.path.join(args.out, "throughput.json"), results)
     md = render_markdown(results)
     with open(os.path.join(args.out, "throughput.md"), "w") as f:
         f.write(md)

@@ -189,7 +189,7 @@ def probe_variant(loss: str, delta: float, config: DQNConfig, seeds) -> dict:
         values["aliased_fixed_point"] = [aliased_fixed_point(loss, delta, float(p), cfg.gamma)
                                          for p in values["term_frac"]]
         values["greedy_return"] = np.asarray(evaluate(state)).mean(-1)[:, 0]
-        values["grad_norm"] = np.asarray(metrics["grad_norm"])
+        values["grad_norm"] = np.asarray(metrics["grad_norm"])[0]  # the chunk is one logging window
         record["step"].append(step)
         for name, v in values.items():
             record.setdefault(name, []).append(np.asarray(v, np.float64).round(4).tolist())
