@@ -1,6 +1,7 @@
 """Throughput, overhead and time-to-solve of mtrl's compiled DQN; writes JSON and a Markdown table.
 
-    python -m benchmarks.throughput [--out benchmarks/results] [--quick]
+    python -m benchmarks.throughput [--out benchmarks/results] [--quick] [--solve-seeds 0-2]
+    python -m benchmarks.throughput --solve-only --solve-seeds 0-9   # time to solve alone: time_to_solve.{json,md}
 
 Measures, in one process (ratios are taken within this run; the machine is shared and noisy):
 1. the bare learner: a 120-84 MLP forward+backward+Adam at batch 128 (samples/s), the figure that relates this
@@ -63,7 +64,7 @@ from mtrl.trainer import LOG_EVERY, Trainer, log_iterations
 REFERENCE_PUREJAXRL_SPS = (44_000, 47_000)
 REFERENCE_BARE_LEARNER = 0.81e6
 
-PUREJAXRL = DQNConfig(num_envs=10, buffer_size=10_000, batch_size=128, learning_starts=10_000, update_every=1,
+PUREJAXRL = DQNConfig(n_step=1, num_envs=10, buffer_size=10_000, batch_size=128, learning_starts=10_000, update_every=1,
                       target_update_period=50, tau=1.0, lr=2.5e-4, double_q=False, loss="l2", torso=(120, 84),
                       total_steps=500_000, eps_decay_fraction=0.5, eval_every=50_000)
 
@@ -222,7 +223,23 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--quick", action="store_true", help="fewer iterations and one solve seed (smoke run)")
     parser.add_argument("--render", action="store_true", help="only rewrite throughput.md from throughput.json")
+    parser.add_argument("--solve-seeds", default=None,
+                        help="seeds of the time-to-solve runs, FIRST-LAST (default 0-2; 0 with --quick)")
+    parser.add_argument("--solve-only", action="store_true",
+                        help="only the time-to-solve runs; writes time_to_solve.{json,md} in --out")
     args = parser.parse_args()
+    first, _, last = (args.solve_seeds or ("0-0" if args.quick else "0-2")).partition("-")
+    solve_seeds = list(range(int(first), int(last or first) + 1))
+    if args.solve_only:
+        results = {"machine": environment_info(), "date": time.strftime("%Y-%m-%d"),
+                   "time_to_solve": solve_runs(solve_seeds)}
+        os.makedirs(args.out, exist_ok=True)
+        write_json(os.path.join(args.out, "time_to_solve.json"), results)
+        md = render_solve_markdown(results)
+        with open(os.path.join(args.out, "time_to_solve.md"), "w") as f:
+            f.write(md)
+        print(md)
+        return
     if args.render:
         with open(os.path.join(args.out, "throughput.json")) as f:
             md = render_markdown(json.load(f))
@@ -273,7 +290,7 @@ def main() -> None:
 
     results["checkpoint_save"] = checkpoint_save()
 
-    results["time_to_solve"] = solve_runs([0] if args.quick else [0, 1, 2])
+    results["time_to_solve"] = solve_runs(solve_seeds)
 
     os.makedirs(args.out, exist_ok=True)
     write_json(os.path.join(args.out, "throughput.json"), results)
@@ -322,6 +339,20 @@ def render_markdown(r: dict) -> str:
         "Rates are the best of 3 timed chunks after a warm-up; compile excluded unless stated.\n\n"
         + markdown_table(["what", "result"], rows)
     )
+
+
+def render_solve_markdown(r: dict) -> str:
+    """time_to_solve.md: the time-to-solve rows alone (``--solve-only``)."""
+    machine = r["machine"]
+    dev = machine["device"]
+    host = (f"{machine['cpu']}{' with AVX-512' if machine['avx512'] else ''}" if dev["backend"] == "cpu"
+            else dev["kind"])
+    return (f"# Time to solve CartPole-v1, mtrl vs PureJaxRL's DQN program ({r['date']})\n\n"
+            f"Host: {host} ({dev['backend']}, {dev['cpu_count']} CPU cores); jax {machine['versions']['jax']}, "
+            f"Python {machine['python']}. Command: `python -m benchmarks.throughput --solve-only --solve-seeds "
+            f"{r['time_to_solve']['runs'][0]['seed']}-{r['time_to_solve']['runs'][-1]['seed']}`. mtrl at its "
+            "defaults (`DQNConfig()`), PureJaxRL's program at its dqn.py defaults.\n\n"
+            + markdown_table(["what", "result"], _solve_rows(r["time_to_solve"])))
 
 
 def _solve_rows(tts: dict) -> list[list[str]]:

@@ -38,7 +38,7 @@ from mtrl.transfer import TransferSettings
 
 TARGET = "Acrobot-v1"
 MODES = ("scratch", "finetune", "unfreeze", "frozen")
-TARGET_CONFIG = DQNConfig(total_steps=50_000, adapter_size=64, target_update_period=50, eval_every=5_000)
+TARGET_CONFIG = DQNConfig(n_step=1, total_steps=50_000, adapter_size=64, target_update_period=50, eval_every=5_000)
 SETTINGS = TransferSettings(unfreeze_at=10_000)
 DISCOUNT = 0.99
 EVAL_EPISODES = 100

@@ -19,8 +19,8 @@ from mtrl.transfer import TransferSettings
 
 SOURCE_TASKS = [f"CartPole-v1:length={x}" for x in (0.25, 0.5, 1.0)]
 TARGET_TASKS = ["CartPole-v1:length=1.5", "CartPole-v1:length=2.5"]
-SOURCE_CONFIG = DQNConfig(total_steps=200_000)
-TARGET_CONFIG = DQNConfig(total_steps=100_000, eval_every=10_000)
+SOURCE_CONFIG = DQNConfig(n_step=1, total_steps=200_000)
+TARGET_CONFIG = DQNConfig(n_step=1, total_steps=100_000, eval_every=10_000)
 SETTINGS = TransferSettings(unfreeze_at=30_000)
 # Nothing here was tuned, but results of seeds 0-7 were seen before these settings were fixed.
 TUNED_ON = range(0, 8)

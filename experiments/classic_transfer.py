@@ -21,8 +21,8 @@ from mtrl.config import DQNConfig
 from mtrl.transfer import TransferSettings
 
 # As in classic_multitask: adapters for the different observation sizes, target copy every 50 updates.
-SOURCE_CONFIG = DQNConfig(total_steps=200_000, adapter_size=64, target_update_period=50)
-TARGET_CONFIG = DQNConfig(total_steps=100_000, adapter_size=64, target_update_period=50, eval_every=10_000)
+SOURCE_CONFIG = DQNConfig(n_step=1, total_steps=200_000, adapter_size=64, target_update_period=50)
+TARGET_CONFIG = DQNConfig(n_step=1, total_steps=100_000, adapter_size=64, target_update_period=50, eval_every=10_000)
 SETTINGS = TransferSettings(unfreeze_at=30_000)
 # These settings were fixed after looking at seeds 0-3.
 TUNED_ON = range(0, 4)

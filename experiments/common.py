@@ -4,6 +4,9 @@ Seeds: settings are chosen by looking at some seeds and reported on others. Ever
 its settings were chosen on (``tuned_on``); reported runs start at `HELD_OUT_FIRST_SEED` by default, and the
 results say whether the reported seeds overlap the tuning ones.
 
+Settings: the quickstart and the robustness study use the library defaults; the other studies keep one-step
+targets (``n_step=1``), the setting their published results were made with.
+
 Results: ``write_study_results`` writes ``<run dir>/<stem>.{json,md}`` with a provenance header (command, seeds,
 host, package versions); ``--publish`` also writes them to ``docs/results/<study>.md`` and
 ``docs/results/<study>/<stem>.json``, which is how the files in docs/results are made.

@@ -25,7 +25,7 @@ from mtrl.evaluate import summarize
 from mtrl.logger import markdown_table
 from mtrl.trainer import Trainer
 
-CONFIG = DQNConfig(total_steps=300_000, gamma=0.98, lr=4e-3, target_update_period=50, eval_every=20_000)
+CONFIG = DQNConfig(n_step=1, total_steps=300_000, gamma=0.98, lr=4e-3, target_update_period=50, eval_every=20_000)
 EPS_DECAY_STEPS = 150_000
 EPS_ENDS = (0.1, 0.2)
 

@@ -119,6 +119,7 @@ class Agent:
             num_tasks=taskset.num_tasks,
             num_actions=taskset.num_actions,
             torso_sizes=tuple(config.torso),
+            layer_norm=config.layer_norm,
             adapter_size=config.adapter_size,
             dueling=config.dueling,
             action_counts=tuple(int(n) for n in taskset.action_mask.sum(-1)),
@@ -192,6 +193,7 @@ class Agent:
             jnp.asarray(self.action_mask),
             loss=self.loss,
             huber_delta=self.huber_delta,
+            steps=batch.steps,
         )
         q_taken = jnp.take_along_axis(q_tm1, batch.action[..., None], axis=-1)[..., 0].mean(-1)
         return per_task, td, jax.lax.stop_gradient(q_taken)

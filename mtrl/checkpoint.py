@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from mtrl.config import DQNConfig
 from mtrl.provenance import plain
 
 FORMAT_VERSION = 1
@@ -146,7 +147,8 @@ def compatibility_problems(saved: dict[str, Any], expected: dict[str, Any]) -> l
         if list(saved.get(key, [])) != list(expected[key]):
             problems.append(f"{key}: checkpoint {saved.get(key)} vs this run {expected[key]}")
     problems += [f"config.{field}: checkpoint {a!r} vs this run {b!r}"
-                 for field, a, b in config_differences(saved.get("config", {}), expected["config"])]
+                 for field, a, b in config_differences(DQNConfig.with_defaults(saved.get("config")),
+                                                       expected["config"])]
     if plain(saved.get("transfer")) != plain(expected.get("transfer")):
         problems.append(f"transfer: checkpoint {saved.get('transfer')} vs this run {expected.get('transfer')}")
     return problems

@@ -44,6 +44,9 @@ class DQNConfig:
     """exploration epsilon after the decay"""
     eps_decay_fraction: float = 0.3
     """fraction of total_steps over which epsilon decays linearly"""
+    n_step: int = 3
+    """steps summed into each TD target (n-step returns, cut at episode ends; 1 = one-step DQN). 3 was chosen on
+    tuning seeds (docs/results/robustness.md)"""
     double_q: bool = True
     """double-DQN targets (False = plain max over the target network)"""
     loss: Literal["huber", "l2"] = "l2"
@@ -52,6 +55,8 @@ class DQNConfig:
     """Huber threshold"""
     torso: tuple[int, ...] = (120, 84)
     """hidden sizes of the shared MLP torso"""
+    layer_norm: bool = False
+    """LayerNorm after every torso layer"""
     adapter_size: int = 0
     """per-task input adapter width (0 = none)"""
     dueling: bool = False
@@ -65,12 +70,20 @@ class DQNConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> DQNConfig:
-        """From `dataclasses.asdict` output read back from JSON (lists become tuples); unknown keys are an error."""
+        """From `dataclasses.asdict` output read back from JSON (lists become tuples); unknown keys are an error,
+        missing ones take `FIELDS_ADDED_LATER`'s value or the default."""
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - fields)
         if unknown:
             raise ValueError(f"unknown config fields {unknown}; allowed: {sorted(fields)}")
+        values = {**FIELDS_ADDED_LATER, **values}  # a run saved before a field existed ran without it
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    @classmethod
+    def with_defaults(cls, values: dict | None) -> dict:
+        """A saved config dict completed with the fields it lacks (runs saved before those fields existed): at
+        `FIELDS_ADDED_LATER`'s values, which reproduce what such runs did, else at their defaults."""
+        return {**dataclasses.asdict(cls()), **FIELDS_ADDED_LATER, **(values or {})}
 
     @property
     def iterations(self) -> int:
@@ -105,7 +118,7 @@ class DQNConfig:
     def validate(self, num_tasks: int | None = None) -> DQNConfig:
         """Raise `ValueError` naming the first bad field and what is allowed; return self."""
         positive = ("total_steps", "num_envs", "buffer_size", "batch_size", "update_every",
-                    "target_update_period", "eval_every", "eval_episodes")
+                    "target_update_period", "eval_every", "eval_episodes", "n_step")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -118,6 +131,9 @@ class DQNConfig:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
         if self.buffer_size < self.num_envs:
             raise ValueError(f"buffer_size must be >= num_envs ({self.num_envs}), got {self.buffer_size}")
+        if self.n_step > 1 and self.buffer_size % self.num_envs:
+            raise ValueError(f"buffer_size must be a multiple of num_envs ({self.num_envs}) when n_step > 1 (n-step "
+                             f"windows follow each env through the buffer), got {self.buffer_size}")
         checks = {
             "tau": (0.0 < self.tau <= 1.0, "in (0, 1]"),
             "lr": (self.lr > 0.0, "> 0"),
@@ -145,3 +161,8 @@ class DQNConfig:
             if any(w < 0 for w in self.task_weights):
                 raise ValueError(f"task_weights must be >= 0, got {self.task_weights}")
         return self
+
+
+# Fields added after runs were first saved, with the value that reproduces what a run saved without them did
+# (its config.json lacks them): those runs used one-step targets and no LayerNorm.
+FIELDS_ADDED_LATER = {"n_step": 1, "layer_norm": False}

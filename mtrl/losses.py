@@ -1,6 +1,7 @@
 """Per-task TD losses (rlax for the TD math).
 
-The target is r + γ · (1 − terminated) · Q_value(s', argmax_{a valid} Q_select(s', a)):
+The target is r + γ · (1 − terminated) · Q_value(s', argmax_{a valid} Q_select(s', a)) (n-step samples: r is the
+discounted sum of their m rewards, s' the state after them, and the bootstrap is discounted by γ^m):
 - double DQN: Q_select = online network, Q_value = target network;
 - plain DQN: both are the target network (rlax's double-Q error with selector = value is Q-learning).
 Invalid actions of a task (beyond its own action count) are pushed to the dtype's lowest value in the selector,
@@ -68,12 +69,15 @@ def task_td_loss(
     action_mask: jax.Array,
     loss: LossType = "l2",
     huber_delta: float = 1.0,
+    steps: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Mean TD loss of one task over its batch, and the TD errors ``[B]``.
 
-    ``gamma`` is this task's scalar discount; ``terminated [B]`` bool.
+    ``gamma`` is this task's scalar discount; ``terminated [B]`` bool; ``steps [B]`` (n-step samples) the steps
+    summed into ``r_t``, so the bootstrap is discounted by γ^steps (default: one step).
     """
-    discount_t = gamma * (1.0 - terminated.astype(jnp.float32))
+    discount = gamma if steps is None else gamma ** steps.astype(jnp.float32)
+    discount_t = discount * (1.0 - terminated.astype(jnp.float32))
     td = td_errors(q_tm1, a_tm1, r_t, discount_t, q_t_value, q_t_selector, action_mask)
     return elementwise_loss(td, loss, huber_delta).mean(), td
 
@@ -89,10 +93,11 @@ def multitask_td_loss(
     action_mask: jax.Array,
     loss: LossType = "l2",
     huber_delta: float = 1.0,
+    steps: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Per-task mean TD losses ``[T]`` (and TD errors ``[T, B]``) for a batch ``[T, B, ...]``.
 
-    ``gammas [T]``, ``action_mask [T, A]``.
+    ``gammas [T]``, ``action_mask [T, A]``, ``steps [T, B]`` or None (see `task_td_loss`).
     """
-    fn = jax.vmap(lambda *args: task_td_loss(*args, loss=loss, huber_delta=huber_delta))
-    return fn(q_tm1, a_tm1, r_t, terminated, gammas, q_t_value, q_t_selector, action_mask)
+    fn = jax.vmap(lambda *args: task_td_loss(*args[:8], loss=loss, huber_delta=huber_delta, steps=args[8]))
+    return fn(q_tm1, a_tm1, r_t, terminated, gammas, q_t_value, q_t_selector, action_mask, steps)

@@ -20,14 +20,19 @@ import jax.numpy as jnp
 
 
 class MLP(nn.Module):
-    """Dense layers with ReLU after each."""
+    """Dense layers with ReLU after each; with ``layer_norm``, Dense → LayerNorm → ReLU (as in PQN, Gallici et al.
+    2024), which keeps the features' scale fixed as the TD targets move."""
 
     hidden_sizes: Sequence[int]
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for size in self.hidden_sizes:
-            x = nn.relu(nn.Dense(size)(x))
+            x = nn.Dense(size)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = nn.relu(x)
         return x
 
 
@@ -70,6 +75,7 @@ class MultiTaskQNetwork(nn.Module):
         num_tasks: T.
         num_actions: A_max, the head width.
         torso_sizes: hidden sizes of the shared MLP torso.
+        layer_norm: LayerNorm after every torso layer (before its ReLU).
         adapter_size: width of a per-task Dense+ReLU input adapter before the torso; 0 = no adapter.
         dueling: dueling heads.
         action_counts: each task's number of valid actions (its first ones); default all A_max. Dueling heads
@@ -79,6 +85,7 @@ class MultiTaskQNetwork(nn.Module):
     num_tasks: int
     num_actions: int
     torso_sizes: Sequence[int] = (120, 84)
+    layer_norm: bool = False
     adapter_size: int = 0
     dueling: bool = False
     action_counts: Sequence[int] | None = None
@@ -95,7 +102,7 @@ class MultiTaskQNetwork(nn.Module):
         x = x.reshape(x.shape[: x.ndim - obs_ndim] + (-1,))
         if self.adapter_size:
             x = _per_task(MLP, self.num_tasks)((self.adapter_size,), name="adapter")(x)
-        x = MLP(tuple(self.torso_sizes), name="torso")(x)
+        x = MLP(tuple(self.torso_sizes), self.layer_norm, name="torso")(x)
         counts = self.action_counts if self.action_counts is not None else [self.num_actions] * self.num_tasks
         counts = jnp.asarray(counts)
         valid = jnp.arange(self.num_actions)[None, :] < counts[:, None]  # [T, A]

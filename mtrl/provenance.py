@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from mtrl.config import DQNConfig
+
 # Files whose presence means a directory already holds (part of) a run.
 RUN_MARKERS = ("config.json", "eval.csv", "checkpoints")
 
@@ -99,7 +101,7 @@ def run_identity(config: dict[str, Any], tasks: list[str], seeds: list[int],
 def saved_run_identity(run_dir: str) -> dict[str, Any]:
     """`run_identity` of the run in ``run_dir`` (read from its config.json)."""
     saved = read_config_json(run_dir)
-    return run_identity(saved.get("config", {}), saved.get("tasks", []), saved.get("seeds", []),
+    return run_identity(DQNConfig.with_defaults(saved.get("config")), saved.get("tasks", []), saved.get("seeds", []),
                         saved.get("transfer"))
 
 

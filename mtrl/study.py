@@ -92,7 +92,7 @@ def saved_mode_identity(run_dir: str, mode: str) -> dict[str, Any]:
     settings = info.get("settings") or {}
     identity: dict[str, Any] = {
         "mode": settings.get("mode"),
-        "config": saved.get("config"),
+        "config": DQNConfig.with_defaults(saved.get("config")),
         "target_tasks": info.get("target_tasks"),
         "seeds": saved.get("seeds"),
         "settings": {name: settings.get(name) for name in MODE_SETTINGS[mode]},

@@ -119,7 +119,8 @@ class Trainer:
         return RunState(
             train=self.agent.init(k_net, hparams, learning_rate),
             replay=replay.init(
-                self.taskset.num_tasks, self.config.buffer_size, self.taskset.obs_shape, self.taskset.obs_dtype
+                self.taskset.num_tasks, self.config.buffer_size, self.taskset.obs_shape, self.taskset.obs_dtype,
+                store_truncated=self.config.n_step > 1,
             ),
             env_states=env_states,
             obs=obs,
@@ -220,7 +221,8 @@ class Trainer:
         obs, env_states, reward, terminated, truncated, final_obs = self.taskset.step(k_step, run.env_states, actions)
         buffer = replay.add(
             run.replay,
-            replay.Transition(obs=run.obs, action=actions, reward=reward, next_obs=final_obs, terminated=terminated),
+            replay.Transition(obs=run.obs, action=actions, reward=reward, next_obs=final_obs, terminated=terminated,
+                              truncated=truncated if self.config.n_step > 1 else None),
         )
         episode_return = run.episode_return + reward
         done = terminated | truncated
@@ -240,7 +242,12 @@ class Trainer:
     def _learn(self, train: TrainState, key: jax.Array, buffer: replay.ReplayState):
         """One update of one run; returns the new train state and key (the buffer is only read)."""
         key, k_sample = jax.random.split(key)
-        batch = replay.sample(buffer, k_sample, self.config.batch_size)
+        cfg = self.config
+        if cfg.n_step > 1:
+            batch = replay.sample_n_step(buffer, k_sample, cfg.batch_size, cfg.n_step, cfg.num_envs,
+                                         train.hparams.gammas)
+        else:
+            batch = replay.sample(buffer, k_sample, cfg.batch_size)
         train, metrics = self.agent.update(train, batch)
         return train, key, metrics
 

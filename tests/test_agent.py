@@ -12,7 +12,7 @@ from mtrl.tasks import make_taskset
 
 def _agent(specs, **kw):
     ts = make_taskset(specs)
-    cfg = DQNConfig(torso=(16,), **kw)
+    cfg = DQNConfig(**{"torso": (16,), **kw})
     agent = Agent.create(ts, cfg)
     state = agent.init(jax.random.key(0), default_hparams(ts, cfg))
     return ts, agent, state
@@ -41,6 +41,20 @@ def test_param_tree_contract():
     chex.assert_shape(q, (3, 5, 3))
     # per-task heads are initialised independently
     assert not np.allclose(state.params["head"]["q"]["kernel"][0], state.params["head"]["q"]["kernel"][1])
+
+
+def test_layer_norm_normalises_every_torso_layer():
+    """With LayerNorm after each torso layer, Q is unchanged when a layer's outputs are scaled (LayerNorm undoes
+    it); without, it changes. The param tree keeps its parts; the torso gains one LayerNorm per layer."""
+    obs = jax.random.normal(jax.random.key(1), (1, 5, 4))
+    for layer_norm in (True, False):
+        _, agent, state = _agent(["CartPole-v1"], torso=(16, 8), layer_norm=layer_norm)
+        torso = state.params["torso"]
+        assert set(torso) == ({"Dense_0", "Dense_1", "LayerNorm_0", "LayerNorm_1"} if layer_norm
+                              else {"Dense_0", "Dense_1"})
+        scaled = {**state.params, "torso": {**torso, "Dense_0": jax.tree.map(lambda x: 7.0 * x, torso["Dense_0"])}}
+        same = np.allclose(agent.q_values(scaled, obs), agent.q_values(state.params, obs), rtol=1e-4, atol=1e-5)
+        assert same == layer_norm
 
 
 def test_dueling_head_shapes():

@@ -39,3 +39,21 @@ def test_mountaincar_sweep_trains_every_setting_and_seed_in_one_program(tmp_path
     assert list(result["settings"]) == ["eps_end=0.1", "eps_end=0.2"]
     assert all(len(s["per_seed"]) == 2 for s in result["settings"].values())
     assert (tmp_path / "sweep.md").exists()
+
+
+def test_the_defaults_are_the_robustness_studys_n_step_3_row_and_failures_are_counted():
+    """The library defaults are exactly the variant reported as "n-step 3" (so that row is the defaults on held-out
+    seeds); the table counts finals below 400 as failures and below 475 as misses."""
+    import dataclasses
+
+    from experiments import robustness
+    from mtrl.config import DQNConfig
+
+    assert robustness.variant_config("n-step 3", DQNConfig().total_steps) == DQNConfig()
+    assert dataclasses.replace(robustness.BASELINE, n_step=3) == DQNConfig()
+    tasks = ["CartPole-v1:length=0.25", "CartPole-v1:length=1.5"]
+    summary = {"tasks": {tasks[0]: {"final_return": {"per_seed": [500.0, 480.0, 450.0]}},
+                         tasks[1]: {"final_return": {"per_seed": [399.0, 500.0, 120.0]}}}}
+    row = robustness.table({"v": summary}, tasks, 3).splitlines()[2]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:3] == ["v", "2", "3"] and cells[3].endswith("/ 450") and cells[4].endswith("/ 120")

@@ -2,12 +2,16 @@
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from mtrl.config import DQNConfig
 from mtrl.trainer import train
 
 
-def test_probe_q_values():
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_probe_q_values(n_step):
+    """Closed-form values under a uniformly random behaviour. Their rewards do not depend on later actions, so
+    n-step targets are unbiased here too (the Truncated probe truncates inside 3-step windows)."""
     specs = [
         "Probe-OneStep",
         "Probe-TwoStep:gamma=0.5",
@@ -16,7 +20,7 @@ def test_probe_q_values():
     ]
     cfg = DQNConfig(total_steps=4000, num_envs=4, buffer_size=512, batch_size=32, learning_starts=64,
                     target_update_period=10, lr=3e-3, torso=(32,), eps_start=1.0, eps_end=1.0,
-                    eval_every=2000, eval_episodes=2, loss="l2")
+                    eval_every=2000, eval_episodes=2, loss="l2", n_step=n_step)
     result = train(specs, cfg, seeds=[0], progress=False)
     params = jax_tree_first(result.state.runs.train.params)
     from mtrl.agent import Agent

@@ -115,3 +115,22 @@ def test_experiment_source_is_reused_only_when_it_is_the_same_run(sources, tmp_p
 def test_differences_lists_every_leaf():
     assert differences({"a": 1, "b": [1, 2], "c": {"d": 3}}, {"a": 1, "b": (1, 3), "c": {"d": 4}, "e": 5}) == [
         "b: there [1, 2] vs here [1, 3]", "c.d: there 3 vs here 4", "e: there None vs here 5"]
+
+
+def test_a_run_saved_before_a_config_field_existed_counts_as_that_fields_default(sources, tmp_path):
+    """config.json of a run written before `n_step`/`layer_norm` existed (it ran one-step targets, no LayerNorm):
+    reused as the same experiment when this run asks for n_step=1, refused when it asks for the current default."""
+    from experiments.common import train_or_reuse
+
+    one_step = DQNConfig(**{**CFG.__dict__, "n_step": 1})
+    old = tmp_path / "old"
+    train(SOURCE, one_step, seeds=[0, 1], run_dir=str(old), progress=False)
+    meta = json.loads((old / "config.json").read_text())
+    for field in ("n_step", "layer_norm"):
+        del meta["config"][field]
+    (old / "config.json").write_text(json.dumps(meta))
+    summary = train_or_reuse(SOURCE, one_step, [0, 1], str(old), rerun=False, experiment="test", progress=False)
+    assert summary["seeds"] == [0, 1]
+    assert DQNConfig.from_dict(meta["config"]) == one_step
+    with pytest.raises(ProvenanceMismatchError, match="config.n_step: there 1 vs here 3"):
+        train_or_reuse(SOURCE, CFG, [0, 1], str(old), rerun=False, experiment="test", progress=False)
