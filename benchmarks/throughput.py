@@ -7,7 +7,7 @@ Measures, in one process (ratios are taken within this run; the machine is share
 1. the bare learner: a 120-84 MLP forward+backward+Adam at batch 128 (samples/s), the figure that relates this
    machine to the one where the cited PureJaxRL figures (PureJaxRL's dqn.py at its default config, measured
    on this machine kind, not by mtrl) were taken;
-2. single-task CartPole-v1 at PureJaxRL's DQN configuration (10 envs, buffer 10k, batch 128, one update per
+2. single-task CartPole-v1 at PureJaxRL's DQN configuration (one-step targets, 10 envs, buffer 10k, batch 128, one update per
    iteration, MLP 120-84, plain DQN target, hard target copy every 500 env steps = 50 updates): env steps/s
    and compile seconds; and the same program timed in turns with `benchmarks.purejaxrl_dqn` (PureJaxRL's DQN
    program rebuilt from the same libraries) and `benchmarks.minimal_dqn` (a minimal loop with no bookkeeping):
