@@ -233,13 +233,7 @@ def main() -> None:
     if args.solve_only:
         results = {"machine": environment_info(), "date": time.strftime("%Y-%m-%d"),
                    "time_to_solve": solve_runs(solve_seeds)}
-        os.makedirs(args.out, exist_ok=True)
-        write_json(os.path.join(args.out, "time_to_solve.json"), results)
-        md = render_solve_markdown(results)
-        with open(os.path.join(args.out, "time_to_solve.md"), "w") as f:
-            f.write(md)
-        print(md)
-        return
+        return write_results(args.out, "time_to_solve", results, render_solve_markdown)
     if args.render:
         with open(os.path.join(args.out, "throughput.json")) as f:
             md = render_markdown(json.load(f))
@@ -291,11 +285,15 @@ def main() -> None:
     results["checkpoint_save"] = checkpoint_save()
 
     results["time_to_solve"] = solve_runs(solve_seeds)
+    write_results(args.out, "throughput", results, render_markdown)
 
-    os.makedirs(args.out, exist_ok=True)
-    write_json(os.path.join(args.out, "throughput.json"), results)
-    md = render_markdown(results)
-    with open(os.path.join(args.out, "throughput.md"), "w") as f:
+
+def write_results(out: str, stem: str, results: dict, render) -> None:
+    """``out/<stem>.json`` and ``out/<stem>.md`` (``render(results)``, also printed)."""
+    os.makedirs(out, exist_ok=True)
+    write_json(os.path.join(out, f"{stem}.json"), results)
+    md = render(results)
+    with open(os.path.join(out, f"{stem}.md"), "w") as f:
         f.write(md)
     print(md)
 

@@ -13,6 +13,7 @@ Functions here return one loss per task, ``[T]``; aggregation across tasks belon
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import chex
@@ -99,5 +100,5 @@ def multitask_td_loss(
 
     ``gammas [T]``, ``action_mask [T, A]``, ``steps [T, B]`` or None (see `task_td_loss`).
     """
-    fn = jax.vmap(lambda *args: task_td_loss(*args[:8], loss=loss, huber_delta=huber_delta, steps=args[8]))
-    return fn(q_tm1, a_tm1, r_t, terminated, gammas, q_t_value, q_t_selector, action_mask, steps)
+    fn = jax.vmap(functools.partial(task_td_loss, loss=loss, huber_delta=huber_delta))  # keyword args map on axis 0
+    return fn(q_tm1, a_tm1, r_t, terminated, gammas, q_t_value, q_t_selector, action_mask, steps=steps)

@@ -98,11 +98,16 @@ def add(state: ReplayState, batch: Transition) -> ReplayState:
     )
 
 
+def _per_task(buffer: jax.Array, idx: jax.Array) -> jax.Array:
+    """``buffer[t][idx[t]]`` for every task t: ``[T, C, ...]`` x ``[T, ...]`` int -> ``[T, ..., ...]``."""
+    return jax.vmap(lambda b, i: b[i])(buffer, idx)
+
+
 def sample(state: ReplayState, key: jax.Array, batch_size: int) -> Transition:
     """Sample ``[T, B]`` transitions uniformly with replacement, independently per task, from filled slots."""
     num_tasks = state.data.action.shape[0]
     idx = jax.random.randint(key, (num_tasks, batch_size), 0, jnp.maximum(state.size, 1))
-    return jax.tree.map(lambda buf: jax.vmap(lambda b, i: b[i])(buf, idx), state.data)
+    return jax.tree.map(lambda buf: _per_task(buf, idx), state.data)
 
 
 def sample_n_step(state: ReplayState, key: jax.Array, batch_size: int, n: int, num_envs: int,
@@ -126,8 +131,8 @@ def n_step_transitions(state: ReplayState, idx: jax.Array, n: int, num_envs: int
     after = jnp.mod(state.position - 1 - idx, capacity) // num_envs  # [T, B]
     offsets = jnp.arange(n)  # [n]
     slots = jnp.mod(idx[..., None] + offsets * num_envs, capacity)  # [T, B, n]
-    take = jax.vmap(lambda column, i: column[i])  # per task: [C] x [B, n] -> [B, n]
-    reward, terminated, truncated = (take(column, slots) for column in (data.reward, data.terminated, data.truncated))
+    reward, terminated, truncated = (_per_task(column, slots) for column in (data.reward, data.terminated,
+                                                                              data.truncated))  # [T, B, n]
     done = terminated | truncated
     # step k is inside the window if k <= after and no earlier step ended the episode
     ended_before = jnp.cumsum(done, axis=-1) - done  # episodes ended at steps < k
@@ -136,12 +141,11 @@ def n_step_transitions(state: ReplayState, idx: jax.Array, n: int, num_envs: int
     discounts = gammas[:, None, None] ** offsets.astype(jnp.float32)  # [T, 1, n]
     n_step_reward = jnp.sum(jnp.where(inside, discounts * reward, 0.0), axis=-1)
     last = jnp.take_along_axis(slots, (steps - 1)[..., None], axis=-1)[..., 0]  # [T, B]
-    gather = jax.vmap(lambda buf, i: buf[i])
     return Transition(
-        obs=gather(data.obs, idx),
-        action=gather(data.action, idx),
+        obs=_per_task(data.obs, idx),
+        action=_per_task(data.action, idx),
         reward=n_step_reward,
-        next_obs=gather(data.next_obs, last),
-        terminated=gather(data.terminated, last),
+        next_obs=_per_task(data.next_obs, last),
+        terminated=_per_task(data.terminated, last),
         steps=steps,
     )

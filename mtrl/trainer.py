@@ -286,7 +286,8 @@ class Trainer:
         ``epsilon [W, S, T]`` and ``learning_rate [W, S]`` at its end.
         """
         k = num_iterations or self.config.chunk_iterations
-        w = min(log_iterations or k, k)
+        windows = window_sizes(k, log_iterations)
+        w, full = windows[0], windows.count(windows[0])  # full windows of w iterations, then at most one shorter
         cfg = self.config
 
         def window(state: RunnerState, length: int):
@@ -320,10 +321,9 @@ class Trainer:
             }
 
         def train_chunk(state: RunnerState):
-            full, rest = divmod(k, w)
             state, metrics = jax.lax.scan(lambda s, _: window(s, w), state, None, length=full)
-            if rest:
-                state, last = window(state, rest)
+            if len(windows) > full:
+                state, last = window(state, windows[-1])
                 metrics = jax.tree.map(lambda m, x: jnp.concatenate([m, x[None]]), metrics, last)
             return state, metrics
 
