@@ -1,12 +1,14 @@
 """Multi-task vs single-task on the `classic` suite (CartPole-v1, Acrobot-v1, MountainCar-v0).
 
     python -m experiments.classic_multitask [--seeds 10] [--seed 1000] [--total-steps N] [--multi-task-weights W W W]
-                                            [--n-step N]
+                                            [--n-step N] [--loss-aggregation sum|popart]
 
 One DQN with per-task input adapters, a shared torso and per-task heads learns the three tasks together;
 the baseline trains the same architecture on each task alone, with the same per-task budget, settings (MountainCar
 with its own γ and ε schedule, see `SPECS`) and seeds. The multi-task loss weights CartPole 0.1 (see
-`MULTI_TASK_WEIGHTS`).
+`MULTI_TASK_WEIGHTS`). With ``--loss-aggregation popart`` the multi-task run normalises each task's TD targets
+(PopArt, `mtrl.popart`) instead, with equal weights unless ``--multi-task-weights`` is given (run directory
+``multi_task_popart``; the single-task baselines are the same runs).
 Writes both runs' directories plus `comparison.json` and `comparison.md` under runs/classic_multitask/<time>/.
 """
 
@@ -63,21 +65,28 @@ def fmt(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    weights = {"type": float, "nargs": len(SPECS), "default": MULTI_TASK_WEIGHTS,
-               "help": f"loss weight per task of the multi-task run (default {MULTI_TASK_WEIGHTS})"}
+    weights = {"type": float, "nargs": len(SPECS), "default": None,
+               "help": f"loss weight per task of the multi-task run (default {MULTI_TASK_WEIGHTS}; with PopArt 1 each)"}
+    aggregation = {"choices": ["sum", "popart"], "default": "sum",
+                   "help": "how the multi-task run combines task losses (default: sum, as published)"}
     n_step = {"type": int, "default": CONFIG.n_step,
               "help": f"steps per TD target (default {CONFIG.n_step}, as published; the library default is "
                       f"{DQNConfig().n_step})"}
     args = parse_study_args(__doc__, "classic_multitask", CONFIG, argv, tuned_on=TUNED_ON,
-                            extra={"--multi-task-weights": weights, "--n-step": n_step})
+                            extra={"--multi-task-weights": weights, "--n-step": n_step,
+                                   "--loss-aggregation": aggregation})
     config, seeds, out = dataclasses.replace(args.config, n_step=args.options["n_step"]), args.seeds, args.out
-    multi_config = dataclasses.replace(config, task_weights=tuple(args.options["multi_task_weights"]))
-    multi = train_or_reuse(SPECS, multi_config, seeds, os.path.join(out, "multi_task"), args.rerun, args.name)
+    popart = args.options["loss_aggregation"] == "popart"
+    weights = args.options["multi_task_weights"] or ((1.0,) * len(SPECS) if popart else MULTI_TASK_WEIGHTS)
+    multi_config = dataclasses.replace(config, task_weights=tuple(weights),
+                                       loss_aggregation=args.options["loss_aggregation"])
+    multi_dir = os.path.join(out, "multi_task_popart" if popart else "multi_task")
+    multi = train_or_reuse(SPECS, multi_config, seeds, multi_dir, args.rerun, args.name)
     single = {spec: train_or_reuse([spec], config, seeds, os.path.join(out, "single_" + spec.split(":")[0]),
                                    args.rerun, args.name)
               for spec in SPECS}
     rows = compare(multi, single)
-    data = {"config": dataclasses.asdict(config), "tasks": SPECS,
+    data = {"config": dataclasses.asdict(config), "tasks": SPECS, "loss_aggregation": multi_config.loss_aggregation,
             "multi_task_weights": list(multi_config.task_weights), "rows": rows}
     table = markdown_table(
         ["task", "multi-task IQM (mean, 95% CI)", "single-task IQM (mean, 95% CI)", "P(multi > single) [95% CI]",
@@ -90,13 +99,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
             f"steps per task, {len(seeds)} seeds, {config.n_step}-step returns. Settings: `CONFIG` and `SPECS` in "
             f"experiments/classic_multitask.py "
             f"(64-unit per-task adapters, target copy every 50 updates, lr 2e-3; MountainCar with its own gamma and "
-            f"epsilon floor); the multi-task loss weights are {list(multi_config.task_weights)}. Intervals: 95% "
+            f"epsilon floor); the multi-task loss weights are {list(multi_config.task_weights)}"
+            + (" with PopArt-normalised task losses (step 3e-4 per target)" if popart else "") + ". Intervals: 95% "
             f"percentile bootstrap over seeds. P(multi > single): probability that a multi-task run's final return "
             f"exceeds a single-task run's (ties count 1/2), bootstrap 95% CI; the verdict is 'better' or 'worse' "
             f"only when that interval excludes 1/2.\n\n{table}\n"
             f"multi-task wall {multi['wall_s']:.0f} s; single-task walls "
             + ", ".join(f"{k}: {v['wall_s']:.0f} s" for k, v in single.items()) + "\n")
-    write_study_results(args, "comparison", data, text, "Multi-task vs single-task on classic control")
+    write_study_results(args, "comparison_popart" if popart else "comparison", data, text,
+                        "Multi-task vs single-task on classic control" + (" (PopArt)" if popart else ""),
+                        page="classic_multitask_popart" if popart else None)
     return rows
 
 

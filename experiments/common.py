@@ -141,10 +141,11 @@ def provenance_header(args: StudyArgs) -> str:
 
 
 def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title: str,
-                        figures: dict[str, str] | None = None) -> None:
+                        figures: dict[str, str] | None = None, page: str | None = None) -> None:
     """Write ``out/<stem>.json`` (``data`` plus provenance) and ``out/<stem>.md`` (title, provenance header,
-    ``text``), print the text; with ``--publish`` also docs/results/<study>.md, docs/results/<study>/<stem>.json
-    and the ``figures`` (name -> path of a file the study wrote), shown at the end of the published page."""
+    ``text``), print the text; with ``--publish`` also docs/results/<page>.md (default: the study's name),
+    docs/results/<study>/<stem>.json and the ``figures`` (name -> path of a file the study wrote), shown at the end
+    of the published page."""
     os.makedirs(args.out, exist_ok=True)
     data = {**data, "seeds": args.seeds, "tuned_on": list(args.tuned_on), "held_out": args.held_out,
             "command": ["python", "-m", f"experiments.{args.name}", *sys.argv[1:]], **environment_info()}
@@ -152,7 +153,7 @@ def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title
     targets = [(os.path.join(args.out, f"{stem}.json"), os.path.join(args.out, f"{stem}.md"))]
     if args.publish:
         targets.append((os.path.join(DOCS_RESULTS, args.name, f"{stem}.json"),
-                        os.path.join(DOCS_RESULTS, f"{args.name}.md")))
+                        os.path.join(DOCS_RESULTS, f"{page or args.name}.md")))
     for i, (json_path, md_path) in enumerate(targets):
         os.makedirs(os.path.dirname(json_path), exist_ok=True)
         write_json(json_path, data)
@@ -164,7 +165,7 @@ def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title
         with open(md_path, "w") as f:
             f.write(page)
     print(markdown)
-    print(f"results: {args.out}" + (f" and {DOCS_RESULTS}/{args.name}.md" if args.publish else ""))
+    print(f"results: {args.out}" + (f" and {DOCS_RESULTS}/{page or args.name}.md" if args.publish else ""))
 
 
 def scale_budget(config: DQNConfig, steps: int, reference_steps: int) -> DQNConfig:

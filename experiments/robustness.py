@@ -42,11 +42,15 @@ VARIANTS: dict[str, dict] = {
     "target period 250": {"target_update_period": 250},
     "n-step 3 + LayerNorm": {"n_step": 3, "layer_norm": True},
     "n-step 3 + schedule": {"n_step": 3, **SCHEDULE},
+    "n-step 3 + ε to 0.01": {"n_step": 3, "eps_end": 0.01},
+    "n-step 3 + lr to 0.5": {"n_step": 3, "lr_end_fraction": 0.5},
+    "n-step 3 + buffer 50k": {"n_step": 3, "buffer_size": 50_000},
+    "n-step 3 + schedule + buffer 50k": {"n_step": 3, "buffer_size": 50_000, **SCHEDULE},
     "n-step 3 + LayerNorm + schedule": {"n_step": 3, "layer_norm": True, **SCHEDULE},
     "n-step 5 + schedule": {"n_step": 5, **SCHEDULE},
     "n-step 5 + LayerNorm + schedule": {"n_step": 5, "layer_norm": True, **SCHEDULE},
 }
-TUNED_ON = range(100, 132)
+TUNED_ON = (*range(100, 132), *range(200, 216))
 FAIL, SOLVED = 400.0, 475.0
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from mtrl import losses, replay
+from mtrl import losses, popart, replay
 from mtrl.config import DQNConfig
 from mtrl.networks import MultiTaskQNetwork
 from mtrl.tasks import TaskSet
@@ -36,6 +36,7 @@ class Hyperparams:
     eps_decay_steps: jax.Array  # [T] env steps per task
     tau: jax.Array  # ()
     l2sp_alpha: jax.Array  # () weight of the L2-SP penalty (used when the agent has `l2sp_parts`)
+    popart_step_size: jax.Array | None = None  # () PopArt statistics' step per target; None without PopArt
 
 
 @struct.dataclass
@@ -45,6 +46,7 @@ class TrainState:
     opt_state: Any
     hparams: Hyperparams
     anchor: Any = None  # L2-SP reference values of `Agent.l2sp_parts` (e.g. the source torso); None without
+    popart: Any = None  # `popart.PopArtState` ([T] statistics) with PopArt loss aggregation; None without
 
 
 def epsilon(hparams: Hyperparams, env_steps: jax.Array) -> jax.Array:
@@ -110,15 +112,24 @@ class Agent:
     loss: str = "l2"
     huber_delta: float = 1.0
     l2sp_parts: tuple[str, ...] = ()  # top-level param parts pulled toward `TrainState.anchor`
+    popart: bool = False  # PopArt-normalised task losses (`mtrl.popart`)
 
     @classmethod
     def create(cls, taskset: TaskSet, config: DQNConfig, optimizer: optax.GradientTransformation | None = None,
                l2sp_parts: tuple[str, ...] = ()) -> Agent:
-        """Agent for ``taskset``; ``optimizer`` overrides the config's (transfer modes build their own)."""
+        """Agent for ``taskset``; ``optimizer`` overrides the config's (transfer modes build their own).
+
+        Raises:
+            ValueError: ``conv_channels`` set while the tasks' observations are not images ``[H, W, C]``.
+        """
+        if config.conv_channels and len(taskset.obs_shape) != 3:
+            raise ValueError(f"conv_channels={tuple(config.conv_channels)} needs image observations [H, W, C]; the "
+                             f"tasks' observations are {taskset.obs_shape}; use conv_channels=() for them")
         network = MultiTaskQNetwork(
             num_tasks=taskset.num_tasks,
             num_actions=taskset.num_actions,
             torso_sizes=tuple(config.torso),
+            conv_channels=tuple(config.conv_channels),
             layer_norm=config.layer_norm,
             adapter_size=config.adapter_size,
             dueling=config.dueling,
@@ -134,6 +145,7 @@ class Agent:
             loss=config.loss,
             huber_delta=config.huber_delta,
             l2sp_parts=tuple(l2sp_parts),
+            popart=config.loss_aggregation == "popart",
         )
 
     @property
@@ -160,7 +172,8 @@ class Agent:
         if self.l2sp_parts and anchor is None:
             anchor = {part: params[part] for part in self.l2sp_parts}
         return TrainState(params=params, target_params=params, opt_state=opt_state, hparams=hparams,
-                          anchor=anchor if self.l2sp_parts else None)
+                          anchor=anchor if self.l2sp_parts else None,
+                          popart=popart.init(self.num_tasks) if self.popart else None)
 
     def greedy_actions(self, params, obs: jax.Array) -> jax.Array:
         """argmax over each task's valid actions: ``obs [T, N, ...]`` -> ``[T, N]`` int32."""
@@ -199,25 +212,58 @@ class Agent:
         return per_task, td, jax.lax.stop_gradient(q_taken)
 
     def update(self, state: TrainState, batch: replay.Transition) -> tuple[TrainState, dict[str, jax.Array]]:
-        """One gradient step on L = Σₜ wₜ · meanᵢ ℓ over the ``[T, B]`` batch of all tasks.
+        """One gradient step on L = Σₜ wₜ · meanᵢ ℓ over the ``[T, B]`` batch of all tasks (with PopArt, ℓ of the
+        normalised TD errors, after the statistics' update: `mtrl.popart`).
 
-        Returns the new state and metrics: ``loss [T]``, ``td_abs [T]`` (mean |TD error|), ``q_taken [T]`` (mean
-        online Q of the batch's actions), ``grad_norm ()`` (before clipping).
+        Returns the new state and metrics: ``loss [T]``, ``td_abs [T]`` (mean |TD error|; both in normalised units
+        with PopArt), ``q_taken [T]`` (mean online Q of the batch's actions, unnormalised), ``grad_norm ()`` (before
+        clipping).
         """
+        if self.popart:
+            return self._popart_update(state, batch)
 
         def total_loss(params):
             per_task, td, q_taken = self.task_losses(params, state.target_params, batch, state.hparams)
-            total = jnp.sum(state.hparams.task_weights * per_task)
-            if self.l2sp_parts:
-                total = total + state.hparams.l2sp_alpha * self.l2sp_penalty(params, state.anchor)
-            return total, (per_task, td, q_taken)
+            return self._regularised(params, state, per_task), (per_task, td, q_taken)
 
+        return self._apply_gradient(state, total_loss)
+
+    def _regularised(self, params, state: TrainState, per_task: jax.Array) -> jax.Array:
+        total = jnp.sum(state.hparams.task_weights * per_task)
+        if self.l2sp_parts:
+            total = total + state.hparams.l2sp_alpha * self.l2sp_penalty(params, state.anchor)
+        return total
+
+    def _apply_gradient(self, state: TrainState, total_loss) -> tuple[TrainState, dict[str, jax.Array]]:
         grads, (per_task, td, q_taken) = jax.grad(total_loss, has_aux=True)(state.params)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = {"loss": per_task, "td_abs": jnp.abs(td).mean(-1), "q_taken": q_taken,
                    "grad_norm": optax.tree.norm(grads)}
         return state.replace(params=params, opt_state=opt_state), metrics
+
+    def _popart_update(self, state: TrainState, batch: replay.Transition) -> tuple[TrainState, dict[str, jax.Array]]:
+        """PopArt's update (`mtrl.popart`): targets from the unnormalised target network, ART, POP on the online
+        and target heads, then the gradient step on normalised errors."""
+        old = state.popart
+        q_t_value = popart.unnormalize(old, self.q_values(state.target_params, batch.next_obs))
+        q_t_selector = self.q_values(state.params, batch.next_obs) if self.double_q else q_t_value
+        targets = losses.multitask_targets(batch.reward, batch.terminated, state.hparams.gammas, q_t_value,
+                                           q_t_selector, jnp.asarray(self.action_mask), steps=batch.steps)
+        new = popart.update_statistics(old, targets, state.hparams.popart_step_size)
+        state = state.replace(params=popart.preserve_outputs(state.params, old, new),
+                              target_params=popart.preserve_outputs(state.target_params, old, new), popart=new)
+        normalised_targets = popart.normalize(new, targets)
+
+        def total_loss(params):
+            q_tm1 = self.q_values(params, batch.obs)
+            per_task, td = losses.multitask_loss_to_targets(q_tm1, batch.action, normalised_targets, self.loss,
+                                                            self.huber_delta)
+            q_taken = jnp.take_along_axis(q_tm1, batch.action[..., None], axis=-1)[..., 0]
+            q_taken = popart.unnormalize(new, jax.lax.stop_gradient(q_taken)).mean(-1)
+            return self._regularised(params, state, per_task), (per_task, td, q_taken)
+
+        return self._apply_gradient(state, total_loss)
 
     def no_update_metrics(self) -> dict[str, jax.Array]:
         """Zeros with the structure of `update`'s metrics (one run): what an iteration without an update reports.
@@ -254,4 +300,6 @@ def default_hparams(taskset: TaskSet, config: DQNConfig) -> Hyperparams:
         eps_decay_steps=jnp.asarray(np.maximum(1.0, decay_fractions * config.total_steps), jnp.float32),
         tau=jnp.asarray(config.tau, jnp.float32),
         l2sp_alpha=jnp.asarray(0.0, jnp.float32),
+        popart_step_size=(jnp.asarray(config.popart_step_size, jnp.float32)
+                          if config.loss_aggregation == "popart" else None),
     )

@@ -122,7 +122,7 @@ class Train:
         from mtrl.trainer import train
 
         seeds = self.run_options.seed_list()
-        taskset = make_taskset(self.task_specs())
+        taskset = make_taskset(self.task_specs(), self.config.protocol)
         self.config.validate(taskset.num_tasks)
         run_dir = self.run_options.run_dir or default_run_dir("train")
         result = train(taskset, self.config, seeds=seeds, run_dir=run_dir,
@@ -149,7 +149,7 @@ class Transfer:
 
         seeds = self.run_options.seed_list()
         self.transfer.validate()
-        self.config.validate(make_taskset(self.tasks).num_tasks)
+        self.config.validate(make_taskset(self.tasks, self.config.protocol).num_tasks)
         run_dir = self.run_options.run_dir or default_run_dir("transfer")
         result = train_transfer(self.source, self.tasks, self.transfer, self.config, seeds=seeds, run_dir=run_dir,
                                 extra_metadata={"command": sys.argv}, **self.run_options.train_kwargs())

@@ -54,15 +54,27 @@ class DQNConfig:
     huber_delta: float = 1.0
     """Huber threshold"""
     torso: tuple[int, ...] = (120, 84)
-    """hidden sizes of the shared MLP torso"""
+    """hidden sizes of the shared torso's dense layers"""
+    conv_channels: tuple[int, ...] = ()
+    """output channels of 3x3, stride-1, unpadded conv layers before the dense ones, for image observations
+    [H, W, C] (the MinAtar paper's network: conv_channels=(16,), torso=(128,)); () = dense layers only"""
     layer_norm: bool = False
-    """LayerNorm after every torso layer"""
+    """LayerNorm after every torso layer (conv and dense)"""
     adapter_size: int = 0
-    """per-task input adapter width (0 = none)"""
+    """per-task input adapter width (0 = none): Dense+ReLU on flat inputs, or a 1x1 conv+ReLU with this many
+    channels when conv_channels is set"""
     dueling: bool = False
     """dueling heads"""
     task_weights: tuple[float, ...] | None = None
     """loss weight per task (default 1 each): L = sum_t w_t mean_i loss"""
+    loss_aggregation: Literal["sum", "popart"] = "sum"
+    """how task losses combine: the weighted sum of raw TD losses, or the same sum over PopArt-normalised TD
+    errors (each task's targets scaled by its running mean and deviation; mtrl.popart)"""
+    popart_step_size: float = 3e-4
+    """step size of PopArt's running statistics, per target (loss_aggregation="popart")"""
+    protocol: Literal["gymnax", "minatar-paper"] = "gymnax"
+    """environment protocol for MinAtar games (mtrl.tasks): gymnax's minimal action sets and caps, or the MinAtar
+    paper's full action set, sticky actions (0.1) and no episode cap"""
     eval_every: int = 20_000
     """env steps per task between greedy evaluations (also the compiled chunk length; the last chunk may be shorter)"""
     eval_episodes: int = 10
@@ -145,10 +157,18 @@ class DQNConfig:
             "eps_decay_fraction": (0.0 <= self.eps_decay_fraction <= 1.0, "in [0, 1]"),
             "huber_delta": (self.huber_delta > 0.0, "> 0"),
             "adapter_size": (self.adapter_size >= 0, ">= 0"),
+            "popart_step_size": (0.0 < self.popart_step_size <= 1.0, "in (0, 1]"),
+            "conv_channels": (all(isinstance(c, int) and c >= 1 for c in self.conv_channels),
+                              "a tuple of positive channel counts (or empty)"),
+            "loss_aggregation": (self.loss_aggregation in ("sum", "popart"), "'sum' or 'popart'"),
+            "protocol": (self.protocol in ("gymnax", "minatar-paper"), "'gymnax' or 'minatar-paper'"),
         }
         for name, (ok, allowed) in checks.items():
             if not ok:
                 raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
+        if self.loss_aggregation == "popart" and self.popart_step_size * self.batch_size >= 1.0:
+            raise ValueError(f"popart_step_size must be < 1 / batch_size ({1 / self.batch_size:.2g}): PopArt's "
+                             f"statistics take one step per target, got {self.popart_step_size}")
         if self.loss not in ("huber", "l2"):
             raise ValueError(f"loss must be 'huber' or 'l2', got {self.loss!r}")
         if not self.torso or any(h < 1 for h in self.torso):
@@ -164,5 +184,7 @@ class DQNConfig:
 
 
 # Fields added after runs were first saved, with the value that reproduces what a run saved without them did
-# (its config.json lacks them): those runs used one-step targets and no LayerNorm.
-FIELDS_ADDED_LATER = {"n_step": 1, "layer_norm": False}
+# (its config.json lacks them): those runs used one-step targets, no LayerNorm, no conv layers, the plain sum of
+# task losses and gymnax's protocol.
+FIELDS_ADDED_LATER = {"n_step": 1, "layer_norm": False, "conv_channels": (), "loss_aggregation": "sum",
+                      "popart_step_size": 3e-4, "protocol": "gymnax"}

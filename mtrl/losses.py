@@ -102,3 +102,31 @@ def multitask_td_loss(
     """
     fn = jax.vmap(functools.partial(task_td_loss, loss=loss, huber_delta=huber_delta))  # keyword args map on axis 0
     return fn(q_tm1, a_tm1, r_t, terminated, gammas, q_t_value, q_t_selector, action_mask, steps=steps)
+
+
+def multitask_targets(
+    r_t: jax.Array,
+    terminated: jax.Array,
+    gammas: jax.Array,
+    q_t_value: jax.Array,
+    q_t_selector: jax.Array,
+    action_mask: jax.Array,
+    steps: jax.Array | None = None,
+) -> jax.Array:
+    """Double-Q TD targets ``[T, B]`` (the same targets as `task_td_loss`, without the prediction): for losses on
+    transformed targets (PopArt). Shapes as in `multitask_td_loss`; no gradient flows through them."""
+    discount = gammas[:, None] if steps is None else gammas[:, None] ** steps.astype(jnp.float32)
+    discount_t = discount * (1.0 - terminated.astype(jnp.float32))
+    best = jnp.argmax(masked_q(q_t_selector, action_mask[:, None, :]), axis=-1)
+    value = jnp.take_along_axis(q_t_value, best[..., None], axis=-1)[..., 0]
+    return jax.lax.stop_gradient(r_t + discount_t * value)
+
+
+def multitask_loss_to_targets(
+    q_tm1: jax.Array, a_tm1: jax.Array, targets: jax.Array, loss: LossType = "l2", huber_delta: float = 1.0,
+) -> tuple[jax.Array, jax.Array]:
+    """Per-task mean losses ``[T]`` and errors ``[T, B]`` of ``q_tm1 [T, B, A]`` at ``a_tm1 [T, B]`` against
+    given ``targets [T, B]``."""
+    q_taken = jnp.take_along_axis(q_tm1, a_tm1[..., None], axis=-1)[..., 0]
+    td = targets - q_taken
+    return elementwise_loss(td, loss, huber_delta).mean(-1), td

@@ -8,6 +8,12 @@ Param tree (the ``"params"`` collection)::
 
 Per-task modules are one `nn.vmap` over the task axis, so T tasks cost one batched matmul, not T calls.
 Input ``obs [T, ..., *obs_shape]`` gives ``q [T, ..., A]``; the middle axes (envs, batch) are free.
+
+The torso is dense layers on the flattened observation (`MLP`), or, for image observations ``[H, W, C]``,
+conv layers first (`ConvTorso`: the MinAtar paper's Conv 16x3x3 stride 1 -> ReLU -> flatten -> Dense 128 is
+``conv_channels=(16,), torso_sizes=(128,)``). Games with fewer channels are zero-padded to the widest (`TaskSet`);
+with ``adapter_size`` each task first maps its (padded) channels through its own 1x1 conv, so the shared torso sees
+one learned channel layout. The param tree keeps its parts either way, so splicing and freezing are unchanged.
 """
 
 from __future__ import annotations
@@ -34,6 +40,36 @@ class MLP(nn.Module):
                 x = nn.LayerNorm()(x)
             x = nn.relu(x)
         return x
+
+
+class ConvTorso(nn.Module):
+    """3x3, stride-1, unpadded ('VALID', as the MinAtar paper's network) conv layers, then the flattened features
+    through `MLP`. LayerNorm (``layer_norm``) normalises each conv position's channels, as PQN's MinAtar network.
+    Input ``[..., H, W, C]`` -> ``[..., F]``."""
+
+    channels: Sequence[int]
+    hidden_sizes: Sequence[int]
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for width in self.channels:
+            x = nn.Conv(width, (3, 3), strides=1, padding="VALID")(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = nn.relu(x)
+        x = x.reshape(x.shape[:-3] + (-1,))
+        return MLP(self.hidden_sizes, self.layer_norm)(x)
+
+
+class ChannelAdapter(nn.Module):
+    """A task's own 1x1 conv + ReLU: ``[..., H, W, C]`` -> ``[..., H, W, features]``."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return nn.relu(nn.Conv(self.features, (1, 1))(x))
 
 
 class QHead(nn.Module):
@@ -85,6 +121,7 @@ class MultiTaskQNetwork(nn.Module):
     num_tasks: int
     num_actions: int
     torso_sizes: Sequence[int] = (120, 84)
+    conv_channels: Sequence[int] = ()
     layer_norm: bool = False
     adapter_size: int = 0
     dueling: bool = False
@@ -94,15 +131,23 @@ class MultiTaskQNetwork(nn.Module):
     def __call__(self, obs: jax.Array, obs_ndim: int = 1) -> jax.Array:
         """``obs [T, ..., *obs_shape]`` (any dtype; cast to float32) -> ``q [T, ..., A]``.
 
-        ``obs_ndim`` is the number of trailing observation axes, flattened before the MLP.
+        ``obs_ndim`` is the number of trailing observation axes: flattened before a dense torso; a conv torso
+        needs 3 (``[H, W, C]``).
         """
         if obs.shape[0] != self.num_tasks:
             raise ValueError(f"obs leading axis must be the task axis of size {self.num_tasks}, got {obs.shape}")
         x = obs.astype(jnp.float32)
-        x = x.reshape(x.shape[: x.ndim - obs_ndim] + (-1,))
-        if self.adapter_size:
-            x = _per_task(MLP, self.num_tasks)((self.adapter_size,), name="adapter")(x)
-        x = MLP(tuple(self.torso_sizes), self.layer_norm, name="torso")(x)
+        if self.conv_channels:
+            if obs_ndim != 3:
+                raise ValueError(f"conv_channels needs image observations [H, W, C], got {obs_ndim} observation axes")
+            if self.adapter_size:
+                x = _per_task(ChannelAdapter, self.num_tasks)(self.adapter_size, name="adapter")(x)
+            x = ConvTorso(tuple(self.conv_channels), tuple(self.torso_sizes), self.layer_norm, name="torso")(x)
+        else:
+            x = x.reshape(x.shape[: x.ndim - obs_ndim] + (-1,))
+            if self.adapter_size:
+                x = _per_task(MLP, self.num_tasks)((self.adapter_size,), name="adapter")(x)
+            x = MLP(tuple(self.torso_sizes), self.layer_norm, name="torso")(x)
         counts = self.action_counts if self.action_counts is not None else [self.num_actions] * self.num_tasks
         counts = jnp.asarray(counts)
         valid = jnp.arange(self.num_actions)[None, :] < counts[:, None]  # [T, A]

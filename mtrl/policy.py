@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mtrl import popart
+
 
 def _restore(run_dir: str, step: int | None):
     """(trainer, config.json, full runner state at ``step``) of a run directory."""
@@ -48,6 +50,7 @@ class Policy:
         step: env steps per task at the checkpoint.
         params: online parameters ``[S, ...]``.
         seed: which seed `q_values` and `act` use (an entry of ``seeds``).
+        popart: PopArt statistics ``[S, T]`` of a run trained with them (`q_values` unnormalises), else None.
     """
 
     tasks: list[str]
@@ -57,6 +60,7 @@ class Policy:
     seed: int
     _agent: Any
     _taskset: Any
+    popart: Any = None
 
     def _task_index(self, task: str | int) -> int:
         if isinstance(task, int) and 0 <= task < len(self.tasks):
@@ -83,8 +87,12 @@ class Policy:
                              f"got {obs.shape}")
         flat = self._taskset.pad_obs(obs.reshape((-1,) + tuple(task_obs_shape)), task_obs_shape)
         batch = jnp.broadcast_to(flat[None], (len(self.tasks),) + flat.shape)  # every task's head sees the obs
-        params = jax.tree.map(lambda x: x[self.seeds.index(self.seed)], self.params)
-        q = self._agent.q_values(params, batch)[t]  # [X, A_max]
+        index = self.seeds.index(self.seed)
+        params = jax.tree.map(lambda x: x[index], self.params)
+        q = self._agent.q_values(params, batch)  # [T, X, A_max]
+        if self.popart is not None:
+            q = popart.unnormalize(jax.tree.map(lambda x: x[index], self.popart), q)
+        q = q[t]
         n = int(self._taskset.action_mask[t].sum())
         return np.asarray(q[:, :n]).reshape(lead + (n,))
 
@@ -110,7 +118,7 @@ def load_policy(run_dir: str, step: int | None = None, seed: int | None = None) 
     seeds = [int(s) for s in meta["seeds"]]
     policy = Policy(tasks=list(meta["tasks"]), seeds=seeds, step=int(state.iteration) * trainer.config.num_envs,
                     params=jax.device_get(state.runs.train.params), seed=seeds[0], _agent=trainer.agent,
-                    _taskset=trainer.taskset)
+                    _taskset=trainer.taskset, popart=jax.device_get(state.runs.train.popart))
     return policy if seed is None else policy.with_seed(seed)
 
 

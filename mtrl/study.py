@@ -116,6 +116,7 @@ def transfer_study(
     progress: bool = True,
     rerun: bool = False,
     references: Mapping[str, float] | None = None,
+    random_episodes: int = 1000,
     **train_kwargs,
 ) -> dict[str, Any]:
     """Run every mode in ``modes`` (scratch is added when missing) and write the study files.
@@ -128,6 +129,7 @@ def transfer_study(
         last_k: evaluations averaged for the final gain over scratch.
         rerun: retrain modes whose existing run is another experiment (moved aside) instead of refusing.
         references: reference returns by target spec, for specs without a known one (`evaluate.reference_return`).
+        random_episodes: episodes of uniformly random play that measure each target's floor of the normalisation.
         train_kwargs: passed to `mtrl.trainer.train` (checkpoints, ...).
 
     Returns the content of transfer.json.
@@ -143,7 +145,7 @@ def transfer_study(
     reference = np.array([evaluate.reference_return(t, dict(references or {})) for t in tasks])  # before training
     from mtrl.tasks import make_taskset
 
-    taskset = make_taskset(tasks)
+    taskset = make_taskset(tasks, config.protocol)
     config.validate(taskset.num_tasks)
     for mode in modes:  # every mode's settings must be able to act, before anything trains
         transfer.with_mode(mode).validate().check_acts(config)
@@ -152,7 +154,7 @@ def transfer_study(
         tcfg = transfer.with_mode(mode)
         check_splice(source, build_trainer(target_task_list(mode, source.tasks, tasks),
                                            target_config(config, tcfg, len(source.tasks), len(tasks)), tcfg), tcfg)
-    random = evaluate.random_returns(taskset)
+    random = evaluate.random_returns(taskset, random_episodes)
     os.makedirs(run_dir, exist_ok=True)
 
     curves = {}

@@ -10,6 +10,20 @@ A `TaskSet` orders the tasks of a run and groups those of the same environment i
 stacked `EnvParams` steps a whole group. Observations are zero-padded to a common shape and actions beyond a
 task's own count are masked out.
 
+MinAtar games (`MINATAR_GAMES`, suite ``minatar``) run under one of two **protocols**, chosen per run
+(`DQNConfig.protocol`, passed to `make_taskset`):
+
+- ``gymnax`` (default): gymnax's minimal action sets (3-6 actions per game, masked as above), no sticky actions,
+  gymnax's episode caps (1000 steps; Freeway 2500);
+- ``minatar-paper`` (Young & Tian 2019): the full 6-action set, sticky actions with probability 0.1 (gymnax's
+  `StickyActionWrapper`: the previous executed action is repeated, also across an auto-reset, as in MinAtar's
+  `Environment.act`), Freeway's 2500-step limit as the end of the game (terminal, as in MinAtar; gymnax
+  truncates there) and otherwise no episode cap (`PAPER_EPISODE_CAP`, a bound only so that an evaluation loop
+  must end). Only this protocol is comparable with the paper's returns.
+
+MinAtar observations are 0/1 grids that gymnax builds as bool and casts to float32; mtrl keeps them as bool
+(`BINARY_OBS_ENVS`), so the replay stores one byte per cell and the network casts.
+
 Axes: ``T`` tasks, ``N`` envs per task, ``A`` = ``A_max`` actions.
 """
 
@@ -26,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
+from gymnax.wrappers.purerl import StickyActionWrapper
 
 # Registered gymnax envs that mtrl does not run, with the reason a spec naming one is refused.
 _UNSUPPORTED_ENVS = {
@@ -51,7 +66,19 @@ DERIVED_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "CartPole-v1": (("total_mass", "polemass_length"), _cartpole_derived),
 }
 
+MINATAR_GAMES = ("Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "SpaceInvaders-MinAtar",
+                 "Seaquest-MinAtar")
+# Envs whose observations are exactly 0/1 (gymnax builds them as bool grids, then casts to float32): kept as bool.
+BINARY_OBS_ENVS = frozenset(MINATAR_GAMES)
+PROTOCOLS = ("gymnax", "minatar-paper")
+PAPER_STICKY_ACTION_PROB = 0.1
+PAPER_FREEWAY_STEPS = 2500
+# "No cap" under the paper's protocol, made finite so that a greedy evaluation episode must end (~10x the
+# longest episodes of the paper's agents); a training episode reaching it is truncated (bootstrapped).
+PAPER_EPISODE_CAP = 100_000
+
 SUITES: dict[str, tuple[str, ...]] = {
+    "minatar": MINATAR_GAMES,
     "cartpole-lengths": tuple(f"CartPole-v1:length={x}" for x in (0.25, 0.5, 1.0, 1.5)),
     "classic": ("CartPole-v1", "Acrobot-v1", "MountainCar-v0"),
     "cartpole-gravity": tuple(f"CartPole-v1:gravity={g}" for g in (4.9, 9.8, 14.7, 19.6)),
@@ -75,8 +102,10 @@ class Task:
         gamma: discount for this task's TD targets, or None to use the run's default.
         eps_end, eps_decay_fraction: this task's ε schedule (final ε; fraction of the run's steps over which it
             decays), or None to use the run's default.
-        obs_shape, obs_dtype: one observation as the env emits it.
+        obs_shape, obs_dtype: one observation as mtrl steps it (the env's, except bool for `BINARY_OBS_ENVS`).
         num_actions: size of the env's discrete action space.
+        protocol: the protocol the env was built under (`PROTOCOLS`; only MinAtar games differ between them).
+        cap_is_terminal: reaching `max_steps_in_episode` ends the game (terminated) rather than truncating it.
     """
 
     spec: str
@@ -89,6 +118,8 @@ class Task:
     num_actions: int
     eps_end: float | None = None
     eps_decay_fraction: float | None = None
+    protocol: str = "gymnax"
+    cap_is_terminal: bool = False
 
     @property
     def name(self) -> str:
@@ -131,8 +162,18 @@ def _coerce(env_id: str, field: str, raw: str, current: Any) -> Any:
         ) from None
 
 
+def check_protocol(protocol: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+
+
 @functools.cache
-def _make_env(env_id: str):
+def _make_env(env_id: str, protocol: str = "gymnax"):
+    """The gymnax env and default params of ``env_id`` under ``protocol`` (cached: envs are stateless)."""
+    if protocol == "minatar-paper" and env_id in MINATAR_GAMES:
+        env, params = gymnax.make(env_id, use_minimal_action_set=False)
+        cap = PAPER_FREEWAY_STEPS if env_id == "Freeway-MinAtar" else PAPER_EPISODE_CAP
+        return StickyActionWrapper(env, PAPER_STICKY_ACTION_PROB), params.replace(max_steps_in_episode=cap)
     return gymnax.make(env_id)
 
 
@@ -141,8 +182,8 @@ def _obs_spec(env, params) -> jax.ShapeDtypeStruct:
     return obs
 
 
-def parse_task(spec: str) -> Task:
-    """Parse a task spec string ``ENV_ID[:field=value,...]`` into a `Task`.
+def parse_task(spec: str, protocol: str = "gymnax") -> Task:
+    """Parse a task spec string ``ENV_ID[:field=value,...]`` into a `Task` built under ``protocol``.
 
     Raises:
         ValueError: unknown env id, unknown field, malformed ``field=value`` or a value of the wrong kind;
@@ -150,6 +191,7 @@ def parse_task(spec: str) -> Task:
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"task spec must be a non-empty string like 'CartPole-v1:length=1.0', got {spec!r}")
+    check_protocol(protocol)
     env_id, _, field_text = spec.strip().partition(":")
     env_id = env_id.strip()
     allowed_envs = supported_envs()
@@ -157,7 +199,7 @@ def parse_task(spec: str) -> Task:
         raise ValueError(_UNSUPPORTED_ENVS[env_id].format(env=env_id) + f"; allowed: {', '.join(allowed_envs)}")
     if env_id not in allowed_envs:
         raise ValueError(f"unknown env id {env_id!r} in task spec {spec!r}; allowed: {', '.join(allowed_envs)}")
-    env, params = _make_env(env_id)
+    env, params = _make_env(env_id, protocol)
     if not isinstance(env.action_space(params), spaces.Discrete):
         raise ValueError(f"{env_id} has a non-discrete action space; DQN needs discrete actions")
 
@@ -199,15 +241,17 @@ def parse_task(spec: str) -> Task:
         env=env,
         params=params,
         obs_shape=tuple(obs.shape),
-        obs_dtype=np.dtype(obs.dtype),
+        obs_dtype=np.dtype(bool) if env_id in BINARY_OBS_ENVS else np.dtype(obs.dtype),
         num_actions=int(env.action_space(params).n),
         **{name: learner.get(name) for name in LEARNER_FIELDS},
+        protocol=protocol,
+        cap_is_terminal=protocol == "minatar-paper" and env_id == "Freeway-MinAtar",
     )
 
 
 def changed_env_fields(task: Task) -> list[str]:
     """The `EnvParams` fields whose value in ``task`` differs from its env's defaults (derived fields aside)."""
-    _, defaults = _make_env(task.env_id)
+    _, defaults = _make_env(task.env_id, task.protocol)
     derived = DERIVED_FIELDS.get(task.env_id, ((), None))[0]
     return [f.name for f in dataclasses.fields(defaults) if f.name not in derived
             and not np.array_equal(np.asarray(getattr(task.params, f.name)), np.asarray(getattr(defaults, f.name)))]
@@ -221,11 +265,13 @@ class EnvGroup:
         env: the shared gymnax environment.
         task_ids: positions of this group's tasks in the `TaskSet` (static).
         params: `EnvParams` with a leading axis of size ``len(task_ids)``.
+        cap_is_terminal: the group's episode cap ends the game (`Task.cap_is_terminal`).
     """
 
     env: Any
     task_ids: tuple[int, ...]
     params: Any
+    cap_is_terminal: bool = False
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -330,6 +376,8 @@ class TaskSet:
             ids = np.array(group.task_ids)
             step = jax.vmap(jax.vmap(group.env.step, in_axes=(0, 0, 0, None)), in_axes=(0, 0, 0, 0))
             obs, state, reward, terminated, truncated, info = step(keys[ids], state, actions[ids], group.params)
+            if group.cap_is_terminal:
+                terminated, truncated = terminated | truncated, jnp.zeros_like(truncated)
             new_states.append(state)
             task_obs_shape = self.tasks[group.task_ids[0]].obs_shape
             outs.append(
@@ -352,15 +400,27 @@ class TaskSet:
         return jnp.concatenate(parts, axis=0)[np.argsort(order)]
 
 
-def make_taskset(tasks: Sequence[str | Task]) -> TaskSet:
-    """Build a `TaskSet` from spec strings (or parsed tasks), keeping their order. Observations with different
-    numbers of axes are flattened per task (`TaskSet.flatten_obs`); the same task list always builds the same
-    set, so resuming and loading a run need nothing recorded."""
+def make_taskset(tasks: Sequence[str | Task], protocol: str = "gymnax") -> TaskSet:
+    """Build a `TaskSet` from spec strings (or tasks parsed under the same ``protocol``), keeping their order.
+    Observations with different numbers of axes are flattened per task (`TaskSet.flatten_obs`); the same task
+    list and protocol always build the same set, so resuming and loading a run need nothing else recorded.
+
+    Raises:
+        ValueError: no tasks, repeated tasks, an unknown protocol, ``minatar-paper`` without a MinAtar game, or
+            a parsed task built under another protocol.
+    """
     if isinstance(tasks, str):
         raise TypeError("tasks must be a sequence of spec strings, not one string; wrap it in a list")
-    parsed = tuple(t if isinstance(t, Task) else parse_task(t) for t in tasks)
+    check_protocol(protocol)
+    parsed = tuple(t if isinstance(t, Task) else parse_task(t, protocol) for t in tasks)
     if not parsed:
         raise ValueError("tasks must name at least one task")
+    other = [t.spec for t in parsed if t.protocol != protocol]
+    if other:
+        raise ValueError(f"tasks {other} were parsed under another protocol than {protocol!r}")
+    if protocol == "minatar-paper" and not any(t.env_id in MINATAR_GAMES for t in parsed):
+        raise ValueError("protocol 'minatar-paper' changes MinAtar games only, and none of the tasks is one "
+                         f"({', '.join(MINATAR_GAMES)}); use protocol 'gymnax'")
     names = [t.spec for t in parsed]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -380,6 +440,7 @@ def make_taskset(tasks: Sequence[str | Task]) -> TaskSet:
             env=parsed[ids[0]].env,
             task_ids=tuple(ids),
             params=jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *(parsed[i].params for i in ids)),
+            cap_is_terminal=parsed[ids[0]].cap_is_terminal,
         )
         for ids in by_env.values()
     )

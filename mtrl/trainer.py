@@ -103,7 +103,9 @@ class Trainer:
     def create(cls, tasks: TaskSet | Sequence[str], config: DQNConfig, optimizer: Any = None,
                l2sp_parts: tuple[str, ...] = (), l2sp_alpha: float = 0.0) -> Trainer:
         """Trainer for ``tasks``; ``optimizer``, ``l2sp_parts`` and ``l2sp_alpha`` are set by transfer modes."""
-        taskset = tasks if isinstance(tasks, TaskSet) else make_taskset(tasks)
+        taskset = tasks if isinstance(tasks, TaskSet) else make_taskset(tasks, config.protocol)
+        if any(t.protocol != config.protocol for t in taskset.tasks):
+            raise ValueError(f"the task set was built under another protocol than config.protocol={config.protocol!r}")
         config.validate(taskset.num_tasks)
         compilation_cache.enable()
         hparams = default_hparams(taskset, config).replace(l2sp_alpha=jnp.asarray(l2sp_alpha, jnp.float32))

@@ -27,6 +27,7 @@ class ProbeState(environment.EnvState):
 class ProbeParams(environment.EnvParams):
     max_steps_in_episode: int = 100
     actions: int = 2
+    reward_scale: float = 1.0
 
 
 class _Probe(environment.Environment):
@@ -45,7 +46,7 @@ class _Probe(environment.Environment):
         return jnp.float32(1.0)
 
     def step_env(self, key, state, action, params):
-        reward = self.reward(state, action)
+        reward = self.reward(state, action) * params.reward_scale
         state = ProbeState(time=state.time + 1)
         terminated = (state.time >= self.episode_length) if self.episode_length else jnp.array(False)
         return self.get_obs(state), state, reward, terminated, {}

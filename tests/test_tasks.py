@@ -137,6 +137,6 @@ def test_observations_of_different_ranks_are_flattened_per_task():
 
 def test_image_obs_keep_their_shape():
     ts = tasks.make_taskset(["Breakout-MinAtar", "SpaceInvaders-MinAtar"])
-    assert ts.obs_shape == (10, 10, 6) and ts.obs_dtype == np.float32  # gymnax emits float32 grids
+    assert ts.obs_shape == (10, 10, 6) and ts.obs_dtype == np.bool_  # gymnax's float32 0/1 grids, kept as bool
     obs, _ = ts.reset(jax.random.key(0), num_envs=1)
     assert obs.shape == (2, 1, 10, 10, 6) and jnp.all(obs[0, ..., 4:] == 0)

@@ -1,0 +1,139 @@
+"""MinAtar throughput: one game, the five-game program, fused vs one after another, the env-only ceiling, and the
+replay's memory; writes JSON and a Markdown table.
+
+    python -m benchmarks.minatar [--out benchmarks/results] [--quick] [--budget cpu|paper]
+
+Measures, in one process (ratios are taken within this run), at the MinAtar studies' settings of ``--budget``
+(`experiments.minatar_common`):
+
+1. Breakout-MinAtar alone and all five games in one program: training env steps/s (all games and seeds) once the
+   buffer holds `learning_starts` transitions, and compile seconds (from an empty persistent cache);
+2. the five games fused in one program vs the same five trained one after another (same per-game steps): the
+   ratio of training rates, and of wall time including each program's compile;
+3. the ceiling: gymnax alone, random actions, the same games and number of envs (a `lax.scan` of `vmap`ped
+   steps, no learner), env steps/s;
+4. the replay: bytes per stored transition (observations are bool) against the bound 2·H·W·C + 32, and the whole
+   buffer's size for the five games (100k transitions each at the `cpu` budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks.throughput import chunk_rate, write_results
+from experiments.minatar_common import BUDGETS, base_config
+from mtrl.logger import environment_info, markdown_table
+from mtrl.replay import init as replay_init
+from mtrl.tasks import MINATAR_GAMES, make_taskset
+from mtrl.trainer import Trainer
+
+
+def env_only_rate(games: list[str], num_envs: int, protocol: str, steps: int) -> float:
+    """Env steps/s of gymnax alone (random valid actions) for ``games`` x ``num_envs`` envs, in one scan."""
+    taskset = make_taskset(games, protocol)
+    counts = jnp.asarray(taskset.action_mask.sum(-1), jnp.int32)[:, None]
+
+    def body(carry, key):
+        states = carry
+        k_act, k_step = jax.random.split(key)
+        actions = jax.random.randint(k_act, (taskset.num_tasks, num_envs), 0, counts)
+        _, states, reward, *_ = taskset.step(k_step, states, actions)
+        return states, reward.sum()
+
+    run = jax.jit(lambda s, k: jax.lax.scan(body, s, jax.random.split(k, steps))[1].sum())
+    _, states = taskset.reset(jax.random.key(0), num_envs)
+    jax.block_until_ready(run(states, jax.random.key(1)))
+    best = np.inf
+    for i in range(3):
+        t0 = time.perf_counter()
+        jax.block_until_ready(run(states, jax.random.key(2 + i)))
+        best = min(best, time.perf_counter() - t0)
+    return steps * num_envs * len(games) / best
+
+
+def replay_memory(games: list[str], capacity: int, protocol: str) -> dict:
+    taskset = make_taskset(games, protocol)
+    state = jax.eval_shape(lambda: replay_init(taskset.num_tasks, capacity, taskset.obs_shape, taskset.obs_dtype,
+                                               store_truncated=True))
+    total = sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(state.data))
+    cells = int(np.prod(taskset.obs_shape))
+    return {"obs_shape": list(taskset.obs_shape), "obs_dtype": str(taskset.obs_dtype), "capacity_per_game": capacity,
+            "bytes_per_transition": total / (taskset.num_tasks * capacity), "bound": 2 * cells + 32,
+            "total_bytes": total}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    parser.add_argument("--budget", choices=["cpu", "paper"], default="cpu", help="settings to measure (default cpu)")
+    args = parser.parse_args()
+    os.environ["MTRL_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="mtrl-bench-cache-")
+    budget = BUDGETS[args.budget]
+    # learning from the first iteration, so every timed iteration learns; a small buffer keeps setup quick
+    config = dataclasses.replace(base_config(budget), learning_starts=0, buffer_size=8 * budget.num_envs * 64)
+    iters = 40 if args.quick else 300
+    games = list(MINATAR_GAMES)
+    results: dict = {"machine": environment_info(), "date": time.strftime("%Y-%m-%d"), "budget": args.budget,
+                     "config": {k: v for k, v in dataclasses.asdict(config).items()
+                                if k in ("num_envs", "batch_size", "conv_channels", "torso", "n_step", "protocol")},
+                     "iterations_timed": iters}
+
+    t0 = time.perf_counter()
+    fused_sps, fused_compile = chunk_rate(Trainer.create(games, config), [0], iters)
+    fused_wall = time.perf_counter() - t0
+    per_game, t0 = {}, time.perf_counter()
+    for game in games:
+        sps, compile_s = chunk_rate(Trainer.create([game], config), [0], iters)
+        per_game[game] = {"env_steps_per_s": sps, "compile_s": compile_s}
+    seq_wall = time.perf_counter() - t0
+    sequential_sps = len(games) / sum(1.0 / g["env_steps_per_s"] for g in per_game.values())
+    results["one_game"] = per_game
+    results["five_games"] = {"env_steps_per_s": fused_sps, "compile_s": fused_compile}
+    results["fused_vs_sequential"] = {"fused_env_steps_per_s": fused_sps, "sequential_env_steps_per_s": sequential_sps,
+                                      "speedup_train": fused_sps / sequential_sps,
+                                      "speedup_wall_incl_compile": seq_wall / fused_wall}
+    env_steps = 200 if args.quick else 2000
+    results["env_only"] = {game: env_only_rate([game], config.num_envs, config.protocol, env_steps) for game in games}
+    results["env_only"]["five_games"] = env_only_rate(games, config.num_envs, config.protocol, env_steps)
+    results["replay"] = replay_memory(games, base_config(budget).buffer_size, config.protocol)
+    write_results(args.out, "minatar", results, render_markdown)
+
+
+def render_markdown(r: dict) -> str:
+    m, cfg = r["machine"], r["config"]
+    host = f"{m['cpu']}{' with AVX-512' if m['avx512'] else ''}, {m['device']['cpu_count']} CPU cores"
+    if m["device"]["backend"] != "cpu":
+        host += f"; {m['device']['count']} x {m['device']['kind']}"
+    rows = [[game, f"{g['env_steps_per_s']:,.0f}", f"{g['compile_s']:.1f}", f"{r['env_only'][game]:,.0f}"]
+            for game, g in r["one_game"].items()]
+    rows.append(["five games, one program", f"{r['five_games']['env_steps_per_s']:,.0f}",
+                 f"{r['five_games']['compile_s']:.1f}", f"{r['env_only']['five_games']:,.0f}"])
+    fvs, rep = r["fused_vs_sequential"], r["replay"]
+    return (
+        f"# MinAtar throughput\n\n- command: `python -m benchmarks.minatar --budget {r['budget']}`\n- host: {host}\n"
+        f"- versions: Python {m['python']}, " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
+        + f"\n- date: {r['date']}\n\n"
+        f"Settings of the `{r['budget']}` budget: {cfg['num_envs']} envs per game, one update of {cfg['batch_size']} "
+        f"transitions per game every iteration, conv {cfg['conv_channels']} -> dense {cfg['torso']}, "
+        f"{cfg['n_step']}-step targets, protocol `{cfg['protocol']}`; one seed, {r['iterations_timed']} timed "
+        "iterations after a warm-up chunk.\n\n"
+        + markdown_table(["program", "training env steps/s", "compile s", "gymnax alone, random actions (ceiling)"],
+                         rows)
+        + f"\n- five games fused vs one after another: {fvs['speedup_train']:.2f}x training rate, "
+          f"{fvs['speedup_wall_incl_compile']:.2f}x wall time including compiles\n"
+        f"- replay: {rep['bytes_per_transition']:,.0f} bytes per transition (observations {rep['obs_dtype']} "
+        f"{rep['obs_shape']}; bound 2·H·W·C + 32 = {rep['bound']:,}), {rep['total_bytes'] / 2**30:.2f} GiB for five "
+        f"games x {rep['capacity_per_game']:,} transitions\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Shared pieces of the MinAtar studies: budgets, the network and learner settings, published reference returns,
+and the per-game results table.
+
+Budgets (``--budget``; ``--total-steps`` and ``--seeds`` still override):
+
+- ``cpu``: 1M env steps per game, 3 seeds, gymnax protocol; 16 envs per game and one update of 64 transitions per
+  game every iteration (4 sampled transitions per env step), so the single-game and multi-task studies finish in
+  hours on a 2-core CPU;
+- ``paper``: 5M env steps per game (the MinAtar paper's budget), 5 seeds, the ``minatar-paper`` protocol (full
+  action set, sticky actions 0.1, no episode cap) and 8 sampled transitions per env step: for an accelerator;
+- ``smoke``: 20k env steps, 1 seed, 2 evaluation episodes: checks that a study runs end to end.
+
+Settings (`base_config`) follow the MinAtar paper's DQN where mtrl has the same knob (conv 16x3x3 -> Dense 128,
+γ 0.99, replay 100k per game, ε decaying over the first 10% of the budget instead of its first 100k of 5M frames,
+target network copied every 1000 env steps per game) and mtrl's defaults elsewhere (Adam, 3-step double-DQN
+targets, ½δ² loss, lr 2.5e-4 decayed linearly to 0). They were set a priori, not tuned on any seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+
+from mtrl.config import DQNConfig
+from mtrl.evaluate import iqm
+from mtrl.logger import markdown_table
+from mtrl.tasks import MINATAR_GAMES
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    total_steps: int
+    seeds: int
+    protocol: str
+    num_envs: int
+    batch_size: int
+    eval_every: int
+    eval_episodes: int = 10
+    random_episodes: int = 1000  # episodes of random play measuring the normalisation's floor (transfer study)
+
+
+BUDGETS = {
+    "smoke": Budget(20_000, 1, "gymnax", 16, 32, 10_000, eval_episodes=2, random_episodes=50),
+    "cpu": Budget(1_000_000, 3, "gymnax", 16, 64, 50_000),
+    "paper": Budget(5_000_000, 5, "minatar-paper", 16, 128, 100_000),
+}
+
+# Young & Tian (2019), "MinAtar", DQN (with experience replay and a target network) at 5M frames under their
+# protocol (sticky actions 0.1, full action set), read off the paper's learning curves (Figure 2), so approximate;
+# their Seaquest predates MinAtar 1.0.11's fix of that game. gymnax-blines' PPO at 10M steps (gymnax README,
+# minimal action sets, gymnax's episode caps). Both are for comparison only: say which protocol a number used.
+PAPER_DQN_5M = {"Breakout-MinAtar": 10.0, "Asterix-MinAtar": 17.0, "Freeway-MinAtar": 50.0,
+                "SpaceInvaders-MinAtar": 43.0, "Seaquest-MinAtar": 20.0}
+GYMNAX_PPO_10M = {"Asterix-MinAtar": 15.0, "Breakout-MinAtar": 28.0, "Freeway-MinAtar": 58.0,
+                  "SpaceInvaders-MinAtar": 131.0}
+TUNED_ON: tuple[int, ...] = ()  # settings set a priori (see the module docstring)
+
+
+def base_config(budget: Budget) -> DQNConfig:
+    updates_per_target_copy = max(1, 1000 // budget.num_envs)  # every 1000 env steps per game
+    return DQNConfig(
+        total_steps=budget.total_steps, num_envs=budget.num_envs, buffer_size=100_000 - 100_000 % budget.num_envs,
+        batch_size=budget.batch_size, learning_starts=5_000, update_every=1,
+        target_update_period=updates_per_target_copy, lr=2.5e-4, lr_end_fraction=0.0, gamma=0.99, eps_end=0.05,
+        eps_decay_fraction=0.1, conv_channels=(16,), torso=(128,), eval_every=budget.eval_every,
+        eval_episodes=budget.eval_episodes, protocol=budget.protocol,
+    )
+
+
+def budget_from_argv(argv: list[str] | None) -> tuple[str, Budget]:
+    """The ``--budget`` of a command line (default ``cpu``), read before the study's own parser."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--budget", choices=sorted(BUDGETS), default="cpu")
+    name = parser.parse_known_args(argv)[0].budget
+    return name, BUDGETS[name]
+
+
+BUDGET_OPTION = {"--budget": {"choices": sorted(BUDGETS), "default": "cpu",
+                              "help": "smoke (20k steps, 1 seed), cpu (1M steps, 3 seeds; default) or paper (5M "
+                                      "steps, 5 seeds, minatar-paper protocol); --total-steps/--seeds override"}}
+
+
+GAMES_OPTION = {"--games": {"default": ",".join(MINATAR_GAMES), "help": "comma-separated games (default: all five)"}}
+
+
+def selected_games(text: str, at_least: int = 1) -> list[str]:
+    """The games of a ``--games`` value, in suite order; unknown names or too few games exit with a message."""
+    games = [g.strip() for g in text.split(",") if g.strip()]
+    unknown = [g for g in games if g not in MINATAR_GAMES]
+    if unknown or len(games) < at_least:
+        raise SystemExit(f"--games: needs at least {at_least} of {', '.join(MINATAR_GAMES)}; got {text!r}"
+                         + (f" (unknown: {unknown})" if unknown else ""))
+    return [g for g in MINATAR_GAMES if g in games]
+
+
+def final_returns(summary: dict, game: str) -> np.ndarray:
+    """Final greedy return per seed ``[S]`` of ``game`` in a run's summary."""
+    return np.asarray(summary["tasks"][game]["final_return"]["per_seed"], np.float64)
+
+
+def cell(summary: dict | None, game: str) -> str:
+    """``IQM [95% CI]`` of a game's final return in a run summary (the interval of the mean over seeds)."""
+    if summary is None:
+        return "—"
+    r = summary["tasks"][game]["final_return"]
+    return f"{r['iqm']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
+
+
+def results_table(columns: dict[str, dict[str, dict | None]], protocol: str, games=MINATAR_GAMES) -> str:
+    """One row per game: each column's ``IQM [95% CI]`` (columns: heading -> game -> run summary), then the
+    published references, labelled with their protocol."""
+    header = ["game", *columns, "paper DQN, 5M (minatar-paper protocol)", "gymnax PPO, 10M (gymnax protocol)"]
+    rows = []
+    for game in games:
+        rows.append([game, *(cell(col.get(game), game) for col in columns.values()),
+                     f"≈{PAPER_DQN_5M[game]:g}", f"{GYMNAX_PPO_10M[game]:g}" if game in GYMNAX_PPO_10M else "—"])
+    note = ("" if protocol == "minatar-paper" else
+            "\nThese runs use the **gymnax** protocol (minimal action sets, no sticky actions, 1000-step episode "
+            "caps except Freeway's 2500), so they are not comparable with the paper's DQN column; the `paper` "
+            "budget runs the paper's protocol.\n")
+    return markdown_table(header, rows) + note
+
+
+def iqm_of(values) -> float:
+    return float(iqm(np.asarray(values, np.float64)))

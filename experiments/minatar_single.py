@@ -1,0 +1,57 @@
+"""MinAtar, each game alone: the single-game baselines of the multi-task and transfer studies.
+
+    python -m experiments.minatar_single [--budget smoke|cpu|paper] [--games G,G,...] [--seeds S] [--seed 1000]
+                                         [--total-steps N] [--run-dir DIR] [--rerun] [--publish]
+
+Trains every game of the `minatar` suite on its own (same network and settings as the multi-task run, the game's
+own channels and actions; `experiments.minatar_common`), all seeds of a game in one compiled program, and writes
+the final greedy return per game (IQM with the 95% interval of the mean over seeds) next to the published
+references. Rerunning the same command reuses finished games and resumes interrupted ones, so a long budget can
+be carried across several sittings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from experiments.common import parse_study_args, train_or_reuse, write_study_results
+from experiments.minatar_common import (
+    BUDGET_OPTION,
+    GAMES_OPTION,
+    TUNED_ON,
+    base_config,
+    budget_from_argv,
+    results_table,
+    selected_games,
+)
+
+
+def train_single_games(args, games: list[str]) -> dict[str, dict]:
+    """Each game alone into ``<run dir>/single/<game>`` (reused or resumed when there); summaries by game."""
+    return {game: train_or_reuse([game], args.config, args.seeds, os.path.join(args.out, "single", game),
+                                 args.rerun, args.name)
+            for game in games}
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict]:
+    budget_name, budget = budget_from_argv(argv)
+    args = parse_study_args(__doc__, "minatar_single", base_config(budget), argv, seeds=budget.seeds,
+                            tuned_on=TUNED_ON, extra={**BUDGET_OPTION, **GAMES_OPTION})
+    games = selected_games(args.options["games"])
+    single = train_single_games(args, games)
+    cfg = args.config
+    text = (f"Budget `{budget_name}`: {cfg.total_steps:,} env steps per game, {len(args.seeds)} seeds, protocol "
+            f"`{cfg.protocol}`, {cfg.num_envs} envs, one update of {cfg.batch_size} transitions every iteration "
+            f"({cfg.batch_size / cfg.num_envs:g} sampled per env step), {cfg.n_step}-step double-DQN targets, conv "
+            f"{list(cfg.conv_channels)} -> dense {list(cfg.torso)}. Final greedy return (mean of "
+            f"{cfg.eval_episodes} episodes per seed): IQM [95% bootstrap interval of the mean over seeds].\n\n"
+            + results_table({"alone": single}, cfg.protocol, games))
+    write_study_results(args, "results", {"budget": budget_name, "config": dataclasses.asdict(cfg), "single": single},
+                        text,
+                        "MinAtar: each game alone")
+    return single
+
+
+if __name__ == "__main__":
+    main()
