@@ -29,7 +29,7 @@ import numpy as np
 
 from experiments.classic_multitask import SPECS
 from experiments.classic_transfer import SOURCE_CONFIG
-from experiments.common import parse_study_args, pretrain_and_study, scale_budget, write_study_results
+from experiments.common import EARLIER_DEFAULTS, parse_study_args, pretrain_and_study, scale_budget, write_study_results
 from mtrl.config import DQNConfig
 from mtrl.evaluate import summarize
 from mtrl.logger import markdown_table
@@ -38,7 +38,8 @@ from mtrl.transfer import TransferSettings
 
 TARGET = "Acrobot-v1"
 MODES = ("scratch", "finetune", "unfreeze", "frozen")
-TARGET_CONFIG = DQNConfig(n_step=1, total_steps=50_000, adapter_size=64, target_update_period=50, eval_every=5_000)
+TARGET_CONFIG = DQNConfig(**EARLIER_DEFAULTS, total_steps=50_000, adapter_size=64, target_update_period=50,
+                          eval_every=5_000)
 SETTINGS = TransferSettings(unfreeze_at=10_000)
 DISCOUNT = 0.99
 EVAL_EPISODES = 100

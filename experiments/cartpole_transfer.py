@@ -13,14 +13,14 @@ continues an interrupted experiment (and refuses to mix in runs trained with oth
 
 from __future__ import annotations
 
-from experiments.common import parse_study_args, pretrain_and_study, publish_transfer, scale_budget
+from experiments.common import EARLIER_DEFAULTS, parse_study_args, pretrain_and_study, publish_transfer, scale_budget
 from mtrl.config import DQNConfig
 from mtrl.transfer import TransferSettings
 
 SOURCE_TASKS = [f"CartPole-v1:length={x}" for x in (0.25, 0.5, 1.0)]
 TARGET_TASKS = ["CartPole-v1:length=1.5", "CartPole-v1:length=2.5"]
-SOURCE_CONFIG = DQNConfig(n_step=1, total_steps=200_000)
-TARGET_CONFIG = DQNConfig(n_step=1, total_steps=100_000, eval_every=10_000)
+SOURCE_CONFIG = DQNConfig(**EARLIER_DEFAULTS, total_steps=200_000)
+TARGET_CONFIG = DQNConfig(**EARLIER_DEFAULTS, total_steps=100_000, eval_every=10_000)
 SETTINGS = TransferSettings(unfreeze_at=30_000)
 # Nothing here was tuned, but results of seeds 0-7 were seen before these settings were fixed.
 TUNED_ON = range(0, 8)

@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from experiments.common import parse_study_args, train_or_reuse, write_study_results
+from experiments.common import EARLIER_DEFAULTS, parse_study_args, train_or_reuse, write_study_results
 from mtrl.config import DQNConfig
 from mtrl.logger import markdown_table
 
@@ -27,7 +27,8 @@ from mtrl.logger import markdown_table
 # (multi-task) and 328 (alone) instead of 500; cartpole-lengths needs 100 (see README).
 # lr 2e-3 (4x the default) and 500k steps: MountainCar needs both to reach the flag (at 300k and lr 5e-4, 1 of 4
 # seeds did in the multi-task run; at lr 2e-3, 2 of 4); CartPole and Acrobot learned at either lr.
-CONFIG = DQNConfig(n_step=1, total_steps=500_000, adapter_size=64, eval_every=20_000, target_update_period=50, lr=2e-3)
+CONFIG = DQNConfig(**EARLIER_DEFAULTS, total_steps=500_000, adapter_size=64, eval_every=20_000, target_update_period=50,
+                   lr=2e-3)
 # MountainCar's own discount and exploration (task-spec overrides; the others keep the config's): γ 0.98 and
 # ε decaying to 0.2, not 0.05, over 150k steps, the settings `experiments.mountaincar_exploration` found to
 # reach the flag alone. With the config's γ 0.995 and ε floor 0.05 it never did (final return -200).

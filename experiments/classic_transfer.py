@@ -16,13 +16,14 @@ from __future__ import annotations
 import os
 
 from experiments.classic_multitask import SPECS
-from experiments.common import parse_study_args, pretrain_and_study, publish_transfer, scale_budget
+from experiments.common import EARLIER_DEFAULTS, parse_study_args, pretrain_and_study, publish_transfer, scale_budget
 from mtrl.config import DQNConfig
 from mtrl.transfer import TransferSettings
 
 # As in classic_multitask: adapters for the different observation sizes, target copy every 50 updates.
-SOURCE_CONFIG = DQNConfig(n_step=1, total_steps=200_000, adapter_size=64, target_update_period=50)
-TARGET_CONFIG = DQNConfig(n_step=1, total_steps=100_000, adapter_size=64, target_update_period=50, eval_every=10_000)
+SOURCE_CONFIG = DQNConfig(**EARLIER_DEFAULTS, total_steps=200_000, adapter_size=64, target_update_period=50)
+TARGET_CONFIG = DQNConfig(**EARLIER_DEFAULTS, total_steps=100_000, adapter_size=64, target_update_period=50,
+                          eval_every=10_000)
 SETTINGS = TransferSettings(unfreeze_at=30_000)
 # These settings were fixed after looking at seeds 0-3.
 TUNED_ON = range(0, 4)

@@ -47,13 +47,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.common import EARLIER_DEFAULTS
 from mtrl import losses
 from mtrl.config import DQNConfig
 from mtrl.logger import default_run_dir, environment_info
 from mtrl.trainer import Trainer
 
 # The README's collapsing run, minus the loss: γ 0.99, target copy every 50 updates, plain DQN targets.
-CONFIG = DQNConfig(n_step=1, total_steps=100_000, gamma=0.99, target_update_period=50, double_q=False)
+CONFIG = DQNConfig(**EARLIER_DEFAULTS, total_steps=100_000, gamma=0.99, target_update_period=50, double_q=False)
 VARIANTS = {"l2": ("l2", 1.0), "huber δ=1": ("huber", 1.0), "huber δ=10": ("huber", 10.0)}
 CHUNK_STEPS = 1_000  # env steps per task per compiled chunk
 PROBE_EVERY = 5_000  # env steps between measurements (every chunk up to EARLY_STEPS)
@@ -66,7 +67,7 @@ HIST_BINS = np.logspace(-3, 3, 61)
 SWEEPS = {
     "readme": (CONFIG, [("l2", 1.0), ("huber", 1.0), ("huber", 3.0), ("huber", 10.0), ("huber", 30.0),
                         ("huber", 100.0)]),
-    "defaults": (DQNConfig(n_step=1, total_steps=100_000), [("l2", 1.0), ("huber", 1.0), ("huber", 10.0)]),
+    "defaults": (DQNConfig(**EARLIER_DEFAULTS, total_steps=100_000), [("l2", 1.0), ("huber", 1.0), ("huber", 10.0)]),
 }
 
 

@@ -19,13 +19,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import parse_study_args, write_study_results
+from experiments.common import EARLIER_DEFAULTS, parse_study_args, write_study_results
 from mtrl.config import DQNConfig
 from mtrl.evaluate import summarize
 from mtrl.logger import markdown_table
 from mtrl.trainer import Trainer
 
-CONFIG = DQNConfig(n_step=1, total_steps=300_000, gamma=0.98, lr=4e-3, target_update_period=50, eval_every=20_000)
+CONFIG = DQNConfig(**EARLIER_DEFAULTS, total_steps=300_000, gamma=0.98, lr=4e-3, target_update_period=50,
+                   eval_every=20_000)
 EPS_DECAY_STEPS = 150_000
 EPS_ENDS = (0.1, 0.2)
 

@@ -18,8 +18,9 @@ class DQNConfig:
     """env steps per task"""
     num_envs: int = 10
     """parallel envs per task"""
-    buffer_size: int = 10_000
-    """replay capacity per task (transitions)"""
+    buffer_size: int = 50_000
+    """replay capacity per task (transitions); 50k, not 10k: with 10k, runs that had held 500 on CartPole collapsed
+    late in training (docs/results.md)"""
     batch_size: int = 128
     """transitions sampled per task per update"""
     learning_starts: int = 5_000
@@ -32,7 +33,7 @@ class DQNConfig:
     """target update step size: 1.0 = hard copy, < 1 = Polyak averaging"""
     lr: float = 5e-4
     """Adam learning rate"""
-    lr_end_fraction: float = 0.0
+    lr_end_fraction: float = 0.5
     """learning rate at the end of training, as a fraction of `lr` (linear decay; 1.0 = constant)"""
     max_grad_norm: float = 10.0
     """global gradient-norm clip"""
@@ -40,13 +41,13 @@ class DQNConfig:
     """discount for tasks whose spec sets none"""
     eps_start: float = 1.0
     """exploration epsilon at step 0"""
-    eps_end: float = 0.05
+    eps_end: float = 0.01
     """exploration epsilon after the decay"""
     eps_decay_fraction: float = 0.3
     """fraction of total_steps over which epsilon decays linearly"""
     n_step: int = 3
-    """steps summed into each TD target (n-step returns, cut at episode ends; 1 = one-step DQN). 3 was chosen on
-    tuning seeds (docs/results/robustness.md)"""
+    """steps summed into each TD target (n-step returns, cut at episode ends; 1 = one-step DQN). This, the replay
+    size, the lr and the ε floor were chosen on tuning seeds (experiments/robustness.py, docs/results.md)"""
     double_q: bool = True
     """double-DQN targets (False = plain max over the target network)"""
     loss: Literal["huber", "l2"] = "l2"

@@ -41,16 +41,21 @@ def test_mountaincar_sweep_trains_every_setting_and_seed_in_one_program(tmp_path
     assert (tmp_path / "sweep.md").exists()
 
 
-def test_the_defaults_are_the_robustness_studys_n_step_3_row_and_failures_are_counted():
-    """The library defaults are exactly the variant reported as "n-step 3" (so that row is the defaults on held-out
-    seeds); the table counts finals below 400 as failures and below 475 as misses."""
+def test_the_defaults_are_the_robustness_studys_chosen_row_and_failures_are_counted():
+    """The library defaults are exactly the variant the robustness study chose (so that row is the defaults on
+    held-out seeds), and the baseline is the earlier defaults the other studies keep; the table counts finals below
+    400 as failures and below 475 as misses."""
     import dataclasses
 
     from experiments import robustness
+    from experiments.common import EARLIER_DEFAULTS
     from mtrl.config import DQNConfig
 
-    assert robustness.variant_config("n-step 3", DQNConfig().total_steps) == DQNConfig()
-    assert dataclasses.replace(robustness.BASELINE, n_step=3) == DQNConfig()
+    assert robustness.variant_config(robustness.DEFAULTS_VARIANT, DQNConfig().total_steps) == DQNConfig()
+    assert robustness.BASELINE == dataclasses.replace(DQNConfig(**EARLIER_DEFAULTS), layer_norm=False, tau=1.0,
+                                                      target_update_period=100)
+    assert dataclasses.replace(robustness.BASELINE, n_step=3, buffer_size=50_000, lr_end_fraction=0.5,
+                               eps_end=0.01) == DQNConfig()
     tasks = ["CartPole-v1:length=0.25", "CartPole-v1:length=1.5"]
     summary = {"tasks": {tasks[0]: {"final_return": {"per_seed": [500.0, 480.0, 450.0]}},
                          tasks[1]: {"final_return": {"per_seed": [399.0, 500.0, 120.0]}}}}
