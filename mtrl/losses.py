@@ -50,6 +50,13 @@ def td_errors(
     return jax.vmap(rlax.double_q_learning)(q_tm1, a_tm1, r_t, discount_t, q_t_value, selector)
 
 
+def bootstrap_discount(gamma: jax.Array, terminated: jax.Array, steps: jax.Array | None = None) -> jax.Array:
+    """γ^m · (1 − terminated): the discount on a target's bootstrap (m = ``steps`` of an n-step sample, else 1);
+    ``gamma`` broadcasts against ``terminated``."""
+    discount = gamma if steps is None else gamma ** steps.astype(jnp.float32)
+    return discount * (1.0 - terminated.astype(jnp.float32))
+
+
 def elementwise_loss(td: jax.Array, loss: LossType, huber_delta: float = 1.0) -> jax.Array:
     """ℓ(δ): rlax's Huber with ``huber_delta`` or ½δ²."""
     if loss == "huber":
@@ -77,8 +84,7 @@ def task_td_loss(
     ``gamma`` is this task's scalar discount; ``terminated [B]`` bool; ``steps [B]`` (n-step samples) the steps
     summed into ``r_t``, so the bootstrap is discounted by γ^steps (default: one step).
     """
-    discount = gamma if steps is None else gamma ** steps.astype(jnp.float32)
-    discount_t = discount * (1.0 - terminated.astype(jnp.float32))
+    discount_t = bootstrap_discount(gamma, terminated, steps)
     td = td_errors(q_tm1, a_tm1, r_t, discount_t, q_t_value, q_t_selector, action_mask)
     return elementwise_loss(td, loss, huber_delta).mean(), td
 
@@ -115,8 +121,7 @@ def multitask_targets(
 ) -> jax.Array:
     """Double-Q TD targets ``[T, B]`` (the same targets as `task_td_loss`, without the prediction): for losses on
     transformed targets (PopArt). Shapes as in `multitask_td_loss`; no gradient flows through them."""
-    discount = gammas[:, None] if steps is None else gammas[:, None] ** steps.astype(jnp.float32)
-    discount_t = discount * (1.0 - terminated.astype(jnp.float32))
+    discount_t = bootstrap_discount(gammas[:, None], terminated, steps)
     best = jnp.argmax(masked_q(q_t_selector, action_mask[:, None, :]), axis=-1)
     value = jnp.take_along_axis(q_t_value, best[..., None], axis=-1)[..., 0]
     return jax.lax.stop_gradient(r_t + discount_t * value)
