@@ -105,6 +105,21 @@ def test_padded_channels_reach_the_torso_through_each_tasks_adapter():
         np.testing.assert_array_equal(np.asarray(out), np.asarray(obs[t], np.float32))
 
 
+@pytest.mark.parametrize("shape", [(10, 10, 4), (2, 3, 10, 10, 10), (7, 5, 3)])
+def test_conv3x3_is_flax_conv_with_the_same_params_and_gradients(shape):
+    import flax.linen as nn
+
+    from mtrl.networks import Conv3x3
+
+    x = jax.random.normal(jax.random.key(1), shape)
+    reference, ours = nn.Conv(16, (3, 3), padding="VALID"), Conv3x3(16)
+    params = reference.init(jax.random.key(0), x)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.key(0), x)) == jax.tree.map(jnp.shape, params)
+    np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=1e-5)
+    grads = [jax.grad(lambda p, m=m: jnp.sum(jnp.tanh(m.apply(p, x))))(params) for m in (reference, ours)]
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), *grads)
+
+
 def test_agent_never_chooses_a_games_invalid_actions():
     taskset = make_taskset(suite("minatar"))
     cfg = DQNConfig(**CONV)
