@@ -185,7 +185,8 @@ def train_or_reuse(tasks: list[str], config: DQNConfig, seeds: list[int], run_di
     """Train ``tasks`` into ``run_dir``, or reuse / resume the run there when it is the same experiment (config,
     tasks, seeds); a different one is refused with every difference, or moved aside with ``rerun``.
 
-    Returns the run's summary."""
+    Returns the run's summary. A run stopped by SIGINT/SIGTERM (or ``stop_at_step``) raises `KeyboardInterrupt`
+    after its checkpoint is saved, so a study stops instead of starting its next run."""
     from mtrl.provenance import prepare_reuse, run_identity, saved_run_identity
     from mtrl.trainer import train
     from mtrl.transfer import resume_run
@@ -196,9 +197,14 @@ def train_or_reuse(tasks: list[str], config: DQNConfig, seeds: list[int], run_di
         with open(os.path.join(run_dir, "summary.json")) as f:
             return json.load(f)
     if status == "interrupted":
-        return resume_run(run_dir, **kwargs).summary
-    return train(tasks, config, seeds=seeds, run_dir=run_dir, extra_metadata={"experiment": experiment},
-                 **kwargs).summary
+        result = resume_run(run_dir, **kwargs)
+    else:
+        result = train(tasks, config, seeds=seeds, run_dir=run_dir, extra_metadata={"experiment": experiment},
+                       **kwargs)
+    if result.stopped_at is not None:  # a signal stops the whole study, not just this run
+        raise KeyboardInterrupt(f"{experiment}: {run_dir} stopped at {result.stopped_at:,} env steps per task "
+                                "(checkpoint saved); rerun the same command to continue")
+    return result.summary
 
 
 def pretrain_and_study(args: StudyArgs, out: str, source_tasks: list[str], target_tasks: list[str],

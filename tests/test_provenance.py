@@ -112,6 +112,17 @@ def test_experiment_source_is_reused_only_when_it_is_the_same_run(sources, tmp_p
                        experiment="test", progress=False)
 
 
+def test_a_stopped_run_stops_the_study_and_the_same_call_then_finishes_it(tmp_path):
+    from experiments.common import train_or_reuse
+
+    run_dir = str(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt, match="stopped at 64 env steps per task"):
+        train_or_reuse(SOURCE, CFG, [0, 1], run_dir, rerun=False, experiment="test", progress=False, stop_at_step=64)
+    assert run_status(run_dir) == "interrupted"
+    summary = train_or_reuse(SOURCE, CFG, [0, 1], run_dir, rerun=False, experiment="test", progress=False)
+    assert summary["seeds"] == [0, 1] and run_status(run_dir) == "finished"
+
+
 def test_differences_lists_every_leaf():
     assert differences({"a": 1, "b": [1, 2], "c": {"d": 3}}, {"a": 1, "b": (1, 3), "c": {"d": 4}, "e": 5}) == [
         "b: there [1, 2] vs here [1, 3]", "c.d: there 3 vs here 4", "e: there None vs here 5"]
