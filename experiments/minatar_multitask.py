@@ -8,7 +8,8 @@ widest game's channels) learns all five games of the `minatar` suite (or the ``-
 L = Σₜ Lₜ (`multi_sum`) or with PopArt-normalised task losses (`multi_popart`; `mtrl.popart`), every game with the
 same per-game budget, settings and seeds as the single-game runs (`experiments.minatar_single`, trained here too
 into ``single/`` or reused from there). Writes per game the final greedy return, IQM [95% CI], of the three, next
-to the published references.
+to the published references, and their learning curves (``curves.png``); ``--publish`` copies both to
+docs/results/minatar.md (``cpu`` budget) or docs/results/minatar_<budget>.md.
 Rerunning the same command reuses finished runs and resumes interrupted ones.
 """
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+
+import numpy as np
 
 from experiments.common import parse_study_args, train_or_reuse, write_study_results
 from experiments.minatar_common import (
@@ -28,6 +31,7 @@ from experiments.minatar_common import (
     selected_games,
 )
 from experiments.minatar_single import train_single_games
+from mtrl.plots import plot_compared_curves, read_eval_csv
 
 AGGREGATIONS = {"multi_sum": "sum", "multi_popart": "popart"}
 
@@ -44,17 +48,43 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         multi[name] = {game: summary for game in games}
     single = train_single_games(args, games)
     cfg = args.config
-    columns = {"alone": single, "five games, sum": multi["multi_sum"], "five games, PopArt": multi["multi_popart"]}
+    columns = {"alone": single, "multi-task, sum": multi["multi_sum"], "multi-task, PopArt": multi["multi_popart"]}
+    popart_holds = [g for g in games if multi["multi_popart"][g]["tasks"][g]["final_return"]["iqm"]
+                    >= single[g]["tasks"][g]["final_return"]["ci_low"]]
     text = (f"Budget `{budget_name}`: {cfg.total_steps:,} env steps per game, {len(args.seeds)} seeds, protocol "
             f"`{cfg.protocol}`, {cfg.num_envs} envs per game, one update of {cfg.batch_size} transitions per game "
-            f"every iteration, {cfg.n_step}-step double-DQN targets, conv {list(cfg.conv_channels)} -> dense "
-            f"{list(cfg.torso)}, PopArt step {cfg.popart_step_size:g} per target. Final greedy return (mean of "
-            f"{cfg.eval_episodes} episodes per seed): IQM [95% bootstrap interval of the mean over seeds].\n\n"
-            + results_table(columns, cfg.protocol, games))
-    data = {"budget": budget_name, "config": dataclasses.asdict(cfg),
+            f"every iteration ({cfg.batch_size / cfg.num_envs:g} sampled per env step), {cfg.n_step}-step double-DQN "
+            f"targets, conv {list(cfg.conv_channels)} -> dense {list(cfg.torso)}, PopArt step "
+            f"{cfg.popart_step_size:g} per target. Final greedy return (mean of {cfg.eval_episodes} episodes per "
+            "seed): IQM [95% bootstrap interval of the mean over seeds].\n\n"
+            + results_table(columns, cfg.protocol, games)
+            + f"\nMulti-task with PopArt reaches the single-game interval (IQM ≥ its lower end) on {len(popart_holds)} "
+              f"of {len(games)} games" + (f" ({', '.join(popart_holds)})" if popart_holds else "") + ".\n")
+    figure = os.path.join(args.out, "curves.png")
+    plot_compared_curves(*study_curves(args.out, games), games, figure,
+                         title=f"greedy return: mean, 95% bootstrap band over {len(args.seeds)} seeds")
+    data = {"budget": budget_name, "config": dataclasses.asdict(cfg), "popart_within_single_interval": popart_holds,
             "runs": {"single": single, **{k: v[games[0]] for k, v in multi.items()}}}
-    write_study_results(args, "results", data, text, "MinAtar: five games in one network")
+    write_study_results(args, budget_name, data, text, "MinAtar: five games in one network",
+                        figures={"curves.png": figure}, page="minatar" if budget_name == "cpu" else
+                        f"minatar_{budget_name}")
     return data["runs"]
+
+
+def study_curves(out: str, games: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Evaluation steps ``[E]`` and greedy returns ``[S, T, E]`` of the three variants, from their eval.csv."""
+    def returns(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
+        steps, values, tasks = read_eval_csv(os.path.join(run_dir, "eval.csv"))  # [E, S, T]
+        return steps, values[:, :, [tasks.index(g) for g in games if g in tasks]].transpose(1, 2, 0)
+
+    steps, _ = returns(os.path.join(out, "multi_sum"))
+    singles = [returns(os.path.join(out, "single", g)) for g in games]
+    curves = {"alone": np.concatenate([r for _, r in singles], axis=1),
+              **{label: returns(os.path.join(out, name))[1] for name, label in
+                 (("multi_sum", "multi-task, sum"), ("multi_popart", "multi-task, PopArt"))}}
+    if any(not np.array_equal(s, steps) for s, _ in singles):
+        raise ValueError("the single-game runs were evaluated at other steps than the five-game runs")
+    return steps, curves
 
 
 if __name__ == "__main__":

@@ -86,22 +86,37 @@ def plot_transfer_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
                          path: str) -> None:
     """One panel per target task: normalised greedy return ``curves[mode] [S, T, E]`` vs target env steps,
     one line per mode, mean with a 95% bootstrap band across seeds."""
+    seeds = np.asarray(next(iter(curves.values()))).shape[0]
+    plot_compared_curves(eval_steps, curves, task_names, path, xlabel="target env steps (per task)",
+                         ylabel="normalised greedy return",
+                         title=f"transfer vs scratch: mean, 95% bootstrap band over {seeds} seed(s)")
+
+
+def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], task_names: list[str], path: str,
+                         xlabel: str = "env steps (per task)", ylabel: str = "greedy return",
+                         title: str | None = None) -> None:
+    """One panel per task (at most 3 per row), one line per variant: ``curves[label] [S, T, E]`` vs
+    ``eval_steps [E]``, mean with a 95% bootstrap band across seeds."""
     num_tasks = len(task_names)
-    fig, axes = plt.subplots(1, num_tasks, figsize=(4.5 * num_tasks, 3.4), squeeze=False)
+    cols = min(num_tasks, 3)
+    rows = -(-num_tasks // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.4 * rows), squeeze=False)
     for t, name in enumerate(task_names):
-        ax = axes[0][t]
-        for i, (mode, curve) in enumerate(curves.items()):
+        ax = axes[t // cols][t % cols]
+        for i, (label, curve) in enumerate(curves.items()):
             mean, low, high = mean_and_band(np.asarray(curve)[:, t, :].T)
-            ax.plot(eval_steps, mean, color=f"C{i}", label=mode)
+            ax.plot(eval_steps, mean, color=f"C{i}", label=label)
             ax.fill_between(eval_steps, low, high, color=f"C{i}", alpha=0.18, linewidth=0)
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("target env steps (per task)")
+        ax.set_xlabel(xlabel)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:g}k" if x else "0"))
-        ax.set_ylabel("normalised greedy return")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
+    for t in range(num_tasks, rows * cols):
+        axes[t // cols][t % cols].axis("off")
     axes[0][0].legend(fontsize=8)
     seeds = np.asarray(next(iter(curves.values()))).shape[0]
-    fig.suptitle(f"transfer vs scratch: mean, 95% bootstrap band over {seeds} seed(s)", fontsize=10)
+    fig.suptitle(title or f"mean, 95% bootstrap band over {seeds} seed(s)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -16,10 +16,14 @@ def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_p
     assert multi["config"]["conv_channels"] == [16] and multi["config"]["protocol"] == "gymnax"
     single = json.loads((tmp_path / "single" / "Breakout-MinAtar" / "config.json").read_text())
     assert single["tasks"] == ["Breakout-MinAtar"] and single["config"]["loss_aggregation"] == "sum"
-    table = (tmp_path / "results.md").read_text()
+    table = (tmp_path / "smoke.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and "MinAtar" in line]
     assert len(rows) == 2 and all(line.count("[") == 3 for line in rows)
-    assert "gymnax** protocol" in table
+    assert "gymnax** protocol" in table and "reaches the single-game interval" in table
+    steps, curves = minatar_multitask.study_curves(str(tmp_path), games)
+    assert list(curves) == ["alone", "multi-task, sum", "multi-task, PopArt"]
+    assert all(c.shape == (1, 2, len(steps)) for c in curves.values()) and steps[-1] == 160
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
     capsys.readouterr()
     mtime = (tmp_path / "multi_sum" / "summary.json").stat().st_mtime
     minatar_multitask.main(argv)  # everything reused: nothing retrains
