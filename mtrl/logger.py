@@ -182,7 +182,8 @@ class RunLogger:
         A metrics.jsonl record holds per-seed lists (in ``seeds`` order) and, under ``seed_mean``, their means:
         ``train_return`` (mean return of the training episodes that ended in the window; None where none did),
         ``episodes``, ``loss`` (TD loss), ``td_abs`` (mean |TD error|), ``q_taken`` (mean online Q of the
-        sampled actions), ``epsilon`` per task; ``learning_rate`` and ``grad_norm`` (before clipping) per seed;
+        sampled actions), ``epsilon``, with PopArt ``popart_shift`` and ``popart_scale`` (μ, σ of the task's
+        targets) per task; ``learning_rate`` and ``grad_norm`` (before clipping) per seed;
         ``updates`` and ``env_steps_per_s`` (every task and seed, per second of training since the process
         started, measured at chunk ends).
         """
@@ -190,7 +191,8 @@ class RunLogger:
         with np.errstate(invalid="ignore", divide="ignore"):
             train_return = np.where(episodes > 0, metrics["return_sum"] / np.maximum(episodes, 1), np.nan)
         per_task = {"train_return": train_return, "episodes": episodes,
-                    **{k: np.asarray(metrics[k]) for k in ("loss", "td_abs", "q_taken", "epsilon")}}
+                    **{k: np.asarray(metrics[k]) for k in ("loss", "td_abs", "q_taken", "epsilon", "popart_shift",
+                                                           "popart_scale") if k in metrics}}
         if eval_returns is not None:
             per_task["eval_return"] = np.asarray(eval_returns)
         if self._metrics_file is not None:
@@ -207,7 +209,9 @@ class RunLogger:
             self._metrics_file.write(json.dumps(record) + "\n")
             self._metrics_file.flush()
         if self._tb is not None and int(metrics["updates"]) > 0:
-            tags = {"losses/td_loss": "loss", "losses/td_abs": "td_abs", "losses/q_values": "q_taken"}
+            tags = {"losses/td_loss": "loss", "losses/td_abs": "td_abs", "losses/q_values": "q_taken",
+                    "popart/shift": "popart_shift", "popart/scale": "popart_scale"}
+            tags = {tag: key for tag, key in tags.items() if key in per_task}
             self._scalars(step, {f"{tag}/{name}": per_task[key][:, t]
                                  for tag, key in tags.items() for t, name in enumerate(self.task_names)})
             self._scalars(step, {"losses/grad_norm": np.asarray(metrics["grad_norm"])})

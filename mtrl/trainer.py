@@ -285,7 +285,8 @@ class Trainer:
         window is shorter when K is not a multiple) and ``metrics`` has one entry per window ``W``, reduced over
         it: ``return_sum [W, S, T]`` and ``episodes [W, S, T]`` of the episodes that finished in it; ``loss``,
         ``td_abs``, ``q_taken [W, S, T]`` and ``grad_norm [W, S]`` averaged over its updates; ``updates [W]``;
-        ``epsilon [W, S, T]`` and ``learning_rate [W, S]`` at its end.
+        ``epsilon [W, S, T]`` and ``learning_rate [W, S]`` at its end; with PopArt also ``popart_shift`` and
+        ``popart_scale [W, S, T]`` (each task's target statistics μ, σ) at its end.
         """
         k = num_iterations or self.config.chunk_iterations
         windows = window_sizes(k, log_iterations)
@@ -320,6 +321,8 @@ class Trainer:
                 "epsilon": jax.vmap(epsilon, in_axes=(0, None))(train.hparams, env_steps),
                 "learning_rate": jax.vmap(current_learning_rate, in_axes=(0, None, None))(
                     train, cfg, state.num_updates),
+                **({} if train.popart is None else
+                   {"popart_shift": train.popart.shift, "popart_scale": train.popart.scale}),
             }
 
         def train_chunk(state: RunnerState):

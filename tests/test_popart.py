@@ -2,6 +2,7 @@
 and known Q-values of very different scales learned in one network."""
 
 import dataclasses
+import json
 
 import chex
 import jax
@@ -93,6 +94,9 @@ def test_popart_runs_resume_bit_identically_and_load_with_their_statistics(tmp_p
     stats = straight.state.runs.train.popart
     assert float(stats.scale[0, 0]) != 1.0  # the statistics moved
     chex.assert_trees_all_equal(jax.device_get(resumed.state.runs.train), jax.device_get(straight.state.runs.train))
+    last = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])["tasks"][specs[0]]
+    np.testing.assert_allclose(last["popart_scale"], np.asarray(stats.scale[:, 0]), rtol=1e-6)  # logged per seed
+    np.testing.assert_allclose(last["popart_shift"], np.asarray(stats.shift[:, 0]), rtol=1e-6)
 
     policy = load_policy(str(tmp_path / "r"), seed=1)
     params = jax.tree.map(lambda x: x[1], straight.state.runs.train.params)
