@@ -46,8 +46,9 @@ class Conv3x3(nn.Module):
     """A 3x3, stride-1, 'VALID' convolution written as one matmul over the nine shifted views of the input
     (im2col by slicing), with `nn.Conv`'s parameters (``kernel [3, 3, C, F]``, ``bias [F]``) and initialisers.
 
-    Why not `nn.Conv`: on small grids XLA's CPU convolution (and its gradients) is far slower than the same
-    arithmetic as a matmul — 15x for the five-game MinAtar update (`benchmarks/minatar.py`). Input
+    Why not `nn.Conv`: on these small grids XLA's CPU convolution (and its gradients) is far slower than the same
+    arithmetic as a matmul: the five-game MinAtar program trains 5x faster on 2 CPU cores with this layer (1.3k ->
+    6.6k env steps/s at the `cpu` budget's settings, one seed; outputs equal to `nn.Conv`'s to float rounding). Input
     ``[..., H, W, C]`` -> ``[..., H-2, W-2, F]``.
     """
 
