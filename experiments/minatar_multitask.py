@@ -77,14 +77,14 @@ def study_curves(out: str, games: list[str]) -> tuple[np.ndarray, dict[str, np.n
         steps, values, tasks = read_eval_csv(os.path.join(run_dir, "eval.csv"))  # [E, S, T]
         return steps, values[:, :, [tasks.index(g) for g in games if g in tasks]].transpose(1, 2, 0)
 
-    steps, _ = returns(os.path.join(out, "multi_sum"))
     singles = [returns(os.path.join(out, "single", g)) for g in games]
-    curves = {"alone": np.concatenate([r for _, r in singles], axis=1),
-              **{label: returns(os.path.join(out, name))[1] for name, label in
-                 (("multi_sum", "multi-task, sum"), ("multi_popart", "multi-task, PopArt"))}}
-    if any(not np.array_equal(s, steps) for s, _ in singles):
-        raise ValueError("the single-game runs were evaluated at other steps than the five-game runs")
-    return steps, curves
+    multi = {label: returns(os.path.join(out, name)) for name, label in
+             (("multi_sum", "multi-task, sum"), ("multi_popart", "multi-task, PopArt"))}
+    steps = singles[0][0]
+    if any(not np.array_equal(s, steps) for s, _ in [*singles, *multi.values()]):
+        raise ValueError("the study's runs were evaluated at different steps; train them with one config")
+    return steps, {"alone": np.concatenate([r for _, r in singles], axis=1),
+                   **{label: r for label, (_, r) in multi.items()}}
 
 
 if __name__ == "__main__":

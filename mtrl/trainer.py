@@ -359,7 +359,7 @@ class Trainer:
             if meanwhile is not None:
                 meanwhile()
             # O0 roughly halves the compile of an MLP program's evaluation, which then runs in well under a second;
-            # a conv network's runs ~8x slower at O0 (MinAtar, five games x 3 seeds: 124 s vs 16 s per evaluation).
+            # a conv network's evaluation runs several times slower at O0 (minutes per MinAtar evaluation).
             options = None if self.config.conv_channels else QUICK_COMPILE
             evaluate = self.make_evaluate().lower(state).compile(options)
             return chunk.result(), evaluate
