@@ -6,8 +6,9 @@ replay's memory; writes JSON and a Markdown table.
 Measures, in one process (ratios are taken within this run), at the MinAtar studies' settings of ``--budget``
 (`experiments.minatar_common`):
 
-1. Breakout-MinAtar alone and all five games in one program: training env steps/s (all games and seeds) once the
-   buffer holds `learning_starts` transitions, and compile seconds (from an empty persistent cache);
+1. each game alone and all five games in one program, one seed, and the five games with the budget's seeds (the
+   studies' program): training env steps/s (all games and seeds) once the buffer holds `learning_starts`
+   transitions, and compile seconds (from an empty persistent cache);
 2. the five games fused in one program vs the same five trained one after another (same per-game steps): the
    ratio of training rates, and of wall time including each program's compile;
 3. the ceiling: gymnax alone, random actions, the same games and number of envs (a `lax.scan` of `vmap`ped
@@ -102,6 +103,9 @@ def main() -> None:
                                       "speedup_train": fused_sps / sequential_sps,
                                       "speedup_wall_incl_compile": seq_wall / fused_wall}
     env_steps = 200 if args.quick else 2000
+    seeds = list(range(budget.seeds))
+    sps, compile_s = chunk_rate(Trainer.create(games, config), seeds, iters)
+    results["five_games_study_seeds"] = {"seeds": len(seeds), "env_steps_per_s": sps, "compile_s": compile_s}
     results["env_only"] = {game: env_only_rate([game], config.num_envs, config.protocol, env_steps) for game in games}
     results["env_only"]["five_games"] = env_only_rate(games, config.num_envs, config.protocol, env_steps)
     results["replay"] = replay_memory(games, base_config(budget).buffer_size, config.protocol)
@@ -117,6 +121,10 @@ def render_markdown(r: dict) -> str:
             for game, g in r["one_game"].items()]
     rows.append(["five games, one program", f"{r['five_games']['env_steps_per_s']:,.0f}",
                  f"{r['five_games']['compile_s']:.1f}", f"{r['env_only']['five_games']:,.0f}"])
+    if "five_games_study_seeds" in r:
+        s = r["five_games_study_seeds"]
+        rows.append([f"five games, {s['seeds']} seeds, one program (the studies')", f"{s['env_steps_per_s']:,.0f}",
+                     f"{s['compile_s']:.1f}", "—"])
     fvs, rep = r["fused_vs_sequential"], r["replay"]
     return (
         f"# MinAtar throughput\n\n- command: `python -m benchmarks.minatar --budget {r['budget']}`\n- host: {host}\n"
@@ -124,8 +132,8 @@ def render_markdown(r: dict) -> str:
         + f"\n- date: {r['date']}\n\n"
         f"Settings of the `{r['budget']}` budget: {cfg['num_envs']} envs per game, one update of {cfg['batch_size']} "
         f"transitions per game every iteration, conv {cfg['conv_channels']} -> dense {cfg['torso']}, "
-        f"{cfg['n_step']}-step targets, protocol `{cfg['protocol']}`; one seed, {r['iterations_timed']} timed "
-        "iterations after a warm-up chunk.\n\n"
+        f"{cfg['n_step']}-step targets, protocol `{cfg['protocol']}`; one seed unless stated, {r['iterations_timed']} "
+        "timed iterations after a warm-up chunk; env steps/s count all games and seeds.\n\n"
         + markdown_table(["program", "training env steps/s", "compile s", "gymnax alone, random actions (ceiling)"],
                          rows)
         + f"\n- five games fused vs one after another: {fvs['speedup_train']:.2f}x training rate, "

@@ -82,9 +82,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     multi_config = dataclasses.replace(config, task_weights=tuple(weights),
                                        loss_aggregation=args.options["loss_aggregation"])
     multi_dir = os.path.join(out, "multi_task_popart" if popart else "multi_task")
-    multi = train_or_reuse(SPECS, multi_config, seeds, multi_dir, args.rerun, args.name)
+    multi = train_or_reuse(SPECS, multi_config, seeds, multi_dir, args.rerun, args.name,
+                           checkpoints=args.checkpoints)
     single = {spec: train_or_reuse([spec], config, seeds, os.path.join(out, "single_" + spec.split(":")[0]),
-                                   args.rerun, args.name)
+                                   args.rerun, args.name, checkpoints=args.checkpoints)
               for spec in SPECS}
     rows = compare(multi, single)
     data = {"config": dataclasses.asdict(config), "tasks": SPECS, "loss_aggregation": multi_config.loss_aggregation,

@@ -50,6 +50,16 @@ class StudyArgs:
     rerun: bool
     publish: bool
     options: dict
+    checkpoint_every: int | None = None  # env steps per task; None: `CheckpointOptions`'s default
+
+    @property
+    def checkpoints(self):
+        """The `mtrl.trainer.CheckpointOptions` of every run of the study."""
+        from mtrl.trainer import CheckpointOptions
+
+        if self.checkpoint_every is None:
+            return CheckpointOptions()
+        return CheckpointOptions(every=self.checkpoint_every)
 
     @property
     def held_out(self) -> bool:
@@ -79,9 +89,11 @@ def _ranges(seeds: Sequence[int]) -> str:
 
 def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | None = None, seeds: int = 10,
                      tuned_on: Sequence[int] = (), extra: dict[str, dict] | None = None,
-                     first_seed: int = HELD_OUT_FIRST_SEED) -> StudyArgs:
-    """``--seeds``, ``--seed``, ``--total-steps``, ``--run-dir``, ``--rerun``, ``--publish`` of a study, plus the
-    study's own options ``extra`` (flag -> `add_argument` keywords; values in `StudyArgs.options` by dest)."""
+                     first_seed: int = HELD_OUT_FIRST_SEED,
+                     checkpoint_every: int | None = None, checkpointed: bool = True) -> StudyArgs:
+    """``--seeds``, ``--seed``, ``--total-steps``, ``--run-dir``, ``--rerun``, ``--publish`` of a study,
+    ``--checkpoint-every`` when its runs are ``checkpointed`` (default ``checkpoint_every``), plus the study's own
+    options ``extra`` (flag -> `add_argument` keywords; values in `StudyArgs.options` by dest)."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=seeds, help=f"number of seeds (default {seeds})")
     parser.add_argument("--seed", type=int, default=first_seed,
@@ -95,6 +107,11 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
                              "(they are moved aside) instead of refusing")
     parser.add_argument("--publish", action="store_true",
                         help="also write the results to docs/results/<study>.md and docs/results/<study>/")
+    if checkpointed:
+        parser.add_argument("--checkpoint-every", type=int, default=checkpoint_every,
+                            help="env steps per task between checkpoints (default: "
+                                 + (f"{checkpoint_every:,}" if checkpoint_every is not None else "train's")
+                                 + "; 0 = only at the end of each run); a stopped study resumes from the last one")
     for flag, kwargs in (extra or {}).items():
         parser.add_argument(flag, **kwargs)
     args = parser.parse_args(argv)
@@ -102,7 +119,10 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.total_steps < 1:
         parser.error(f"--total-steps must be >= 1, got {args.total_steps}")
-    common = ("seeds", "seed", "total_steps", "run_dir", "rerun", "publish")
+    checkpoint_every = getattr(args, "checkpoint_every", None)
+    if checkpoint_every is not None and checkpoint_every < 0:
+        parser.error(f"--checkpoint-every must be >= 0 (0 = only at the end), got {checkpoint_every}")
+    common = ("seeds", "seed", "total_steps", "run_dir", "rerun", "publish", "checkpoint_every")
     return StudyArgs(
         name=name,
         config=dataclasses.replace(config, total_steps=args.total_steps),
@@ -112,19 +132,37 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
         rerun=args.rerun,
         publish=args.publish,
         options={k: v for k, v in vars(args).items() if k not in common},
+        checkpoint_every=checkpoint_every,
     )
 
 
-def runs_wall_s(root: str) -> tuple[float, int]:
-    """(Sum of the ``wall_s`` of every finished run under ``root``, number of runs): the training time of a study,
-    the same whether its runs were trained now or reused (runs moved aside are not counted)."""
-    total, count = 0.0, 0
+def runs_timing(root: str) -> dict:
+    """The training time of a study from its finished runs under ``root`` (the same whether they were trained now
+    or reused; runs moved aside are not counted): ``wall_s`` summed over runs and over each run's sittings,
+    ``runs``, ``partial`` (resumed runs whose earlier sittings' time is unknown: only their last sitting counts)
+    and ``devices`` (where the runs trained, from their config.json)."""
+    total, count, partial, devices = 0.0, 0, 0, set()
     for directory, _, files in os.walk(root):
         if "summary.json" in files and ".replaced-" not in directory:
             with open(os.path.join(directory, "summary.json")) as f:
-                total += float(json.load(f).get("wall_s", 0.0))
+                summary = json.load(f)
+            all_sittings = summary.get("wall_s_all_sittings")
+            partial += all_sittings is None and "resumed_from_step" in summary
+            total += float(all_sittings if all_sittings is not None else summary.get("wall_s", 0.0))
             count += 1
-    return total, count
+            with open(os.path.join(directory, "config.json")) as f:
+                meta = json.load(f)
+            devices.update(_machine(sitting) for sitting in [meta, *meta.get("resumes", [])])
+    return {"wall_s": total, "runs": count, "partial": partial, "devices": sorted(devices)}
+
+
+def _machine(info: dict) -> str:
+    """Where a sitting of a run trained, from its config.json record: the accelerator, or the CPU; jax version."""
+    device = info.get("device") or {}
+    where = (device.get("kind") if device.get("backend", "cpu") != "cpu" else
+             f"{info.get('cpu', '?')}{' with AVX-512' if info.get('avx512') else ''}, {device.get('cpu_count', '?')} "
+             "CPU cores")
+    return f"{where} (jax {info.get('versions', {}).get('jax', '?')})"
 
 
 def provenance_header(args: StudyArgs) -> str:
@@ -139,10 +177,14 @@ def provenance_header(args: StudyArgs) -> str:
     lines = [f"- command: `{command.strip()}`", f"- seeds: {args.seeds_note()}", f"- host: {host}",
              f"- versions: Python {info['python']}, {versions}",
              f"- written: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}"]
-    wall_s, runs = runs_wall_s(args.out)
-    if runs:
-        lines.append(f"- training wall time: {wall_s / 60:.1f} min (sum over the {runs} run{'s' * (runs > 1)}, "
-                     "from their summary.json)")
+    timing = runs_timing(args.out)
+    if timing["runs"]:
+        runs = timing["runs"]
+        lines.append(f"- runs trained on: {'; '.join(timing['devices'])}")
+        lines.append(f"- training wall time: {timing['wall_s'] / 60:.1f} min (sum over the {runs} run{'s' * (runs > 1)}"
+                     " and their sittings, from their summary.json"
+                     + (f"; only the last sitting of {timing['partial']} resumed run{'s' * (timing['partial'] > 1)}, "
+                        "whose earlier sittings were not recorded" if timing["partial"] else "") + ")")
     return "\n".join(lines) + "\n"
 
 
@@ -163,13 +205,13 @@ def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title
     for i, (json_path, md_path) in enumerate(targets):
         os.makedirs(os.path.dirname(json_path), exist_ok=True)
         write_json(json_path, data)
-        page = markdown
+        content = markdown
         if i and figures:  # the published page shows the figures copied beside it
             for name, path in figures.items():
                 shutil.copyfile(path, os.path.join(os.path.dirname(json_path), name))
-                page += f"\n![{name}]({args.name}/{name})\n"
+                content += f"\n![{name}]({args.name}/{name})\n"
         with open(md_path, "w") as f:
-            f.write(page)
+            f.write(content)
     print(markdown)
     print(f"results: {args.out}" + (f" and {DOCS_RESULTS}/{page or args.name}.md" if args.publish else ""))
 
@@ -207,6 +249,32 @@ def train_or_reuse(tasks: list[str], config: DQNConfig, seeds: list[int], run_di
     return result.summary
 
 
+def finished_run(tasks: list[str], config: DQNConfig, seeds: list[int], run_dir: str) -> dict | None:
+    """The summary of the finished run of this experiment in ``run_dir``, or None when it is not finished there
+    (nothing is trained or moved); a finished run of another experiment is refused with every difference."""
+    from mtrl.provenance import ProvenanceMismatchError, differences, run_identity, run_status, saved_run_identity
+
+    if run_status(run_dir) != "finished":
+        return None
+    expected = run_identity(dataclasses.asdict(config), tasks, seeds)
+    saved = saved_run_identity(run_dir)
+    problems = differences({k: saved.get(k) for k in expected}, expected)
+    if problems:
+        raise ProvenanceMismatchError(f"{run_dir} holds a finished run of another experiment:\n  "
+                                      + "\n  ".join(problems))
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        return json.load(f)
+
+
+def train_or_collect(args: StudyArgs, tasks: list[str], config: DQNConfig, run_dir: str, **kwargs) -> dict | None:
+    """`train_or_reuse` with the study's seeds and checkpoints; with ``--collect`` (``args.options["collect"]``)
+    only the finished run's summary, None when it is not finished."""
+    if args.options.get("collect"):
+        return finished_run(tasks, config, args.seeds, run_dir)
+    return train_or_reuse(tasks, config, args.seeds, run_dir, args.rerun, args.name, checkpoints=args.checkpoints,
+                          **kwargs)
+
+
 def pretrain_and_study(args: StudyArgs, out: str, source_tasks: list[str], target_tasks: list[str],
                        source_config: DQNConfig, target_config: DQNConfig, settings=None,
                        modes: Sequence[str] | None = None, **study_kwargs) -> dict:
@@ -216,10 +284,11 @@ def pretrain_and_study(args: StudyArgs, out: str, source_tasks: list[str], targe
     from mtrl.transfer import MODES, TransferSettings
 
     source_dir = os.path.join(out, "source")
-    train_or_reuse(source_tasks, source_config, args.seeds, source_dir, args.rerun, args.name)
+    train_or_reuse(source_tasks, source_config, args.seeds, source_dir, args.rerun, args.name,
+                   checkpoints=args.checkpoints)
     return transfer_study(source_dir, target_tasks, modes=modes or MODES, config=target_config, seeds=args.seeds,
                           run_dir=os.path.join(out, "study"), transfer=settings or TransferSettings(),
-                          rerun=args.rerun, **study_kwargs)
+                          rerun=args.rerun, checkpoints=args.checkpoints, **study_kwargs)
 
 
 def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str) -> None:

@@ -1,7 +1,7 @@
 """MinAtar, five games in one network: the plain sum of task losses vs PopArt, against each game alone.
 
     python -m experiments.minatar_multitask [--budget smoke|cpu|paper] [--games G,G,...] [--seeds S] [--seed 1000]
-                                            [--total-steps N] [--run-dir DIR] [--rerun] [--publish]
+                                            [--total-steps N] [--run-dir DIR] [--rerun] [--publish] [--collect]
 
 One Q-network (shared conv torso, one head per game over the game's own actions, observations zero-padded to the
 widest game's channels) learns all five games of the `minatar` suite (or the ``--games`` given) at once, with
@@ -10,7 +10,9 @@ same per-game budget, settings and seeds as the single-game runs (`experiments.m
 into ``single/`` or reused from there). Writes per game the final greedy return, IQM [95% CI], of the three, next
 to the published references, and their learning curves (``curves.png``); ``--publish`` copies both to
 docs/results/minatar.md (``cpu`` budget) or docs/results/minatar_<budget>.md.
-Rerunning the same command reuses finished runs and resumes interrupted ones.
+Rerunning the same command reuses finished runs and resumes interrupted ones (PopArt's run first, then the sum's,
+then the single games); ``--collect`` writes the results from the runs finished so far (e.g. trained on an
+accelerator and copied into ``--run-dir``) without training, with — for the others.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import os
 
 import numpy as np
 
-from experiments.common import parse_study_args, train_or_reuse, write_study_results
+from experiments.common import parse_study_args, train_or_collect, write_study_results
 from experiments.minatar_common import (
     BUDGET_OPTION,
+    COLLECT_OPTION,
     GAMES_OPTION,
     TUNED_ON,
     base_config,
@@ -33,24 +36,34 @@ from experiments.minatar_common import (
 from experiments.minatar_single import train_single_games
 from mtrl.plots import plot_compared_curves, read_eval_csv
 
-AGGREGATIONS = {"multi_sum": "sum", "multi_popart": "popart"}
+AGGREGATIONS = {"multi_popart": "popart", "multi_sum": "sum"}  # training order: the headline run first
+LABELS = {"multi_sum": "multi-task, sum", "multi_popart": "multi-task, PopArt"}
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     budget_name, budget = budget_from_argv(argv)
     args = parse_study_args(__doc__, "minatar_multitask", base_config(budget), argv, seeds=budget.seeds,
-                            tuned_on=TUNED_ON, extra={**BUDGET_OPTION, **GAMES_OPTION})
+                            tuned_on=TUNED_ON, extra={**BUDGET_OPTION, **GAMES_OPTION, **COLLECT_OPTION},
+                            checkpoint_every=budget.checkpoint_every)
     games = selected_games(args.options["games"], at_least=2)
     multi = {}
     for name, aggregation in AGGREGATIONS.items():
         config = dataclasses.replace(args.config, loss_aggregation=aggregation)
-        summary = train_or_reuse(games, config, args.seeds, os.path.join(args.out, name), args.rerun, args.name)
+        summary = train_or_collect(args, games, config, os.path.join(args.out, name))
         multi[name] = {game: summary for game in games}
     single = train_single_games(args, games)
     cfg = args.config
-    columns = {"alone": single, "multi-task, sum": multi["multi_sum"], "multi-task, PopArt": multi["multi_popart"]}
-    popart_holds = [g for g in games if multi["multi_popart"][g]["tasks"][g]["final_return"]["iqm"]
+    columns = {"alone": single, **{LABELS[name]: multi[name] for name in ("multi_sum", "multi_popart")}}
+    popart, compared = multi["multi_popart"], [g for g in games if single[g] and multi["multi_popart"][g]]
+    popart_holds = [g for g in compared if popart[g]["tasks"][g]["final_return"]["iqm"]
                     >= single[g]["tasks"][g]["final_return"]["ci_low"]]
+    missing = [f"{name} ({game})" if name == "single" else name
+               for name, runs in (("single", single), *multi.items()) for game in games
+               if runs[game] is None and (name == "single" or game == games[0])]
+    holds = "" if not compared else (
+        f"\nMulti-task with PopArt reaches the single-game interval (IQM ≥ its lower end) on {len(popart_holds)} of "
+        f"{len(compared)} games" + (f" ({', '.join(popart_holds)})" if popart_holds else "")
+        + (" with both runs finished" if len(compared) < len(games) else "") + ".\n")
     text = (f"Budget `{budget_name}`: {cfg.total_steps:,} env steps per game, {len(args.seeds)} seeds, protocol "
             f"`{cfg.protocol}`, {cfg.num_envs} envs per game, one update of {cfg.batch_size} transitions per game "
             f"every iteration ({cfg.batch_size / cfg.num_envs:g} sampled per env step), {cfg.n_step}-step double-DQN "
@@ -58,33 +71,46 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             f"{cfg.popart_step_size:g} per target. Final greedy return (mean of {cfg.eval_episodes} episodes per "
             "seed): IQM [95% bootstrap interval of the mean over seeds].\n\n"
             + results_table(columns, cfg.protocol, games)
-            + f"\nMulti-task with PopArt reaches the single-game interval (IQM ≥ its lower end) on {len(popart_holds)} "
-              f"of {len(games)} games" + (f" ({', '.join(popart_holds)})" if popart_holds else "") + ".\n")
+            + holds
+            + (f"\n**Not finished yet** (—): {', '.join(missing)}. This page was written by `--collect` from the runs "
+               "finished so far; rerunning the study command trains the rest.\n" if missing else ""))
     figure = os.path.join(args.out, "curves.png")
-    plot_compared_curves(*study_curves(args.out, games), games, figure,
+    plot_compared_curves(*study_curves(args.out, games, finished_only=bool(missing)), games, figure,
                          title=f"greedy return: mean, 95% bootstrap band over {len(args.seeds)} seeds")
     data = {"budget": budget_name, "config": dataclasses.asdict(cfg), "popart_within_single_interval": popart_holds,
-            "runs": {"single": single, **{k: v[games[0]] for k, v in multi.items()}}}
+            "not_finished": missing, "runs": {"single": single, **{k: v[games[0]] for k, v in multi.items()}}}
     write_study_results(args, budget_name, data, text, "MinAtar: five games in one network",
                         figures={"curves.png": figure}, page="minatar" if budget_name == "cpu" else
                         f"minatar_{budget_name}")
     return data["runs"]
 
 
-def study_curves(out: str, games: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Evaluation steps ``[E]`` and greedy returns ``[S, T, E]`` of the three variants, from their eval.csv."""
+def study_curves(out: str, games: list[str], finished_only: bool = False
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Evaluation steps ``[E]`` and greedy returns ``[S, T, E]`` of the three variants, from their eval.csv
+    (``finished_only``: the variants whose runs are all finished; "alone" needs every game's)."""
     def returns(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
         steps, values, tasks = read_eval_csv(os.path.join(run_dir, "eval.csv"))  # [E, S, T]
         return steps, values[:, :, [tasks.index(g) for g in games if g in tasks]].transpose(1, 2, 0)
 
-    singles = [returns(os.path.join(out, "single", g)) for g in games]
-    multi = {label: returns(os.path.join(out, name)) for name, label in
-             (("multi_sum", "multi-task, sum"), ("multi_popart", "multi-task, PopArt"))}
-    steps = singles[0][0]
-    if any(not np.array_equal(s, steps) for s, _ in [*singles, *multi.values()]):
+    def usable(run_dir: str) -> bool:
+        return not finished_only or os.path.exists(os.path.join(run_dir, "summary.json"))
+
+    runs = {}
+    if all(usable(os.path.join(out, "single", g)) for g in games):
+        singles = [returns(os.path.join(out, "single", g)) for g in games]
+        runs["alone"] = (singles[0][0], np.concatenate([r for _, r in singles], axis=1))
+        if any(not np.array_equal(s, runs["alone"][0]) for s, _ in singles):
+            raise ValueError("the single-game runs were evaluated at different steps; train them with one config")
+    for name in ("multi_sum", "multi_popart"):
+        if usable(os.path.join(out, name)):
+            runs[LABELS[name]] = returns(os.path.join(out, name))
+    if not runs:
+        raise ValueError(f"no finished runs of the study in {out}")
+    steps = next(iter(runs.values()))[0]
+    if any(not np.array_equal(s, steps) for s, _ in runs.values()):
         raise ValueError("the study's runs were evaluated at different steps; train them with one config")
-    return steps, {"alone": np.concatenate([r for _, r in singles], axis=1),
-                   **{label: r for label, (_, r) in multi.items()}}
+    return steps, {label: r for label, (_, r) in runs.items()}
 
 
 if __name__ == "__main__":

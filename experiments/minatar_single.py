@@ -1,13 +1,14 @@
 """MinAtar, each game alone: the single-game baselines of the multi-task and transfer studies.
 
     python -m experiments.minatar_single [--budget smoke|cpu|paper] [--games G,G,...] [--seeds S] [--seed 1000]
-                                         [--total-steps N] [--run-dir DIR] [--rerun] [--publish]
+                                         [--total-steps N] [--run-dir DIR] [--rerun] [--publish] [--collect]
 
 Trains every game of the `minatar` suite on its own (same network and settings as the multi-task run, the game's
 own channels and actions; `experiments.minatar_common`), all seeds of a game in one compiled program, and writes
 the final greedy return per game (IQM with the 95% interval of the mean over seeds) next to the published
 references. Rerunning the same command reuses finished games and resumes interrupted ones, so a long budget can
-be carried across several sittings.
+be carried across several sittings; ``--collect`` writes the results from the runs finished so far (e.g. trained on
+an accelerator and copied into ``--run-dir``) without training.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from experiments.common import parse_study_args, train_or_reuse, write_study_results
+from experiments.common import parse_study_args, train_or_collect, write_study_results
 from experiments.minatar_common import (
     BUDGET_OPTION,
+    COLLECT_OPTION,
     GAMES_OPTION,
     TUNED_ON,
     base_config,
@@ -27,17 +29,18 @@ from experiments.minatar_common import (
 )
 
 
-def train_single_games(args, games: list[str]) -> dict[str, dict]:
-    """Each game alone into ``<run dir>/single/<game>`` (reused or resumed when there); summaries by game."""
-    return {game: train_or_reuse([game], args.config, args.seeds, os.path.join(args.out, "single", game),
-                                 args.rerun, args.name)
+def train_single_games(args, games: list[str]) -> dict[str, dict | None]:
+    """Each game alone into ``<run dir>/single/<game>`` (reused or resumed when there; with ``--collect`` only the
+    finished ones, None for the others); summaries by game."""
+    return {game: train_or_collect(args, [game], args.config, os.path.join(args.out, "single", game))
             for game in games}
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     budget_name, budget = budget_from_argv(argv)
     args = parse_study_args(__doc__, "minatar_single", base_config(budget), argv, seeds=budget.seeds,
-                            tuned_on=TUNED_ON, extra={**BUDGET_OPTION, **GAMES_OPTION})
+                            tuned_on=TUNED_ON, extra={**BUDGET_OPTION, **GAMES_OPTION, **COLLECT_OPTION},
+                            checkpoint_every=budget.checkpoint_every)
     games = selected_games(args.options["games"])
     single = train_single_games(args, games)
     cfg = args.config

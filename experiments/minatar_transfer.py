@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
              "--targets": {"default": None, "help": "comma-separated target games (default: every game of --games)"},
              "--modes": {"default": ",".join(MODES), "help": f"transfer modes (default: {','.join(MODES)})"}}
     args = parse_study_args(__doc__, "minatar_transfer", config, argv, seeds=budget.seeds, tuned_on=TUNED_ON,
-                            extra=extra)
+                            extra=extra, checkpoint_every=budget.checkpoint_every)
     modes = [m.strip() for m in args.options["modes"].split(",") if m.strip()]
     settings = TransferSettings(unfreeze_at=args.config.total_steps // 5)
     games = selected_games(args.options["games"], at_least=2)

@@ -32,7 +32,7 @@ EPS_ENDS = (0.1, 0.2)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_study_args(__doc__, "mountaincar_exploration", CONFIG, argv, seeds=4, first_seed=0,
+    args = parse_study_args(__doc__, "mountaincar_exploration", CONFIG, argv, seeds=4, first_seed=0, checkpointed=False,
                             tuned_on=range(0, 4))
     config, seeds = args.config, args.seeds
     trainer = Trainer.create(["MountainCar-v0"], config)

@@ -26,7 +26,7 @@ CONFIG = DQNConfig()
 def main(argv: list[str] | None = None) -> dict:
     args = parse_study_args(__doc__, "quickstart", CONFIG, argv, seeds=4, tuned_on=TUNED_ON)
     summary = train_or_reuse(list(suite("cartpole-lengths")), args.config, args.seeds, args.out, args.rerun,
-                             args.name)
+                             args.name, checkpoints=args.checkpoints)
     text = (summary_markdown(summary) + f"\nLearning curves: `{args.out}/curves.png`. Settings: the library "
             "defaults (`DQNConfig()`: 3-step returns, 50k replay, lr decayed to half, ε to 0.01).\n")
     write_study_results(args, "results", {"summary": summary, "config": dataclasses.asdict(args.config)},

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
         config = variant_config(name, args.config.total_steps)
         print(f"[robustness] {name}: {', '.join(f'{k}={v}' for k, v in VARIANTS[name].items()) or 'baseline'}")
         results[name] = train_or_reuse(tasks, config, args.seeds, os.path.join(args.out, slug(name)), args.rerun,
-                                       args.name, progress=False)
+                                       args.name, progress=False, checkpoints=args.checkpoints)
     text = (f"`cartpole-lengths`, {args.config.total_steps:,} env steps per task, {len(args.seeds)} seeds. A task-seed "
             f"fails below a final greedy return of {FAIL:.0f} and misses below {SOLVED:.0f}. Every variant is the "
             "one-step baseline (`BASELINE` in experiments/robustness.py: the earlier defaults — 10k replay, lr decayed "

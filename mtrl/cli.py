@@ -31,7 +31,8 @@ class RunOptions:
     keep_checkpoints: int = 3
     """checkpoints kept (--resume keeps the run's own unless given)"""
     log_every: int = 1_000
-    """env steps per task between training-metric records (metrics.jsonl, TensorBoard)"""
+    """env steps per task between training-metric records (metrics.jsonl, TensorBoard); moved (at most 2.5x) to divide
+    the evaluation chunk"""
     stop_at_step: int | None = None
     """save and stop at this many env steps per task (resume later with --resume)"""
     overwrite: bool = False

@@ -18,6 +18,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import json
+import math
 import os
 import signal
 import threading
@@ -68,6 +69,7 @@ def _signature(tree) -> tuple:
 
 
 QUICK_COMPILE = {"xla_backend_optimization_level": 0}
+WINDOW_SLACK = 2.5  # how far (as a ratio) a logging window may move from the requested length to divide the chunk
 
 
 @struct.dataclass
@@ -281,8 +283,8 @@ class Trainer:
                          ) -> Callable[[RunnerState], tuple[RunnerState, dict]]:
         """``train_chunk(state) -> (state, metrics)``: jitted scan over K iterations, state donated.
 
-        The chunk is cut into logging windows of ``log_iterations`` iterations (default: one window; the last
-        window is shorter when K is not a multiple) and ``metrics`` has one entry per window ``W``, reduced over
+        The chunk is cut into logging windows of about ``log_iterations`` iterations (`window_sizes`; default: one
+        window) and ``metrics`` has one entry per window ``W``, reduced over
         it: ``return_sum [W, S, T]`` and ``episodes [W, S, T]`` of the episodes that finished in it; ``loss``,
         ``td_abs``, ``q_taken [W, S, T]`` and ``grad_norm [W, S]`` averaged over its updates; ``updates [W]``;
         ``epsilon [W, S, T]`` and ``learning_rate [W, S]`` at its end; with PopArt also ``popart_shift`` and
@@ -366,10 +368,19 @@ class Trainer:
 
 
 def window_sizes(chunk_iterations: int, log_iterations: int | None) -> list[int]:
-    """Iterations of each logging window of a chunk (`Trainer.make_train_chunk`): full windows, then a shorter
-    last one."""
-    w = min(log_iterations or chunk_iterations, chunk_iterations)
-    full, rest = divmod(chunk_iterations, w)
+    """Iterations of each logging window of a chunk (`Trainer.make_train_chunk`).
+
+    Windows of equal length share one compiled loop body; a shorter last window would compile the whole iteration
+    a second time (seconds for a conv network). So the window is the divisor of the chunk nearest the request (in
+    ratio) when one lies within a factor of `WINDOW_SLACK` of it; otherwise full windows, then a shorter last one.
+    Windows only group the metrics: they change no arithmetic.
+    """
+    k = chunk_iterations
+    w = min(log_iterations or k, k)
+    divisors = [d for d in range(math.ceil(w / WINDOW_SLACK), min(k, math.floor(w * WINDOW_SLACK)) + 1) if k % d == 0]
+    if divisors:
+        w = min(divisors, key=lambda d: (abs(np.log(d / w)), d))
+    full, rest = divmod(k, w)
     return [w] * full + ([rest] if rest else [])
 
 
@@ -454,7 +465,8 @@ LOG_EVERY = 1_000
 
 
 def log_iterations(log_every: int, config: DQNConfig) -> int:
-    """Iterations per logging window for ``log_every`` env steps per task (rounded to whole iterations)."""
+    """Iterations per logging window requested by ``log_every`` env steps per task (rounded to whole iterations;
+    `window_sizes` then fits it to the chunk)."""
     if not isinstance(log_every, int) or isinstance(log_every, bool) or log_every < 1:
         raise ValueError(f"log_every must be a positive integer (env steps per task), got {log_every!r}")
     return max(1, round(log_every / config.num_envs))
@@ -497,7 +509,7 @@ def train(
             (``<run_dir>.replaced-<time>``) instead of refusing; nothing is deleted.
         stop_at_step: save and stop once this many env steps per task are done (the run stays resumable).
         log_every: env steps per task between training-metric records (metrics.jsonl, TensorBoard), rounded to
-            whole iterations; evaluations stay at ``config.eval_every``.
+            whole iterations and fitted to the chunk (`window_sizes`); evaluations stay at ``config.eval_every``.
         trainer: a prebuilt `Trainer` (transfer modes build one with their optimiser).
         init_state: ``init_state(trainer, seeds)`` builds the starting state (default: `Trainer.init`).
 
@@ -561,6 +573,9 @@ def train(
     state, train_chunk, evaluate = trainer.start(seeds, build_state, sizes[first_chunk], window_iterations)
     chunks = {sizes[first_chunk]: train_chunk}
     compile_s = time.perf_counter() - wall_start
+    # wall and training seconds of the earlier sittings of a resumed run, up to the checkpoint it resumes
+    # (checkpoints written before this was recorded: unknown, None)
+    earlier = saved.get("timing_so_far", None if resume else {"wall_s": 0.0, "train_s": 0.0, "sittings": 0})
     if resume:
         eval_steps = list(saved["eval_steps"])
         eval_returns = [np.asarray(r, np.float32) for r in saved["eval_returns"]]
@@ -599,8 +614,12 @@ def train(
                                                                      and step >= stop_at_step))
                 due = every > 0 and step // every > previous // every
                 if checkpointer is not None and (last or stopping or due):
+                    so_far = None if earlier is None else {
+                        "wall_s": earlier["wall_s"] + time.perf_counter() - wall_start,
+                        "train_s": earlier["train_s"] + train_s, "sittings": earlier["sittings"] + 1}
                     checkpointer.save(step, state, {**identity, "versions": versions, "eval_steps": list(eval_steps),
-                                                    "eval_returns": [r.tolist() for r in eval_returns]})
+                                                    "eval_returns": [r.tolist() for r in eval_returns],
+                                                    "timing_so_far": so_far})
                 if stopping:
                     stopped_at = step
                     break
@@ -632,6 +651,10 @@ def train(
             "train_s": train_s,
             "env_steps_per_s": trained_steps * trainer.taskset.num_tasks * len(seeds) / max(train_s, 1e-9),
             **({"resumed_from_step": start_step} if resume else {}),
+            # every sitting up to the checkpoint each next one resumed (None: an earlier sitting's is unknown)
+            "sittings": None if earlier is None else earlier["sittings"] + 1,
+            "wall_s_all_sittings": None if earlier is None else earlier["wall_s"] + wall_s,
+            "train_s_all_sittings": None if earlier is None else earlier["train_s"] + train_s,
         },
     )
     return result

@@ -58,6 +58,11 @@ def test_stop_and_resume_is_bit_identical_and_metrics_continue(tiny_config, tmp_
     assert steps == [128, 256, 384, 512]
     np.testing.assert_array_equal(resumed.eval_returns, straight.eval_returns)
     assert resumed.summary["tasks"] == straight.summary["tasks"]
+    # timing counts both sittings (the first up to its checkpoint); a run in one sitting: the same as its own
+    assert straight.summary["sittings"] == 1 and straight.summary["wall_s_all_sittings"] == straight.summary["wall_s"]
+    timing = resumed.summary
+    assert timing["sittings"] == 2 and timing["wall_s_all_sittings"] > timing["wall_s"] > 0
+    assert timing["train_s_all_sittings"] > timing["train_s"] > 0
     meta = json.load(open(tmp_path / "split" / "config.json"))
     assert meta["resumes"][0]["from_step"] == 256
     saved = Checkpointer(str(tmp_path / "split")).metadata()

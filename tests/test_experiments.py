@@ -62,3 +62,18 @@ def test_the_defaults_are_the_robustness_studys_chosen_row_and_failures_are_coun
     row = robustness.table({"v": summary}, tasks, 3).splitlines()[2]
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[:3] == ["v", "2", "3"] and cells[3].endswith("/ 450") and cells[4].endswith("/ 120")
+
+
+def test_study_checkpoint_option_defaults_to_the_study_and_refuses_negative_values():
+    import pytest
+
+    from experiments.common import parse_study_args
+    from mtrl.config import DQNConfig
+
+    assert parse_study_args("doc", "s", DQNConfig(), []).checkpoints.every == 50_000  # train's default
+    assert parse_study_args("doc", "s", DQNConfig(), [], checkpoint_every=500_000).checkpoints.every == 500_000
+    assert parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "0"]).checkpoints.every == 0
+    with pytest.raises(SystemExit):
+        parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "-1"])
+    with pytest.raises(SystemExit):  # a study that keeps no checkpoints does not offer the option
+        parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "0"], checkpointed=False)

@@ -2,13 +2,19 @@
 game with each column filled, and a rerun reuses what is there instead of training again."""
 
 import json
+import shutil
+
+import pytest
+
+from mtrl.provenance import ProvenanceMismatchError
 
 
 def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_path, capsys):
     from experiments import minatar_multitask
 
     games = ["Breakout-MinAtar", "Freeway-MinAtar"]
-    argv = ["--budget", "smoke", "--total-steps", "160", "--games", ",".join(games[::-1]), "--run-dir", str(tmp_path)]
+    argv = ["--budget", "smoke", "--total-steps", "160", "--games", ",".join(games[::-1]), "--run-dir", str(tmp_path),
+            "--checkpoint-every", "0"]
     runs = minatar_multitask.main(argv)
     assert set(runs) == {"single", "multi_sum", "multi_popart"} and list(runs["single"]) == games
     multi = json.loads((tmp_path / "multi_popart" / "config.json").read_text())
@@ -16,6 +22,7 @@ def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_p
     assert multi["config"]["conv_channels"] == [16] and multi["config"]["protocol"] == "gymnax"
     single = json.loads((tmp_path / "single" / "Breakout-MinAtar" / "config.json").read_text())
     assert single["tasks"] == ["Breakout-MinAtar"] and single["config"]["loss_aggregation"] == "sum"
+    assert multi["checkpoints"]["every"] == 0 and single["checkpoints"]["every"] == 0  # --checkpoint-every reaches runs
     table = (tmp_path / "smoke.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and "MinAtar" in line]
     assert len(rows) == 2 and all(line.count("[") == 3 for line in rows)
@@ -28,6 +35,19 @@ def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_p
     mtime = (tmp_path / "multi_sum" / "summary.json").stat().st_mtime
     minatar_multitask.main(argv)  # everything reused: nothing retrains
     assert (tmp_path / "multi_sum" / "summary.json").stat().st_mtime == mtime
+    # --collect: runs finished elsewhere, copied in; the missing ones show as — and nothing trains
+    shutil.rmtree(tmp_path / "multi_sum")
+    shutil.rmtree(tmp_path / "single" / "Freeway-MinAtar")
+    minatar_multitask.main([*argv, "--collect"])
+    assert not (tmp_path / "multi_sum").exists() and not (tmp_path / "single" / "Freeway-MinAtar").exists()
+    table = (tmp_path / "smoke.md").read_text()
+    rows = {line.split(" | ")[0][2:]: line for line in table.splitlines()
+            if line.startswith("| ") and "MinAtar" in line}
+    assert rows["Breakout-MinAtar"].count("[") == 2 and rows["Freeway-MinAtar"].count("[") == 1  # PopArt only
+    assert "Not finished yet" in table and "multi_sum" in table and "single (Freeway-MinAtar)" in table
+    assert "on 0 of 1 games" in table or "on 1 of 1 games" in table  # only Breakout has both runs
+    with pytest.raises(ProvenanceMismatchError, match="total_steps"):  # a finished run of another experiment
+        minatar_multitask.main([*argv[:3], "320", *argv[4:], "--collect"])
 
 
 def test_leave_one_out_transfer_splices_the_other_games_torso_into_the_held_out_one(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from mtrl.config import DQNConfig
 from mtrl.tasks import suite
-from mtrl.trainer import Trainer, train
+from mtrl.trainer import Trainer, train, window_sizes
 
 
 def _run(cfg, seeds, steps_chunks=2):
@@ -124,19 +124,19 @@ def test_cartpole_lengths_learns_above_random():
 
 
 def test_chunk_metrics_reduce_the_per_iteration_metrics_per_logging_window(tiny_config):
-    """A chunk of 32 iterations logged every 10: windows of 10, 10, 10 and 2 iterations, each equal to a plain
-    scan of `Trainer.iteration` reduced afterwards (episode sums over the window, losses, |TD|, Q and gradient
-    norms averaged over its updates), with ε and the learning rate at the window's end; the state is the same as
-    with one window."""
+    """A chunk of 31 iterations logged every 10 (31 is prime: no window divides it): windows of 10, 10, 10 and 1
+    iterations, each equal to a plain scan of `Trainer.iteration` reduced afterwards (episode sums over the window,
+    losses, |TD|, Q and gradient norms averaged over its updates), with ε and the learning rate at the window's end;
+    the state is the same as with one window."""
     trainer = Trainer.create(["CartPole-v1", "Acrobot-v1"], tiny_config)
-    k = tiny_config.chunk_iterations
+    k = 31
     _, per_iter = jax.jit(lambda s: jax.lax.scan(trainer.iteration, s, None, length=k))(trainer.init([0, 1]))
-    end_state, metrics = trainer.make_train_chunk(log_iterations=10)(trainer.init([0, 1]))
-    one_window, _ = trainer.make_train_chunk()(trainer.init([0, 1]))
+    end_state, metrics = trainer.make_train_chunk(k, log_iterations=10)(trainer.init([0, 1]))
+    one_window, _ = trainer.make_train_chunk(k)(trainer.init([0, 1]))
     chex.assert_trees_all_equal(jax.device_get(end_state), jax.device_get(one_window))
     learned = np.asarray(per_iter["learned"])
     assert 0 < learned.sum() < k  # the chunk spans learning_starts: some iterations learn, some do not
-    bounds = [0, 10, 20, 30, 32]
+    bounds = [0, 10, 20, 30, 31]
     assert np.asarray(metrics["updates"]).shape == (4,) and np.asarray(metrics["loss"]).shape == (4, 2, 2)
     updates_so_far = 0
     for w, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
@@ -156,6 +156,20 @@ def test_chunk_metrics_reduce_the_per_iteration_metrics_per_logging_window(tiny_
         lr = tiny_config.lr * (1.0 - updates_so_far / tiny_config.num_updates)  # lr_end_fraction 0: linear to 0
         np.testing.assert_allclose(metrics["learning_rate"][w], [lr, lr], rtol=1e-5)
     assert np.all(np.asarray(metrics["q_taken"])[np.asarray(metrics["updates"]) > 0] != 0)
+
+
+def test_logging_windows_divide_the_chunk_when_a_divisor_is_near_the_request():
+    """Equal windows share one compiled body: the window moves to the divisor of the chunk nearest the request
+    (within a factor of 2.5), else full windows and a shorter last one; the windows always cover the chunk."""
+    assert window_sizes(32, 10) == [8] * 4
+    assert window_sizes(300, 62) == [60] * 5
+    assert window_sizes(3125, 62) == [125] * 25  # 125 is nearer 62 in ratio than 25
+    assert window_sizes(31, 10) == [10, 10, 10, 1]  # prime: no divisor near 10
+    assert window_sizes(997, 62) == [62] * 16 + [5]
+    assert window_sizes(20, None) == [20] and window_sizes(20, 100) == [20]
+    for k in (1, 7, 64, 1000, 3125):
+        for w in (1, 3, 62, 5000):
+            assert sum(window_sizes(k, w)) == k and len(set(window_sizes(k, w)[:-1])) <= 1
 
 
 def test_a_run_trains_exactly_total_steps_with_a_shorter_last_chunk(tmp_path, tiny_config):
