@@ -1,8 +1,9 @@
 """mtrl: multi-task and transfer deep Q-learning in JAX (distribution `mtrl-jax`).
 
 The public API is importable from here (`mtrl.train`, `mtrl.DQNConfig`, `mtrl.CheckpointOptions`,
-`mtrl.train_transfer`, `mtrl.TransferConfig`, `mtrl.transfer_study`, `mtrl.load_policy`, `mtrl.evaluate_run`,
-`mtrl.make_taskset`, `mtrl.suite`); each name is imported on first use, so `import mtrl` does not load jax.
+`mtrl.train_transfer`, `mtrl.TransferConfig`, `mtrl.transfer_study`, `mtrl.sweep`, `mtrl.load_policy`,
+`mtrl.evaluate_run`, `mtrl.make_taskset`, `mtrl.suite`); each name is imported on first use, so `import mtrl` does
+not load jax.
 """
 
 from importlib import import_module as _import_module
@@ -20,6 +21,7 @@ _API = {
     "TransferConfig": "mtrl.transfer",
     "train_transfer": "mtrl.transfer",
     "transfer_study": "mtrl.study",
+    "sweep": "mtrl.sweeps",
     "load_policy": "mtrl.policy",
     "evaluate_run": "mtrl.policy",
     "make_taskset": "mtrl.tasks",

@@ -135,7 +135,8 @@ class Checkpointer:
 
 
 def compatibility_problems(saved: dict[str, Any], expected: dict[str, Any]) -> list[str]:
-    """Differences that forbid continuing: format version, tasks, seeds, any config field, transfer setup.
+    """Differences that forbid continuing: format version, tasks, seeds, any config field, transfer setup, a
+    sweep's grid.
 
     ``saved`` is a checkpoint's metadata; ``expected`` has the same keys for the run that wants to resume.
     """
@@ -151,6 +152,8 @@ def compatibility_problems(saved: dict[str, Any], expected: dict[str, Any]) -> l
                                                        expected["config"])]
     if plain(saved.get("transfer")) != plain(expected.get("transfer")):
         problems.append(f"transfer: checkpoint {saved.get('transfer')} vs this run {expected.get('transfer')}")
+    if plain(saved.get("sweep")) != plain(expected.get("sweep")):
+        problems.append(f"sweep: checkpoint {saved.get('sweep')} vs this run {expected.get('sweep')}")
     return problems
 
 

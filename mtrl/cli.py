@@ -1,5 +1,5 @@
-"""Command line: ``python -m mtrl train|transfer|study|evaluate|plot`` (tyro; ``--help`` on each lists every option
-with its default).
+"""Command line: ``python -m mtrl train|transfer|study|sweep|evaluate|plot`` (tyro; ``--help`` on each lists every
+option with its default).
 
 Commands are dataclasses whose `run` calls the library; no training logic lives here.
 """
@@ -209,6 +209,51 @@ class Study:
 
 
 @dataclasses.dataclass
+class Sweep:
+    """Train a grid of numeric settings x seeds in one compiled program and compare the settings (sweep.md)."""
+
+    grid: tuple[str, ...]
+    """NAME=V1,V2,... per setting, e.g. lr=1e-4,3e-4 gamma=0.99,0.995 gamma.1=0.9,0.99 (numeric per-run settings:
+    lr, gamma, eps_start, eps_end, eps_decay, tau, popart_step_size; per task by index: gamma.<t>, eps_start.<t>,
+    eps_end.<t>, eps_decay.<t>, task_weight.<t>)"""
+    tasks: tuple[str, ...] = ()
+    """task specs ENV_ID[:field=value,...]"""
+    suite: str | None = None
+    """a named suite instead of --tasks"""
+    resume: bool = False
+    """continue the sweep in --run-dir from its latest checkpoint (same tasks, grid, seeds and config)"""
+    run_options: Annotated[RunOptions, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=RunOptions)
+    config: Annotated[DQNConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=DQNConfig)
+
+    def run(self) -> None:
+        from mtrl.logger import default_run_dir
+        from mtrl.sweeps import check_grid, parse_grid, sweep, sweep_markdown
+        from mtrl.tasks import make_taskset
+
+        specs = Train(tasks=self.tasks, suite=self.suite).task_specs()
+        grid = parse_grid(self.grid)
+        num_tasks = make_taskset(specs, self.config.protocol).num_tasks
+        self.config.validate(num_tasks)
+        check_grid(grid, self.config, num_tasks)
+        if self.resume and not self.run_options.run_dir:
+            raise ValueError("--resume needs the sweep's --run-dir")
+        run_dir = self.run_options.run_dir or default_run_dir("sweep")
+        kwargs = self.run_options.train_kwargs()
+        if self.resume and kwargs.pop("overwrite"):
+            raise ValueError("--overwrite starts a new sweep; it cannot be combined with --resume")
+        results = sweep(specs, self.config, grid, self.run_options.seed_list(), run_dir, resume=self.resume,
+                        **kwargs)
+        if "stopped_at" in results:
+            print(f"stopped at {results['stopped_at']:,} env steps per task; checkpoint saved.\n"
+                  f"continue with the same command and --resume --run-dir {run_dir}")
+            if results["signal"]:
+                raise SystemExit(128 + results["signal"])
+            return
+        print(sweep_markdown(results))
+        print(f"sweep directory: {run_dir} (one run directory per setting; sweep.json, sweep.md, sweep.png)")
+
+
+@dataclasses.dataclass
 class Plot:
     """Redraw curves.png of a run directory from its eval.csv."""
 
@@ -242,7 +287,7 @@ class Evaluate:
         print(f"written: {self.run_dir}/evaluation.json, evaluation.md")
 
 
-COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "evaluate": Evaluate, "plot": Plot}
+COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "sweep": Sweep, "evaluate": Evaluate, "plot": Plot}
 
 
 def main(args: list[str] | None = None) -> None:

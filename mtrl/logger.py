@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import platform
+from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
@@ -265,6 +266,85 @@ class RunLogger:
             writer.close()
         if self._bar is not None:
             self._bar.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class RunGroup:
+    """Runs of one program that are logged as one run of their own (a sweep's setting): their indices on the run
+    axis, the sub-directory they write to, the config they train with as if alone and extra config.json entries."""
+
+    label: str
+    runs: tuple[int, ...]
+    config: Any
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+
+class GroupedRunLogger:
+    """`RunLogger`'s interface for a program whose run axis ``S`` holds several groups (a sweep's settings): each
+    group writes a plain run directory ``run_dir/<label>/`` (its seeds, its config), the program's own
+    config.json stays in ``run_dir`` and one progress bar covers the program."""
+
+    def __init__(self, run_dir: str | None, task_names: list[str], seeds: list[int], config: Any,
+                 groups: Sequence[RunGroup], progress: bool = True, tensorboard: bool = False,
+                 extra_metadata: dict | None = None, resume_step: int | None = None):
+        covered = sorted(i for g in groups for i in g.runs)
+        if covered != list(range(len(seeds))):
+            raise ValueError(f"run groups must cover each of the {len(seeds)} runs exactly once, got {covered}")
+        self.groups = list(groups)
+        self.num_runs = len(seeds)
+        self.program = RunLogger(None, task_names, seeds, config, progress=progress)  # the progress bar
+        if run_dir is not None:
+            os.makedirs(run_dir, exist_ok=True)
+            config_path = os.path.join(run_dir, "config.json")
+            now = datetime.datetime.now(datetime.UTC).isoformat()
+            if resume_step is None:
+                meta = {"config": dataclasses.asdict(config), "tasks": task_names, "seeds": seeds, "created": now,
+                        "groups": {g.label: list(g.runs) for g in groups}, **environment_info(),
+                        **(extra_metadata or {})}
+            else:
+                with open(config_path) as f:
+                    meta = json.load(f)
+                meta.setdefault("resumes", []).append({"from_step": resume_step, "at": now, **environment_info()})
+            write_json(config_path, meta)
+        self.loggers = [
+            RunLogger(None if run_dir is None else os.path.join(run_dir, g.label), task_names,
+                      [seeds[i] for i in g.runs], g.config, progress=False, tensorboard=tensorboard,
+                      extra_metadata={**(extra_metadata or {}), **g.metadata}, resume_step=resume_step)
+            for g in self.groups]
+
+    def _slice(self, values: Any, runs: tuple[int, ...]) -> Any:
+        """Leaves with a leading run axis ``[S, ...]`` -> ``[len(runs), ...]``; others unchanged."""
+        index = np.asarray(runs)
+        return {k: (np.asarray(v)[index] if np.ndim(v) and np.shape(v)[0] == self.num_runs else v)
+                for k, v in values.items()}
+
+    def log_eval(self, step: int, returns: np.ndarray) -> None:
+        for group, logger in zip(self.groups, self.loggers, strict=True):
+            logger.log_eval(step, np.asarray(returns)[np.asarray(group.runs)])
+
+    def log_window(self, step: int, metrics: dict[str, np.ndarray], env_steps_per_s: float,
+                   eval_returns: np.ndarray | None = None) -> None:
+        """Each group's share: its runs' metrics and the program's rate times its share of the runs."""
+        for group, logger in zip(self.groups, self.loggers, strict=True):
+            share = len(group.runs) / self.num_runs
+            logger.log_window(step, self._slice(metrics, group.runs), env_steps_per_s * share,
+                              None if eval_returns is None else np.asarray(eval_returns)[np.asarray(group.runs)])
+        self.program.log_window(step, metrics, env_steps_per_s, eval_returns)
+
+    def finish(self, eval_steps: np.ndarray, eval_returns: np.ndarray, timing: dict[str, float]) -> dict[str, Any]:
+        """Each group's summary (its own summary.json, .md, curves.png); returns ``{"groups": {label: summary},
+        **timing}`` (timing is the whole program's)."""
+        summaries = {}
+        for g, logger in zip(self.groups, self.loggers, strict=True):
+            share = len(g.runs) / self.num_runs
+            own = {**timing, "env_steps_per_s": timing["env_steps_per_s"] * share,
+                   "program_env_steps_per_s": timing["env_steps_per_s"]}  # wall and compile: the whole program's
+            summaries[g.label] = logger.finish(eval_steps, np.asarray(eval_returns)[:, np.asarray(g.runs)], own)
+        return {"groups": summaries, **timing}
+
+    def close(self) -> None:
+        for logger in [*self.loggers, self.program]:
+            logger.close()
 
 
 def _json_list(values: np.ndarray) -> list:

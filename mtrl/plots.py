@@ -120,3 +120,30 @@ def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_sweep(results: dict, path: str) -> None:
+    """One panel per swept setting: every setting's score (final greedy return averaged over tasks, IQM with its
+    95% interval over seeds) against that setting's value; the line joins the best score at each value."""
+    names = list(results["grid"])
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        rows = results["settings"]
+        x = np.asarray([row["setting"][name] for row in rows])
+        y = np.asarray([row["score"]["iqm"] for row in rows])
+        low = np.asarray([row["score"]["ci_low"] for row in rows])
+        high = np.asarray([row["score"]["ci_high"] for row in rows])
+        ax.errorbar(x, y, yerr=[np.maximum(y - low, 0), np.maximum(high - y, 0)], fmt="o", alpha=0.6, capsize=3)
+        values = np.asarray(results["grid"][name])
+        ax.plot(values, [y[x == v].max() for v in values], color="C1", label="best at value")
+        if values.min() > 0 and values.max() / values.min() >= 10:
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel("final return, mean over tasks")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"sweep: {len(results['settings'])} settings x {len(results['seeds'])} seeds (IQM, 95% interval)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +37,9 @@ from mtrl.agent import Agent, Hyperparams, TrainState, current_learning_rate, de
 from mtrl.config import DQNConfig
 from mtrl.evaluate import make_evaluator
 from mtrl.tasks import TaskSet, make_taskset
+
+if TYPE_CHECKING:
+    from mtrl.logger import RunGroup
 
 # Programs that run once or rarely (init, evaluation) compile at a lower XLA backend optimisation level: on a
 # 2-core CPU that halves their compile time, and their run time is negligible either way.
@@ -488,6 +491,7 @@ def train(
     log_every: int = LOG_EVERY,
     trainer: Trainer | None = None,
     init_state: Callable[[Trainer, list[int]], RunnerState] | None = None,
+    groups: Sequence[RunGroup] | None = None,
 ) -> TrainResult:
     """Train one multi-task DQN per seed on ``tasks`` and evaluate it greedily after every chunk.
 
@@ -512,11 +516,13 @@ def train(
             whole iterations and fitted to the chunk (`window_sizes`); evaluations stay at ``config.eval_every``.
         trainer: a prebuilt `Trainer` (transfer modes build one with their optimiser).
         init_state: ``init_state(trainer, seeds)`` builds the starting state (default: `Trainer.init`).
+        groups: log the runs as these groups, each a run directory ``run_dir/<label>/`` of its own (a sweep's
+            settings; `mtrl.logger.GroupedRunLogger`); the summary is then ``{"groups": {label: summary}, ...}``.
 
     SIGINT/SIGTERM during training finish the current chunk, save a checkpoint, and return with ``stopped_at``.
     """
     from mtrl.checkpoint import Checkpointer, IncompatibleCheckpointError, check_compatible
-    from mtrl.logger import RunLogger, environment_info, require_tensorboard  # host-side only
+    from mtrl.logger import GroupedRunLogger, RunLogger, environment_info, require_tensorboard  # host-side only
 
     if tensorboard:
         require_tensorboard()
@@ -530,6 +536,8 @@ def train(
         checkpoints.validate()
     identity = {"config": dataclasses.asdict(cfg), "tasks": trainer.taskset.names, "seeds": seeds,
                 "transfer": (extra_metadata or {}).get("transfer")}
+    if (extra_metadata or {}).get("sweep") is not None:  # a sweep's checkpoint resumes only the same grid
+        identity["sweep"] = extra_metadata["sweep"]
     if stop_at_step is not None and not (run_dir and checkpoints):
         raise ValueError("stop_at_step needs a run_dir and checkpoints, or the stopped run could not be resumed")
     if run_dir is not None and not resume:
@@ -579,10 +587,15 @@ def train(
     if resume:
         eval_steps = list(saved["eval_steps"])
         eval_returns = [np.asarray(r, np.float32) for r in saved["eval_returns"]]
-    logger = RunLogger(run_dir, trainer.taskset.names, seeds, cfg, progress=progress, tensorboard=tensorboard,
-                       extra_metadata={**(extra_metadata or {}), "checkpoints": plain_options(checkpoints),
-                                       "log_every": window_iterations * cfg.num_envs},
-                       resume_step=start_step if resume else None)
+    metadata = {**(extra_metadata or {}), "checkpoints": plain_options(checkpoints),
+                "log_every": window_iterations * cfg.num_envs}
+    if groups:
+        logger = GroupedRunLogger(run_dir, trainer.taskset.names, seeds, cfg, groups, progress=progress,
+                                  tensorboard=tensorboard, extra_metadata=metadata,
+                                  resume_step=start_step if resume else None)
+    else:
+        logger = RunLogger(run_dir, trainer.taskset.names, seeds, cfg, progress=progress, tensorboard=tensorboard,
+                           extra_metadata=metadata, resume_step=start_step if resume else None)
 
     if not resume:
         eval_steps, eval_returns = [0], [np.asarray(evaluate(state)).mean(-1)]

@@ -459,6 +459,9 @@ def resume_run(run_dir: str, config: DQNConfig | None = None, **train_kwargs):
     from mtrl.trainer import train
 
     meta = run_metadata(run_dir)
+    if meta.get("sweep") is not None:
+        raise ValueError(f"{run_dir} is a sweep: continue it with `python -m mtrl sweep` (same tasks, grid, seeds and "
+                         "options) and --resume, or mtrl.sweep(..., resume=True)")
     trainer = run_trainer(meta, config)
     info = meta.get("transfer")
     extra = {"transfer": info} if info is not None else None

@@ -41,6 +41,10 @@ def test_help_lists_options_with_defaults():
          "--reference takes SPEC=RETURN"),
         (["study", "transfer", "--source", "/tmp", "--tasks", "Acrobot-v1:max_steps_in_episode=1000"],
          "this spec changes max_steps_in_episode"),
+        (["sweep", "--suite", "classic", "--grid", "batch_size=32,64"], "batch_size: a static setting"),
+        (["sweep", "--suite", "classic", "--grid", "lr=fast"], "'fast' is not a number"),
+        (["sweep", "--suite", "classic", "--grid", "gamma.3=0.9"], "task index must be 0..2"),
+        (["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-3", "--resume"], "--resume needs the sweep's --run-dir"),
     ],
 )
 def test_bad_input_exits_with_a_clear_message(args, message, capsys):
@@ -67,6 +71,20 @@ def test_train_and_plot_from_the_command_line(tmp_path):
     (run_dir / "curves.png").unlink()
     main(["plot", str(run_dir)])
     assert (run_dir / "curves.png").stat().st_size > 10_000
+
+
+def test_sweep_from_the_command_line_writes_one_run_per_setting_and_the_comparison(tmp_path, capsys):
+    run_dir = tmp_path / "sweep"
+    main(["sweep", "--tasks", "CartPole-v1", "--grid", "lr=5e-4,1e-3", "--seeds", "2", "--total-steps", "128",
+          "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8", "--learning-starts", "16", "--torso", "16",
+          "--eval-every", "128", "--eval-episodes", "2", "--run-dir", str(run_dir), "--no-progress"])
+    out = capsys.readouterr().out
+    assert "Sweep of 2 settings x 2 seeds" in out and "**best**" in out
+    for label in ("lr=0.0005", "lr=0.001"):
+        assert json.loads((run_dir / label / "summary.json").read_text())["seeds"] == [0, 1]
+    with pytest.raises(SystemExit):  # a sweep directory is not resumed as a plain run
+        main(["train", "--resume", str(run_dir)])
+    assert "is a sweep" in capsys.readouterr().err
 
 
 def test_study_transfer_from_the_command_line(tmp_path, capsys):

@@ -1,0 +1,109 @@
+"""Sweeps in one program (`mtrl.sweeps`): grid parsing and its errors, settings applied as a run alone would apply
+them, a setting inside a sweep bit-identical to the same setting trained alone, and the sweep's files."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from mtrl.config import DQNConfig
+from mtrl.plots import read_eval_csv
+from mtrl.sweeps import (
+    GridError,
+    check_grid,
+    grid_settings,
+    parse_grid,
+    per_task_overrides,
+    setting_config,
+    setting_label,
+    sweep,
+)
+from mtrl.trainer import train
+
+TASKS = ["CartPole-v1", "Acrobot-v1"]
+
+
+def test_grid_is_parsed_in_order_and_expands_to_the_product():
+    grid = parse_grid(["lr=1e-4,3e-4", "gamma.1=0.9,0.99,0.995"])
+    assert grid == {"lr": (1e-4, 3e-4), "gamma.1": (0.9, 0.99, 0.995)}
+    settings = grid_settings(grid)
+    assert len(settings) == 6 and settings[0] == {"lr": 1e-4, "gamma.1": 0.9} and settings[1]["gamma.1"] == 0.99
+    assert setting_label(settings[5]) == "lr=0.0003,gamma.1=0.995"
+
+
+@pytest.mark.parametrize("items, message", [
+    (["lr"], "is not NAME=V1,V2"),
+    (["lr=1e-4", "lr=3e-4"], "given twice"),
+    (["lr=1e-4,fast"], "'fast' is not a number"),
+    (["lr=1e-4,1e-4"], "repeats a value"),
+])
+def test_malformed_grid_items_are_refused_with_the_item(items, message):
+    with pytest.raises(GridError, match=message):
+        parse_grid(items)
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({}, "the grid is empty"),
+    ({"batch_size": (32, 64)}, "batch_size: a static setting .* one program per value .* --batch-size"),
+    ({"torso": (64,)}, "torso: a static setting"),
+    ({"learning_rate": (1e-3,)}, "learning_rate: unknown setting; numeric settings: lr, gamma"),
+    ({"gamma.2": (0.9,)}, r"task index must be 0\.\.1"),
+    ({"gamma": (0.9,), "gamma.0": (0.8,)}, "swept for every task already"),
+    ({"gamma": (1.0,)}, r"1 is outside \[0, 1\)"),
+    ({"lr": (0.0,)}, r"0 is outside \(0, inf\)"),
+    ({"task_weight.0": (-1.0,)}, "outside"),
+    ({"popart_step_size": (1e-3,)}, "needs --loss-aggregation popart"),
+])
+def test_grids_that_cannot_be_swept_in_one_program_are_refused_before_building(grid, message):
+    with pytest.raises(GridError, match=message):
+        check_grid(grid, DQNConfig(), num_tasks=2)
+
+
+def test_global_values_go_to_the_config_and_per_task_values_to_the_hyperparameters():
+    config = DQNConfig(total_steps=1000, task_weights=(1.0, 0.5))
+    setting = {"lr": 3e-4, "eps_decay": 0.2, "task_weight.1": 0.1, "gamma.0": 0.9, "eps_decay.1": 0.5}
+    cfg = setting_config(config, setting, num_tasks=2)
+    assert cfg.lr == 3e-4 and cfg.eps_decay_fraction == 0.2 and cfg.task_weights == (1.0, 0.1)
+    assert per_task_overrides(setting, cfg.total_steps) == {"gammas": {0: 0.9}, "eps_decay_steps": {1: 500.0}}
+
+
+def test_a_setting_inside_a_sweep_is_bit_identical_to_the_setting_trained_alone(tmp_path, tiny_config):
+    """Two learning rates x two γ for the second task, two seeds: one program of 8 runs. The setting lr=1e-3,
+    gamma.1=0.9 equals its own run (config lr=1e-3, the task spec's γ 0.9) on every evaluation and in its final
+    parameters; each setting's directory is a plain run; sweep.json names the best setting by the stated score."""
+    grid = {"lr": (5e-4, 1e-3), "gamma.1": (0.99, 0.9)}
+    results = sweep(TASKS, tiny_config, grid, seeds=[0, 1], run_dir=str(tmp_path / "sweep"), progress=False)
+    alone = train(["CartPole-v1", "Acrobot-v1:gamma=0.9"], dataclasses.replace(tiny_config, lr=1e-3), seeds=[0, 1],
+                  run_dir=str(tmp_path / "alone"), progress=False)
+    label = "lr=0.001,gamma.1=0.9"
+    row = next(r for r in results["settings"] if r["label"] == label)
+    per_seed = np.array([row["final_return"][t]["per_seed"] for t in TASKS]).T  # [S, T]
+    np.testing.assert_array_equal(per_seed, alone.eval_returns[-1].astype(np.float64))
+    steps, sweep_curve, _ = read_eval_csv(str(tmp_path / "sweep" / label / "eval.csv"))
+    np.testing.assert_array_equal(sweep_curve, read_eval_csv(str(tmp_path / "alone" / "eval.csv"))[1])
+    meta = json.loads((tmp_path / "sweep" / label / "config.json").read_text())
+    assert meta["config"]["lr"] == 1e-3 and meta["seeds"] == [0, 1] and meta["sweep_setting"] == {"lr": 1e-3,
+                                                                                                  "gamma.1": 0.9}
+    program = json.loads((tmp_path / "sweep" / "config.json").read_text())
+    assert program["seeds"] == [0, 1] * 4 and program["groups"][label] == [6, 7]
+    assert program["sweep"]["grid"] == {"lr": [5e-4, 1e-3], "gamma.1": [0.99, 0.9]}
+    saved = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert len(saved["settings"]) == 4 and saved["best"] == max(
+        saved["settings"], key=lambda r: r["score"]["iqm"])["label"]
+    assert "**best**" in (tmp_path / "sweep" / "sweep.md").read_text()
+    assert (tmp_path / "sweep" / "sweep.png").stat().st_size > 5_000
+
+
+def test_a_stopped_sweep_resumes_to_the_same_results(tmp_path, tiny_config):
+    cfg = dataclasses.replace(tiny_config, total_steps=256)
+    grid = {"eps_end": (0.05, 0.2)}
+    straight = sweep(["CartPole-v1"], cfg, grid, seeds=[3], run_dir=str(tmp_path / "a"), progress=False)
+    stopped = sweep(["CartPole-v1"], cfg, grid, seeds=[3], run_dir=str(tmp_path / "b"), progress=False,
+                    stop_at_step=128)
+    assert stopped == {"stopped_at": 128, "signal": None}
+    resumed = sweep(["CartPole-v1"], cfg, grid, seeds=[3], run_dir=str(tmp_path / "b"), progress=False, resume=True)
+    assert [r["final_return"] for r in resumed["settings"]] == [r["final_return"] for r in straight["settings"]]
+    with pytest.raises(Exception, match="sweep"):  # another grid does not resume this sweep's checkpoint
+        sweep(["CartPole-v1"], cfg, {"eps_end": (0.05, 0.3)}, seeds=[3], run_dir=str(tmp_path / "b"),
+              progress=False, resume=True, stop_at_step=128)
