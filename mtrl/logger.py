@@ -186,7 +186,8 @@ class RunLogger:
         sampled actions), ``epsilon``, with PopArt ``popart_shift`` and ``popart_scale`` (μ, σ of the task's
         targets) per task; ``learning_rate`` and ``grad_norm`` (before clipping) per seed;
         ``updates`` and ``env_steps_per_s`` (every task and seed, per second of training since the process
-        started, measured at chunk ends).
+        started, measured at chunk ends); ``diverged`` per seed (its parameters became non-finite in the window
+        and were frozen at the window's start).
         """
         episodes = np.asarray(metrics["episodes"])
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -203,6 +204,7 @@ class RunLogger:
                 "env_steps_per_s": env_steps_per_s,
                 "learning_rate": np.asarray(metrics["learning_rate"]).tolist(),
                 "grad_norm": np.asarray(metrics["grad_norm"]).tolist(),
+                **({"diverged": np.asarray(metrics["diverged"]).tolist()} if "diverged" in metrics else {}),
                 "tasks": {name: {**{k: _json_list(v[:, t]) for k, v in per_task.items()},
                                  "seed_mean": {k: _json_mean(v[:, t]) for k, v in per_task.items()}}
                           for t, name in enumerate(self.task_names)},

@@ -194,21 +194,24 @@ def sweep(
     result = train(None, seeds=run_seeds, run_dir=run_dir, progress=progress, trainer=trainer, groups=groups,
                    init_state=lambda tr, s: tr.init(s, stacked, learning_rates),
                    extra_metadata={"sweep": {"grid": {k: list(v) for k, v in grid.items()}, "seeds": seeds}},
-                   **train_kwargs)
+                   on_divergence="freeze", **train_kwargs)
     if result.stopped_at is not None:
         return {"stopped_at": result.stopped_at, "signal": result.signal}
-    results = sweep_results(settings, trainer.taskset.names, seeds, result.eval_steps, result.eval_returns)
+    results = sweep_results(settings, trainer.taskset.names, seeds, result.eval_steps, result.eval_returns,
+                            result.diverged)
     if run_dir is not None:
         write_sweep(run_dir, results)
     return results
 
 
 def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds: list[int],
-                  eval_steps: np.ndarray, eval_returns: np.ndarray) -> dict[str, Any]:
+                  eval_steps: np.ndarray, eval_returns: np.ndarray, diverged: Mapping[int, int] | None = None
+                  ) -> dict[str, Any]:
     """Per setting (runs in setting-major order on the run axis of ``eval_returns [E, R, T]``): each task's final
-    greedy return and the score, the final return averaged over tasks (IQM and 95% interval over seeds), and the
-    area under the curve (greedy return averaged over the evaluations and tasks; same statistics). The best
-    setting is the one with the highest score's IQM."""
+    greedy return and the score, the final return averaged over tasks (IQM and 95% interval over seeds), the area
+    under the curve (greedy return averaged over the evaluations and tasks; same statistics), and ``diverged``
+    (seed -> env steps per task where it was frozen; ``diverged`` maps run index -> step). The best setting is the
+    one with the highest score's IQM among those where no seed diverged (among all when every one did)."""
     from mtrl.evaluate import summarize
 
     n = len(seeds)
@@ -221,12 +224,16 @@ def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds
             "final_return": {name: summarize(runs[-1, :, t]) for t, name in enumerate(task_names)},
             "score": summarize(runs[-1].mean(-1)),
             "auc": summarize(runs.mean(axis=(0, 2))),
+            "diverged": {str(seed): (diverged or {})[k * n + i] for i, seed in enumerate(seeds)
+                         if k * n + i in (diverged or {})},
         })
-    best = max(range(len(rows)), key=lambda k: rows[k]["score"]["iqm"])
+    eligible = [k for k, row in enumerate(rows) if not row["diverged"]] or list(range(len(rows)))
+    best = max(eligible, key=lambda k: rows[k]["score"]["iqm"])
     return {"tasks": task_names, "seeds": seeds, "grid": {name: sorted({s[name] for s in settings})
                                                          for name in settings[0]},
             "eval_steps": [int(s) for s in eval_steps], "settings": rows, "best": rows[best]["label"],
-            "criterion": "highest IQM over seeds of the final greedy return averaged over tasks"}
+            "criterion": "highest IQM over seeds of the final greedy return averaged over tasks, among settings "
+                         "where no seed diverged"}
 
 
 def sweep_markdown(results: dict[str, Any]) -> str:
@@ -238,14 +245,18 @@ def sweep_markdown(results: dict[str, Any]) -> str:
     def cell(s: dict) -> str:
         return f"{s['iqm']:.1f} [{s['ci_low']:.1f}, {s['ci_high']:.1f}]"
 
+    def diverged(row: dict) -> str:
+        return ", ".join(f"seed {seed} at {step:,}" for seed, step in row["diverged"].items()) or "—"
+
     rows = [[*(f"{row['setting'][n]:g}" for n in names), *(cell(row["final_return"][t]) for t in tasks),
-             cell(row["score"]), cell(row["auc"]), "**best**" if row["label"] == results["best"] else ""]
+             cell(row["score"]), cell(row["auc"]), diverged(row), "**best**" if row["label"] == results["best"] else ""]
             for row in results["settings"]]
-    header = [*names, *(short_name(t) for t in tasks), "mean over tasks", "AUC", ""]
+    header = [*names, *(short_name(t) for t in tasks), "mean over tasks", "AUC", "diverged (frozen) at", ""]
     return (f"Sweep of {len(results['settings'])} settings x {len(results['seeds'])} seeds "
             f"({', '.join(map(str, results['seeds']))}), one program, {results['eval_steps'][-1]:,} env steps per "
             "task. Final greedy return: IQM [95% bootstrap interval of the mean over seeds]; AUC: return averaged over "
-            f"the evaluations. Best: `{results['best']}` ({results['criterion']}).\n\n"
+            "the evaluations; a seed whose parameters became non-finite was frozen at its last finite logging window "
+            f"(its returns are the frozen policy's). Best: `{results['best']}` ({results['criterion']}).\n\n"
             + markdown_table(header, rows))
 
 

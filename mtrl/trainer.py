@@ -291,7 +291,8 @@ class Trainer:
         it: ``return_sum [W, S, T]`` and ``episodes [W, S, T]`` of the episodes that finished in it; ``loss``,
         ``td_abs``, ``q_taken [W, S, T]`` and ``grad_norm [W, S]`` averaged over its updates; ``updates [W]``;
         ``epsilon [W, S, T]`` and ``learning_rate [W, S]`` at its end; with PopArt also ``popart_shift`` and
-        ``popart_scale [W, S, T]`` (each task's target statistics μ, σ) at its end.
+        ``popart_scale [W, S, T]`` (each task's target statistics μ, σ) at its end; ``diverged [W, S]``: the run's
+        train state became non-finite in the window and was frozen at the window's start (`freeze_diverged`).
         """
         k = num_iterations or self.config.chunk_iterations
         windows = window_sizes(k, log_iterations)
@@ -312,13 +313,15 @@ class Trainer:
                 state, metrics = self.iteration(state)
                 return (state, {name: total + metrics[name] for name, total in sums.items()}), None
 
-            start_updates = state.num_updates
+            start_updates, start_train = state.num_updates, state.runs.train
             (state, sums), _ = jax.lax.scan(body, (state, sums), None, length=length)
+            state, diverged = freeze_diverged(state, start_train)
             updates = state.num_updates - start_updates
             per_update = lambda x: x / jnp.maximum(updates, 1).astype(jnp.float32)  # noqa: E731
             env_steps = (state.iteration * cfg.num_envs).astype(jnp.float32)
             train = state.runs.train
             return state, {
+                "diverged": diverged,
                 "return_sum": sums["return_sum"],
                 "episodes": sums["episodes"],
                 **{name: per_update(sums[name]) for name in ("loss", "td_abs", "q_taken", "grad_norm")},
@@ -368,6 +371,26 @@ class Trainer:
             options = None if self.config.conv_channels else QUICK_COMPILE
             evaluate = self.make_evaluate().lower(state).compile(options)
             return chunk.result(), evaluate
+
+
+def freeze_diverged(state: RunnerState, start: TrainState) -> tuple[RunnerState, jax.Array]:
+    """Runs whose train state (parameters, target, optimiser, PopArt statistics) holds a non-finite value go back to
+    ``start`` (their train state at the window's start, the last one known finite) with a learning rate of 0, so
+    they stay frozen there while the other runs go on. Returns the state and ``diverged [S]`` (frozen now).
+
+    Checked once per logging window, not per iteration: a diverged run loses at most one window of finite
+    updates, and a run that stays finite is returned unchanged (bit-identical)."""
+    train = state.runs.train
+    leaves = [x for x in jax.tree.leaves(train) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    finite = jnp.stack([jnp.isfinite(x).reshape(x.shape[0], -1).all(-1) for x in leaves]).all(0)  # [S]
+
+    def choose(new, old):
+        return jnp.where(finite.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
+
+    kept = jax.tree.map(choose, train, start)
+    lr = kept.opt_state.hyperparams["learning_rate"]
+    kept.opt_state.hyperparams["learning_rate"] = jnp.where(finite, lr, jnp.zeros_like(lr))
+    return state.replace(runs=state.runs.replace(train=kept)), ~finite
 
 
 def window_sizes(chunk_iterations: int, log_iterations: int | None) -> list[int]:
@@ -450,6 +473,8 @@ class TrainResult:
         stopped_at: env steps per task where a signal or ``stop_at_step`` stopped the run (resumable), else None.
         signal: the signal number that stopped it, if one did.
         already_complete: ``resume`` found a finished run and trained nothing.
+        diverged: run index -> env steps per task at the end of the logging window where the run's parameters
+            became non-finite (it stayed frozen at that window's start; ``on_divergence="freeze"``).
     """
 
     state: RunnerState | None
@@ -461,6 +486,12 @@ class TrainResult:
     stopped_at: int | None = None
     signal: int | None = None
     already_complete: bool = False
+    diverged: dict[int, int] = dataclasses.field(default_factory=dict)
+
+
+class RunDivergedError(RuntimeError):
+    """A run's parameters became non-finite (`train` with ``on_divergence="stop"``); the message names the seed
+    and step."""
 
 
 LOG_EVERY = 1_000
@@ -492,6 +523,7 @@ def train(
     trainer: Trainer | None = None,
     init_state: Callable[[Trainer, list[int]], RunnerState] | None = None,
     groups: Sequence[RunGroup] | None = None,
+    on_divergence: str = "stop",
 ) -> TrainResult:
     """Train one multi-task DQN per seed on ``tasks`` and evaluate it greedily after every chunk.
 
@@ -518,6 +550,10 @@ def train(
         init_state: ``init_state(trainer, seeds)`` builds the starting state (default: `Trainer.init`).
         groups: log the runs as these groups, each a run directory ``run_dir/<label>/`` of its own (a sweep's
             settings; `mtrl.logger.GroupedRunLogger`); the summary is then ``{"groups": {label: summary}, ...}``.
+        on_divergence: a run whose parameters become non-finite is frozen at its last finite logging window
+            (`freeze_diverged`); ``"stop"`` (default) then stops the whole run with `RunDivergedError` naming the
+            seed and step, after logging the metrics so far and without saving a checkpoint (the last one stays);
+            ``"freeze"`` (sweeps) goes on and reports it in ``TrainResult.diverged``.
 
     SIGINT/SIGTERM during training finish the current chunk, save a checkpoint, and return with ``stopped_at``.
     """
@@ -526,6 +562,8 @@ def train(
 
     if tensorboard:
         require_tensorboard()
+    if on_divergence not in ("stop", "freeze"):
+        raise ValueError(f"on_divergence must be 'stop' or 'freeze', got {on_divergence!r}")
     trainer = trainer or Trainer.create(tasks, config)
     cfg = trainer.config
     seeds = [int(s) for s in seeds]
@@ -584,6 +622,7 @@ def train(
     # wall and training seconds of the earlier sittings of a resumed run, up to the checkpoint it resumes
     # (checkpoints written before this was recorded: unknown, None)
     earlier = saved.get("timing_so_far", None if resume else {"wall_s": 0.0, "train_s": 0.0, "sittings": 0})
+    diverged = {int(k): int(v) for k, v in saved.get("diverged", {}).items()}  # run index -> env steps per task
     if resume:
         eval_steps = list(saved["eval_steps"])
         eval_returns = [np.asarray(r, np.float32) for r in saved["eval_returns"]]
@@ -622,6 +661,18 @@ def train(
                     logger.log_window(int(window_end), jax.tree.map(lambda m, w=w: m[w], metrics), sps,
                                       eval_returns=returns if window_end == step else None)
                 logger.log_eval(step, returns)
+                for w, run in zip(*np.nonzero(np.asarray(metrics["diverged"])), strict=True):
+                    diverged.setdefault(int(run), int(window_ends[w]))
+                new = {run: at for run, at in diverged.items() if at > previous}
+                if new and on_divergence == "stop":
+                    run, at = min(new.items(), key=lambda item: item[1])
+                    last_saved = checkpointer.latest_step() if checkpointer is not None else None
+                    raise RunDivergedError(
+                        f"seed {seeds[run]} (run {run}) diverged: its parameters became non-finite in the logging "
+                        f"window ending at {at:,} env steps per task. The run stops here; metrics so far are kept"
+                        + (f" and its last checkpoint (step {last_saved:,}) is untouched" if last_saved else "")
+                        + ". Lower the learning rate or clip gradients harder (max_grad_norm), or compare settings "
+                        "with `mtrl sweep`, which freezes a diverged setting and goes on.")
                 last = chunk + 1 == len(sizes)
                 stopping = not last and (stop.signum is not None or (stop_at_step is not None
                                                                      and step >= stop_at_step))
@@ -632,7 +683,7 @@ def train(
                         "train_s": earlier["train_s"] + train_s, "sittings": earlier["sittings"] + 1}
                     checkpointer.save(step, state, {**identity, "versions": versions, "eval_steps": list(eval_steps),
                                                     "eval_returns": [r.tolist() for r in eval_returns],
-                                                    "timing_so_far": so_far})
+                                                    "timing_so_far": so_far, "diverged": diverged})
                 if stopping:
                     stopped_at = step
                     break
@@ -651,6 +702,7 @@ def train(
         summary={},
         stopped_at=stopped_at,
         signal=stop.signum,
+        diverged=diverged,
     )
     if stopped_at is not None:
         return result
@@ -705,4 +757,5 @@ def _already_complete(run_dir: str, checkpointer, trainer: Trainer, seeds: list[
     print(f"{run_dir} is complete ({metadata['step']:,} env steps per task); nothing to train.")
     return TrainResult(state=None, eval_steps=np.asarray(metadata["eval_steps"]),
                        eval_returns=np.asarray(metadata["eval_returns"], np.float32),
-                       task_names=trainer.taskset.names, seeds=seeds, summary=summary, already_complete=True)
+                       task_names=trainer.taskset.names, seeds=seeds, summary=summary, already_complete=True,
+                       diverged={int(k): int(v) for k, v in metadata.get("diverged", {}).items()})

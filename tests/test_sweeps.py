@@ -107,3 +107,50 @@ def test_a_stopped_sweep_resumes_to_the_same_results(tmp_path, tiny_config):
     with pytest.raises(Exception, match="sweep"):  # another grid does not resume this sweep's checkpoint
         sweep(["CartPole-v1"], cfg, {"eps_end": (0.05, 0.3)}, seeds=[3], run_dir=str(tmp_path / "b"),
               progress=False, resume=True, stop_at_step=128)
+
+
+def test_a_diverging_setting_is_frozen_and_marked_while_the_others_go_on(tmp_path, tiny_config):
+    """lr 1e30 makes the parameters non-finite within the first window: that setting is frozen (finite state,
+    learning rate 0) and marked with the step; the other setting trains on and is the best."""
+    cfg = dataclasses.replace(tiny_config, max_grad_norm=1e30)
+    results = sweep(["CartPole-v1"], cfg, {"lr": (5e-4, 1e30)}, seeds=[0, 1], run_dir=str(tmp_path), progress=False)
+    ok, bad = results["settings"]
+    assert ok["diverged"] == {} and bad["diverged"] == {"0": 128, "1": 128}
+    assert results["best"] == ok["label"] and "seed 0 at 128" in (tmp_path / "sweep.md").read_text()
+    assert all(np.isfinite(v) for t in bad["final_return"].values() for v in t["per_seed"])
+    lines = (tmp_path / bad["label"] / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["diverged"] == [True, True] and json.loads(lines[-1])["learning_rate"] == [0.0, 0.0]
+
+
+def test_a_diverging_plain_run_stops_naming_the_seed_and_keeps_its_last_checkpoint(tmp_path, tiny_config):
+    from mtrl.checkpoint import Checkpointer
+    from mtrl.trainer import CheckpointOptions, RunDivergedError
+
+    cfg = dataclasses.replace(tiny_config, lr=1e30, max_grad_norm=1e30, learning_starts=160)  # learns from chunk 2
+    with pytest.raises(RunDivergedError, match=r"seed 1 \(run 0\) diverged.*at 256 env steps.*checkpoint \(step 128\)"):
+        train(["CartPole-v1"], cfg, seeds=[1], run_dir=str(tmp_path), progress=False,
+              checkpoints=CheckpointOptions(every=128))
+    assert Checkpointer(str(tmp_path)).steps() == [128]  # the non-finite chunk was never saved
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["diverged"] for line in lines] == [[False], [True]]
+
+
+def test_freeze_diverged_returns_a_non_finite_run_to_its_window_start_and_leaves_the_others(tiny_config):
+    import jax
+    import jax.numpy as jnp
+
+    from mtrl.trainer import Trainer, freeze_diverged
+
+    trainer = Trainer.create(["CartPole-v1"], tiny_config)
+    start = trainer.init([0, 1])
+    moved = jax.tree.map(lambda x: x + 1 if jnp.issubdtype(x.dtype, jnp.floating) else x, start.runs.train)
+    leaves, treedef = jax.tree.flatten(moved.params)
+    leaves[0] = leaves[0].at[1].set(jnp.nan)  # run 1 becomes non-finite
+    moved = moved.replace(params=jax.tree.unflatten(treedef, leaves))
+    state, diverged = freeze_diverged(start.replace(runs=start.runs.replace(train=moved)), start.runs.train)
+    np.testing.assert_array_equal(diverged, [False, True])
+    run = lambda tree, i: jax.tree.map(lambda x: np.asarray(x[i]), tree)  # noqa: E731
+    jax.tree.map(np.testing.assert_array_equal, run(state.runs.train.params, 0), run(moved.params, 0))  # unchanged
+    jax.tree.map(np.testing.assert_array_equal, run(state.runs.train.params, 1), run(start.runs.train.params, 1))
+    lr = np.asarray(state.runs.train.opt_state.hyperparams["learning_rate"])
+    assert lr[0] == np.float32(tiny_config.lr) + 1 and lr[1] == 0.0  # frozen: no more updates
