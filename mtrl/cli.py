@@ -210,9 +210,10 @@ class Study:
 
 @dataclasses.dataclass
 class Sweep:
-    """Train a grid of numeric settings x seeds in one compiled program and compare the settings (sweep.md)."""
+    """Train a grid of numeric settings x seeds in one compiled program (or several, when it does not fit in memory
+    or is spread over jobs) and compare the settings (sweep.md)."""
 
-    grid: tuple[str, ...]
+    grid: tuple[str, ...] = ()
     """NAME=V1,V2,... per setting, e.g. lr=1e-4,3e-4 gamma=0.99,0.995 gamma.1=0.9,0.99 (numeric per-run settings:
     lr, gamma, eps_start, eps_end, eps_decay, tau, popart_step_size; per task by index: gamma.<t>, eps_start.<t>,
     eps_end.<t>, eps_decay.<t>, task_weight.<t>)"""
@@ -220,32 +221,50 @@ class Sweep:
     """task specs ENV_ID[:field=value,...]"""
     suite: str | None = None
     """a named suite instead of --tasks"""
-    resume: bool = False
-    """continue the sweep in --run-dir from its latest checkpoint (same tasks, grid, seeds and config)"""
+    max_settings_per_program: int | None = None
+    """at most this many settings (each with every seed) per program (shard); default: as many as fit in memory"""
+    launcher: Literal["local", "slurm"] | None = None
+    """run the shards as submitit jobs: local processes, or one SLURM job array (needs the cluster extra)"""
+    slurm_partition: str | None = None
+    """SLURM partition of the shard jobs"""
+    gpus_per_job: int = 1
+    """GPUs per shard job (--launcher slurm)"""
+    timeout_min: int = 24 * 60
+    """time limit of each shard job, minutes"""
+    collect: bool = False
+    """only merge the finished shards in --run-dir into sweep.json/md/png (done anyway when a sweep finishes)"""
     run_options: Annotated[RunOptions, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=RunOptions)
     config: Annotated[DQNConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=DQNConfig)
 
     def run(self) -> None:
         from mtrl.logger import default_run_dir
-        from mtrl.sweeps import check_grid, parse_grid, sweep, sweep_markdown
+        from mtrl.sweeps import check_grid, collect, parse_grid, require_submitit, sweep, sweep_markdown
         from mtrl.tasks import make_taskset
 
+        if self.collect:
+            if not self.run_options.run_dir:
+                raise ValueError("--collect needs the sweep's --run-dir")
+            print(sweep_markdown(collect(self.run_options.run_dir)))
+            return
         specs = Train(tasks=self.tasks, suite=self.suite).task_specs()
         grid = parse_grid(self.grid)
         num_tasks = make_taskset(specs, self.config.protocol).num_tasks
         self.config.validate(num_tasks)
         check_grid(grid, self.config, num_tasks)
-        if self.resume and not self.run_options.run_dir:
-            raise ValueError("--resume needs the sweep's --run-dir")
+        options = {"timeout_min": self.timeout_min}
+        if self.launcher is not None:
+            require_submitit()
+            if self.launcher == "slurm":
+                options.update(gpus_per_node=self.gpus_per_job,
+                               **({"slurm_partition": self.slurm_partition} if self.slurm_partition else {}))
         run_dir = self.run_options.run_dir or default_run_dir("sweep")
         kwargs = self.run_options.train_kwargs()
-        if self.resume and kwargs.pop("overwrite"):
-            raise ValueError("--overwrite starts a new sweep; it cannot be combined with --resume")
-        results = sweep(specs, self.config, grid, self.run_options.seed_list(), run_dir, resume=self.resume,
-                        **kwargs)
+        results = sweep(specs, self.config, grid, self.run_options.seed_list(), run_dir,
+                        max_settings_per_program=self.max_settings_per_program, launcher=self.launcher,
+                        launcher_options=options, **kwargs)
         if "stopped_at" in results:
             print(f"stopped at {results['stopped_at']:,} env steps per task; checkpoint saved.\n"
-                  f"continue with the same command and --resume --run-dir {run_dir}")
+                  f"continue with the same command (and --run-dir {run_dir})")
             if results["signal"]:
                 raise SystemExit(128 + results["signal"])
             return

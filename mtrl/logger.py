@@ -279,6 +279,7 @@ class RunGroup:
     runs: tuple[int, ...]
     config: Any
     metadata: dict = dataclasses.field(default_factory=dict)
+    directory: str | None = None  # where the group writes (default: ``<program run_dir>/<label>``)
 
 
 class GroupedRunLogger:
@@ -309,7 +310,7 @@ class GroupedRunLogger:
                 meta.setdefault("resumes", []).append({"from_step": resume_step, "at": now, **environment_info()})
             write_json(config_path, meta)
         self.loggers = [
-            RunLogger(None if run_dir is None else os.path.join(run_dir, g.label), task_names,
+            RunLogger(None if run_dir is None else (g.directory or os.path.join(run_dir, g.label)), task_names,
                       [seeds[i] for i in g.runs], g.config, progress=False, tensorboard=tensorboard,
                       extra_metadata={**(extra_metadata or {}), **g.metadata}, resume_step=resume_step)
             for g in self.groups]

@@ -433,6 +433,9 @@ def train_transfer(
 def run_metadata(run_dir: str) -> dict[str, Any]:
     """A run directory's config.json."""
     path = os.path.join(run_dir, "config.json")
+    if os.path.exists(os.path.join(run_dir, "sweep_plan.json")):
+        raise ValueError(f"{run_dir!r} is a sweep, not a run: its settings are the run directories inside it; continue "
+                         "it by rerunning the same `python -m mtrl sweep` command, which resumes its shards")
     if not os.path.exists(path):
         raise ValueError(f"{run_dir!r} is not a run directory (no config.json)")
     with open(path) as f:
@@ -460,8 +463,8 @@ def resume_run(run_dir: str, config: DQNConfig | None = None, **train_kwargs):
 
     meta = run_metadata(run_dir)
     if meta.get("sweep") is not None:
-        raise ValueError(f"{run_dir} is a sweep: continue it with `python -m mtrl sweep` (same tasks, grid, seeds and "
-                         "options) and --resume, or mtrl.sweep(..., resume=True)")
+        raise ValueError(f"{run_dir} is a shard of a sweep: continue it by rerunning the same `python -m mtrl sweep` "
+                         "command or mtrl.sweep(...) call, which resumes its shards")
     trainer = run_trainer(meta, config)
     info = meta.get("transfer")
     extra = {"transfer": info} if info is not None else None

@@ -44,7 +44,8 @@ def test_help_lists_options_with_defaults():
         (["sweep", "--suite", "classic", "--grid", "batch_size=32,64"], "batch_size: a static setting"),
         (["sweep", "--suite", "classic", "--grid", "lr=fast"], "'fast' is not a number"),
         (["sweep", "--suite", "classic", "--grid", "gamma.3=0.9"], "task index must be 0..2"),
-        (["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-3", "--resume"], "--resume needs the sweep's --run-dir"),
+        (["sweep", "--collect"], "--collect needs the sweep's --run-dir"),
+        (["sweep", "--collect", "--run-dir", "/tmp"], "holds no sweep"),
     ],
 )
 def test_bad_input_exits_with_a_clear_message(args, message, capsys):

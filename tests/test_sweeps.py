@@ -9,9 +9,11 @@ import pytest
 
 from mtrl.config import DQNConfig
 from mtrl.plots import read_eval_csv
+from mtrl.provenance import ProvenanceMismatchError
 from mtrl.sweeps import (
     GridError,
     check_grid,
+    collect,
     grid_settings,
     parse_grid,
     per_task_overrides,
@@ -85,7 +87,7 @@ def test_a_setting_inside_a_sweep_is_bit_identical_to_the_setting_trained_alone(
     meta = json.loads((tmp_path / "sweep" / label / "config.json").read_text())
     assert meta["config"]["lr"] == 1e-3 and meta["seeds"] == [0, 1] and meta["sweep_setting"] == {"lr": 1e-3,
                                                                                                   "gamma.1": 0.9}
-    program = json.loads((tmp_path / "sweep" / "config.json").read_text())
+    program = json.loads((tmp_path / "sweep" / "shards" / "0" / "config.json").read_text())
     assert program["seeds"] == [0, 1] * 4 and program["groups"][label] == [6, 7]
     assert program["sweep"]["grid"] == {"lr": [5e-4, 1e-3], "gamma.1": [0.99, 0.9]}
     saved = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
@@ -102,11 +104,10 @@ def test_a_stopped_sweep_resumes_to_the_same_results(tmp_path, tiny_config):
     stopped = sweep(["CartPole-v1"], cfg, grid, seeds=[3], run_dir=str(tmp_path / "b"), progress=False,
                     stop_at_step=128)
     assert stopped == {"stopped_at": 128, "signal": None}
-    resumed = sweep(["CartPole-v1"], cfg, grid, seeds=[3], run_dir=str(tmp_path / "b"), progress=False, resume=True)
+    resumed = sweep(["CartPole-v1"], cfg, grid, seeds=[3], run_dir=str(tmp_path / "b"), progress=False)
     assert [r["final_return"] for r in resumed["settings"]] == [r["final_return"] for r in straight["settings"]]
-    with pytest.raises(Exception, match="sweep"):  # another grid does not resume this sweep's checkpoint
-        sweep(["CartPole-v1"], cfg, {"eps_end": (0.05, 0.3)}, seeds=[3], run_dir=str(tmp_path / "b"),
-              progress=False, resume=True, stop_at_step=128)
+    with pytest.raises(ProvenanceMismatchError, match="another sweep:\n  grid"):  # never mixed with another grid
+        sweep(["CartPole-v1"], cfg, {"eps_end": (0.05, 0.3)}, seeds=[3], run_dir=str(tmp_path / "b"), progress=False)
 
 
 def test_a_diverging_setting_is_frozen_and_marked_while_the_others_go_on(tmp_path, tiny_config):
@@ -154,3 +155,43 @@ def test_freeze_diverged_returns_a_non_finite_run_to_its_window_start_and_leaves
     jax.tree.map(np.testing.assert_array_equal, run(state.runs.train.params, 1), run(start.runs.train.params, 1))
     lr = np.asarray(state.runs.train.opt_state.hyperparams["learning_rate"])
     assert lr[0] == np.float32(tiny_config.lr) + 1 and lr[1] == 0.0  # frozen: no more updates
+
+
+def _finals(results):
+    return {row["label"]: row["final_return"] for row in results["settings"]}
+
+
+def test_a_grid_too_big_for_memory_is_split_into_programs_with_the_same_results(tmp_path, tiny_config, capsys):
+    """A memory budget that holds one setting's runs but not two: two programs (shards) one after another, said so,
+    with the same per-setting results as one program; an interrupted shard resumes and a finished one is reused."""
+    from mtrl.sweeps import program_bytes
+    from mtrl.trainer import Trainer
+
+    grid, seeds = {"lr": (5e-4, 1e-3)}, [0, 1]
+    one = program_bytes(Trainer.create(["CartPole-v1"], tiny_config), len(seeds))
+    whole = sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, run_dir=str(tmp_path / "one"), progress=False)
+    stopped = sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, run_dir=str(tmp_path / "split"),
+                    progress=False, memory_budget=int(1.5 * one / 0.8), stop_at_step=128)
+    assert "split into 2 programs of up to 1 settings" in capsys.readouterr().out and stopped["stopped_at"] == 128
+    split = sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, run_dir=str(tmp_path / "split"), progress=False,
+                  memory_budget=int(1.5 * one / 0.8))  # shard 0 resumes from its checkpoint, shard 1 trains
+    assert _finals(split) == _finals(whole)
+    assert json.loads((tmp_path / "split" / "sweep_plan.json").read_text())["shards"] == [[0], [1]]
+    mtime = (tmp_path / "split" / "shards" / "0" / "shard.json").stat().st_mtime
+    (tmp_path / "split" / "sweep.json").unlink()
+    assert _finals(collect(str(tmp_path / "split"))) == _finals(whole)  # merged again from the shards
+    assert (tmp_path / "split" / "shards" / "0" / "shard.json").stat().st_mtime == mtime
+    with pytest.raises(GridError, match="one setting x 2 seeds needs about"):
+        sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, memory_budget=one // 4, progress=False)
+
+
+def test_local_launcher_runs_shards_as_processes_and_merges_them_to_the_one_program_result(tmp_path, tiny_config):
+    grid, seeds = {"eps_end": (0.05, 0.2)}, [4]
+    whole = sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, progress=False)  # in memory: no files
+    launched = sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, run_dir=str(tmp_path), progress=False,
+                     max_settings_per_program=1, launcher="local", launcher_options={"timeout_min": 10})
+    assert _finals(launched) == _finals(whole) and (tmp_path / "jobs").is_dir()
+    assert all((tmp_path / "shards" / str(i) / "shard.json").exists() for i in (0, 1))
+    (tmp_path / "shards" / "1" / "shard.json").unlink()
+    with pytest.raises(ValueError, match=r"shards \[1\] of 2 are not finished"):
+        collect(str(tmp_path))
