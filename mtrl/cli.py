@@ -39,6 +39,12 @@ class RunOptions:
     """if --run-dir already holds a run, move it aside (to <run-dir>.replaced-<time>) instead of refusing"""
     tensorboard: bool = False
     """also write TensorBoard events (needs the tensorboard extra)"""
+    wandb: bool = False
+    """also track the run in Weights & Biases (needs the wandb extra; WANDB_MODE=offline works without an account)"""
+    wandb_project: str = "mtrl"
+    """W&B project"""
+    wandb_entity: str | None = None
+    """W&B entity (team or user; default: yours)"""
     progress: bool = True
     """show a progress bar"""
 
@@ -59,8 +65,14 @@ class RunOptions:
         if self.log_every < 1:
             raise ValueError(f"--log-every must be a positive number of env steps per task, got {self.log_every}")
         checkpoints = CheckpointOptions(every=self.checkpoint_every, keep=self.keep_checkpoints).validate()
-        return {"progress": self.progress, "tensorboard": self.tensorboard, "checkpoints": checkpoints,
-                "stop_at_step": self.stop_at_step, "overwrite": self.overwrite, "log_every": self.log_every}
+        kwargs = {"progress": self.progress, "tensorboard": self.tensorboard, "checkpoints": checkpoints,
+                  "stop_at_step": self.stop_at_step, "overwrite": self.overwrite, "log_every": self.log_every}
+        if self.wandb:
+            from mtrl.tracking import WandbOptions, require_wandb
+
+            require_wandb()
+            kwargs["wandb"] = WandbOptions(project=self.wandb_project, entity=self.wandb_entity)
+        return kwargs
 
 
 def _report(result, run_dir: str) -> None:

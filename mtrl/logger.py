@@ -111,16 +111,18 @@ class RunLogger:
 
     def __init__(self, run_dir: str | None, task_names: list[str], seeds: list[int], config: Any,
                  progress: bool = True, tensorboard: bool = False, extra_metadata: dict | None = None,
-                 resume_step: int | None = None):
+                 resume_step: int | None = None, wandb: Any = None):
         """``resume_step``: continue an existing run directory from that step (env steps per task): rows
         logged after it (by a run that went on past its last checkpoint) are dropped, config.json gains a
-        ``resumes`` entry, and nothing else is rewritten."""
+        ``resumes`` entry, and nothing else is rewritten. ``wandb``: `mtrl.tracking.WandbOptions` to also track
+        the run in Weights & Biases (needs ``run_dir``; a resumed run continues its W&B run)."""
         self.run_dir = run_dir
         self.task_names = task_names
         self.seeds = seeds
         self.config = config
         self._bar = None
         self._tb = None
+        self._wandb = None
         self._eval_file = self._metrics_file = None
         if progress:
             from tqdm.auto import tqdm
@@ -152,6 +154,12 @@ class RunLogger:
             _drop_rows_after(os.path.join(run_dir, "metrics.jsonl"), resume_step, lambda line: json.loads(line)["step"])
             _drop_rows_after(os.path.join(run_dir, "eval.csv"), resume_step, lambda line: int(line.split(",")[0]),
                              header=True)
+        if wandb is not None:
+            from mtrl.tracking import WandbRun
+
+            self._wandb = WandbRun(wandb, run_dir, {k: v for k, v in meta.items() if k != "wandb"},
+                                   resume_id=(meta.get("wandb") or {}).get("id") if resume_step is not None else None)
+            meta["wandb"] = {"id": self._wandb.id, "project": wandb.project, "group": wandb.group}
         write_json(config_path, meta)
         self._metrics_file = open(os.path.join(run_dir, "metrics.jsonl"), "a")
         new_csv = not os.path.exists(os.path.join(run_dir, "eval.csv"))
@@ -211,14 +219,15 @@ class RunLogger:
             }
             self._metrics_file.write(json.dumps(record) + "\n")
             self._metrics_file.flush()
-        if self._tb is not None and int(metrics["updates"]) > 0:
+        tracking = self._tb is not None or self._wandb is not None
+        if tracking and int(metrics["updates"]) > 0:
             tags = {"losses/td_loss": "loss", "losses/td_abs": "td_abs", "losses/q_values": "q_taken",
                     "popart/shift": "popart_shift", "popart/scale": "popart_scale"}
             tags = {tag: key for tag, key in tags.items() if key in per_task}
             self._scalars(step, {f"{tag}/{name}": per_task[key][:, t]
                                  for tag, key in tags.items() for t, name in enumerate(self.task_names)})
             self._scalars(step, {"losses/grad_norm": np.asarray(metrics["grad_norm"])})
-        if self._tb is not None:
+        if tracking:
             self._scalars(step, {**{f"charts/episodic_return/{name}": train_return[:, t]
                                     for t, name in enumerate(self.task_names)},
                                  **{f"charts/epsilon/{name}": per_task["epsilon"][:, t]
@@ -231,7 +240,10 @@ class RunLogger:
             self._bar.set_postfix({"env steps/s": f"{env_steps_per_s:,.0f}", **shown}, refresh=True)
 
     def _scalars(self, step: int, values: dict[str, np.ndarray]) -> None:
-        """TensorBoard: each tag's value ``[S]`` to the seeds' writers and its mean to ``mean`` (NaN = nothing)."""
+        """TensorBoard: each tag's value ``[S]`` to the seeds' writers and its mean to ``mean`` (NaN = nothing);
+        W&B: the same (`mtrl.tracking.WandbRun.scalars`)."""
+        if self._wandb is not None:
+            self._wandb.scalars(step, values, self.seeds)
         if self._tb is None:
             return
         for tag, per_seed in values.items():
@@ -258,9 +270,20 @@ class RunLogger:
             from mtrl.plots import plot_curves
 
             plot_curves(eval_steps, eval_returns, self.task_names, os.path.join(self.run_dir, "curves.png"))
+        if self._wandb is not None:
+            self._wandb.finish(summary, os.path.join(self.run_dir, "curves.png"))
+            self._wandb = None
         return summary
 
+    def close_tracking(self) -> None:
+        """End the W&B run without a summary (a stopped or failed run; `finish` ends it with one)."""
+        if self._wandb is not None:
+            self._wandb.close()
+            self._wandb = None
+
     def close(self) -> None:
+        """Close the run's files, TensorBoard writers and progress bar (W&B ends in `finish` or
+        `close_tracking`)."""
         for f in (self._metrics_file, self._eval_file):
             if f is not None:
                 f.close()
@@ -289,7 +312,7 @@ class GroupedRunLogger:
 
     def __init__(self, run_dir: str | None, task_names: list[str], seeds: list[int], config: Any,
                  groups: Sequence[RunGroup], progress: bool = True, tensorboard: bool = False,
-                 extra_metadata: dict | None = None, resume_step: int | None = None):
+                 extra_metadata: dict | None = None, resume_step: int | None = None, wandb: Any = None):
         covered = sorted(i for g in groups for i in g.runs)
         if covered != list(range(len(seeds))):
             raise ValueError(f"run groups must cover each of the {len(seeds)} runs exactly once, got {covered}")
@@ -312,7 +335,7 @@ class GroupedRunLogger:
         self.loggers = [
             RunLogger(None if run_dir is None else (g.directory or os.path.join(run_dir, g.label)), task_names,
                       [seeds[i] for i in g.runs], g.config, progress=False, tensorboard=tensorboard,
-                      extra_metadata={**(extra_metadata or {}), **g.metadata}, resume_step=resume_step)
+                      extra_metadata={**(extra_metadata or {}), **g.metadata}, resume_step=resume_step, wandb=wandb)
             for g in self.groups]
 
     def _slice(self, values: Any, runs: tuple[int, ...]) -> Any:
@@ -344,6 +367,10 @@ class GroupedRunLogger:
                    "program_env_steps_per_s": timing["env_steps_per_s"]}  # wall and compile: the whole program's
             summaries[g.label] = logger.finish(eval_steps, np.asarray(eval_returns)[:, np.asarray(g.runs)], own)
         return {"groups": summaries, **timing}
+
+    def close_tracking(self) -> None:
+        for logger in self.loggers:
+            logger.close_tracking()
 
     def close(self) -> None:
         for logger in [*self.loggers, self.program]:

@@ -350,6 +350,9 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
         hparams += [hp] * len(seeds)
         learning_rates += [setting_cfg.lr] * len(seeds)
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *hparams)
+    options = train_kwargs.get("wandb")
+    if options is not None and options.group is None and run_dir is not None:  # one W&B group per sweep
+        train_kwargs["wandb"] = dataclasses.replace(options, group=os.path.basename(os.path.normpath(run_dir)))
     result = train(None, seeds=run_seeds, run_dir=program_dir, progress=progress, trainer=trainer, groups=groups,
                    init_state=lambda tr, s: tr.init(s, stacked, learning_rates), resume=resume,
                    extra_metadata={"sweep": {"grid": plan["grid"], "seeds": seeds, "shard": index, "settings": mine}},

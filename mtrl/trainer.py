@@ -524,6 +524,7 @@ def train(
     init_state: Callable[[Trainer, list[int]], RunnerState] | None = None,
     groups: Sequence[RunGroup] | None = None,
     on_divergence: str = "stop",
+    wandb: Any = None,
 ) -> TrainResult:
     """Train one multi-task DQN per seed on ``tasks`` and evaluate it greedily after every chunk.
 
@@ -554,6 +555,8 @@ def train(
             (`freeze_diverged`); ``"stop"`` (default) then stops the whole run with `RunDivergedError` naming the
             seed and step, after logging the metrics so far and without saving a checkpoint (the last one stays);
             ``"freeze"`` (sweeps) goes on and reports it in ``TrainResult.diverged``.
+        wandb: `mtrl.tracking.WandbOptions`: also track the run in Weights & Biases (needs ``run_dir`` and the
+            ``wandb`` extra, checked before anything else).
 
     SIGINT/SIGTERM during training finish the current chunk, save a checkpoint, and return with ``stopped_at``.
     """
@@ -562,6 +565,12 @@ def train(
 
     if tensorboard:
         require_tensorboard()
+    if wandb is not None:
+        from mtrl.tracking import require_wandb
+
+        require_wandb()
+        if run_dir is None:
+            raise ValueError("W&B tracking needs a run_dir (the W&B run's files and id live there)")
     if on_divergence not in ("stop", "freeze"):
         raise ValueError(f"on_divergence must be 'stop' or 'freeze', got {on_divergence!r}")
     trainer = trainer or Trainer.create(tasks, config)
@@ -631,10 +640,10 @@ def train(
     if groups:
         logger = GroupedRunLogger(run_dir, trainer.taskset.names, seeds, cfg, groups, progress=progress,
                                   tensorboard=tensorboard, extra_metadata=metadata,
-                                  resume_step=start_step if resume else None)
+                                  resume_step=start_step if resume else None, wandb=wandb)
     else:
         logger = RunLogger(run_dir, trainer.taskset.names, seeds, cfg, progress=progress, tensorboard=tensorboard,
-                           extra_metadata=metadata, resume_step=start_step if resume else None)
+                           extra_metadata=metadata, resume_step=start_step if resume else None, wandb=wandb)
 
     if not resume:
         eval_steps, eval_returns = [0], [np.asarray(evaluate(state)).mean(-1)]
@@ -687,6 +696,9 @@ def train(
                 if stopping:
                     stopped_at = step
                     break
+    except BaseException:
+        logger.close_tracking()  # the W&B run ends as it is; a resume continues it
+        raise
     finally:
         if checkpointer is not None:
             checkpointer.close()  # waits for the pending write: a crash keeps its last checkpoint
@@ -705,6 +717,7 @@ def train(
         diverged=diverged,
     )
     if stopped_at is not None:
+        logger.close_tracking()
         return result
     trained_steps = total_steps - start_step
     result.summary = logger.finish(
