@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,19 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mtrl experiments benchmarks tests
 
+# The published tables (benchmarks/results/, docs/benchmarks.md): tens of minutes on 2 CPU cores.
 bench: $(STAMP)
 	$(PY) -m benchmarks.throughput
+	$(PY) -m benchmarks.scaling
+	$(PY) -m benchmarks.minatar
+	$(PY) -m benchmarks.report
+
+# A few minutes: every benchmark at small sizes, into runs/bench-quick/ (the published files are left alone).
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks.throughput --quick --out runs/bench-quick
+	$(PY) -m benchmarks.scaling --quick --out runs/bench-quick
+	$(PY) -m benchmarks.minatar --quick --out runs/bench-quick
+	$(PY) -m benchmarks.report --results runs/bench-quick --out runs/bench-quick/benchmarks.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
