@@ -39,6 +39,15 @@ class RunOptions:
     """if --run-dir already holds a run, move it aside (to <run-dir>.replaced-<time>) instead of refusing"""
     tensorboard: bool = False
     """also write TensorBoard events (needs the tensorboard extra)"""
+    distributed: bool = False
+    """one program across several processes (jax.distributed; on SLURM the rest is detected): the runs are sharded
+    over every process's devices, process 0 writes the files"""
+    coordinator: str | None = None
+    """--distributed outside a cluster jax detects: the coordinator's host:port (process 0's)"""
+    num_processes: int | None = None
+    """--distributed outside a detected cluster: how many processes"""
+    process_id: int | None = None
+    """--distributed outside a detected cluster: this process's index (0 writes the files)"""
     wandb: bool = False
     """also track the run in Weights & Biases (needs the wandb extra; WANDB_MODE=offline works without an account)"""
     wandb_project: str = "mtrl"
@@ -330,6 +339,11 @@ def main(args: list[str] | None = None) -> None:
         return
     command = tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="mtrl", args=args,
                                                    description="Multi-task and transfer deep Q-learning in JAX.")
+    options = getattr(command, "run_options", None)
+    if options is not None and options.distributed:
+        from mtrl.distributed import initialize
+
+        initialize(options.coordinator, options.num_processes, options.process_id)
     try:
         command.run()
     except (ValueError, FileNotFoundError, ImportError) as e:

@@ -35,6 +35,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from mtrl import compilation_cache, replay
 from mtrl.agent import Agent, Hyperparams, TrainState, current_learning_rate, default_hparams, epsilon
 from mtrl.config import DQNConfig
+from mtrl.distributed import barrier, is_primary, to_host
 from mtrl.evaluate import make_evaluator
 from mtrl.tasks import TaskSet, make_taskset
 
@@ -144,12 +145,22 @@ class Trainer:
         ``hparams`` may carry a leading axis S (a sweep); by default every run uses the config's values.
         """
         keys, hparams, lrs, sharding = self._init_args(seeds, hparams, learning_rates)
-        runs = jax.jit(jax.vmap(self.init_run)).lower(keys, hparams, lrs).compile(QUICK_COMPILE)(keys, hparams, lrs)
         counters = (jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
-        if sharding is not None:
-            runs = jax.device_put(runs, sharding)
-            # Counters replicated on the same mesh, so a restored checkpoint places them there too.
-            counters = jax.device_put(counters, NamedSharding(sharding.mesh, PartitionSpec()))
+        if sharding is None:
+            runs = jax.jit(jax.vmap(self.init_run)).lower(keys, hparams, lrs).compile(QUICK_COMPILE)(keys, hparams,
+                                                                                                    lrs)
+            return RunnerState(runs=runs, iteration=counters[0], num_updates=counters[1])
+        # Sharded: built in place from host values, each device making its runs' shard. This also holds when the
+        # devices belong to several processes (`mtrl.distributed`), where no process can place another's shard.
+        impl = prng_impl(sharded=True)
+
+        def init_runs(seed_values, hp, rates):
+            return jax.vmap(self.init_run)(jax.vmap(lambda s: jax.random.key(s, impl=impl))(seed_values), hp, rates)
+
+        args = (np.asarray(seeds, np.uint32), jax.tree.map(np.asarray, hparams), np.asarray(lrs))
+        runs = jax.jit(init_runs, out_shardings=sharding).lower(*args).compile(QUICK_COMPILE)(*args)
+        # Counters replicated on the same mesh, so a restored checkpoint places them there too.
+        counters = jax.jit(lambda: counters, out_shardings=NamedSharding(sharding.mesh, PartitionSpec()))()
         return RunnerState(runs=runs, iteration=counters[0], num_updates=counters[1])
 
     def _init_args(self, seeds: Sequence[int], hparams: Hyperparams | None, learning_rates: Sequence[float] | None):
@@ -413,6 +424,9 @@ def window_sizes(chunk_iterations: int, log_iterations: int | None) -> list[int]
 def run_sharding(num_runs: int) -> NamedSharding | None:
     """Sharding of the run axis S over all devices when there are several and S divides evenly; else None."""
     devices = jax.devices()
+    if jax.process_count() > 1 and num_runs % len(devices):
+        raise ValueError(f"a program across {jax.process_count()} processes shards its runs over their {len(devices)} "
+                         f"devices: the number of runs (seeds x settings, {num_runs}) must be a multiple of it")
     if len(devices) < 2 or num_runs % len(devices):
         return None
     return NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
@@ -587,12 +601,14 @@ def train(
         identity["sweep"] = extra_metadata["sweep"]
     if stop_at_step is not None and not (run_dir and checkpoints):
         raise ValueError("stop_at_step needs a run_dir and checkpoints, or the stopped run could not be resumed")
-    if run_dir is not None and not resume:
+    primary = is_primary()  # in a program across processes, only process 0 writes the run's files
+    if run_dir is not None and not resume and primary:
         from mtrl.provenance import claim_run_dir
 
         moved = claim_run_dir(run_dir, overwrite)
         if moved is not None:
             print(f"moved the run that was in {run_dir} to {moved}")
+    barrier("mtrl-run-dir-claimed")
     if resume:
         checkpoints = _resume_checkpoint_options(run_dir, checkpoints)
     checkpointer = Checkpointer(run_dir, checkpoints.keep) if run_dir and checkpoints else None
@@ -638,15 +654,16 @@ def train(
     metadata = {**(extra_metadata or {}), "checkpoints": plain_options(checkpoints),
                 "log_every": window_iterations * cfg.num_envs}
     if groups:
-        logger = GroupedRunLogger(run_dir, trainer.taskset.names, seeds, cfg, groups, progress=progress,
-                                  tensorboard=tensorboard, extra_metadata=metadata,
+        logger = GroupedRunLogger(run_dir if primary else None, trainer.taskset.names, seeds, cfg, groups,
+                                  progress=progress and primary, tensorboard=tensorboard, extra_metadata=metadata,
                                   resume_step=start_step if resume else None, wandb=wandb)
     else:
-        logger = RunLogger(run_dir, trainer.taskset.names, seeds, cfg, progress=progress, tensorboard=tensorboard,
-                           extra_metadata=metadata, resume_step=start_step if resume else None, wandb=wandb)
+        logger = RunLogger(run_dir if primary else None, trainer.taskset.names, seeds, cfg,
+                           progress=progress and primary, tensorboard=tensorboard, extra_metadata=metadata,
+                           resume_step=start_step if resume else None, wandb=wandb)
 
     if not resume:
-        eval_steps, eval_returns = [0], [np.asarray(evaluate(state)).mean(-1)]
+        eval_steps, eval_returns = [0], [to_host(evaluate(state)).mean(-1)]
         logger.log_eval(0, eval_returns[-1])
     every = checkpoints.every if checkpoints else 0
     train_s, stopped_at = 0.0, None
@@ -658,10 +675,10 @@ def train(
                         state).compile()
                 t0 = time.perf_counter()
                 state, metrics = chunks[sizes[chunk]](state)
-                metrics = jax.device_get(metrics)
+                metrics = to_host(metrics)
                 train_s += time.perf_counter() - t0
                 step, previous = int(ends[chunk]), int(ends[chunk]) - sizes[chunk] * cfg.num_envs
-                returns = np.asarray(evaluate(state)).mean(-1)  # [S, T]
+                returns = to_host(evaluate(state)).mean(-1)  # [S, T]
                 eval_steps.append(step)
                 eval_returns.append(returns)
                 sps = trainer.taskset.num_tasks * len(seeds) * (step - start_step) / max(train_s, 1e-9)

@@ -60,3 +60,28 @@ def test_sharded_runs_match_single_device(tmp_path):
 def test_sharded_runs_fall_back_from_philox(tmp_path):
     out, kernel = _run(tmp_path, 4, keys="default")  # would fail to compile if Philox keys were sharded
     assert "devices_after 4" in out and np.all(np.isfinite(kernel))
+
+
+def test_two_processes_with_jax_distributed_equal_one_process_with_two_devices(tmp_path):
+    """`mtrl train --distributed`: two local CPU processes (coordinator on localhost), one device each, shard the
+    runs of one program; process 0 writes the run directory, which equals a single process's with two devices."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    args = [sys.executable, "-m", "mtrl", "train", "--tasks", "CartPole-v1", "Acrobot-v1", "--seeds", "2",
+            "--total-steps", "256", "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8",
+            "--learning-starts", "16", "--torso", "16", "--eval-every", "128", "--eval-episodes", "2", "--no-progress"]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    distributed = [*args, "--run-dir", str(tmp_path / "two"), "--distributed", "--coordinator", f"localhost:{port}",
+                   "--num-processes", "2"]
+    procs = [subprocess.Popen([*distributed, "--process-id", str(i)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for i in (1, 0)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    single = {**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    subprocess.run([*args, "--run-dir", str(tmp_path / "one")], env=single, check=True, capture_output=True)
+    two, one = (tmp_path / "two" / "eval.csv").read_text(), (tmp_path / "one" / "eval.csv").read_text()
+    assert two == one and len(two.splitlines()) == 1 + 3 * 2 * 2  # header + 3 evaluations x 2 tasks x 2 seeds
+    assert os.listdir(tmp_path / "two" / "checkpoints") == ["256"]  # written once, by every process's shards

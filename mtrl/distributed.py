@@ -1,0 +1,52 @@
+"""One program across several processes (hosts): `jax.distributed` with mtrl's run axis spanning every process's
+devices.
+
+``initialize()`` calls `jax.distributed.initialize` (on SLURM, or any cluster jax detects, with no arguments;
+elsewhere with the coordinator's address, the number of processes and this process's id). After it,
+`jax.devices()` lists every process's devices, so `mtrl.trainer.run_sharding` shards the runs over all of them
+and each process steps its own shard of one SPMD program. Files are written once: the run directory's logs,
+summaries and W&B by process 0 (`is_primary`), checkpoints by orbax's multi-process support (every process writes
+its shards, process 0 the metadata). Results reach the host through `to_host`, which gathers the shards of every
+process. On CPUs the processes talk through gloo.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def initialize(coordinator: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None) -> None:
+    """Join the distributed program (idempotent). With no arguments jax detects the cluster (SLURM, ...)."""
+    if jax.distributed.is_initialized():
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes; no effect on accelerators
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
+
+
+def is_primary() -> bool:
+    """Whether this process writes the run's files (process 0; always true in a single process)."""
+    return jax.process_index() == 0
+
+
+def to_host(tree: Any) -> Any:
+    """``tree``'s arrays as numpy, gathered from every process when they span several (each process gets all)."""
+    from jax.experimental import multihost_utils
+
+    def one(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(jax.device_get(x))
+
+    return jax.tree.map(one, tree)
+
+
+def barrier(name: str) -> None:
+    """Wait for every process (no-op in a single process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
