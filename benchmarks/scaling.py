@@ -13,8 +13,9 @@ CartPole-v1 (pole-length variants for several tasks):
    from the call to the result with the persistent compilation cache off (as 8 fresh processes would compile),
    evaluations included;
 4. 1 vs 4 forced host devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``, a fresh process each) for
-   16 seeds: on a CPU the four "devices" share the same cores, so this measures the sharding's overhead, not a
-   speed-up;
+   16 seeds, and 1 process vs 2 local processes joined by `mtrl.distributed` (one device each, 16 seeds): on one
+   CPU host the devices and processes share the same cores, so these measure the overheads of sharding and of
+   the processes' coordination, not a speed-up across machines;
 5. the ceiling: gymnax alone (random actions, no learner) for CartPole-v1 at the default 10 envs, vs mtrl's one-seed
    training rate;
 6. the replay's bytes per stored transition and the peak resident memory of this process.
@@ -95,6 +96,27 @@ def devices_rate(devices: int, seeds: int, iterations: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def processes_rate(processes: int, seeds: int, iterations: int) -> dict:
+    """Env steps/s of ``seeds`` seeds sharded over ``processes`` local processes (`mtrl.distributed`, one CPU
+    device each), measured by process 0."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    code = ("import sys, json; from mtrl.distributed import initialize; n = int(sys.argv[1]); "
+            f"n > 1 and initialize('localhost:{port}', n, int(sys.argv[2])); "
+            "from benchmarks.throughput import chunk_rate; from mtrl.trainer import Trainer; "
+            "from mtrl.config import DQNConfig; "
+            f"sps, c = chunk_rate(Trainer.create(['CartPole-v1'], DQNConfig(learning_starts=0)), list(range({seeds})), "
+            f"{iterations}); print(json.dumps({{'processes': n, 'env_steps_per_s': sps, 'compile_s': c}}))")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(processes), str(i)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True) for i in reversed(range(processes))]
+    outputs = [p.communicate()[0] for p in procs]
+    return json.loads(outputs[-1].strip().splitlines()[-1])  # process 0's
+
+
 def replay_bytes() -> float:
     trainer = Trainer.create(["CartPole-v1"], DQNConfig())
     state = jax.eval_shape(lambda: replay_init(1, 10_000, trainer.taskset.obs_shape, trainer.taskset.obs_dtype,
@@ -117,6 +139,7 @@ def main() -> None:
                                                              else 100_000, eval_every=20_000),
                                          settings=2 if args.quick else 8)
     results["devices"] = {str(d): devices_rate(d, 16, iterations) for d in (1, 4)}
+    results["processes"] = {str(n): processes_rate(n, 16, iterations) for n in (1, 2)}
     results["env_only_env_steps_per_s"] = env_only_rate(["CartPole-v1"], config.num_envs, "gymnax",
                                                         200 if args.quick else 5000)
     results["replay_bytes_per_transition"] = replay_bytes()
@@ -142,6 +165,10 @@ def render_markdown(r: dict) -> str:
     rows.append(["16 seeds on 1 vs 4 forced host devices (same cores)",
                  f"{d1['env_steps_per_s']:,.0f} vs {d4['env_steps_per_s']:,.0f} env steps/s "
                  f"({d4['env_steps_per_s'] / d1['env_steps_per_s']:.2f}x)"])
+    p1, p2 = r["processes"]["1"], r["processes"]["2"]
+    rows.append(["16 seeds in 1 process vs 2 local processes with `mtrl.distributed` (one device each, same cores)",
+                 f"{p1['env_steps_per_s']:,.0f} vs {p2['env_steps_per_s']:,.0f} env steps/s "
+                 f"({p2['env_steps_per_s'] / p1['env_steps_per_s']:.2f}x)"])
     ceiling = r["env_only_env_steps_per_s"]
     rows.append(["ceiling: gymnax alone, random actions, CartPole-v1, 10 envs (no learner)",
                  f"{ceiling:,.0f} env steps/s; mtrl's one-seed training rate is "
