@@ -35,20 +35,20 @@ import numpy as np
 
 from mtrl.config import DQNConfig
 
-# grid name -> (DQNConfig field, Hyperparams field, allowed range as (low, high, low inclusive, high inclusive))
+# grid name -> (the DQNConfig field it sets, allowed range as (low, high, low inclusive, high inclusive))
 GLOBAL = {
-    "lr": ("lr", None, (0.0, math.inf, False, False)),
-    "gamma": ("gamma", "gammas", (0.0, 1.0, True, False)),
-    "eps_start": ("eps_start", "eps_start", (0.0, 1.0, True, True)),
-    "eps_end": ("eps_end", "eps_end", (0.0, 1.0, True, True)),
-    "eps_decay": ("eps_decay_fraction", "eps_decay_steps", (0.0, 1.0, False, True)),
-    "tau": ("tau", "tau", (0.0, 1.0, False, True)),
-    "popart_step_size": ("popart_step_size", "popart_step_size", (0.0, 1.0, False, True)),
+    "lr": ("lr", (0.0, math.inf, False, False)),
+    "gamma": ("gamma", (0.0, 1.0, True, False)),
+    "eps_start": ("eps_start", (0.0, 1.0, True, True)),
+    "eps_end": ("eps_end", (0.0, 1.0, True, True)),
+    "eps_decay": ("eps_decay_fraction", (0.0, 1.0, False, True)),
+    "tau": ("tau", (0.0, 1.0, False, True)),
+    "popart_step_size": ("popart_step_size", (0.0, 1.0, False, True)),
 }
+# per-task grid name -> the `Hyperparams` field ([T]) it sets
 PER_TASK = {"gamma": "gammas", "eps_start": "eps_start", "eps_end": "eps_end", "eps_decay": "eps_decay_steps",
             "task_weight": "task_weights"}
 TASK_WEIGHT_RANGE = (0.0, math.inf, True, False)
-SWEPT_CONFIG_FIELDS = {field for field, _, _ in GLOBAL.values()} | {"task_weights"}
 
 
 class GridError(ValueError):
@@ -105,7 +105,7 @@ def check_grid(grid: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks
                 raise GridError(f"grid {name}: the task index must be 0..{num_tasks - 1} (the order of the tasks)")
             if base in GLOBAL and base in grid:
                 raise GridError(f"grid {name}: {base} is swept for every task already; sweep one or the other")
-        low, high, low_in, high_in = TASK_WEIGHT_RANGE if base == "task_weight" else GLOBAL[base][2]
+        low, high, low_in, high_in = TASK_WEIGHT_RANGE if base == "task_weight" else GLOBAL[base][1]
         for v in values:
             if not (low <= v <= high) or (v == low and not low_in) or (v == high and not high_in):
                 interval = f"{'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
