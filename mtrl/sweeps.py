@@ -49,14 +49,18 @@ GLOBAL = {
 PER_TASK = {"gamma": "gammas", "eps_start": "eps_start", "eps_end": "eps_end", "eps_decay": "eps_decay_steps",
             "task_weight": "task_weights"}
 TASK_WEIGHT_RANGE = (0.0, math.inf, True, False)
+# transfer settings (`mtrl.transfer.TransferConfig`) -> (the mode that uses them, allowed range)
+TRANSFER = {"l2sp_alpha": ("l2sp", (0.0, math.inf, False, False)),
+            "transfer_factor": ("joint", (0.0, math.inf, False, False))}
 
 
 class GridError(ValueError):
     """A grid that cannot be swept in one program; the message names the setting and what is allowed."""
 
 
-def allowed_names(num_tasks: int) -> list[str]:
-    return [*GLOBAL, *(f"{name}.{t}" for name in PER_TASK for t in range(num_tasks))]
+def allowed_names(num_tasks: int, transfer_mode: str | None = None) -> list[str]:
+    return [*GLOBAL, *(name for name, (mode, _) in TRANSFER.items() if mode == transfer_mode),
+            *(f"{name}.{t}" for name in PER_TASK for t in range(num_tasks))]
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, tuple[float, ...]]:
@@ -83,9 +87,10 @@ def parse_grid(items: Sequence[str]) -> dict[str, tuple[float, ...]]:
     return grid
 
 
-def check_grid(grid: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks: int) -> None:
+def check_grid(grid: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks: int,
+               transfer_mode: str | None = None) -> None:
     """Refuse (`GridError`, before anything is built) names that are not numeric per-run settings, values out of
-    range, and settings this config does not use."""
+    range, and settings this config (and transfer mode, for a transfer sweep) does not use."""
     if not grid:
         raise GridError("the grid is empty: give at least one NAME=V1,V2,... (e.g. --grid lr=1e-4,3e-4)")
     config_fields = {f.name for f in dataclasses.fields(DQNConfig)}
@@ -93,13 +98,24 @@ def check_grid(grid: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks
         base, _, task = name.partition(".")
         if not values:
             raise GridError(f"grid {name}: no values")
+        if name in TRANSFER:
+            mode, (low, high, _, _) = TRANSFER[name]
+            if transfer_mode != mode:
+                raise GridError(f"grid {name}: a setting of transfer mode {mode}; sweep it from a source run "
+                                f"(--source RUN --mode {mode}; mtrl.sweep(..., source=RUN, transfer="
+                                f"TransferConfig(mode='{mode}')))")
+            if any(not low < v < high for v in values):
+                raise GridError(f"grid {name}: values must be > 0, got {list(values)}")
+            continue
         if name not in GLOBAL and not (base in PER_TASK and task):
             if base in config_fields or name in config_fields:
                 raise GridError(
                     f"grid {name}: a static setting (it changes the compiled program's shapes or structure), so it "
                     "cannot vary inside one program; sweep it with one program per value (one `mtrl sweep` each, "
-                    f"with --{name.replace('_', '-')} set). Numeric settings: {', '.join(allowed_names(num_tasks))}")
-            raise GridError(f"grid {name}: unknown setting; numeric settings: {', '.join(allowed_names(num_tasks))}")
+                    f"with --{name.replace('_', '-')} set). Numeric settings: "
+                    f"{', '.join(allowed_names(num_tasks, transfer_mode))}")
+            raise GridError(f"grid {name}: unknown setting; numeric settings: "
+                            f"{', '.join(allowed_names(num_tasks, transfer_mode))}")
         if task:
             if not task.isdigit() or int(task) >= num_tasks:
                 raise GridError(f"grid {name}: the task index must be 0..{num_tasks - 1} (the order of the tasks)")
@@ -167,6 +183,8 @@ def sweep(
     launcher: str | None = None,
     launcher_options: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    source: str | None = None,
+    transfer: Any = None,
     **train_kwargs,
 ) -> dict[str, Any]:
     """Train every setting of ``grid`` x ``seeds`` in as few compiled programs as fit, and compare the settings.
@@ -183,6 +201,10 @@ def sweep(
     processes, or a SLURM job array; ``launcher_options`` go to `submitit.AutoExecutor.update_parameters`, e.g.
     ``{"slurm_partition": "gpu", "gpus_per_node": 1, "timeout_min": 240}``), waits for them and collects.
 
+    A **transfer sweep** (``source`` a source run's directory, ``transfer`` a `mtrl.transfer.TransferConfig`) trains
+    every setting as `mtrl.transfer.train_transfer` would (the source spliced in, the mode's optimiser and loss),
+    and may also sweep the mode's ``l2sp_alpha`` or ``transfer_factor``.
+
     Rerunning the same sweep continues it: finished shards are reused, interrupted ones resumed from their last
     checkpoint. A directory holding another sweep is refused with the differences (``overwrite`` moves it aside).
     ``train_kwargs`` go to `mtrl.trainer.train` (checkpoints, stop_at_step, log_every, tensorboard).
@@ -193,8 +215,21 @@ def sweep(
     from mtrl.trainer import Trainer
 
     seeds = [int(s) for s in seeds]
-    trainer = Trainer.create(list(tasks), config)
-    check_grid(grid, config, trainer.taskset.num_tasks)
+    if (source is None) != (transfer is None):
+        raise GridError("a transfer sweep needs both source (the source run) and transfer (its TransferConfig)")
+    transfer_plan = None
+    if source is not None:
+        from mtrl.transfer import build_trainer, check_splice, load_source, target_config, target_task_list
+
+        transfer.validate().check_acts(config)
+        src = load_source(source, transfer.source_step)
+        all_tasks = target_task_list(transfer.mode, src.tasks, tasks)
+        trainer = build_trainer(all_tasks, target_config(config, transfer, len(src.tasks), len(tasks)), transfer)
+        check_splice(src, trainer, transfer)
+        transfer_plan = {"source": source, "settings": dataclasses.asdict(transfer), "target_tasks": list(tasks)}
+    else:
+        trainer = Trainer.create(list(tasks), config)
+    check_grid(grid, config, trainer.taskset.num_tasks, None if transfer is None else transfer.mode)
     if launcher is not None and launcher not in LAUNCHERS:
         raise GridError(f"launcher must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
     if launcher is not None and run_dir is None:
@@ -204,7 +239,7 @@ def sweep(
     settings = grid_settings(grid)
     per_program = settings_per_program(trainer, len(settings), len(seeds), max_settings_per_program, memory_budget)
     plan = {"tasks": trainer.taskset.names, "config": dataclasses.asdict(config),
-            "grid": {k: list(v) for k, v in grid.items()}, "seeds": seeds,
+            "grid": {k: list(v) for k, v in grid.items()}, "seeds": seeds, "transfer": transfer_plan,
             "shards": [list(range(i, min(i + per_program, len(settings))))
                        for i in range(0, len(settings), per_program)]}
     if run_dir is not None:
@@ -284,7 +319,7 @@ def claim_sweep_dir(run_dir: str, plan: dict[str, Any], overwrite: bool) -> dict
     if os.path.exists(path) and not overwrite:
         with open(path) as f:
             saved = json.load(f)
-        keys = ("tasks", "config", "grid", "seeds")
+        keys = ("tasks", "config", "grid", "seeds", "transfer")
         problems = differences({k: saved.get(k) for k in keys}, {k: plan[k] for k in keys})
         if problems:
             raise ProvenanceMismatchError(f"{run_dir} holds another sweep:\n  " + "\n  ".join(problems)
@@ -318,7 +353,28 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
     from mtrl.trainer import Trainer, train
 
     config = DQNConfig.from_dict(plan["config"])
-    trainer = trainer or Trainer.create(plan["tasks"], config)
+    info = plan.get("transfer")
+    if info is not None:
+        from mtrl.transfer import (
+            TransferConfig,
+            build_trainer,
+            initial_state_fn,
+            load_source,
+            provenance,
+            target_config,
+        )
+
+        tcfg = TransferConfig.from_dict(info["settings"])
+        src = load_source(info["source"], tcfg.source_step)
+        targets = info["target_tasks"]
+
+        def transfer_of(setting):  # the setting's TransferConfig and the config a target run of it trains with
+            own = dataclasses.replace(tcfg, **{n: v for n, v in setting.items() if n in TRANSFER})
+            return own, target_config(config, own, len(src.tasks), len(targets))
+
+        trainer = trainer or build_trainer(plan["tasks"], transfer_of({})[1], tcfg)
+    else:
+        trainer = trainer or Trainer.create(plan["tasks"], config)
     num_tasks, seeds = trainer.taskset.num_tasks, list(plan["seeds"])
     all_settings = grid_settings(plan["grid"])
     mine = list(plan["shards"][index])
@@ -336,16 +392,22 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
     hparams, learning_rates, groups = [], [], []
     for k in mine:
         setting = all_settings[k]
-        setting_cfg = setting_config(config, setting, num_tasks)
+        metadata: dict[str, Any] = {"sweep_setting": dict(setting)}
+        base_cfg = config
+        if info is not None:
+            own, base_cfg = transfer_of(setting)
+            metadata["transfer"] = provenance(src, own, seeds, targets)
+        setting_cfg = setting_config(base_cfg, {n: v for n, v in setting.items() if n not in TRANSFER}, num_tasks)
         hp = default_hparams(trainer.taskset, setting_cfg)
+        if info is not None and tcfg.mode == "l2sp":
+            hp = hp.replace(l2sp_alpha=jnp.asarray(own.l2sp_alpha, jnp.float32))
         for field, values in per_task_overrides(setting, setting_cfg.total_steps).items():
             array = np.array(getattr(hp, field), np.float32)
             array[list(values)] = list(values.values())
             hp = hp.replace(**{field: jnp.asarray(array)})
         label = setting_label(setting)
         groups.append(RunGroup(label, tuple(range(len(run_seeds), len(run_seeds) + len(seeds))), setting_cfg,
-                               {"sweep_setting": dict(setting)},
-                               directory=None if run_dir is None else os.path.join(run_dir, label)))
+                               metadata, directory=None if run_dir is None else os.path.join(run_dir, label)))
         run_seeds += seeds
         hparams += [hp] * len(seeds)
         learning_rates += [setting_cfg.lr] * len(seeds)
@@ -353,10 +415,17 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
     options = train_kwargs.get("wandb")
     if options is not None and options.group is None and run_dir is not None:  # one W&B group per sweep
         train_kwargs["wandb"] = dataclasses.replace(options, group=os.path.basename(os.path.normpath(run_dir)))
+    extra: dict[str, Any] = {"sweep": {"grid": plan["grid"], "seeds": seeds, "shard": index, "settings": mine}}
+    if info is not None:
+        # each target run starts from the source run its seed would start from alone (seed index mod S_source)
+        init_state = initial_state_fn(src, tcfg, stacked, learning_rates,
+                                      source_runs=[j % len(src.seeds) for _ in mine for j in range(len(seeds))])
+        extra["transfer"] = provenance(src, tcfg, run_seeds, targets)
+    else:
+        init_state = lambda tr, s: tr.init(s, stacked, learning_rates)  # noqa: E731
     result = train(None, seeds=run_seeds, run_dir=program_dir, progress=progress, trainer=trainer, groups=groups,
-                   init_state=lambda tr, s: tr.init(s, stacked, learning_rates), resume=resume,
-                   extra_metadata={"sweep": {"grid": plan["grid"], "seeds": seeds, "shard": index, "settings": mine}},
-                   on_divergence="freeze", **train_kwargs)
+                   init_state=init_state, resume=resume, extra_metadata=extra, on_divergence="freeze",
+                   **train_kwargs)
     if result.stopped_at is not None:
         return {"stopped_at": result.stopped_at, "signal": result.signal}
     content = {"shard": index, "settings": mine, "eval_steps": [int(s) for s in result.eval_steps],

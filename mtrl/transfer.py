@@ -382,14 +382,18 @@ def check_splice(source: Source, trainer, tcfg: TransferConfig) -> None:
                          "--adapter-size.")
 
 
-def initial_state_fn(source: Source, tcfg: TransferConfig):
-    """``init_state(trainer, seeds)`` for `mtrl.trainer.train`: a fresh target state with the source spliced in."""
+def initial_state_fn(source: Source, tcfg: TransferConfig, hparams=None, learning_rates=None,
+                     source_runs: Sequence[int] | None = None):
+    """``init_state(trainer, seeds)`` for `mtrl.trainer.train`: a fresh target state with the source spliced in.
+
+    ``hparams`` and ``learning_rates`` (``[S]``, a sweep's) go to `Trainer.init`; target run r starts from source
+    run ``source_runs[r]`` (default ``r mod S_source``)."""
 
     def init_state(trainer, seeds):
-        fresh = trainer.init(seeds)
+        fresh = trainer.init(seeds, hparams, learning_rates)
         if tcfg.mode == "scratch":
             return fresh
-        runs = np.arange(len(seeds)) % len(source.seeds)
+        runs = np.arange(len(seeds)) % len(source.seeds) if source_runs is None else np.asarray(source_runs)
         src = jax.tree.map(lambda x: x[runs], source.params)
         target = fresh.runs.train.params
         head_map, map_parts = _splice_plan(source, target, tcfg)

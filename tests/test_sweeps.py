@@ -195,3 +195,29 @@ def test_local_launcher_runs_shards_as_processes_and_merges_them_to_the_one_prog
     (tmp_path / "shards" / "1" / "shard.json").unlink()
     with pytest.raises(ValueError, match=r"shards \[1\] of 2 are not finished"):
         collect(str(tmp_path))
+
+
+def test_a_transfer_sweep_over_l2sp_alpha_equals_each_transfer_run_alone(tmp_path, tiny_config):
+    """From one source run of three seeds, l2sp with α 0.01 and 0.1 x two seeds in one program: the α = 0.1
+    setting equals `train_transfer` in mode l2sp with α 0.1 (its seeds start from source runs 0 and 1, as alone;
+    same penalty) on every evaluation and in its final parameters' curves."""
+    from mtrl.transfer import TransferConfig, train_transfer
+
+    train(["CartPole-v1:length=0.5"], tiny_config, seeds=[0, 1, 2], run_dir=str(tmp_path / "source"),
+          progress=False)
+    tcfg = TransferConfig(mode="l2sp")
+    results = sweep(["CartPole-v1"], tiny_config, {"l2sp_alpha": (0.01, 0.1)}, seeds=[0, 1],
+                    run_dir=str(tmp_path / "sweep"), progress=False, source=str(tmp_path / "source"), transfer=tcfg)
+    alone = train_transfer(str(tmp_path / "source"), ["CartPole-v1"], dataclasses.replace(tcfg, l2sp_alpha=0.1),
+                           tiny_config, seeds=[0, 1], run_dir=str(tmp_path / "alone"), progress=False)
+    steps, curve, _ = read_eval_csv(str(tmp_path / "sweep" / "l2sp_alpha=0.1" / "eval.csv"))
+    np.testing.assert_array_equal(curve, read_eval_csv(str(tmp_path / "alone" / "eval.csv"))[1])
+    assert alone.summary["seeds"] == [0, 1]
+    meta = json.loads((tmp_path / "sweep" / "l2sp_alpha=0.1" / "config.json").read_text())
+    assert meta["transfer"]["settings"]["l2sp_alpha"] == 0.1 and meta["transfer"]["seed_map"] == {"0": 0, "1": 1}
+    assert [r["label"] for r in results["settings"]] == ["l2sp_alpha=0.01", "l2sp_alpha=0.1"]
+    with pytest.raises(GridError, match="transfer_factor: a setting of transfer mode joint"):
+        sweep(["CartPole-v1"], tiny_config, {"transfer_factor": (0.5,)}, source=str(tmp_path / "source"),
+              transfer=tcfg, progress=False)
+    with pytest.raises(GridError, match="l2sp_alpha: a setting of transfer mode l2sp; sweep it from a source run"):
+        check_grid({"l2sp_alpha": (0.1,)}, tiny_config, num_tasks=1)
