@@ -254,6 +254,11 @@ class Sweep:
     """time limit of each shard job, minutes"""
     collect: bool = False
     """only merge the finished shards in --run-dir into sweep.json/md/png (done anyway when a sweep finishes)"""
+    source: str | None = None
+    """a source run: a transfer sweep, every setting trained as `mtrl transfer --mode ...` would (the grid may then
+    also hold l2sp_alpha in mode l2sp, transfer_factor in mode joint)"""
+    transfer: Annotated[TransferConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(
+        default_factory=TransferConfig)
     run_options: Annotated[RunOptions, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=RunOptions)
     config: Annotated[DQNConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=DQNConfig)
 
@@ -262,6 +267,8 @@ class Sweep:
         from mtrl.sweeps import check_grid, collect, parse_grid, require_submitit, sweep, sweep_markdown
         from mtrl.tasks import make_taskset
 
+        if self.source is None and self.transfer != TransferConfig():
+            raise ValueError("--mode and the other transfer options need --source (the source run)")
         if self.collect:
             if not self.run_options.run_dir:
                 raise ValueError("--collect needs the sweep's --run-dir")
@@ -271,7 +278,8 @@ class Sweep:
         grid = parse_grid(self.grid)
         num_tasks = make_taskset(specs, self.config.protocol).num_tasks
         self.config.validate(num_tasks)
-        check_grid(grid, self.config, num_tasks)
+        if self.source is None:  # a transfer sweep's grid is checked once its tasks are known (source's included)
+            check_grid(grid, self.config, num_tasks)
         options = {"timeout_min": self.timeout_min}
         if self.launcher is not None:
             require_submitit()
@@ -282,7 +290,8 @@ class Sweep:
         kwargs = self.run_options.train_kwargs()
         results = sweep(specs, self.config, grid, self.run_options.seed_list(), run_dir,
                         max_settings_per_program=self.max_settings_per_program, launcher=self.launcher,
-                        launcher_options=options, **kwargs)
+                        launcher_options=options, source=self.source,
+                        transfer=None if self.source is None else self.transfer, **kwargs)
         if "stopped_at" in results:
             print(f"stopped at {results['stopped_at']:,} env steps per task; checkpoint saved.\n"
                   f"continue with the same command (and --run-dir {run_dir})")
