@@ -238,6 +238,10 @@ class Sweep:
     """NAME=V1,V2,... per setting, e.g. lr=1e-4,3e-4 gamma=0.99,0.995 gamma.1=0.9,0.99 (numeric per-run settings:
     lr, gamma, eps_start, eps_end, eps_decay, tau, popart_step_size; per task by index: gamma.<t>, eps_start.<t>,
     eps_end.<t>, eps_decay.<t>, task_weight.<t>)"""
+    static: tuple[str, ...] = ()
+    """NAME=V1,V2,... of settings that change the program (num_envs, buffer_size, batch_size, learning_starts,
+    update_every, target_update_period, n_step, lr_end_fraction, max_grad_norm, huber_delta, adapter_size,
+    eval_episodes): each combination gets programs (shards) of its own"""
     tasks: tuple[str, ...] = ()
     """task specs ENV_ID[:field=value,...]"""
     suite: str | None = None
@@ -291,7 +295,8 @@ class Sweep:
         results = sweep(specs, self.config, grid, self.run_options.seed_list(), run_dir,
                         max_settings_per_program=self.max_settings_per_program, launcher=self.launcher,
                         launcher_options=options, source=self.source,
-                        transfer=None if self.source is None else self.transfer, **kwargs)
+                        transfer=None if self.source is None else self.transfer,
+                        static=parse_grid(self.static) if self.static else None, **kwargs)
         if "stopped_at" in results:
             print(f"stopped at {results['stopped_at']:,} env steps per task; checkpoint saved.\n"
                   f"continue with the same command (and --run-dir {run_dir})")

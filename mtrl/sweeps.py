@@ -49,6 +49,10 @@ GLOBAL = {
 PER_TASK = {"gamma": "gammas", "eps_start": "eps_start", "eps_end": "eps_end", "eps_decay": "eps_decay_steps",
             "task_weight": "task_weights"}
 TASK_WEIGHT_RANGE = (0.0, math.inf, True, False)
+# static settings a sweep may vary across its shards (each value its own program): numeric `DQNConfig` fields that
+# change shapes or schedules but keep the evaluation steps of every shard the same
+STATIC = ("num_envs", "buffer_size", "batch_size", "learning_starts", "update_every", "target_update_period",
+          "n_step", "lr_end_fraction", "max_grad_norm", "huber_delta", "adapter_size", "eval_episodes")
 # transfer settings (`mtrl.transfer.TransferConfig`) -> (the mode that uses them, allowed range)
 TRANSFER = {"l2sp_alpha": ("l2sp", (0.0, math.inf, False, False)),
             "transfer_factor": ("joint", (0.0, math.inf, False, False))}
@@ -109,10 +113,11 @@ def check_grid(grid: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks
             continue
         if name not in GLOBAL and not (base in PER_TASK and task):
             if base in config_fields or name in config_fields:
+                how = (f"give it as a static setting (--static {name}=V1,V2; static=...), one program (shard) per value"
+                       if name in STATIC else f"one `mtrl sweep` per value, with --{name.replace('_', '-')} set")
                 raise GridError(
                     f"grid {name}: a static setting (it changes the compiled program's shapes or structure), so it "
-                    "cannot vary inside one program; sweep it with one program per value (one `mtrl sweep` each, "
-                    f"with --{name.replace('_', '-')} set). Numeric settings: "
+                    f"cannot vary inside one program; {how}. Numeric settings: "
                     f"{', '.join(allowed_names(num_tasks, transfer_mode))}")
             raise GridError(f"grid {name}: unknown setting; numeric settings: "
                             f"{', '.join(allowed_names(num_tasks, transfer_mode))}")
@@ -128,6 +133,34 @@ def check_grid(grid: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks
                 raise GridError(f"grid {name}: {v:g} is outside {interval}")
         if base == "popart_step_size" and config.loss_aggregation != "popart":
             raise GridError("grid popart_step_size: needs --loss-aggregation popart (the sum has no PopArt step)")
+
+
+def check_static(static: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks: int
+                 ) -> list[dict[str, Any]]:
+    """The static settings' combinations (`STATIC` fields only, each combination's config valid), as config
+    changes; `GridError` / the config's own `ValueError` name the field otherwise."""
+    types = {f.name: f.type for f in dataclasses.fields(DQNConfig)}
+    combos = []
+    for values in grid_settings(static):
+        changes = {}
+        for name, value in values.items():
+            if name not in STATIC:
+                raise GridError(f"static {name}: not a static setting a sweep can vary across shards; allowed: "
+                                f"{', '.join(STATIC)}")
+            if types[name] in ("int", int):
+                if not float(value).is_integer():
+                    raise GridError(f"static {name}: {value:g} is not an integer")
+                value = int(value)
+            changes[name] = value
+        dataclasses.replace(config, **changes).validate(num_tasks)
+        combos.append(changes)
+    return combos
+
+
+def plan_settings(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every setting of a sweep: each static combination (in order) times the numeric grid's settings."""
+    return [{**static, **numeric} for static in grid_settings(plan.get("static") or {})
+            for numeric in grid_settings(plan["grid"])]
 
 
 def grid_settings(grid: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
@@ -185,6 +218,7 @@ def sweep(
     overwrite: bool = False,
     source: str | None = None,
     transfer: Any = None,
+    static: Mapping[str, Sequence[float]] | None = None,
     **train_kwargs,
 ) -> dict[str, Any]:
     """Train every setting of ``grid`` x ``seeds`` in as few compiled programs as fit, and compare the settings.
@@ -200,6 +234,9 @@ def sweep(
     ``launcher`` ``"local"`` or ``"slurm"`` runs the unfinished shards as separate jobs through submitit (local
     processes, or a SLURM job array; ``launcher_options`` go to `submitit.AutoExecutor.update_parameters`, e.g.
     ``{"slurm_partition": "gpu", "gpus_per_node": 1, "timeout_min": 240}``), waits for them and collects.
+
+    ``static`` (e.g. ``{"batch_size": (64, 128)}``, `STATIC` fields) varies settings that change the program:
+    every combination gets its own shards, each setting label starting with its static values.
 
     A **transfer sweep** (``source`` a source run's directory, ``transfer`` a `mtrl.transfer.TransferConfig`) trains
     every setting as `mtrl.transfer.train_transfer` would (the source spliced in, the mode's optimiser and loss),
@@ -236,19 +273,26 @@ def sweep(
         raise GridError("a launcher needs a run_dir: its jobs write their shards there")
     if launcher is not None:
         require_submitit()
-    settings = grid_settings(grid)
-    per_program = settings_per_program(trainer, len(settings), len(seeds), max_settings_per_program, memory_budget)
+    combos = check_static(static or {}, config, trainer.taskset.num_tasks) if static else [{}]
+    block = len(grid_settings(grid))  # settings per static combination, consecutive in `plan_settings`
+    shards = []
+    for c, changes in enumerate(combos):
+        combo_trainer = trainer if not changes else Trainer.create(list(trainer.taskset.names),
+                                                                   dataclasses.replace(config, **changes))
+        per_program = settings_per_program(combo_trainer, block, len(seeds), max_settings_per_program, memory_budget)
+        shards += [list(range(c * block + i, c * block + min(i + per_program, block)))
+                   for i in range(0, block, per_program)]
     plan = {"tasks": trainer.taskset.names, "config": dataclasses.asdict(config),
-            "grid": {k: list(v) for k, v in grid.items()}, "seeds": seeds, "transfer": transfer_plan,
-            "shards": [list(range(i, min(i + per_program, len(settings))))
-                       for i in range(0, len(settings), per_program)]}
+            "grid": {k: list(v) for k, v in grid.items()},
+            "static": {k: list(dict.fromkeys(c[k] for c in combos)) for k in (static or {})},  # typed values
+            "seeds": seeds, "transfer": transfer_plan, "shards": shards}
     if run_dir is not None:
         plan = claim_sweep_dir(run_dir, plan, overwrite)
     if launcher is not None:
         return launch(run_dir, launcher, launcher_options or {}, **train_kwargs)
     contents = []
     for index in range(len(plan["shards"])):
-        content = train_shard(plan, index, run_dir, progress, trainer=trainer, **train_kwargs)
+        content = train_shard(plan, index, run_dir, progress, trainer=None if static else trainer, **train_kwargs)
         if "stopped_at" in content:
             return content
         contents.append(content)
@@ -319,7 +363,7 @@ def claim_sweep_dir(run_dir: str, plan: dict[str, Any], overwrite: bool) -> dict
     if os.path.exists(path) and not overwrite:
         with open(path) as f:
             saved = json.load(f)
-        keys = ("tasks", "config", "grid", "seeds", "transfer")
+        keys = ("tasks", "config", "grid", "static", "seeds", "transfer")
         problems = differences({k: saved.get(k) for k in keys}, {k: plan[k] for k in keys})
         if problems:
             raise ProvenanceMismatchError(f"{run_dir} holds another sweep:\n  " + "\n  ".join(problems)
@@ -352,7 +396,10 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
     from mtrl.provenance import move_aside, run_status
     from mtrl.trainer import Trainer, train
 
-    config = DQNConfig.from_dict(plan["config"])
+    all_settings = plan_settings(plan)
+    mine = list(plan["shards"][index])
+    static = {n: v for n, v in all_settings[mine[0]].items() if n in (plan.get("static") or {})}
+    config = dataclasses.replace(DQNConfig.from_dict(plan["config"]), **static)
     info = plan.get("transfer")
     if info is not None:
         from mtrl.transfer import (
@@ -376,8 +423,6 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
     else:
         trainer = trainer or Trainer.create(plan["tasks"], config)
     num_tasks, seeds = trainer.taskset.num_tasks, list(plan["seeds"])
-    all_settings = grid_settings(plan["grid"])
-    mine = list(plan["shards"][index])
     program_dir = None if run_dir is None else os.path.join(run_dir, "shards", str(index))
     resume = False
     if program_dir is not None:
@@ -397,7 +442,8 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
         if info is not None:
             own, base_cfg = transfer_of(setting)
             metadata["transfer"] = provenance(src, own, seeds, targets)
-        setting_cfg = setting_config(base_cfg, {n: v for n, v in setting.items() if n not in TRANSFER}, num_tasks)
+        setting_cfg = setting_config(base_cfg, {n: v for n, v in setting.items()
+                                                if n not in TRANSFER and n not in static}, num_tasks)
         hp = default_hparams(trainer.taskset, setting_cfg)
         if info is not None and tcfg.mode == "l2sp":
             hp = hp.replace(l2sp_alpha=jnp.asarray(own.l2sp_alpha, jnp.float32))
@@ -438,7 +484,7 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
 
 def merge_shards(plan: Mapping[str, Any], contents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The sweep's results (`sweep_results`) from its shards' contents, settings in grid order."""
-    settings = grid_settings(plan["grid"])
+    settings = plan_settings(plan)
     n = len(plan["seeds"])
     steps = contents[0]["eval_steps"]
     returns: list[Any] = [None] * (len(settings) * n)

@@ -47,6 +47,8 @@ def test_help_lists_options_with_defaults():
         (["sweep", "--collect"], "--collect needs the sweep's --run-dir"),
         (["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-3", "--mode", "l2sp"], "--mode and the other transfer"),
         (["sweep", "--tasks", "CartPole-v1", "--grid", "l2sp_alpha=0.1"], "l2sp_alpha: a setting of transfer mode"),
+        (["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-3", "--static", "batch_size=0"],
+         "batch_size must be a positive integer"),
         (["sweep", "--collect", "--run-dir", "/tmp"], "holds no sweep"),
     ],
 )

@@ -47,7 +47,7 @@ def test_malformed_grid_items_are_refused_with_the_item(items, message):
 
 @pytest.mark.parametrize("grid, message", [
     ({}, "the grid is empty"),
-    ({"batch_size": (32, 64)}, "batch_size: a static setting .* one program per value .* --batch-size"),
+    ({"batch_size": (32, 64)}, "batch_size: a static setting .*--static batch_size=V1,V2"),
     ({"torso": (64,)}, "torso: a static setting"),
     ({"learning_rate": (1e-3,)}, "learning_rate: unknown setting; numeric settings: lr, gamma"),
     ({"gamma.2": (0.9,)}, r"task index must be 0\.\.1"),
@@ -221,3 +221,26 @@ def test_a_transfer_sweep_over_l2sp_alpha_equals_each_transfer_run_alone(tmp_pat
               transfer=tcfg, progress=False)
     with pytest.raises(GridError, match="l2sp_alpha: a setting of transfer mode l2sp; sweep it from a source run"):
         check_grid({"l2sp_alpha": (0.1,)}, tiny_config, num_tasks=1)
+
+
+def test_static_settings_vary_across_shards_each_equal_to_its_run_alone(tmp_path, tiny_config):
+    """--static batch_size=8,16 with lr in the grid: one program per batch size, labels led by the static value;
+    the batch 16 settings equal their runs alone; static names in --grid, unknown static names and invalid static
+    configs are refused."""
+    results = sweep(["CartPole-v1"], tiny_config, {"lr": (5e-4, 1e-3)}, seeds=[0], run_dir=str(tmp_path / "s"),
+                    progress=False, static={"batch_size": (8, 16)})
+    assert [r["label"] for r in results["settings"]] == ["batch_size=8,lr=0.0005", "batch_size=8,lr=0.001",
+                                                         "batch_size=16,lr=0.0005", "batch_size=16,lr=0.001"]
+    plan = json.loads((tmp_path / "s" / "sweep_plan.json").read_text())
+    assert plan["shards"] == [[0, 1], [2, 3]] and plan["static"] == {"batch_size": [8, 16]}
+    alone = train(["CartPole-v1"], dataclasses.replace(tiny_config, batch_size=16, lr=1e-3), seeds=[0],
+                  run_dir=str(tmp_path / "alone"), progress=False)
+    curve = read_eval_csv(str(tmp_path / "s" / "batch_size=16,lr=0.001" / "eval.csv"))[1]
+    np.testing.assert_array_equal(curve, read_eval_csv(str(tmp_path / "alone" / "eval.csv"))[1])
+    assert alone.summary["seeds"] == [0]
+    with pytest.raises(GridError, match=r"batch_size: a static setting .*--static batch_size=V1,V2"):
+        check_grid({"batch_size": (8, 16)}, tiny_config, num_tasks=1)
+    with pytest.raises(GridError, match="static torso: not a static setting a sweep can vary"):
+        sweep(["CartPole-v1"], tiny_config, {"lr": (1e-3,)}, static={"torso": (16,)}, progress=False)
+    with pytest.raises(GridError, match="static batch_size: 8.5 is not an integer"):
+        sweep(["CartPole-v1"], tiny_config, {"lr": (1e-3,)}, static={"batch_size": (8.5,)}, progress=False)
