@@ -249,7 +249,8 @@ class Sweep:
     max_settings_per_program: int | None = None
     """at most this many settings (each with every seed) per program (shard); default: as many as fit in memory"""
     launcher: Literal["local", "slurm"] | None = None
-    """run the shards as submitit jobs: local processes, or one SLURM job array (needs the cluster extra)"""
+    """run the shards as submitit jobs: local processes (all at once, on the CPU: submitit hides GPUs from local jobs),
+    or one SLURM job array (needs the cluster extra); on one GPU machine, run without a launcher"""
     slurm_partition: str | None = None
     """SLURM partition of the shard jobs"""
     gpus_per_job: int = 1
@@ -355,6 +356,11 @@ def main(args: list[str] | None = None) -> None:
                                                    description="Multi-task and transfer deep Q-learning in JAX.")
     options = getattr(command, "run_options", None)
     if options is not None and options.distributed:
+        if isinstance(command, Sweep) or not options.run_dir:
+            why = ("a sweep spreads over processes as shards (--launcher), not --distributed"
+                   if isinstance(command, Sweep) else "--distributed needs --run-dir (the same for every process)")
+            print(f"mtrl: error: {why}", file=sys.stderr)
+            raise SystemExit(2)
         from mtrl.distributed import initialize
 
         initialize(options.coordinator, options.num_processes, options.process_id)

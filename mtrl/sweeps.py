@@ -112,6 +112,10 @@ def check_grid(grid: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks
                 raise GridError(f"grid {name}: values must be > 0, got {list(values)}")
             continue
         if name not in GLOBAL and not (base in PER_TASK and task):
+            swept_as = {field: grid_name for grid_name, (field, _) in GLOBAL.items() if field != grid_name}
+            swept_as["task_weights"] = "task_weight.<t>"
+            if name in swept_as:
+                raise GridError(f"grid {name}: sweep it as {swept_as[name]}")
             if base in config_fields or name in config_fields:
                 how = (f"give it as a static setting (--static {name}=V1,V2; static=...), one program (shard) per value"
                        if name in STATIC else f"one `mtrl sweep` per value, with --{name.replace('_', '-')} set")
@@ -152,7 +156,12 @@ def check_static(static: Mapping[str, Sequence[float]], config: DQNConfig, num_t
                     raise GridError(f"static {name}: {value:g} is not an integer")
                 value = int(value)
             changes[name] = value
-        dataclasses.replace(config, **changes).validate(num_tasks)
+        changed = dataclasses.replace(config, **changes)
+        changed.validate(num_tasks)
+        if list(np.cumsum(changed.chunk_sizes()) * changed.num_envs) != list(
+                np.cumsum(config.chunk_sizes()) * config.num_envs):
+            raise GridError(f"static {changes}: the runs would be evaluated at other steps than the sweep's others "
+                            "(num_envs must divide eval_every and total_steps the same way)")
         combos.append(changes)
     return combos
 
@@ -228,8 +237,8 @@ def sweep(
     sweep's estimated device memory (`program_bytes`) fits ``memory_budget`` (default: what the device has free,
     `available_bytes`) and ``max_settings_per_program`` allows, else several, trained one after another (said so).
     Each setting is logged as a plain run in ``run_dir/<label>/`` (`setting_label`; its config is the setting's
-    config, so it reads, plots and evaluates like any run). ``sweep.json``, ``sweep.md`` and ``sweep.png``
-    (`write_sweep`) compare the settings.
+    config, so it reads and plots like any run; the checkpoints are the shard's). ``sweep.json``, ``sweep.md`` and
+    ``sweep.png`` (`write_sweep`) compare the settings.
 
     ``launcher`` ``"local"`` or ``"slurm"`` runs the unfinished shards as separate jobs through submitit (local
     processes, or a SLURM job array; ``launcher_options`` go to `submitit.AutoExecutor.update_parameters`, e.g.
@@ -275,6 +284,19 @@ def sweep(
         require_submitit()
     combos = check_static(static or {}, config, trainer.taskset.num_tasks) if static else [{}]
     block = len(grid_settings(grid))  # settings per static combination, consecutive in `plan_settings`
+    labels = []
+    for changes in combos:  # every setting's own config must be one `train` accepts
+        for setting in grid_settings(grid):
+            numeric = {n: v for n, v in setting.items() if n not in TRANSFER}
+            try:
+                setting_config(dataclasses.replace(config, **changes), numeric, trainer.taskset.num_tasks).validate(
+                    trainer.taskset.num_tasks)
+            except ValueError as e:
+                raise GridError(f"setting {setting_label({**changes, **setting})}: {e}") from None
+            labels.append(setting_label({**changes, **setting}))
+    if len(set(labels)) != len(labels):
+        raise GridError("two settings print the same label (values equal to 6 significant digits): "
+                        f"{sorted({x for x in labels if labels.count(x) > 1})}")
     shards = []
     for c, changes in enumerate(combos):
         combo_trainer = trainer if not changes else Trainer.create(list(trainer.taskset.names),
@@ -452,8 +474,11 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
             array[list(values)] = list(values.values())
             hp = hp.replace(**{field: jnp.asarray(array)})
         label = setting_label(setting)
+        directory = None if run_dir is None else os.path.join(run_dir, label)
+        if directory is not None and not resume and os.path.exists(directory):
+            move_aside(directory)  # rows of an attempt that never reached a checkpoint: not mixed with this one
         groups.append(RunGroup(label, tuple(range(len(run_seeds), len(run_seeds) + len(seeds))), setting_cfg,
-                               metadata, directory=None if run_dir is None else os.path.join(run_dir, label)))
+                               metadata, directory=directory))
         run_seeds += seeds
         hparams += [hp] * len(seeds)
         learning_rates += [setting_cfg.lr] * len(seeds)

@@ -45,6 +45,8 @@ def test_help_lists_options_with_defaults():
         (["sweep", "--suite", "classic", "--grid", "lr=fast"], "'fast' is not a number"),
         (["sweep", "--suite", "classic", "--grid", "gamma.3=0.9"], "task index must be 0..2"),
         (["sweep", "--collect"], "--collect needs the sweep's --run-dir"),
+        (["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-3", "--distributed"], "spreads over processes as shards"),
+        (["train", "--tasks", "CartPole-v1", "--distributed"], "--distributed needs --run-dir"),
         (["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-3", "--mode", "l2sp"], "--mode and the other transfer"),
         (["sweep", "--tasks", "CartPole-v1", "--grid", "l2sp_alpha=0.1"], "l2sp_alpha: a setting of transfer mode"),
         (["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-3", "--static", "batch_size=0"],

@@ -56,6 +56,8 @@ def test_malformed_grid_items_are_refused_with_the_item(items, message):
     ({"lr": (0.0,)}, r"0 is outside \(0, inf\)"),
     ({"task_weight.0": (-1.0,)}, "outside"),
     ({"popart_step_size": (1e-3,)}, "needs --loss-aggregation popart"),
+    ({"eps_decay_fraction": (0.1,)}, "sweep it as eps_decay"),
+    ({"task_weights": (0.5,)}, r"sweep it as task_weight.<t>"),
 ])
 def test_grids_that_cannot_be_swept_in_one_program_are_refused_before_building(grid, message):
     with pytest.raises(GridError, match=message):
@@ -244,3 +246,14 @@ def test_static_settings_vary_across_shards_each_equal_to_its_run_alone(tmp_path
         sweep(["CartPole-v1"], tiny_config, {"lr": (1e-3,)}, static={"torso": (16,)}, progress=False)
     with pytest.raises(GridError, match="static batch_size: 8.5 is not an integer"):
         sweep(["CartPole-v1"], tiny_config, {"lr": (1e-3,)}, static={"batch_size": (8.5,)}, progress=False)
+
+
+def test_settings_a_run_alone_would_refuse_are_refused_before_anything_trains(tiny_config):
+    """Each setting's own config is validated: PopArt's step times the batch must stay below 1; a static num_envs
+    that moves the evaluation steps is refused."""
+    popart = dataclasses.replace(tiny_config, loss_aggregation="popart")
+    with pytest.raises(GridError, match="setting popart_step_size=0.5: .*popart_step_size"):
+        sweep(["CartPole-v1"], popart, {"popart_step_size": (1e-3, 0.5)}, progress=False)
+    cfg = dataclasses.replace(tiny_config, total_steps=240, eval_every=120)  # 16 envs: chunks of 112, 112, 16 steps
+    with pytest.raises(GridError, match="evaluated at other steps"):
+        sweep(["CartPole-v1"], cfg, {"lr": (1e-3,)}, static={"num_envs": (4, 16)}, progress=False)
