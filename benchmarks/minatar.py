@@ -31,7 +31,7 @@ import numpy as np
 
 from benchmarks.throughput import chunk_rate, write_results
 from experiments.minatar_common import BUDGETS, base_config
-from mtrl.logger import environment_info, markdown_table
+from mtrl.logger import environment_info, host_description, markdown_table
 from mtrl.replay import init as replay_init
 from mtrl.tasks import MINATAR_GAMES, make_taskset
 from mtrl.trainer import Trainer
@@ -114,9 +114,7 @@ def main() -> None:
 
 def render_markdown(r: dict) -> str:
     m, cfg = r["machine"], r["config"]
-    host = f"{m['cpu']}{' with AVX-512' if m['avx512'] else ''}, {m['device']['cpu_count']} CPU cores"
-    if m["device"]["backend"] != "cpu":
-        host += f"; {m['device']['count']} x {m['device']['kind']}"
+    host = host_description(m)
     rows = [[game, f"{g['env_steps_per_s']:,.0f}", f"{g['compile_s']:.1f}", f"{r['env_only'][game]:,.0f}"]
             for game, g in r["one_game"].items()]
     rows.append(["five games, one program", f"{r['five_games']['env_steps_per_s']:,.0f}",

@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 from benchmarks.minatar import env_only_rate  # noqa: E402
 from benchmarks.throughput import chunk_rate, write_results  # noqa: E402
 from mtrl.config import DQNConfig  # noqa: E402
-from mtrl.logger import environment_info, markdown_table  # noqa: E402
+from mtrl.logger import environment_info, host_description, markdown_table  # noqa: E402
 from mtrl.replay import init as replay_init  # noqa: E402
 from mtrl.sweeps import sweep  # noqa: E402
 from mtrl.trainer import Trainer, train  # noqa: E402
@@ -149,9 +149,7 @@ def main() -> None:
 
 def render_markdown(r: dict) -> str:
     m = r["machine"]
-    host = f"{m['cpu']}{' with AVX-512' if m['avx512'] else ''}, {m['device']['cpu_count']} CPU cores"
-    if m["device"]["backend"] != "cpu":
-        host += f"; {m['device']['count']} x {m['device']['kind']}"
+    host = host_description(m)
     rows = [[f"{s} seed(s), one program", f"{v['env_steps_per_s']:,.0f} env steps/s (compile {v['compile_s']:.1f} s)"]
             for s, v in r["seeds"].items()]
     rows += [[f"{t} task(s) fused vs one after another", f"{v['fused_env_steps_per_s']:,.0f} vs "

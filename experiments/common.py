@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 
 from mtrl.config import DQNConfig
-from mtrl.logger import default_run_dir, environment_info, write_json
+from mtrl.logger import default_run_dir, environment_info, host_description, write_json
 
 # The library defaults the published studies (other than the quickstart and robustness) were made with: one-step
 # targets, a 10k replay per task, lr decayed to 0, ε floor 0.05. The defaults moved to the robustness study's choice
@@ -159,9 +159,7 @@ def runs_timing(root: str) -> dict:
 def _machine(info: dict) -> str:
     """Where a sitting of a run trained, from its config.json record: the accelerator, or the CPU; jax version."""
     device = info.get("device") or {}
-    where = (device.get("kind") if device.get("backend", "cpu") != "cpu" else
-             f"{info.get('cpu', '?')}{' with AVX-512' if info.get('avx512') else ''}, {device.get('cpu_count', '?')} "
-             "CPU cores")
+    where = device.get("kind") if device.get("backend", "cpu") != "cpu" else host_description(info)
     return f"{where} (jax {info.get('versions', {}).get('jax', '?')})"
 
 
@@ -169,10 +167,7 @@ def provenance_header(args: StudyArgs) -> str:
     """Markdown lines saying how a results file was made: command, seeds, host, package versions, run time."""
     info = environment_info()
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
-    device = info["device"]
-    host = f"{info['cpu']}{' with AVX-512' if info['avx512'] else ''}, {device['cpu_count']} CPU cores"
-    if device["backend"] != "cpu":
-        host += f"; {device['count']} x {device['kind']}"
+    host = host_description(info)
     command = "python -m experiments." + args.name + " " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     lines = [f"- command: `{command.strip()}`", f"- seeds: {args.seeds_note()}", f"- host: {host}",
              f"- versions: Python {info['python']}, {versions}",
@@ -252,13 +247,19 @@ def train_or_reuse(tasks: list[str], config: DQNConfig, seeds: list[int], run_di
 def finished_run(tasks: list[str], config: DQNConfig, seeds: list[int], run_dir: str) -> dict | None:
     """The summary of the finished run of this experiment in ``run_dir``, or None when it is not finished there
     (nothing is trained or moved); a finished run of another experiment is refused with every difference."""
-    from mtrl.provenance import ProvenanceMismatchError, differences, run_identity, run_status, saved_run_identity
+    from mtrl.provenance import (
+        ProvenanceMismatchError,
+        identity_differences,
+        run_identity,
+        run_status,
+        saved_run_identity,
+    )
 
     if run_status(run_dir) != "finished":
         return None
     expected = run_identity(dataclasses.asdict(config), tasks, seeds)
     saved = saved_run_identity(run_dir)
-    problems = differences({k: saved.get(k) for k in expected}, expected)
+    problems = identity_differences(saved, expected)
     if problems:
         raise ProvenanceMismatchError(f"{run_dir} holds a finished run of another experiment:\n  "
                                       + "\n  ".join(problems))

@@ -51,6 +51,17 @@ def _cpu() -> tuple[str, bool]:
     return model, "avx512f" in text
 
 
+def host_description(info: dict[str, Any]) -> str:
+    """``"AMD EPYC with AVX-512, 2 CPU cores; 1 x NVIDIA H100 80GB HBM3"`` from an `environment_info()` record (or
+    one read back from a config.json)."""
+    device = info.get("device") or {}
+    host = (f"{info.get('cpu', '?')}{' with AVX-512' if info.get('avx512') else ''}, {device.get('cpu_count', '?')} "
+            "CPU cores")
+    if device.get("backend", "cpu") != "cpu":
+        host += f"; {device.get('count', '?')} x {device.get('kind', '?')}"
+    return host
+
+
 def environment_info() -> dict[str, Any]:
     """Package versions, Python, the CPU and the device the run used."""
     import jax

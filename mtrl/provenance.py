@@ -117,6 +117,11 @@ def differences(saved: Any, expected: Any, path: str = "") -> list[str]:
     return [] if saved == expected else [f"{path or 'value'}: there {saved!r} vs here {expected!r}"]
 
 
+def identity_differences(saved: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    """`differences` on ``expected``'s keys only: what makes a saved run (or sweep) another experiment."""
+    return differences({k: saved.get(k) for k in expected}, expected)
+
+
 def prepare_reuse(run_dir: str, saved_identity: Callable[[str], dict[str, Any]], expected: dict[str, Any],
                   rerun: bool, what: str = "run", quiet: bool = False) -> str:
     """The status of ``run_dir`` once it holds this experiment or nothing: ``"empty"``, ``"interrupted"`` (resume
@@ -130,7 +135,7 @@ def prepare_reuse(run_dir: str, saved_identity: Callable[[str], dict[str, Any]],
     if status == "empty":
         return status
     saved = saved_identity(run_dir)
-    problems = differences({k: saved.get(k) for k in expected}, expected)
+    problems = identity_differences(saved, expected)
     if problems and not rerun:
         article = "an" if status[0] in "aeiou" else "a"
         raise ProvenanceMismatchError(

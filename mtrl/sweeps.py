@@ -379,14 +379,14 @@ def claim_sweep_dir(run_dir: str, plan: dict[str, Any], overwrite: bool) -> dict
     import os
 
     from mtrl.logger import write_json
-    from mtrl.provenance import ProvenanceMismatchError, differences, move_aside
+    from mtrl.provenance import ProvenanceMismatchError, identity_differences, move_aside
 
     path = os.path.join(run_dir, PLAN_FILE)
     if os.path.exists(path) and not overwrite:
         with open(path) as f:
             saved = json.load(f)
         keys = ("tasks", "config", "grid", "static", "seeds", "transfer")
-        problems = differences({k: saved.get(k) for k in keys}, {k: plan[k] for k in keys})
+        problems = identity_differences(saved, {k: plan[k] for k in keys})
         if problems:
             raise ProvenanceMismatchError(f"{run_dir} holds another sweep:\n  " + "\n  ".join(problems)
                                           + "\nuse another run_dir, or overwrite=True (--overwrite) to move it aside")
