@@ -44,10 +44,17 @@ def _leaves_by_path(tree: Any) -> dict[str, jax.Array]:
     return {jax.tree_util.keystr(path): leaf for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
 
 
+# Per-task parts may be wider in the target along one axis, because a task set pads every task to its widest
+# member: adapter kernels along their input axis (observation channels or features), heads along their output axis
+# (actions). The source's entries are copied into the leading slice; the rest only ever meet zero padding or masked
+# actions for the mapped tasks, so they keep their fresh values.
+WIDENING_AXIS = {"adapter": -2, "head": -1}
+
+
 def _check_same_structure(name: str, source: Any, target: Any, drop_task_axis: bool = False,
-                          padded_input: bool = False) -> list[str]:
+                          widening_axis: int | None = None) -> list[str]:
     """Mismatch messages between two subtrees (paths missing on either side, or shapes that differ).
-    ``padded_input``: kernels (per-task rank 2) may differ in their input (zero-padded observation) axis."""
+    ``widening_axis``: leaves may be longer in the target along that axis (leaves without it must match)."""
     src, tgt = _leaves_by_path(source), _leaves_by_path(target)
     problems = [f"{name}{p}: missing in target" for p in sorted(src.keys() - tgt.keys())]
     problems += [f"{name}{p}: missing in source" for p in sorted(tgt.keys() - src.keys())]
@@ -55,11 +62,19 @@ def _check_same_structure(name: str, source: Any, target: Any, drop_task_axis: b
         s_shape, t_shape = jnp.shape(src[p]), jnp.shape(tgt[p])
         if drop_task_axis:
             s_shape, t_shape = s_shape[1:], t_shape[1:]
-        compared = (s_shape[1:], t_shape[1:]) if padded_input and len(s_shape) == len(t_shape) == 2 else None
-        if (s_shape != t_shape) if compared is None else (compared[0] != compared[1]):
-            what = "per-task shape" if drop_task_axis else "shape"
-            problems.append(f"{name}{p}: source {what} {s_shape} vs target {what} {t_shape}")
+        if s_shape == t_shape or _widens(s_shape, t_shape, widening_axis):
+            continue
+        what = "per-task shape" if drop_task_axis else "shape"
+        problems.append(f"{name}{p}: source {what} {s_shape} vs target {what} {t_shape}")
     return problems
+
+
+def _widens(s_shape: tuple[int, ...], t_shape: tuple[int, ...], axis: int | None) -> bool:
+    """Whether ``t_shape`` equals ``s_shape`` except for a longer ``axis``."""
+    if axis is None or len(s_shape) != len(t_shape) or not -len(s_shape) <= axis < 0:
+        return False
+    others = [i for i in range(len(s_shape)) if i != len(s_shape) + axis]
+    return all(s_shape[i] == t_shape[i] for i in others) and s_shape[axis] <= t_shape[axis]
 
 
 def splice(
@@ -77,9 +92,10 @@ def splice(
         parts: top-level parts copied whole; shapes must match exactly.
         head_map: ``{target_task: source_task}``: copy those tasks' slices of ``head_map_parts`` (per-task parts
             with a leading task axis) from the source; other target tasks keep their fresh values.
-        head_map_parts: which per-task parts `head_map` applies to (``"head"``, ``"adapter"``). Adapter kernels
-            may differ in their input axis (task sets pad observations to different widths): the overlapping
-            rows are copied; the others only ever meet zero padding, so they are inert either way.
+        head_map_parts: which per-task parts `head_map` applies to (``"head"``, ``"adapter"``). The target's may
+            be wider along `WIDENING_AXIS` (a task set pads observations and actions to its widest task): adapter
+            kernels along their input axis, heads along their actions; the source's entries fill the leading
+            slice, the rest keep their fresh values (they meet only zero padding or masked actions).
 
     Raises:
         ValueError: listing every missing part, path or shape mismatch, or out-of-range task index.
@@ -121,7 +137,7 @@ def splice_problems(source_params, target_params, parts: Sequence[str] = ("torso
             problems.append(f"{part}: head_map needs it in both source and target params")
             continue
         problems += _check_same_structure(part, source_params[part], target_params[part], drop_task_axis=True,
-                                          padded_input=part == "adapter")
+                                          widening_axis=WIDENING_AXIS[part])
         n_src = jax.tree.leaves(source_params[part])[0].shape[0]
         n_tgt = jax.tree.leaves(target_params[part])[0].shape[0]
         for t, s in head_map.items():
@@ -280,7 +296,8 @@ class Source:
     """A source run's online parameters at one checkpoint.
 
     Attributes:
-        params: leaves ``[S_source, ...]``.
+        params: leaves ``[S_source, ...]``; a PopArt source's statistics are folded into its heads (`load_source`),
+            so every head outputs unnormalised Q-values.
         metadata: the checkpoint's metadata (config, tasks, seeds, step).
         run_dir: where it came from.
     """
@@ -337,7 +354,19 @@ def load_source(run_dir: str, step: int | None = None) -> Source:
     finally:
         ckpt.close()
     params = jax.tree.map(jnp.asarray, restored["runs"]["train"]["params"])
+    if restored["runs"]["train"].get("popart") is not None:
+        params = _fold_popart(params, restored["runs"]["train"]["popart"])
     return Source(params=params, metadata=metadata, run_dir=os.path.abspath(run_dir))
+
+
+def _fold_popart(params: dict, stats: Mapping[str, Any]) -> dict:
+    """Heads rescaled so they output σₜ q̃ + μₜ with identity statistics (leaves ``[S, ...]``, stats ``[S, T]``):
+    a copied head then means the same in a target with or without PopArt, whose statistics start at identity."""
+    from mtrl import popart
+
+    state = popart.PopArtState(**{k: jnp.asarray(v) for k, v in stats.items()})
+    identity = popart.init(state.shift.shape[-1])
+    return jax.vmap(lambda p, s: popart.preserve_outputs(p, s, identity))(params, state)
 
 
 def provenance(source: Source, tcfg: TransferConfig, seeds: Sequence[int], target_tasks: Sequence[str]) -> dict:

@@ -51,15 +51,16 @@ def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_p
 
 
 def test_leave_one_out_transfer_splices_the_other_games_torso_into_the_held_out_one(tmp_path):
-    """Seaquest (10 channels) from Breakout and Freeway (4 and 7): the per-game adapters give the torso one shape."""
+    """Seaquest (10 channels, 6 actions) from Breakout and Freeway (4 and 7 channels, 3 actions): the per-game
+    adapters give the torso one shape; joint copies the source games' adapters and heads into the wider ones."""
     from experiments import minatar_transfer
 
     studies = minatar_transfer.main(["--budget", "smoke", "--total-steps", "160", "--targets", "Seaquest-MinAtar",
                                      "--games", "Breakout-MinAtar,Freeway-MinAtar,Seaquest-MinAtar",
-                                     "--modes", "scratch,finetune", "--run-dir", str(tmp_path)])
+                                     "--modes", "scratch,finetune,joint", "--run-dir", str(tmp_path)])
     study = studies["Target: Seaquest-MinAtar"]
     source = json.loads((tmp_path / "Seaquest-MinAtar" / "source" / "config.json").read_text())
     assert source["tasks"] == ["Breakout-MinAtar", "Freeway-MinAtar"]
     assert source["config"]["adapter_size"] == minatar_transfer.ADAPTER_CHANNELS
-    assert set(study["modes"]) == {"scratch", "finetune"}
+    assert set(study["modes"]) == {"scratch", "finetune", "joint"}
     assert (tmp_path / "results.md").exists()

@@ -45,8 +45,32 @@ def test_mismatches_are_all_listed():
     msg = str(err.value)
     assert "torso['Dense_0']['kernel']: source shape (4, 16) vs target shape (6, 16)" in msg
     assert "adapter: not in source params" in msg
-    assert "head['q']['kernel']: source per-task shape (8, 2) vs target per-task shape (8, 3)" in msg
     assert "head_map 0: 5 out of range" in msg
+    assert "head['q']" not in msg  # CartPole's 2 actions widen to Acrobot's 3: allowed
+    with pytest.raises(ValueError, match=r"head\['q'\]\['kernel'\]: source per-task shape \(8, 3\) vs target "
+                                         r"per-task shape \(8, 2\)"):
+        splice(tgt, src, head_map={0: 0})  # narrower: would drop actions
+
+
+def test_head_map_copies_into_a_task_set_with_more_actions_and_channels():
+    """A held-out game that widens the task set (Seaquest: 10 channels, 6 actions, against Asterix's 4 and 5 and
+    Breakout's 4 and 3): the mapped tasks' heads fill the first 5 actions, their conv adapters the first 4 input
+    channels; the rest keep their fresh values."""
+    kw = dict(conv_channels=(4,), adapter_size=6)
+    src = _params(["Asterix-MinAtar", "Breakout-MinAtar"], 0, **kw)
+    tgt = _params(["Asterix-MinAtar", "Breakout-MinAtar", "Seaquest-MinAtar"], 1, **kw)
+    out = splice(src, tgt, head_map={0: 0, 1: 1}, head_map_parts=("head", "adapter"))
+    (k_src, k_tgt, k_out), (h_src, h_tgt, h_out) = (
+        [p[part][layer]["kernel"] for p in (src, tgt, out)] for part, layer in (("adapter", "Conv_0"), ("head", "q")))
+    assert k_src.shape[1:] == (1, 1, 4, 6) and k_out.shape[1:] == (1, 1, 10, 6)
+    assert h_src.shape[1:] == (8, 5) and h_out.shape[1:] == (8, 6)
+    np.testing.assert_array_equal(k_out[:2, :, :, :4], k_src)
+    np.testing.assert_array_equal(k_out[:2, :, :, 4:], k_tgt[:2, :, :, 4:])
+    np.testing.assert_array_equal(h_out[:2, :, :5], h_src)
+    np.testing.assert_array_equal(h_out[:2, :, 5:], h_tgt[:2, :, 5:])
+    np.testing.assert_array_equal(out["head"]["q"]["bias"][:2, :5], src["head"]["q"]["bias"])
+    for part in ("adapter", "head"):  # Seaquest: not mapped
+        chex.assert_trees_all_equal(jax.tree.map(lambda x: x[2], out[part]), jax.tree.map(lambda x: x[2], tgt[part]))
 
 
 def test_head_map_copies_adapters_across_different_observation_padding():

@@ -1,9 +1,11 @@
 """Transfer modes on a tiny pretrained source: what moves, what stays bit-identical, what starts where."""
 
+import dataclasses
 import json
 
 import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -111,6 +113,47 @@ def test_joint_keeps_source_tasks_with_their_heads_and_trains_every_head(source_
     np.testing.assert_array_equal(start[:, :2], np.asarray(source.params["head"]["q"]["kernel"])[[0, 1, 0]])
     for task in range(3):
         assert not np.array_equal(start[:, task], end[:, task]), f"head {task} did not train"
+
+
+@pytest.fixture(scope="module")
+def popart_source_dir(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("popart_source")
+    config = dataclasses.replace(CFG, adapter_size=8, loss_aggregation="popart")
+    train(SOURCE_TASKS, config, seeds=[0], run_dir=str(run_dir), progress=False)
+    return str(run_dir)
+
+
+@pytest.mark.parametrize("target_aggregation", ["sum", "popart"])
+def test_joint_source_tasks_keep_their_q_values_in_a_wider_task_set(popart_source_dir, target_aggregation):
+    """Acrobot (6 features, 3 actions) joins two CartPole tasks (4, 2) trained with PopArt: in mode joint each
+    source task's adapter and head fill the leading slice of the wider ones, the PopArt statistics are folded into
+    the heads, and every source task's Q-values (σ q̃ + μ in the source) come out of the target network unchanged,
+    with or without PopArt in the target (whose statistics start at identity)."""
+    from mtrl.agent import Agent
+    from mtrl.checkpoint import Checkpointer
+    from mtrl.tasks import make_taskset
+
+    config = dataclasses.replace(CFG, adapter_size=8, loss_aggregation="popart")
+    ckpt = Checkpointer(popart_source_dir, read_only=True)
+    raw = ckpt.restore_untyped(ckpt.metadata()["step"])["runs"]["train"]
+    ckpt.close()
+    obs = jax.random.normal(jax.random.key(0), (2, 5, 4))  # [T_source, N, CartPole features]
+    first = lambda tree: jax.tree.map(lambda x: jnp.asarray(x)[0], tree)  # noqa: E731
+    source_q = Agent.create(make_taskset(SOURCE_TASKS), config).q_values(first(raw["params"]), obs)
+    stats = first(raw["popart"])
+    source_q = source_q * stats["scale"][:, None, None] + stats["shift"][:, None, None]
+    assert not np.allclose(stats["scale"], 1.0)
+
+    source = load_source(popart_source_dir)
+    tcfg = TransferConfig(mode="joint")
+    tasks = target_task_list("joint", source.tasks, ["Acrobot-v1"])
+    target_cfg = dataclasses.replace(target_config(config, tcfg, 2, 1), loss_aggregation=target_aggregation)
+    trainer = build_trainer(tasks, target_cfg, tcfg)
+    state = initial_state_fn(source, tcfg)(trainer, [0])
+    padded = jnp.concatenate([jnp.pad(obs, ((0, 0), (0, 0), (0, 2))), jnp.zeros((1, 5, 6))])  # Acrobot: 6 features
+    target_q = trainer.agent.q_values(first(state.runs.train.params), padded)
+    assert target_q.shape == (3, 5, 3)
+    np.testing.assert_allclose(target_q[:2, :, :2], source_q, rtol=1e-5, atol=1e-5)
 
 
 def test_scratch_is_a_fresh_run_with_the_same_seeds(source_dir):
