@@ -147,8 +147,9 @@ def runs_timing(root: str) -> dict:
             with open(os.path.join(directory, "summary.json")) as f:
                 summary = json.load(f)
             all_sittings = summary.get("wall_s_all_sittings")
-            partial += all_sittings is None and "resumed_from_step" in summary
-            total += float(all_sittings if all_sittings is not None else summary.get("wall_s", 0.0))
+            known = all_sittings if all_sittings is not None else summary.get("wall_s")
+            partial += all_sittings is None and ("resumed_from_step" in summary or known is None)
+            total += float(known or 0.0)
             count += 1
             with open(os.path.join(directory, "config.json")) as f:
                 meta = json.load(f)

@@ -356,9 +356,10 @@ def main(args: list[str] | None = None) -> None:
                                                    description="Multi-task and transfer deep Q-learning in JAX.")
     options = getattr(command, "run_options", None)
     if options is not None and options.distributed:
-        if isinstance(command, Sweep) or not options.run_dir:
+        if isinstance(command, Sweep) or not (options.run_dir or getattr(command, "resume", None)):
             why = ("a sweep spreads over processes as shards (--launcher), not --distributed"
-                   if isinstance(command, Sweep) else "--distributed needs --run-dir (the same for every process)")
+                   if isinstance(command, Sweep) else
+                   "--distributed needs --run-dir or --resume (the same for every process)")
             print(f"mtrl: error: {why}", file=sys.stderr)
             raise SystemExit(2)
         from mtrl.distributed import initialize

@@ -50,3 +50,14 @@ def barrier(name: str) -> None:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices(name)
+
+
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` holds on any process; every process gets the same answer (``flag`` in a single process).
+    A decision that leads to a collective (a checkpoint save, leaving the loop) must be the same everywhere: a
+    stop signal reaching one process first would otherwise leave the others waiting in the next chunk."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))

@@ -435,6 +435,19 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     return (
         f"Final greedy return over {n} seeds ({summary['seeds']}), "
         f"{summary['env_steps_per_task']:,} env steps per task.\n\n{table}\n{few}"
-        f"wall {summary['wall_s']:.1f} s (compile {summary['compile_s']:.1f} s), "
-        f"{summary['env_steps_per_s']:,.0f} env steps/s\n"
+        f"{_timing_line(summary)}\n"
     )
+
+
+def _timing_line(summary: dict[str, Any]) -> str:
+    """``wall ... s (compile ... s), ... env steps/s``; parts a summary lacks (one written from a checkpoint has
+    no compile time, and no rate when its training time is unknown) are left out."""
+    wall, compile_s, rate = (summary.get(k) for k in ("wall_s", "compile_s", "env_steps_per_s"))
+    parts = []
+    if wall is not None:
+        parts.append(f"wall {wall:.1f} s" + (f" (compile {compile_s:.1f} s)" if compile_s is not None else ""))
+    if rate is not None:
+        parts.append(f"{rate:,.0f} env steps/s")
+    if summary.get("summary_from_checkpoint"):
+        parts.append("summary written from the last checkpoint (all sittings)")
+    return ", ".join(parts)

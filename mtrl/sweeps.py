@@ -363,6 +363,13 @@ def settings_per_program(trainer: Any, num_settings: int, num_seeds: int, max_se
         raise GridError(f"one setting x {num_seeds} seeds needs about {one_setting / 2**30:.2f} GiB of device memory, "
                         f"{budget / 2**30:.2f} GiB are available: use fewer seeds or a smaller buffer_size")
     per_program = min(num_settings, fit, max_settings or num_settings)
+    # Runs shard over several devices only when their number divides evenly (`run_sharding`): a split grid's
+    # programs take a multiple of the settings that makes it so, where one fits (the last may stay unsharded).
+    import jax
+
+    whole = len(jax.devices()) // math.gcd(len(jax.devices()), num_seeds)
+    if per_program < num_settings and per_program >= whole:
+        per_program -= per_program % whole
     if per_program < num_settings:
         programs = -(-num_settings // per_program)
         why = (f"about {one_setting * num_settings / 2**30:.2f} GiB for all {num_settings} settings, "

@@ -46,6 +46,9 @@ class WandbRun:
             project=options.project, entity=options.entity, group=options.group, tags=list(options.tags),
             mode=options.mode, dir=run_dir, name=os.path.basename(os.path.normpath(run_dir)), config=meta,
             id=resume_id, resume="allow" if resume_id else None, reinit="create_new")
+        # A resumed mtrl run restarts at its last checkpoint and recomputes (bit-identically) the steps it had
+        # already logged after it; W&B would refuse those with a warning each, so they are not sent again.
+        self.first_new_step = self.run.step if resume_id else 0
 
     @property
     def id(self) -> str:
@@ -53,7 +56,9 @@ class WandbRun:
 
     def scalars(self, step: int, values: dict[str, np.ndarray], seeds: list[int]) -> None:
         """Each tag's values ``[S]``: the mean of the finite ones under the tag, each seed's under
-        ``<tag>/seed_<k>`` (NaN = nothing this window)."""
+        ``<tag>/seed_<k>`` (NaN = nothing this window). Steps the W&B run already has are skipped."""
+        if step < self.first_new_step:
+            return
         record = {}
         for tag, per_seed in values.items():
             per_seed = np.asarray(per_seed, np.float64)

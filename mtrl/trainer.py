@@ -35,7 +35,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from mtrl import compilation_cache, replay
 from mtrl.agent import Agent, Hyperparams, TrainState, current_learning_rate, default_hparams, epsilon
 from mtrl.config import DQNConfig
-from mtrl.distributed import barrier, is_primary, to_host
+from mtrl.distributed import any_process, barrier, is_primary, to_host
 from mtrl.evaluate import make_evaluator
 from mtrl.tasks import TaskSet, make_taskset
 
@@ -614,6 +614,13 @@ def train(
     checkpointer = Checkpointer(run_dir, checkpoints.keep) if run_dir and checkpoints else None
     versions = environment_info()["versions"] if checkpointer is not None else None
 
+    def new_logger(resume_step: int | None):
+        metadata = {**(extra_metadata or {}), "checkpoints": plain_options(checkpoints),
+                    "log_every": window_iterations * cfg.num_envs}
+        kind = functools.partial(GroupedRunLogger, groups=groups) if groups else RunLogger
+        return kind(run_dir if primary else None, trainer.taskset.names, seeds, cfg, progress=progress and primary,
+                    tensorboard=tensorboard, extra_metadata=metadata, resume_step=resume_step, wandb=wandb)
+
     wall_start = time.perf_counter()
     start_step, saved = 0, {}
     total_steps = cfg.iterations * cfg.num_envs
@@ -623,6 +630,8 @@ def train(
         start_step = checkpointer.latest_step()
         check_compatible(checkpointer.metadata(start_step), identity, run_dir)
         if start_step == total_steps:
+            if primary and _summary_missing(run_dir, groups):
+                return _finish_from_checkpoint(checkpointer, trainer, seeds, new_logger(start_step))
             return _already_complete(run_dir, checkpointer, trainer, seeds)
 
         def build_state() -> RunnerState:
@@ -651,16 +660,7 @@ def train(
     if resume:
         eval_steps = list(saved["eval_steps"])
         eval_returns = [np.asarray(r, np.float32) for r in saved["eval_returns"]]
-    metadata = {**(extra_metadata or {}), "checkpoints": plain_options(checkpoints),
-                "log_every": window_iterations * cfg.num_envs}
-    if groups:
-        logger = GroupedRunLogger(run_dir if primary else None, trainer.taskset.names, seeds, cfg, groups,
-                                  progress=progress and primary, tensorboard=tensorboard, extra_metadata=metadata,
-                                  resume_step=start_step if resume else None, wandb=wandb)
-    else:
-        logger = RunLogger(run_dir if primary else None, trainer.taskset.names, seeds, cfg,
-                           progress=progress and primary, tensorboard=tensorboard, extra_metadata=metadata,
-                           resume_step=start_step if resume else None, wandb=wandb)
+    logger = new_logger(start_step if resume else None)
 
     if not resume:
         eval_steps, eval_returns = [0], [to_host(evaluate(state)).mean(-1)]
@@ -700,8 +700,8 @@ def train(
                         + ". Lower the learning rate or clip gradients harder (max_grad_norm), or compare settings "
                         "with `mtrl sweep`, which freezes a diverged setting and goes on.")
                 last = chunk + 1 == len(sizes)
-                stopping = not last and (stop.signum is not None or (stop_at_step is not None
-                                                                     and step >= stop_at_step))
+                stopping = not last and any_process(stop.signum is not None or (stop_at_step is not None
+                                                                                 and step >= stop_at_step))
                 due = every > 0 and step // every > previous // every
                 if checkpointer is not None and (last or stopping or due):
                     so_far = None if earlier is None else {
@@ -773,6 +773,37 @@ def _resume_checkpoint_options(run_dir: str, given: CheckpointOptions | None) ->
     if recorded == "missing" or recorded is None:
         return given or CheckpointOptions()  # resuming needs checkpoints
     return CheckpointOptions(**recorded).validate()
+
+
+def _summary_missing(run_dir: str, groups: Sequence[Any] | None) -> bool:
+    """Whether a run (or any of its groups) lacks summary.json: it was stopped after its last checkpoint."""
+    dirs = [g.directory or os.path.join(run_dir, g.label) for g in groups] if groups else [run_dir]
+    return any(not os.path.exists(os.path.join(d, "summary.json")) for d in dirs)
+
+
+def _finish_from_checkpoint(checkpointer, trainer: Trainer, seeds: list[int], logger) -> TrainResult:
+    """A run stopped after its last checkpoint but before its summary was written: the summary, table and curves
+    from the checkpoint's evaluations and timing so far; nothing compiled or trained."""
+    metadata = checkpointer.metadata()
+    checkpointer.close()
+    eval_steps = np.asarray(metadata["eval_steps"])
+    eval_returns = np.asarray(metadata["eval_returns"], np.float32)
+    so_far = metadata.get("timing_so_far") or {}
+    steps = int(metadata["step"])
+    train_s = so_far.get("train_s")
+    timing = {"env_steps_per_task": steps, "wall_s": so_far.get("wall_s"), "compile_s": None, "train_s": train_s,
+              "env_steps_per_s": (steps * trainer.taskset.num_tasks * len(seeds) / train_s) if train_s else None,
+              "sittings": so_far.get("sittings"), "wall_s_all_sittings": so_far.get("wall_s"),
+              "train_s_all_sittings": train_s, "summary_from_checkpoint": True}
+    try:
+        summary = logger.finish(eval_steps, eval_returns, timing)
+    finally:
+        logger.close()
+    print(f"the run had finished training ({steps:,} env steps per task) but not its summary; written from its "
+          "last checkpoint.")
+    return TrainResult(state=None, eval_steps=eval_steps, eval_returns=eval_returns,
+                       task_names=trainer.taskset.names, seeds=seeds, summary=summary, already_complete=True,
+                       diverged={int(k): int(v) for k, v in metadata.get("diverged", {}).items()})
 
 
 def _already_complete(run_dir: str, checkpointer, trainer: Trainer, seeds: list[int]) -> TrainResult:

@@ -71,6 +71,24 @@ def test_stop_and_resume_is_bit_identical_and_metrics_continue(tiny_config, tmp_
     assert saved["format_version"] == checkpoint.FORMAT_VERSION and len(saved["eval_steps"]) == 5
 
 
+def test_a_run_stopped_after_its_last_checkpoint_gets_its_summary_on_resume(tiny_config, tmp_path, monkeypatch):
+    """Killed between the final checkpoint and summary.json: resuming trains and compiles nothing and writes the
+    summary from the checkpoint (same final returns); a complete run is then reported complete."""
+    finished = _train(tiny_config, tmp_path / "run", checkpoints=EVERY_CHUNK)
+    for name in ("summary.json", "summary.md", "curves.png"):
+        os.remove(tmp_path / "run" / name)
+    monkeypatch.setattr(Trainer, "start", lambda *a, **k: pytest.fail("compiled a finished run"))
+    resumed = resume_run(str(tmp_path / "run"), progress=False)
+    assert resumed.already_complete and resumed.summary["tasks"] == finished.summary["tasks"]
+    saved = json.load(open(tmp_path / "run" / "summary.json"))
+    assert saved["tasks"] == finished.summary["tasks"] and saved["summary_from_checkpoint"] is True
+    assert saved["sittings"] == 1 and saved["compile_s"] is None and saved["train_s"] > 0
+    assert "from the last checkpoint" in (tmp_path / "run" / "summary.md").read_text()
+    assert (tmp_path / "run" / "curves.png").exists()
+    again = resume_run(str(tmp_path / "run"), progress=False)
+    assert again.already_complete and again.summary == saved
+
+
 def test_half_written_checkpoint_is_ignored_and_rows_past_it_dropped(tiny_config, tmp_path):
     cfg = dataclasses.replace(tiny_config, total_steps=512)
     straight = _train(cfg, tmp_path / "run", checkpoints=EVERY_CHUNK)

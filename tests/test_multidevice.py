@@ -64,24 +64,37 @@ def test_sharded_runs_fall_back_from_philox(tmp_path):
 
 def test_two_processes_with_jax_distributed_equal_one_process_with_two_devices(tmp_path):
     """`mtrl train --distributed`: two local CPU processes (coordinator on localhost), one device each, shard the
-    runs of one program; process 0 writes the run directory, which equals a single process's with two devices."""
+    runs of one program; process 0 writes the run directory, which equals a single process's with two devices.
+    A stop asked of one process only (here --stop-at-step; a signal alike) stops both at the same chunk with one
+    checkpoint, and `--resume --distributed` finishes the run to the same files."""
     import socket
 
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            return s.getsockname()[1]
+
     args = [sys.executable, "-m", "mtrl", "train", "--tasks", "CartPole-v1", "Acrobot-v1", "--seeds", "2",
             "--total-steps", "256", "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8",
             "--learning-starts", "16", "--torso", "16", "--eval-every", "128", "--eval-episodes", "2", "--no-progress"]
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    distributed = [*args, "--run-dir", str(tmp_path / "two"), "--distributed", "--coordinator", f"localhost:{port}",
-                   "--num-processes", "2"]
-    procs = [subprocess.Popen([*distributed, "--process-id", str(i)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for i in (1, 0)]
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), outputs
+
+    def two_processes(command, only_process_1=()):
+        cluster = ["--distributed", "--coordinator", f"localhost:{free_port()}", "--num-processes", "2"]
+        procs = [subprocess.Popen([*command, *cluster, "--process-id", str(i), *(only_process_1 if i else ())],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for i in (1, 0)]
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+        assert all(p.returncode == 0 for p in procs), outputs
+        return outputs
+
+    run_dir = tmp_path / "two"
+    outputs = two_processes([*args, "--run-dir", str(run_dir)], only_process_1=["--stop-at-step", "128"])
+    assert all("stopped by --stop-at-step at 128" in out for out in outputs), outputs
+    assert os.listdir(run_dir / "checkpoints") == ["128"]
+    two_processes([sys.executable, "-m", "mtrl", "train", "--resume", str(run_dir), "--no-progress"])
     single = {**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     subprocess.run([*args, "--run-dir", str(tmp_path / "one")], env=single, check=True, capture_output=True)
-    two, one = (tmp_path / "two" / "eval.csv").read_text(), (tmp_path / "one" / "eval.csv").read_text()
+    two, one = (run_dir / "eval.csv").read_text(), (tmp_path / "one" / "eval.csv").read_text()
     assert two == one and len(two.splitlines()) == 1 + 3 * 2 * 2  # header + 3 evaluations x 2 tasks x 2 seeds
-    assert os.listdir(tmp_path / "two" / "checkpoints") == ["256"]  # written once, by every process's shards
+    assert sorted(os.listdir(run_dir / "checkpoints")) == ["128", "256"]  # written once, by every process's shards

@@ -3,6 +3,7 @@ them, a setting inside a sweep bit-identical to the same setting trained alone, 
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -108,6 +109,13 @@ def test_a_stopped_sweep_resumes_to_the_same_results(tmp_path, tiny_config):
     assert stopped == {"stopped_at": 128, "signal": None}
     resumed = sweep(["CartPole-v1"], cfg, grid, seeds=[3], run_dir=str(tmp_path / "b"), progress=False)
     assert [r["final_return"] for r in resumed["settings"]] == [r["final_return"] for r in straight["settings"]]
+    # killed after the shard's last checkpoint, before its settings' summaries: rerunning writes them, trains nothing
+    label = resumed["settings"][0]["label"]
+    os.remove(tmp_path / "b" / label / "summary.json")
+    os.remove(tmp_path / "b" / "shards" / "0" / "shard.json")
+    again = sweep(["CartPole-v1"], cfg, grid, seeds=[3], run_dir=str(tmp_path / "b"), progress=False)
+    assert again["settings"] == resumed["settings"]
+    assert json.loads((tmp_path / "b" / label / "summary.json").read_text())["summary_from_checkpoint"]
     with pytest.raises(ProvenanceMismatchError, match="another sweep:\n  grid"):  # never mixed with another grid
         sweep(["CartPole-v1"], cfg, {"eps_end": (0.05, 0.3)}, seeds=[3], run_dir=str(tmp_path / "b"), progress=False)
 
@@ -185,6 +193,26 @@ def test_a_grid_too_big_for_memory_is_split_into_programs_with_the_same_results(
     assert (tmp_path / "split" / "shards" / "0" / "shard.json").stat().st_mtime == mtime
     with pytest.raises(GridError, match="one setting x 2 seeds needs about"):
         sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, memory_budget=one // 4, progress=False)
+
+
+@pytest.mark.parametrize("devices, seeds, fit, expected", [
+    (1, 1, 7, 7),  # one device: as many as fit
+    (4, 1, 7, 4),  # 4 devices, 1 seed: 4 settings make 4 runs, one per device
+    (4, 2, 7, 6),  # 2 seeds: every even count of settings shards
+    (4, 4, 7, 7),  # 4 seeds: any count shards
+    (4, 1, 3, 3),  # not even 4 fit: unsharded, as many as fit
+])
+def test_a_split_grid_takes_settings_in_multiples_that_shard_over_the_devices(tiny_config, monkeypatch, devices,
+                                                                              seeds, fit, expected):
+    import jax
+
+    from mtrl.sweeps import program_bytes, settings_per_program
+    from mtrl.trainer import Trainer
+
+    trainer = Trainer.create(["CartPole-v1"], tiny_config)
+    monkeypatch.setattr(jax, "devices", lambda: list(range(devices)))
+    budget = int((fit + 0.5) * program_bytes(trainer, seeds) / 0.8)
+    assert settings_per_program(trainer, 10, seeds, None, budget) == expected
 
 
 def test_local_launcher_runs_shards_as_processes_and_merges_them_to_the_one_program_result(tmp_path, tiny_config):

@@ -56,3 +56,20 @@ def test_wandb_from_the_command_line(tmp_path):
           "2", "--run-dir", str(tmp_path), "--no-progress", "--wandb", "--wandb-project", "cli-test"])
     meta = json.loads((tmp_path / "config.json").read_text())
     assert meta["wandb"]["project"] == "cli-test" and len(_records(str(tmp_path))) == 1
+
+
+def test_a_resumed_wandb_run_does_not_resend_the_steps_it_already_has():
+    """A resumed mtrl run recomputes the steps between its checkpoint and the stop; W&B has them already."""
+    from mtrl.tracking import WandbRun
+
+    class FakeRun:
+        logged: list = []
+
+        def log(self, record, step):
+            self.logged.append(step)
+
+    tracked = object.__new__(WandbRun)
+    tracked.run, tracked.first_new_step = FakeRun(), 256
+    for step in (192, 256, 320):
+        tracked.scalars(step, {"charts/sps": [1.0]}, seeds=[0])
+    assert tracked.run.logged == [256, 320]
