@@ -269,7 +269,10 @@ class Sweep:
 
     def run(self) -> None:
         from mtrl.logger import default_run_dir
-        from mtrl.sweeps import check_grid, collect, parse_grid, require_submitit, sweep, sweep_markdown
+        from mtrl.sweep_grid import check_grid, parse_grid
+        from mtrl.sweep_results import sweep_markdown
+        from mtrl.sweep_shards import collect, require_submitit
+        from mtrl.sweeps import sweep
         from mtrl.tasks import make_taskset
 
         if self.source is None and self.transfer != TransferConfig():

@@ -11,17 +11,17 @@ import pytest
 from mtrl.config import DQNConfig
 from mtrl.plots import read_eval_csv
 from mtrl.provenance import ProvenanceMismatchError
-from mtrl.sweeps import (
+from mtrl.sweep_grid import (
     GridError,
     check_grid,
-    collect,
     grid_settings,
     parse_grid,
     per_task_overrides,
     setting_config,
     setting_label,
-    sweep,
 )
+from mtrl.sweep_shards import collect
+from mtrl.sweeps import sweep
 from mtrl.trainer import train
 
 TASKS = ["CartPole-v1", "Acrobot-v1"]
@@ -174,7 +174,7 @@ def _finals(results):
 def test_a_grid_too_big_for_memory_is_split_into_programs_with_the_same_results(tmp_path, tiny_config, capsys):
     """A memory budget that holds one setting's runs but not two: two programs (shards) one after another, said so,
     with the same per-setting results as one program; an interrupted shard resumes and a finished one is reused."""
-    from mtrl.sweeps import program_bytes
+    from mtrl.sweep_shards import program_bytes
     from mtrl.trainer import Trainer
 
     grid, seeds = {"lr": (5e-4, 1e-3)}, [0, 1]
@@ -206,7 +206,7 @@ def test_a_split_grid_takes_settings_in_multiples_that_shard_over_the_devices(ti
                                                                               seeds, fit, expected):
     import jax
 
-    from mtrl.sweeps import program_bytes, settings_per_program
+    from mtrl.sweep_shards import program_bytes, settings_per_program
     from mtrl.trainer import Trainer
 
     trainer = Trainer.create(["CartPole-v1"], tiny_config)

@@ -1,0 +1,304 @@
+"""A sweep's shards: the plan that cuts its settings into programs that fit the device memory, one shard's training
+(`train_shard`, resumable), merging finished shards into the sweep's results (`collect`) and running shards as
+submitit jobs (`launch`: local processes or a SLURM job array). See `mtrl.sweeps`."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from mtrl.config import DQNConfig
+from mtrl.sweep_grid import TRANSFER, GridError, per_task_overrides, plan_settings, setting_config, setting_label
+from mtrl.sweep_results import sweep_results, write_sweep
+
+PLAN_FILE = "sweep_plan.json"  # in the sweep's directory: tasks, config, grid, seeds and the settings of each shard
+SHARD_FILE = "shard.json"  # in a finished shard's program directory: its evaluations and divergences
+LAUNCHERS = ("local", "slurm")
+
+
+def program_bytes(trainer: Any, num_runs: int) -> int:
+    """Estimated device memory of a program of ``num_runs`` runs: twice the runs' state (the state itself, plus
+    room for the update's and the evaluation's temporaries and the window-start copy of the train state); the
+    replay dominates it."""
+    import jax
+
+    one = jax.eval_shape(trainer.init_run, jax.random.key(0), trainer.hparams, trainer.config.lr)
+    return 2 * num_runs * sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(one))
+
+
+def available_bytes() -> int:
+    """Free memory of the local devices (an accelerator's allocator limit less what is in use), or of the host's
+    RAM for CPU devices."""
+    import os
+
+    import jax
+
+    free = 0
+    for device in jax.local_devices():
+        stats = device.memory_stats() or {}
+        if "bytes_limit" not in stats:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        free += stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    return free
+
+
+def settings_per_program(trainer: Any, num_settings: int, num_seeds: int, max_settings: int | None,
+                         memory_budget: int | None) -> int:
+    """How many settings (each with every seed) one program trains: all of them unless ``max_settings`` or the
+    memory (``memory_budget``, default `available_bytes`, at 80%) says fewer; said so when the grid is split."""
+    if max_settings is not None and max_settings < 1:
+        raise GridError(f"max_settings_per_program must be >= 1, got {max_settings}")
+    budget = int(0.8 * (available_bytes() if memory_budget is None else memory_budget))
+    one_setting = program_bytes(trainer, num_seeds)
+    fit = budget // one_setting
+    if fit < 1:
+        raise GridError(f"one setting x {num_seeds} seeds needs about {one_setting / 2**30:.2f} GiB of device memory, "
+                        f"{budget / 2**30:.2f} GiB are available: use fewer seeds or a smaller buffer_size")
+    per_program = min(num_settings, fit, max_settings or num_settings)
+    # Runs shard over several devices only when their number divides evenly (`run_sharding`): a split grid's
+    # programs take a multiple of the settings that makes it so, where one fits (the last may stay unsharded).
+    import jax
+
+    whole = len(jax.devices()) // math.gcd(len(jax.devices()), num_seeds)
+    if per_program < num_settings and per_program >= whole:
+        per_program -= per_program % whole
+    if per_program < num_settings:
+        programs = -(-num_settings // per_program)
+        why = (f"about {one_setting * num_settings / 2**30:.2f} GiB for all {num_settings} settings, "
+               f"{budget / 2**30:.2f} GiB available" if per_program == fit else "max_settings_per_program")
+        print(f"sweep: {num_settings} settings x {num_seeds} seeds split into {programs} programs of up to "
+              f"{per_program} settings ({why}), trained one after another or as separate jobs")
+    return per_program
+
+
+def claim_sweep_dir(run_dir: str, plan: dict[str, Any], overwrite: bool) -> dict[str, Any]:
+    """Write ``plan`` to ``run_dir`` or return the plan of the same sweep already there (its shards are kept, so a
+    rerun continues them); a directory holding another sweep or run is refused, or with ``overwrite`` moved aside."""
+    import json
+    import os
+
+    from mtrl.logger import write_json
+    from mtrl.provenance import ProvenanceMismatchError, identity_differences, move_aside
+
+    path = os.path.join(run_dir, PLAN_FILE)
+    if os.path.exists(path) and not overwrite:
+        with open(path) as f:
+            saved = json.load(f)
+        keys = ("tasks", "config", "grid", "static", "seeds", "transfer")
+        problems = identity_differences(saved, {k: plan[k] for k in keys})
+        if problems:
+            raise ProvenanceMismatchError(f"{run_dir} holds another sweep:\n  " + "\n  ".join(problems)
+                                          + "\nuse another run_dir, or overwrite=True (--overwrite) to move it aside")
+        return saved
+    if os.path.exists(run_dir) and os.listdir(run_dir):
+        if not overwrite:
+            raise ProvenanceMismatchError(f"{run_dir} is not empty and holds no sweep; use another run_dir, or "
+                                          "overwrite=True (--overwrite) to move it aside")
+        print(f"moved what was in {run_dir} to {move_aside(run_dir)}")
+    os.makedirs(run_dir, exist_ok=True)
+    write_json(path, plan)
+    return plan
+
+
+def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progress: bool = True,
+                trainer: Any = None, **train_kwargs) -> dict[str, Any]:
+    """Train shard ``index`` of ``plan`` (one program: its settings x the seeds) into ``run_dir/shards/<index>``,
+    or continue it: a finished shard's ``shard.json`` is read back, an interrupted one resumed. Returns the shard's
+    content (its settings, evaluation steps, returns ``[E, R, T]`` and divergences by run), also written to
+    shard.json, or ``{"stopped_at": ..., "signal": ...}``."""
+    import json
+    import os
+
+    import jax
+    import jax.numpy as jnp
+
+    from mtrl.agent import default_hparams
+    from mtrl.logger import RunGroup, write_json
+    from mtrl.provenance import move_aside, run_status
+    from mtrl.trainer import Trainer, train
+
+    all_settings = plan_settings(plan)
+    mine = list(plan["shards"][index])
+    static = {n: v for n, v in all_settings[mine[0]].items() if n in (plan.get("static") or {})}
+    config = dataclasses.replace(DQNConfig.from_dict(plan["config"]), **static)
+    info = plan.get("transfer")
+    if info is not None:
+        from mtrl.transfer import (
+            TransferConfig,
+            build_trainer,
+            initial_state_fn,
+            load_source,
+            provenance,
+            target_config,
+        )
+
+        tcfg = TransferConfig.from_dict(info["settings"])
+        src = load_source(info["source"], tcfg.source_step)
+        targets = info["target_tasks"]
+
+        def transfer_of(setting):  # the setting's TransferConfig and the config a target run of it trains with
+            own = dataclasses.replace(tcfg, **{n: v for n, v in setting.items() if n in TRANSFER})
+            return own, target_config(config, own, len(src.tasks), len(targets))
+
+        trainer = trainer or build_trainer(plan["tasks"], transfer_of({})[1], tcfg)
+    else:
+        trainer = trainer or Trainer.create(plan["tasks"], config)
+    num_tasks, seeds = trainer.taskset.num_tasks, list(plan["seeds"])
+    program_dir = None if run_dir is None else os.path.join(run_dir, "shards", str(index))
+    resume = False
+    if program_dir is not None:
+        if os.path.exists(os.path.join(program_dir, SHARD_FILE)):
+            with open(os.path.join(program_dir, SHARD_FILE)) as f:
+                return json.load(f)
+        status = run_status(program_dir)
+        if status == "started":  # stopped before its first checkpoint: nothing to resume
+            move_aside(program_dir)
+        resume = status in ("interrupted", "finished")
+    run_seeds: list[int] = []
+    hparams, learning_rates, groups = [], [], []
+    for k in mine:
+        setting = all_settings[k]
+        metadata: dict[str, Any] = {"sweep_setting": dict(setting)}
+        base_cfg = config
+        if info is not None:
+            own, base_cfg = transfer_of(setting)
+            metadata["transfer"] = provenance(src, own, seeds, targets)
+        setting_cfg = setting_config(base_cfg, {n: v for n, v in setting.items()
+                                                if n not in TRANSFER and n not in static}, num_tasks)
+        hp = default_hparams(trainer.taskset, setting_cfg)
+        if info is not None and tcfg.mode == "l2sp":
+            hp = hp.replace(l2sp_alpha=jnp.asarray(own.l2sp_alpha, jnp.float32))
+        for field, values in per_task_overrides(setting, setting_cfg.total_steps).items():
+            array = np.array(getattr(hp, field), np.float32)
+            array[list(values)] = list(values.values())
+            hp = hp.replace(**{field: jnp.asarray(array)})
+        label = setting_label(setting)
+        directory = None if run_dir is None else os.path.join(run_dir, label)
+        if directory is not None and not resume and os.path.exists(directory):
+            move_aside(directory)  # rows of an attempt that never reached a checkpoint: not mixed with this one
+        groups.append(RunGroup(label, tuple(range(len(run_seeds), len(run_seeds) + len(seeds))), setting_cfg,
+                               metadata, directory=directory))
+        run_seeds += seeds
+        hparams += [hp] * len(seeds)
+        learning_rates += [setting_cfg.lr] * len(seeds)
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *hparams)
+    options = train_kwargs.get("wandb")
+    if options is not None and options.group is None and run_dir is not None:  # one W&B group per sweep
+        train_kwargs["wandb"] = dataclasses.replace(options, group=os.path.basename(os.path.normpath(run_dir)))
+    extra: dict[str, Any] = {"sweep": {"grid": plan["grid"], "seeds": seeds, "shard": index, "settings": mine}}
+    if info is not None:
+        # each target run starts from the source run its seed would start from alone (seed index mod S_source)
+        init_state = initial_state_fn(src, tcfg, stacked, learning_rates,
+                                      source_runs=[j % len(src.seeds) for _ in mine for j in range(len(seeds))])
+        extra["transfer"] = provenance(src, tcfg, run_seeds, targets)
+    else:
+        init_state = lambda tr, s: tr.init(s, stacked, learning_rates)  # noqa: E731
+    result = train(None, seeds=run_seeds, run_dir=program_dir, progress=progress, trainer=trainer, groups=groups,
+                   init_state=init_state, resume=resume, extra_metadata=extra, on_divergence="freeze",
+                   **train_kwargs)
+    if result.stopped_at is not None:
+        return {"stopped_at": result.stopped_at, "signal": result.signal}
+    content = {"shard": index, "settings": mine, "eval_steps": [int(s) for s in result.eval_steps],
+               "eval_returns": np.asarray(result.eval_returns).tolist(),
+               "diverged": {str(run): step for run, step in result.diverged.items()}}
+    if program_dir is not None:
+        write_json(os.path.join(program_dir, SHARD_FILE), content)
+    return content
+
+
+def merge_shards(plan: Mapping[str, Any], contents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The sweep's results (`sweep_results`) from its shards' contents, settings in grid order."""
+    settings = plan_settings(plan)
+    n = len(plan["seeds"])
+    steps = contents[0]["eval_steps"]
+    returns: list[Any] = [None] * (len(settings) * n)
+    diverged: dict[int, int] = {}
+    for content in contents:
+        if content["eval_steps"] != steps:
+            raise ValueError("the sweep's shards were evaluated at different steps; they are not one sweep")
+        shard_returns = np.asarray(content["eval_returns"], np.float64)  # [E, R_shard, T]
+        for i, k in enumerate(content["settings"]):
+            for j in range(n):
+                returns[k * n + j] = shard_returns[:, i * n + j]
+        for run, step in content["diverged"].items():
+            i, j = divmod(int(run), n)
+            diverged[content["settings"][i] * n + j] = step
+    return sweep_results(settings, plan["tasks"], list(plan["seeds"]), np.asarray(steps),
+                         np.stack(returns, axis=1), diverged)
+
+
+def collect(run_dir: str) -> dict[str, Any]:
+    """Merge the finished shards of the sweep in ``run_dir`` into sweep.json, sweep.md and sweep.png (also done
+    when a sweep finishes); unfinished shards are named and nothing is written."""
+    import json
+    import os
+
+    path = os.path.join(run_dir, PLAN_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{run_dir} holds no sweep ({PLAN_FILE} is missing)")
+    with open(path) as f:
+        plan = json.load(f)
+    contents, missing = [], []
+    for index in range(len(plan["shards"])):
+        shard_file = os.path.join(run_dir, "shards", str(index), SHARD_FILE)
+        if not os.path.exists(shard_file):
+            missing.append(index)
+            continue
+        with open(shard_file) as f:
+            contents.append(json.load(f))
+    if missing:
+        raise ValueError(f"{run_dir}: shards {missing} of {len(plan['shards'])} are not finished; rerun the sweep "
+                         "command to train (or resume) them")
+    results = merge_shards(plan, contents)
+    write_sweep(run_dir, results)
+    return results
+
+
+def _shard_job(run_dir: str, index: int, train_kwargs: dict) -> int:
+    """One launcher job: shard ``index`` of the sweep in ``run_dir`` (a module-level function, so submitit can
+    pickle it)."""
+    import json
+    import os
+
+    with open(os.path.join(run_dir, PLAN_FILE)) as f:
+        plan = json.load(f)
+    content = train_shard(plan, index, run_dir, progress=False, **train_kwargs)
+    if "stopped_at" in content:
+        raise RuntimeError(f"shard {index} stopped at {content['stopped_at']:,} env steps per task; rerun the sweep "
+                           "to resume it")
+    return index
+
+
+def require_submitit() -> None:
+    """Fail early, before anything is built, when a launcher is asked for without submitit installed."""
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise ImportError("launchers run shards through submitit: pip install 'mtrl-jax[cluster]'") from None
+
+
+def launch(run_dir: str, launcher: str, options: Mapping[str, Any], **train_kwargs) -> dict[str, Any]:
+    """Run the unfinished shards of the sweep in ``run_dir`` as submitit jobs (``launcher`` "local": processes on
+    this machine; "slurm": one SLURM job array), wait for them, then `collect`."""
+    import json
+    import os
+
+    import submitit
+
+    with open(os.path.join(run_dir, PLAN_FILE)) as f:
+        plan = json.load(f)
+    pending = [i for i in range(len(plan["shards"]))
+               if not os.path.exists(os.path.join(run_dir, "shards", str(i), SHARD_FILE))]
+    if pending:
+        executor = submitit.AutoExecutor(folder=os.path.join(run_dir, "jobs", "%j"), cluster=launcher)
+        executor.update_parameters(**{"timeout_min": 24 * 60, "name": "mtrl-sweep", **options})
+        jobs = executor.map_array(_shard_job, [run_dir] * len(pending), pending, [train_kwargs] * len(pending))
+        print(f"sweep: {len(jobs)} shard job(s) submitted ({launcher}): {', '.join(j.job_id for j in jobs)}; logs in "
+              f"{run_dir}/jobs/")
+        for job in jobs:
+            job.result()  # raises with the job's traceback if a shard failed
+    return collect(run_dir)
