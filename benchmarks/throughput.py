@@ -54,7 +54,7 @@ import optax
 
 from benchmarks import minimal_dqn, purejaxrl_dqn
 from mtrl.config import DQNConfig
-from mtrl.logger import environment_info, markdown_table, write_json
+from mtrl.logger import environment_info, host_description, markdown_table, write_json
 from mtrl.networks import MLP
 from mtrl.tasks import suite
 from mtrl.trainer import LOG_EVERY, Trainer, log_iterations
@@ -299,7 +299,6 @@ def write_results(out: str, stem: str, results: dict, render) -> None:
 
 
 def render_markdown(r: dict) -> str:
-    dev = r["machine"]["device"]
     fvs = r["fused_vs_sequential"]
     vp = r["versus_peers"]
     rate = vp["env_steps_per_s"]
@@ -332,8 +331,8 @@ def render_markdown(r: dict) -> str:
     rows += _solve_rows(r["time_to_solve"])
     return (
         f"# mtrl throughput ({r['date']})\n\n"
-        f"Device: {dev['kind']} ({dev['backend']}, {dev['count']} device(s), {dev['cpu_count']} CPU cores); "
-        f"jax {r['machine']['versions']['jax']}, Python {r['machine']['python']}.\n"
+        f"Host: {host_description(r['machine'])}; jax {r['machine']['versions']['jax']}, "
+        f"Python {r['machine']['python']}.\n"
         "Rates are the best of 3 timed chunks after a warm-up; compile excluded unless stated.\n\n"
         + markdown_table(["what", "result"], rows)
     )
@@ -342,11 +341,8 @@ def render_markdown(r: dict) -> str:
 def render_solve_markdown(r: dict) -> str:
     """time_to_solve.md: the time-to-solve rows alone (``--solve-only``)."""
     machine = r["machine"]
-    dev = machine["device"]
-    host = (f"{machine['cpu']}{' with AVX-512' if machine['avx512'] else ''}" if dev["backend"] == "cpu"
-            else dev["kind"])
     return (f"# Time to solve CartPole-v1, mtrl vs PureJaxRL's DQN program ({r['date']})\n\n"
-            f"Host: {host} ({dev['backend']}, {dev['cpu_count']} CPU cores); jax {machine['versions']['jax']}, "
+            f"Host: {host_description(machine)}; jax {machine['versions']['jax']}, "
             f"Python {machine['python']}. Command: `python -m benchmarks.throughput --solve-only --solve-seeds "
             f"{r['time_to_solve']['runs'][0]['seed']}-{r['time_to_solve']['runs'][-1]['seed']}`. mtrl at its "
             "defaults (`DQNConfig()`), PureJaxRL's program at its dqn.py defaults.\n\n"
