@@ -555,7 +555,8 @@ def train(
             recorded schedule is used unless another one is given.
         resume: continue from the latest complete checkpoint in ``run_dir`` (bit-identical on CPU to a run that
             was never stopped); metric files are cut back to that step and continue from it. A run that already
-            finished is reported complete and nothing is compiled (``already_complete``).
+            finished is reported complete and nothing is compiled (``already_complete``); one stopped after its
+            last checkpoint but before its summary gets the summary written from that checkpoint.
         overwrite: a new run into a ``run_dir`` that already holds a run moves that run aside
             (``<run_dir>.replaced-<time>``) instead of refusing; nothing is deleted.
         stop_at_step: save and stop once this many env steps per task are done (the run stays resumable).
