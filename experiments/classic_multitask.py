@@ -65,6 +65,12 @@ def fmt(r: dict) -> str:
     return f"{r['iqm']:.1f} (mean {r['mean']:.1f}, [{r['ci_low']:.1f}, {r['ci_high']:.1f}])"
 
 
+def _wall(summary: dict) -> str:
+    """A run's wall time over all its sittings ("unknown" for a summary written from a checkpoint without it)."""
+    wall = summary.get("wall_s_all_sittings") or summary.get("wall_s")
+    return "unknown" if wall is None else f"{wall:.0f} s"
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     weights = {"type": float, "nargs": len(SPECS), "default": None,
                "help": f"loss weight per task of the multi-task run (default {MULTI_TASK_WEIGHTS}; with PopArt 1 each)"}
@@ -106,8 +112,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             f"percentile bootstrap over seeds. P(multi > single): probability that a multi-task run's final return "
             f"exceeds a single-task run's (ties count 1/2), bootstrap 95% CI; the verdict is 'better' or 'worse' "
             f"only when that interval excludes 1/2.\n\n{table}\n"
-            f"multi-task wall {multi['wall_s']:.0f} s; single-task walls "
-            + ", ".join(f"{k}: {v['wall_s']:.0f} s" for k, v in single.items()) + "\n")
+            f"multi-task wall {_wall(multi)}; single-task walls "
+            + ", ".join(f"{k}: {_wall(v)}" for k, v in single.items()) + "\n")
     write_study_results(args, "comparison_popart" if popart else "comparison", data, text,
                         "Multi-task vs single-task on classic control" + (" (PopArt)" if popart else ""),
                         page="classic_multitask_popart" if popart else None)

@@ -12,6 +12,7 @@ process. On CPUs the processes talk through gloo.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -52,12 +53,14 @@ def barrier(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
-def any_process(flag: bool) -> bool:
-    """Whether ``flag`` holds on any process; every process gets the same answer (``flag`` in a single process).
-    A decision that leads to a collective (a checkpoint save, leaving the loop) must be the same everywhere: a
-    stop signal reaching one process first would otherwise leave the others waiting in the next chunk."""
+def process_max(values: Sequence[int]) -> list[int]:
+    """Elementwise maximum of ``values`` over every process; every process gets the same answer (``values`` in a
+    single process). A decision that leads to a collective (a checkpoint save, leaving the loop) must be the same
+    everywhere: a stop signal reaching one process first would otherwise leave the others waiting in the next
+    chunk."""
     if jax.process_count() == 1:
-        return flag
+        return [int(v) for v in values]
     from jax.experimental import multihost_utils
 
-    return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
+    gathered = multihost_utils.process_allgather(np.asarray(values, np.int32))  # [P, len(values)]
+    return [int(v) for v in np.max(gathered, axis=0)]

@@ -374,7 +374,8 @@ class GroupedRunLogger:
         summaries = {}
         for g, logger in zip(self.groups, self.loggers, strict=True):
             share = len(g.runs) / self.num_runs
-            own = {**timing, "env_steps_per_s": timing["env_steps_per_s"] * share,
+            rate = timing["env_steps_per_s"]  # None in a summary written from a checkpoint without timing
+            own = {**timing, "env_steps_per_s": None if rate is None else rate * share,
                    "program_env_steps_per_s": timing["env_steps_per_s"]}  # wall and compile: the whole program's
             summaries[g.label] = logger.finish(eval_steps, np.asarray(eval_returns)[:, np.asarray(g.runs)], own)
         return {"groups": summaries, **timing}

@@ -49,7 +49,12 @@ def available_bytes() -> int:
 def settings_per_program(trainer: Any, num_settings: int, num_seeds: int, max_settings: int | None,
                          memory_budget: int | None) -> int:
     """How many settings (each with every seed) one program trains: all of them unless ``max_settings`` or the
-    memory (``memory_budget``, default `available_bytes`, at 80%) says fewer; said so when the grid is split."""
+    memory (``memory_budget``, default `available_bytes`, at 80%) says fewer; said so when the grid is split. On
+    several devices a split grid's programs take a multiple of the settings whose runs divide evenly over the
+    devices (`mtrl.trainer.run_sharding` shards only then), where such a multiple fits; the last program may
+    hold fewer and stay on one device."""
+    import jax
+
     if max_settings is not None and max_settings < 1:
         raise GridError(f"max_settings_per_program must be >= 1, got {max_settings}")
     budget = int(0.8 * (available_bytes() if memory_budget is None else memory_budget))
@@ -58,18 +63,17 @@ def settings_per_program(trainer: Any, num_settings: int, num_seeds: int, max_se
     if fit < 1:
         raise GridError(f"one setting x {num_seeds} seeds needs about {one_setting / 2**30:.2f} GiB of device memory, "
                         f"{budget / 2**30:.2f} GiB are available: use fewer seeds or a smaller buffer_size")
-    per_program = min(num_settings, fit, max_settings or num_settings)
-    # Runs shard over several devices only when their number divides evenly (`run_sharding`): a split grid's
-    # programs take a multiple of the settings that makes it so, where one fits (the last may stay unsharded).
-    import jax
-
-    whole = len(jax.devices()) // math.gcd(len(jax.devices()), num_seeds)
-    if per_program < num_settings and per_program >= whole:
-        per_program -= per_program % whole
+    allowed = min(num_settings, max_settings or num_settings)
+    per_program = min(allowed, fit)
     if per_program < num_settings:
-        programs = -(-num_settings // per_program)
         why = (f"about {one_setting * num_settings / 2**30:.2f} GiB for all {num_settings} settings, "
-               f"{budget / 2**30:.2f} GiB available" if per_program == fit else "max_settings_per_program")
+               f"{budget / 2**30:.2f} GiB available" if fit < allowed else "max_settings_per_program")
+        devices = len(jax.devices())
+        whole = devices // math.gcd(devices, num_seeds)
+        if per_program >= whole and per_program % whole:
+            per_program -= per_program % whole
+            why += f"; a multiple of {whole} so the runs shard evenly over the {devices} devices"
+        programs = -(-num_settings // per_program)
         print(f"sweep: {num_settings} settings x {num_seeds} seeds split into {programs} programs of up to "
               f"{per_program} settings ({why}), trained one after another or as separate jobs")
     return per_program

@@ -17,11 +17,11 @@ Every other `DQNConfig` field changes the program's shapes or structure and is r
 one program per value.
 
 A grid too large for the device's memory is cut into shards (sequential programs, or submitit jobs with a
-launcher); every shard writes its own program directory and the settings' run directories, and `collect` merges
-them into one result, the same as one program's. The grid (`mtrl.sweep_grid`), the shard layout
-(`mtrl.sweep_shards`) and the comparison table (`mtrl.sweep_results`) are written in mtrl rather than taken from a
-sweep library: the runs of a setting must share one compiled program with the others, which is the part no
-general-purpose sweeper does.
+launcher); every shard writes its own program directory and the settings' run directories, and
+`mtrl.sweep_shards.collect` merges them into one result, the same as one program's. The grid
+(`mtrl.sweep_grid`), the shard layout (`mtrl.sweep_shards`) and the comparison table (`mtrl.sweep_results`) are
+written in mtrl rather than taken from a sweep library: the runs of a setting must share one compiled program with
+the others, which is the part no general-purpose sweeper does.
 """
 
 from __future__ import annotations
@@ -66,18 +66,19 @@ def sweep(
 
     The settings are cut into **shards**, each one program (its runs: its settings x ``seeds``) in
     ``run_dir/shards/<i>/`` (config.json, checkpoints, and ``shard.json`` once finished): one shard when the
-    sweep's estimated device memory (`program_bytes`) fits ``memory_budget`` (default: what the device has free,
-    `available_bytes`) and ``max_settings_per_program`` allows, else several, trained one after another (said so).
-    Each setting is logged as a plain run in ``run_dir/<label>/`` (`setting_label`; its config is the setting's
-    config, so it reads and plots like any run; the checkpoints are the shard's). ``sweep.json``, ``sweep.md`` and
-    ``sweep.png`` (`write_sweep`) compare the settings.
+    sweep's estimated device memory (`mtrl.sweep_shards.program_bytes`) fits ``memory_budget`` (default: what
+    the device has free, `mtrl.sweep_shards.available_bytes`) and ``max_settings_per_program`` allows, else
+    several, trained one after another (said so). Each setting is logged as a plain run in ``run_dir/<label>/``
+    (`mtrl.sweep_grid.setting_label`; its config is the setting's config, so it reads and plots like any run; the
+    checkpoints are the shard's). ``sweep.json``, ``sweep.md`` and ``sweep.png``
+    (`mtrl.sweep_results.write_sweep`) compare the settings.
 
     ``launcher`` ``"local"`` or ``"slurm"`` runs the unfinished shards as separate jobs through submitit (local
     processes, or a SLURM job array; ``launcher_options`` go to `submitit.AutoExecutor.update_parameters`, e.g.
     ``{"slurm_partition": "gpu", "gpus_per_node": 1, "timeout_min": 240}``), waits for them and collects.
 
-    ``static`` (e.g. ``{"batch_size": (64, 128)}``, `STATIC` fields) varies settings that change the program:
-    every combination gets its own shards, each setting label starting with its static values.
+    ``static`` (e.g. ``{"batch_size": (64, 128)}``, `mtrl.sweep_grid.STATIC` fields) varies settings that change
+    the program: every combination gets its own shards, each setting label starting with its static values.
 
     A **transfer sweep** (``source`` a source run's directory, ``transfer`` a `mtrl.transfer.TransferConfig`) trains
     every setting as `mtrl.transfer.train_transfer` would (the source spliced in, the mode's optimiser and loss),
@@ -87,8 +88,8 @@ def sweep(
     checkpoint. A directory holding another sweep is refused with the differences (``overwrite`` moves it aside).
     ``train_kwargs`` go to `mtrl.trainer.train` (checkpoints, stop_at_step, log_every, tensorboard).
 
-    Returns the content of sweep.json (`sweep_results`), or ``{"stopped_at": step, "signal": signum or None}``
-    when a shard was stopped.
+    Returns the content of sweep.json (`mtrl.sweep_results.sweep_results`), or ``{"stopped_at": step, "signal":
+    signum or None}`` when a shard was stopped.
     """
     from mtrl.trainer import Trainer
 

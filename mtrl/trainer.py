@@ -35,7 +35,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from mtrl import compilation_cache, replay
 from mtrl.agent import Agent, Hyperparams, TrainState, current_learning_rate, default_hparams, epsilon
 from mtrl.config import DQNConfig
-from mtrl.distributed import any_process, barrier, is_primary, to_host
+from mtrl.distributed import barrier, is_primary, process_max, to_host
 from mtrl.evaluate import make_evaluator
 from mtrl.tasks import TaskSet, make_taskset
 
@@ -486,7 +486,8 @@ class TrainResult:
         summary: the run summary (also written to `summary.json`); empty when the run stopped early.
         stopped_at: env steps per task where a signal or ``stop_at_step`` stopped the run (resumable), else None.
         signal: the signal number that stopped it, if one did.
-        already_complete: ``resume`` found a finished run and trained nothing.
+        already_complete: ``resume`` found a finished run and trained nothing (writing its summary from the last
+            checkpoint when the run had stopped before writing it).
         diverged: run index -> env steps per task at the end of the logging window where the run's parameters
             became non-finite (it stayed frozen at that window's start; ``on_divergence="freeze"``).
     """
@@ -701,8 +702,10 @@ def train(
                         + ". Lower the learning rate or clip gradients harder (max_grad_norm), or compare settings "
                         "with `mtrl sweep`, which freezes a diverged setting and goes on.")
                 last = chunk + 1 == len(sizes)
-                stopping = not last and any_process(stop.signum is not None or (stop_at_step is not None
-                                                                                 and step >= stop_at_step))
+                # every process stops together, with the signal any of them got
+                signum, reached = process_max([stop.signum or 0, stop_at_step is not None and step >= stop_at_step])
+                stop.signum = signum or None
+                stopping = not last and (stop.signum is not None or bool(reached))
                 due = every > 0 and step // every > previous // every
                 if checkpointer is not None and (last or stopping or due):
                     so_far = None if earlier is None else {

@@ -47,7 +47,9 @@ def _leaves_by_path(tree: Any) -> dict[str, jax.Array]:
 # Per-task parts may be wider in the target along one axis, because a task set pads every task to its widest
 # member: adapter kernels along their input axis (observation channels or features), heads along their output axis
 # (actions). The source's entries are copied into the leading slice; the rest only ever meet zero padding or masked
-# actions for the mapped tasks, so they keep their fresh values.
+# actions for the mapped tasks, so they keep their fresh values. That holds for an adapter only when padding adds
+# inputs at the end: vector observations, or a 1x1-conv adapter's channels; a dense adapter on flattened images
+# must not widen (padding channels moves every pixel's position), which `splice`'s ``widen`` argument says.
 WIDENING_AXIS = {"adapter": -2, "head": -1}
 
 
@@ -83,6 +85,7 @@ def splice(
     parts: Sequence[str] = ("torso",),
     head_map: Mapping[int, int] | None = None,
     head_map_parts: Sequence[str] = ("head",),
+    widen: Sequence[str] = tuple(WIDENING_AXIS),
 ) -> dict[str, Any]:
     """A new parameter tree: ``parts`` copied from ``source_params``, everything else from ``target_params``.
 
@@ -96,11 +99,12 @@ def splice(
             be wider along `WIDENING_AXIS` (a task set pads observations and actions to its widest task): adapter
             kernels along their input axis, heads along their actions; the source's entries fill the leading
             slice, the rest keep their fresh values (they meet only zero padding or masked actions).
+        widen: the per-task parts that may be wider (drop ``"adapter"`` for a dense adapter on flattened images).
 
     Raises:
         ValueError: listing every missing part, path or shape mismatch, or out-of-range task index.
     """
-    problems = splice_problems(source_params, target_params, parts, head_map, head_map_parts)
+    problems = splice_problems(source_params, target_params, parts, head_map, head_map_parts, widen)
     if problems:
         raise ValueError("cannot splice parameters:\n  " + "\n  ".join(problems))
 
@@ -117,7 +121,8 @@ def splice(
 
 
 def splice_problems(source_params, target_params, parts: Sequence[str] = ("torso",),
-                    head_map: Mapping[int, int] | None = None, head_map_parts: Sequence[str] = ("head",)) -> list[str]:
+                    head_map: Mapping[int, int] | None = None, head_map_parts: Sequence[str] = ("head",),
+                    widen: Sequence[str] = tuple(WIDENING_AXIS)) -> list[str]:
     """Why `splice` would refuse these trees (empty if it would not); needs only shapes (arrays or
     `jax.ShapeDtypeStruct`), so a run can be checked before anything is built."""
     problems: list[str] = []
@@ -137,7 +142,7 @@ def splice_problems(source_params, target_params, parts: Sequence[str] = ("torso
             problems.append(f"{part}: head_map needs it in both source and target params")
             continue
         problems += _check_same_structure(part, source_params[part], target_params[part], drop_task_axis=True,
-                                          widening_axis=WIDENING_AXIS[part])
+                                          widening_axis=WIDENING_AXIS[part] if part in widen else None)
         n_src = jax.tree.leaves(source_params[part])[0].shape[0]
         n_tgt = jax.tree.leaves(target_params[part])[0].shape[0]
         for t, s in head_map.items():
@@ -147,8 +152,8 @@ def splice_problems(source_params, target_params, parts: Sequence[str] = ("torso
 
 
 def _copy_tasks(target: jax.Array, source: jax.Array, targets: jax.Array, sources: jax.Array) -> jax.Array:
-    """``target[targets] = source[sources]`` on the leading task axis; where an (input) axis differs in length,
-    only the overlapping leading entries are copied."""
+    """``target[targets] = source[sources]`` on the leading task axis; where another axis differs in length (a
+    widened input or action axis), only the overlapping leading entries are copied."""
     n = tuple(slice(0, min(a, b)) for a, b in zip(target.shape[1:], source.shape[1:]))
     return target.at[(targets, *n)].set(source[(sources, *n)])
 
@@ -387,13 +392,15 @@ def provenance(source: Source, tcfg: TransferConfig, seeds: Sequence[int], targe
     }
 
 
-def _splice_plan(source: Source, target_params, tcfg: TransferConfig):
-    """``(head_map, head_map_parts)`` of a target run: ``joint`` copies the source tasks' heads (and adapters not
-    spliced whole) to the same task indices; other modes copy no per-task part."""
+def _splice_plan(source: Source, target_params, tcfg: TransferConfig, trainer):
+    """``(head_map, head_map_parts, widen)`` of a target run: ``joint`` copies the source tasks' heads (and adapters
+    not spliced whole) to the same task indices; other modes copy no per-task part. Adapters may widen only where
+    padding adds inputs at the end (vector observations, or a conv network's 1x1-conv adapter)."""
+    widen = ("head", "adapter") if trainer.config.conv_channels or len(trainer.agent.obs_shape) == 1 else ("head",)
     if tcfg.mode != "joint":
-        return None, ("head",)
+        return None, ("head",), widen
     head_map = {i: i for i in range(len(source.tasks))}
-    return head_map, tuple(p for p in ("head", "adapter") if p in target_params and p not in tcfg.parts)
+    return head_map, tuple(p for p in ("head", "adapter") if p in target_params and p not in tcfg.parts), widen
 
 
 def check_splice(source: Source, trainer, tcfg: TransferConfig) -> None:
@@ -403,12 +410,13 @@ def check_splice(source: Source, trainer, tcfg: TransferConfig) -> None:
         return
     target = jax.eval_shape(lambda k: trainer.agent.init(k, trainer.hparams).params, jax.random.key(0))
     src = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), source.params)
-    problems = splice_problems(src, target, tcfg.parts, *_splice_plan(source, target, tcfg))
+    problems = splice_problems(src, target, tcfg.parts, *_splice_plan(source, target, tcfg, trainer))
     if problems:
         raise ValueError(f"cannot transfer from {source.run_dir} in mode {tcfg.mode}; cannot splice parameters:\n  "
                          + "\n  ".join(problems) + "\nThe spliced parts must have the same shapes in both networks: "
                          "the same --torso, and observations padded to the same width unless both runs use "
-                         "--adapter-size.")
+                         "--adapter-size (mode joint on images with more channels: also --conv-channels, whose "
+                         "adapters are 1x1 convolutions).")
 
 
 def initial_state_fn(source: Source, tcfg: TransferConfig, hparams=None, learning_rates=None,
@@ -425,11 +433,11 @@ def initial_state_fn(source: Source, tcfg: TransferConfig, hparams=None, learnin
         runs = np.arange(len(seeds)) % len(source.seeds) if source_runs is None else np.asarray(source_runs)
         src = jax.tree.map(lambda x: x[runs], source.params)
         target = fresh.runs.train.params
-        head_map, map_parts = _splice_plan(source, target, tcfg)
+        plan = _splice_plan(source, target, tcfg, trainer)
         # Check once on seed 0 for a clear error before anything is traced over the run axis.
         first = lambda tree: jax.tree.map(lambda x: x[0], tree)  # noqa: E731
-        splice(first(src), first(target), tcfg.parts, head_map, map_parts)
-        spliced = jax.vmap(lambda s, t: splice(s, t, tcfg.parts, head_map, map_parts))(src, target)
+        splice(first(src), first(target), tcfg.parts, *plan)
+        spliced = jax.vmap(lambda s, t: splice(s, t, tcfg.parts, *plan))(src, target)
         anchor = {part: src[part] for part in tcfg.parts} if tcfg.mode == "l2sp" else None
         return trainer.with_params(fresh, spliced, anchor)
 

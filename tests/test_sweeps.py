@@ -202,8 +202,8 @@ def test_a_grid_too_big_for_memory_is_split_into_programs_with_the_same_results(
     (4, 4, 7, 7),  # 4 seeds: any count shards
     (4, 1, 3, 3),  # not even 4 fit: unsharded, as many as fit
 ])
-def test_a_split_grid_takes_settings_in_multiples_that_shard_over_the_devices(tiny_config, monkeypatch, devices,
-                                                                              seeds, fit, expected):
+def test_a_split_grid_takes_settings_in_multiples_that_shard_over_the_devices(tiny_config, monkeypatch, capsys,
+                                                                              devices, seeds, fit, expected):
     import jax
 
     from mtrl.sweep_shards import program_bytes, settings_per_program
@@ -213,6 +213,9 @@ def test_a_split_grid_takes_settings_in_multiples_that_shard_over_the_devices(ti
     monkeypatch.setattr(jax, "devices", lambda: list(range(devices)))
     budget = int((fit + 0.5) * program_bytes(trainer, seeds) / 0.8)
     assert settings_per_program(trainer, 10, seeds, None, budget) == expected
+    said = capsys.readouterr().out
+    assert f"programs of up to {expected} settings (about" in said and "GiB available" in said
+    assert ("so the runs shard evenly" in said) == (expected < fit)
 
 
 def test_local_launcher_runs_shards_as_processes_and_merges_them_to_the_one_program_result(tmp_path, tiny_config):

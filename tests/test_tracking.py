@@ -58,18 +58,25 @@ def test_wandb_from_the_command_line(tmp_path):
     assert meta["wandb"]["project"] == "cli-test" and len(_records(str(tmp_path))) == 1
 
 
-def test_a_resumed_wandb_run_does_not_resend_the_steps_it_already_has():
-    """A resumed mtrl run recomputes the steps between its checkpoint and the stop; W&B has them already."""
+def test_a_resumed_wandb_run_does_not_resend_the_steps_it_already_has(monkeypatch, tmp_path):
+    """A resumed mtrl run recomputes the steps between its checkpoint and the stop; the W&B run it continues has
+    them already (its next step is 256), a new W&B run has none."""
+    import wandb
+
     from mtrl.tracking import WandbRun
 
     class FakeRun:
-        logged: list = []
+        step = 256
+
+        def __init__(self):
+            self.logged = []
 
         def log(self, record, step):
             self.logged.append(step)
 
-    tracked = object.__new__(WandbRun)
-    tracked.run, tracked.first_new_step = FakeRun(), 256
-    for step in (192, 256, 320):
-        tracked.scalars(step, {"charts/sps": [1.0]}, seeds=[0])
-    assert tracked.run.logged == [256, 320]
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: FakeRun())
+    for resume_id, expected in (("abc123", [256, 320]), (None, [192, 256, 320])):
+        tracked = WandbRun(WandbOptions(), str(tmp_path), {}, resume_id=resume_id)
+        for step in (192, 256, 320):
+            tracked.scalars(step, {"charts/SPS": [1.0]}, seeds=[0])
+        assert tracked.run.logged == expected

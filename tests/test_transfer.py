@@ -86,3 +86,23 @@ def test_head_map_copies_adapters_across_different_observation_padding():
     with pytest.raises(ValueError, match=r"adapter\['Dense_0'\]\['kernel'\]: source per-task shape \(4, 8\)"):
         splice(src, _params(["CartPole-v1", "Acrobot-v1"], 1, adapter_size=16), head_map={0: 0},
                head_map_parts=("adapter",))
+
+
+@pytest.mark.parametrize("conv_channels", [(), (4,)])
+def test_joint_copies_adapters_into_more_channels_only_where_padding_adds_inputs_at_the_end(conv_channels):
+    """A dense adapter reads flattened images: padding Asterix and Breakout's 4 channels to Seaquest's 10 moves every
+    pixel's input, so joint refuses to copy its rows; a conv network's 1x1-conv adapters widen by channel."""
+    from mtrl.transfer import Source, TransferConfig, build_trainer, check_splice, target_config, target_task_list
+
+    games, tcfg = ["Asterix-MinAtar", "Breakout-MinAtar"], TransferConfig(mode="joint")
+    cfg = DQNConfig(torso=(16, 8), adapter_size=6, conv_channels=conv_channels)
+    params = jax.tree.map(lambda x: x[None], _params(games, 0, adapter_size=6, conv_channels=conv_channels))
+    source = Source(params=params, metadata={"tasks": games, "seeds": [0], "step": 0}, run_dir="source")
+    trainer = build_trainer(target_task_list("joint", games, ["Seaquest-MinAtar"]), target_config(cfg, tcfg, 2, 1),
+                            tcfg)
+    if conv_channels:
+        check_splice(source, trainer, tcfg)
+    else:
+        with pytest.raises(ValueError, match=r"adapter\['Dense_0'\]\['kernel'\]: source per-task shape \(400, 6\) vs "
+                                             r"target per-task shape \(1000, 6\)"):
+            check_splice(source, trainer, tcfg)
