@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from experiments.common import EARLIER_DEFAULTS, parse_study_args, train_or_reuse, write_study_results
+from experiments.common import EARLIER_DEFAULTS, parse_study_args, run_wall_s, train_or_reuse, write_study_results
 from mtrl.config import DQNConfig
 from mtrl.logger import markdown_table
 
@@ -66,8 +66,7 @@ def fmt(r: dict) -> str:
 
 
 def _wall(summary: dict) -> str:
-    """A run's wall time over all its sittings ("unknown" for a summary written from a checkpoint without it)."""
-    wall = summary.get("wall_s_all_sittings") or summary.get("wall_s")
+    wall = run_wall_s(summary)
     return "unknown" if wall is None else f"{wall:.0f} s"
 
 

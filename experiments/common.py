@@ -136,6 +136,13 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     )
 
 
+def run_wall_s(summary: dict) -> float | None:
+    """A run's wall seconds over all its sittings where its summary knows them, else its last sitting's; None
+    when neither is known (a summary written from a checkpoint without timing)."""
+    all_sittings = summary.get("wall_s_all_sittings")
+    return all_sittings if all_sittings is not None else summary.get("wall_s")
+
+
 def runs_timing(root: str) -> dict:
     """The training time of a study from its finished runs under ``root`` (the same whether they were trained now
     or reused; runs moved aside are not counted): ``wall_s`` summed over runs and over each run's sittings,
@@ -146,9 +153,9 @@ def runs_timing(root: str) -> dict:
         if "summary.json" in files and ".replaced-" not in directory:
             with open(os.path.join(directory, "summary.json")) as f:
                 summary = json.load(f)
-            all_sittings = summary.get("wall_s_all_sittings")
-            known = all_sittings if all_sittings is not None else summary.get("wall_s")
-            partial += all_sittings is None and ("resumed_from_step" in summary or known is None)
+            known = run_wall_s(summary)
+            partial += summary.get("wall_s_all_sittings") is None and ("resumed_from_step" in summary
+                                                                          or known is None)
             total += float(known or 0.0)
             count += 1
             with open(os.path.join(directory, "config.json")) as f:

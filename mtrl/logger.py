@@ -376,7 +376,7 @@ class GroupedRunLogger:
             share = len(g.runs) / self.num_runs
             rate = timing["env_steps_per_s"]  # None in a summary written from a checkpoint without timing
             own = {**timing, "env_steps_per_s": None if rate is None else rate * share,
-                   "program_env_steps_per_s": timing["env_steps_per_s"]}  # wall and compile: the whole program's
+                   "program_env_steps_per_s": rate}  # wall and compile: the whole program's
             summaries[g.label] = logger.finish(eval_steps, np.asarray(eval_returns)[:, np.asarray(g.runs)], own)
         return {"groups": summaries, **timing}
 

@@ -632,9 +632,8 @@ def train(
         start_step = checkpointer.latest_step()
         check_compatible(checkpointer.metadata(start_step), identity, run_dir)
         if start_step == total_steps:
-            if primary and _summary_missing(run_dir, groups):
-                return _finish_from_checkpoint(checkpointer, trainer, seeds, new_logger(start_step))
-            return _already_complete(run_dir, checkpointer, trainer, seeds)
+            missing = primary and _summary_missing(run_dir, groups)
+            return _already_complete(run_dir, checkpointer, trainer, seeds, new_logger if missing else None)
 
         def build_state() -> RunnerState:
             state, metadata = checkpointer.restore(trainer.init(seeds), start_step)
@@ -785,42 +784,37 @@ def _summary_missing(run_dir: str, groups: Sequence[Any] | None) -> bool:
     return any(not os.path.exists(os.path.join(d, "summary.json")) for d in dirs)
 
 
-def _finish_from_checkpoint(checkpointer, trainer: Trainer, seeds: list[int], logger) -> TrainResult:
-    """A run stopped after its last checkpoint but before its summary was written: the summary, table and curves
-    from the checkpoint's evaluations and timing so far; nothing compiled or trained."""
+def _already_complete(run_dir: str, checkpointer, trainer: Trainer, seeds: list[int],
+                      new_logger: Callable[[int], Any] | None = None) -> TrainResult:
+    """The result of resuming a run that already trained its whole budget: read back from its last checkpoint,
+    nothing compiled. ``new_logger`` (the run was stopped after that checkpoint, before its summary was written):
+    the summary, table and curves are written from the checkpoint's evaluations and timing so far."""
     metadata = checkpointer.metadata()
     checkpointer.close()
+    steps = int(metadata["step"])
     eval_steps = np.asarray(metadata["eval_steps"])
     eval_returns = np.asarray(metadata["eval_returns"], np.float32)
-    so_far = metadata.get("timing_so_far") or {}
-    steps = int(metadata["step"])
-    train_s = so_far.get("train_s")
-    timing = {"env_steps_per_task": steps, "wall_s": so_far.get("wall_s"), "compile_s": None, "train_s": train_s,
-              "env_steps_per_s": (steps * trainer.taskset.num_tasks * len(seeds) / train_s) if train_s else None,
-              "sittings": so_far.get("sittings"), "wall_s_all_sittings": so_far.get("wall_s"),
-              "train_s_all_sittings": train_s, "summary_from_checkpoint": True}
-    try:
-        summary = logger.finish(eval_steps, eval_returns, timing)
-    finally:
-        logger.close()
-    print(f"the run had finished training ({steps:,} env steps per task) but not its summary; written from its "
-          "last checkpoint.")
+    if new_logger is None:
+        summary = {}
+        summary_path = os.path.join(run_dir, "summary.json")
+        if os.path.exists(summary_path):
+            with open(summary_path) as f:
+                summary = json.load(f)
+        print(f"{run_dir} is complete ({steps:,} env steps per task); nothing to train.")
+    else:
+        so_far = metadata.get("timing_so_far") or {}
+        train_s = so_far.get("train_s")
+        timing = {"env_steps_per_task": steps, "wall_s": so_far.get("wall_s"), "compile_s": None, "train_s": train_s,
+                  "env_steps_per_s": steps * trainer.taskset.num_tasks * len(seeds) / train_s if train_s else None,
+                  "sittings": so_far.get("sittings"), "wall_s_all_sittings": so_far.get("wall_s"),
+                  "train_s_all_sittings": train_s, "summary_from_checkpoint": True}
+        logger = new_logger(steps)
+        try:
+            summary = logger.finish(eval_steps, eval_returns, timing)
+        finally:
+            logger.close()
+        print(f"the run had finished training ({steps:,} env steps per task) but not its summary; written from its "
+              "last checkpoint.")
     return TrainResult(state=None, eval_steps=eval_steps, eval_returns=eval_returns,
-                       task_names=trainer.taskset.names, seeds=seeds, summary=summary, already_complete=True,
-                       diverged={int(k): int(v) for k, v in metadata.get("diverged", {}).items()})
-
-
-def _already_complete(run_dir: str, checkpointer, trainer: Trainer, seeds: list[int]) -> TrainResult:
-    """The result of resuming a run that already trained its whole budget: read back, nothing compiled."""
-    metadata = checkpointer.metadata()
-    checkpointer.close()
-    summary_path = os.path.join(run_dir, "summary.json")
-    summary = {}
-    if os.path.exists(summary_path):
-        with open(summary_path) as f:
-            summary = json.load(f)
-    print(f"{run_dir} is complete ({metadata['step']:,} env steps per task); nothing to train.")
-    return TrainResult(state=None, eval_steps=np.asarray(metadata["eval_steps"]),
-                       eval_returns=np.asarray(metadata["eval_returns"], np.float32),
                        task_names=trainer.taskset.names, seeds=seeds, summary=summary, already_complete=True,
                        diverged={int(k): int(v) for k, v in metadata.get("diverged", {}).items()})
