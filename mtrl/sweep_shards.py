@@ -18,6 +18,8 @@ from mtrl.sweep_results import sweep_results, write_sweep
 PLAN_FILE = "sweep_plan.json"  # in the sweep's directory: tasks, config, grid, seeds and the settings of each shard
 SHARD_FILE = "shard.json"  # in a finished shard's program directory: its evaluations and divergences
 LAUNCHERS = ("local", "slurm")
+JOBS_FILE = "submitted.json"  # in <run-dir>/jobs: the SLURM job id each shard was last submitted as
+SLURM_ACTIVE_STATES = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED")
 
 
 def program_bytes(trainer: Any, num_runs: int) -> int:
@@ -298,11 +300,56 @@ def launch(run_dir: str, launcher: str, options: Mapping[str, Any], **train_kwar
     pending = [i for i in range(len(plan["shards"]))
                if not os.path.exists(os.path.join(run_dir, "shards", str(i), SHARD_FILE))]
     if pending:
+        if launcher == "slurm":
+            _refuse_shards_still_queued(run_dir, pending)
         executor = submitit.AutoExecutor(folder=os.path.join(run_dir, "jobs", "%j"), cluster=launcher)
         executor.update_parameters(**{"timeout_min": 24 * 60, "name": "mtrl-sweep", **options})
         jobs = executor.map_array(_shard_job, [run_dir] * len(pending), pending, [train_kwargs] * len(pending))
+        if launcher == "slurm":
+            _record_jobs(run_dir, {shard: job.job_id for shard, job in zip(pending, jobs)})
         print(f"sweep: {len(jobs)} shard job(s) submitted ({launcher}): {', '.join(j.job_id for j in jobs)}; logs in "
               f"{run_dir}/jobs/")
         for job in jobs:
             job.result()  # raises with the job's traceback if a shard failed
     return collect(run_dir)
+
+
+def _record_jobs(run_dir: str, job_ids: Mapping[int, str]) -> None:
+    """Add the SLURM job ids of newly submitted shards to ``<run_dir>/jobs/submitted.json``."""
+    import json
+    import os
+
+    path = os.path.join(run_dir, "jobs", JOBS_FILE)
+    recorded = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            recorded = json.load(f)
+    recorded.update({str(shard): job_id for shard, job_id in job_ids.items()})
+    with open(path, "w") as f:
+        json.dump(recorded, f, indent=1)
+
+
+def _refuse_shards_still_queued(run_dir: str, pending: Sequence[int]) -> None:
+    """A rerun (say, after the submitting shell was lost) must not submit a shard whose earlier job is still queued
+    or running: two jobs would train into the same shard directory. Asks SLURM (sacct, through submitit) about each
+    unfinished shard's last job and raises naming those still active."""
+    import json
+    import os
+
+    import submitit
+
+    path = os.path.join(run_dir, "jobs", JOBS_FILE)
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        recorded = json.load(f)
+    active = []
+    for shard in pending:
+        if str(shard) in recorded:
+            job = submitit.SlurmJob(folder=os.path.join(run_dir, "jobs", "%j"), job_id=recorded[str(shard)])
+            state = job.state
+            if state.split(" ")[0] in SLURM_ACTIVE_STATES:
+                active.append(f"shard {shard} (job {job.job_id}, {state})")
+    if active:
+        raise ValueError(f"{run_dir}: {', '.join(active)} still in SLURM; wait for them and run `python -m mtrl sweep "
+                         "--collect --run-dir DIR`, or scancel them and rerun the sweep to resume their shards")

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+import submitit  # noqa: F401  here, not inside a test: its logging setup closes handlers bound to a test's capture
 
 from mtrl.config import DQNConfig
 from mtrl.plots import read_eval_csv
@@ -228,6 +229,51 @@ def test_local_launcher_runs_shards_as_processes_and_merges_them_to_the_one_prog
     (tmp_path / "shards" / "1" / "shard.json").unlink()
     with pytest.raises(ValueError, match=r"shards \[1\] of 2 are not finished"):
         collect(str(tmp_path))
+
+
+def test_slurm_launcher_submits_one_job_array_whose_tasks_train_the_shards(tmp_path, tiny_config, monkeypatch,
+                                                                           capfd):
+    """`mtrl sweep --launcher slurm` against a stand-in SLURM on PATH (tests/fake_slurm.py): the two shards go out
+    as one sbatch job array whose script carries the command line's partition, GPUs, time limit and job name; each
+    array task trains its shard, and the merge equals the one-program sweep. Rerun, nothing is submitted again, nor
+    for an unfinished shard whose job SLURM still runs."""
+    from mtrl.cli import main
+    from tests import fake_slurm
+
+    bin_dir, state = fake_slurm.install(str(tmp_path / "slurm"))
+    monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ["PATH"])
+    monkeypatch.setenv("FAKE_SLURM_STATE", state)
+    run_dir = tmp_path / "sweep"
+    command = ["sweep", "--tasks", "CartPole-v1", "--grid", "eps_end=0.05,0.2", "--seeds", "1", "--seed", "4",
+               "--total-steps", "256", "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8",
+               "--learning-starts", "16", "--target-update-period", "4", "--torso", "16", "--eval-every", "128",
+               "--eval-episodes", "2", "--lr-end-fraction", "0", "--max-settings-per-program", "1",
+               "--launcher", "slurm", "--slurm-partition", "debugq", "--gpus-per-job", "1", "--timeout-min", "10",
+               "--run-dir", str(run_dir), "--no-progress"]
+    main(command)
+    assert "2 shard job(s) submitted (slurm): 4000_0, 4000_1" in capfd.readouterr().out
+    scripts = sorted(name for name in os.listdir(state) if name.endswith(".sbatch"))
+    assert scripts == ["4000.sbatch"]
+    script = open(os.path.join(state, scripts[0])).read()
+    for line in ("#SBATCH --array=0-1%2", "#SBATCH --partition=debugq", "#SBATCH --gpus-per-node=1",
+                 "#SBATCH --time=10", "#SBATCH --job-name=mtrl-sweep"):
+        assert line in script.splitlines(), line
+    for task in (0, 1):  # each array task ran as SLURM job 4000_<task> (submitit read SLURM's variables)
+        log = (run_dir / "jobs" / f"4000_{task}" / f"4000_{task}_0_log.out").read_text()
+        assert f"JobEnvironment(job_id=4000_{task}," in log and "Job completed successfully" in log
+    whole = sweep(["CartPole-v1"], tiny_config, {"eps_end": (0.05, 0.2)}, seeds=[4], progress=False)
+    assert _finals(json.loads((run_dir / "sweep.json").read_text())) == _finals(whole)
+    main(command)
+    assert "submitted" not in capfd.readouterr().out
+    assert sorted(name for name in os.listdir(state) if name.endswith(".sbatch")) == ["4000.sbatch"]
+    # the submitting shell was lost while shard 1's job still ran: a rerun leaves it alone, says so, submits nothing
+    (run_dir / "shards" / "1" / "shard.json").unlink()
+    with open(os.path.join(state, "4000_1.state"), "w") as f:
+        f.write("RUNNING")
+    with pytest.raises(SystemExit):
+        main(command)
+    assert "shard 1 (job 4000_1, RUNNING) still in SLURM" in capfd.readouterr().err
+    assert sorted(name for name in os.listdir(state) if name.endswith(".sbatch")) == ["4000.sbatch"]
 
 
 def test_a_transfer_sweep_over_l2sp_alpha_equals_each_transfer_run_alone(tmp_path, tiny_config):
