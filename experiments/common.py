@@ -300,14 +300,15 @@ def pretrain_and_study(args: StudyArgs, out: str, source_tasks: list[str], targe
                           rerun=args.rerun, checkpoints=args.checkpoints, **study_kwargs)
 
 
-def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str) -> None:
+def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str, variant: str = "") -> None:
     """Write a transfer experiment's results file: each study's source summary and transfer table (``studies``:
-    heading -> transfer.json content; one study may have the heading "")."""
+    heading -> transfer.json content; one study may have the heading ""). A ``variant`` of the experiment (e.g.
+    "popart") gets files of its own: results_<variant>.json, page <study>_<variant>.md, figures <variant>_*.png."""
     from mtrl.study import study_markdown
 
     parts, figures = [], {}
     for heading, study in studies.items():
-        slug = heading.split(":")[-1].strip().split("-")[0].lower()
+        slug = "_".join(filter(None, (variant, heading.split(":")[-1].strip().split("-")[0].lower())))
         curves = os.path.join(os.path.dirname(study["source_run"]), "study", "transfer_curves.png")
         if os.path.exists(curves):
             figures[f"{slug + '_' if slug else ''}transfer_curves.png"] = curves
@@ -318,4 +319,5 @@ def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str) -> N
                 source_text = f.read()
         parts.append((f"## {heading}\n\n" if heading else "") + "Source run, final greedy return:\n\n" + source_text
                      + "\nTransfer vs scratch:\n\n" + study_markdown(study))
-    write_study_results(args, "results", {"studies": studies}, "\n".join(parts), title, figures)
+    write_study_results(args, "_".join(filter(None, ("results", variant))), {"studies": studies}, "\n".join(parts),
+                        title, figures, page="_".join(filter(None, (args.name, variant))))

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     data = {"budget": budget_name, "config": dataclasses.asdict(cfg), "popart_within_single_interval": popart_holds,
             "not_finished": missing, "runs": {"single": single, **{k: v[games[0]] for k, v in multi.items()}}}
     write_study_results(args, budget_name, data, text, "MinAtar: five games in one network",
-                        figures={"curves.png": figure}, page="minatar" if budget_name == "cpu" else
+                        figures={f"{budget_name}_curves.png": figure}, page="minatar" if budget_name == "cpu" else
                         f"minatar_{budget_name}")
     return data["runs"]
 

@@ -2,7 +2,7 @@
 
     python -m experiments.minatar_transfer [--budget smoke|cpu|paper] [--targets G,...] [--games G,...] [--modes M,...]
                                            [--seeds S] [--seed 1000] [--total-steps N] [--run-dir DIR] [--rerun]
-                                           [--publish]
+                                           [--aggregation sum|popart] [--publish]
 
 For each target game (default: all five): pretrain on the other four games (the other ``--games``; same per-game
 budget and settings as `experiments.minatar_multitask`), then train the target in every transfer mode — scratch,
@@ -11,9 +11,11 @@ the last evaluations, AUC, transfer ratio, time to threshold, censored; `mtrl.st
 differ (4-10), so every network here maps each game's channels through its own 1x1-conv adapter
 (`ADAPTER_CHANNELS`) before the shared torso: the torso then has the same shape for any set of games and splices
 unchanged.
-Normalised returns use the MinAtar paper's DQN at 5M frames as the reference (`PAPER_DQN_5M`; its protocol
-differs unless `--budget paper`). Rerunning the same command continues: finished runs are reused, interrupted
-ones resumed.
+``--aggregation popart`` trains the source and every target run (scratch included, so the comparison stays like
+for like) with PopArt-normalised losses instead of their plain sum, into its own results page; use its own
+``--run-dir``. Normalised returns use the MinAtar paper's DQN at 5M frames as the reference (`PAPER_DQN_5M`; its
+protocol differs unless `--budget paper`). Rerunning the same command continues: finished runs are reused,
+interrupted ones resumed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from experiments.minatar_common import (
 )
 from mtrl.transfer import MODES, TransferSettings
 
+AGGREGATIONS = ("sum", "popart")
 ADAPTER_CHANNELS = 10  # the widest game's channel count: each adapter can pass its game's grid through unchanged
 
 
@@ -41,9 +44,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     config = dataclasses.replace(base_config(budget), adapter_size=ADAPTER_CHANNELS)
     extra = {**BUDGET_OPTION, **GAMES_OPTION,
              "--targets": {"default": None, "help": "comma-separated target games (default: every game of --games)"},
-             "--modes": {"default": ",".join(MODES), "help": f"transfer modes (default: {','.join(MODES)})"}}
+             "--modes": {"default": ",".join(MODES), "help": f"transfer modes (default: {','.join(MODES)})"},
+             "--aggregation": {"choices": AGGREGATIONS, "default": "sum",
+                               "help": "loss aggregation of the source and of every target run, scratch included: "
+                                       "sum (default) or popart (published as minatar_transfer_popart)"}}
     args = parse_study_args(__doc__, "minatar_transfer", config, argv, seeds=budget.seeds, tuned_on=TUNED_ON,
                             extra=extra, checkpoint_every=budget.checkpoint_every)
+    aggregation = args.options["aggregation"]
+    args = dataclasses.replace(args, config=dataclasses.replace(args.config, loss_aggregation=aggregation))
     modes = [m.strip() for m in args.options["modes"].split(",") if m.strip()]
     settings = TransferSettings(unfreeze_at=args.config.total_steps // 5)
     games = selected_games(args.options["games"], at_least=2)
@@ -58,7 +66,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             args, os.path.join(args.out, target), sources, [target], args.config, args.config, settings, modes=modes,
             references={target: PAPER_DQN_5M[target]}, last_k=last_k, random_episodes=budget.random_episodes,
             progress=False)
-    publish_transfer(args, studies, f"MinAtar leave-one-out transfer (budget {budget_name})")
+    variant = "" if aggregation == "sum" else aggregation
+    publish_transfer(args, studies, f"MinAtar leave-one-out transfer (budget {budget_name}"
+                     + (f", {aggregation} loss aggregation)" if variant else ")"), variant=variant)
     return studies
 
 

@@ -64,3 +64,18 @@ def test_leave_one_out_transfer_splices_the_other_games_torso_into_the_held_out_
     assert source["config"]["adapter_size"] == minatar_transfer.ADAPTER_CHANNELS
     assert set(study["modes"]) == {"scratch", "finetune", "joint"}
     assert (tmp_path / "results.md").exists()
+
+
+def test_leave_one_out_transfer_with_popart_trains_source_and_targets_with_popart_into_files_of_its_own(tmp_path):
+    """--aggregation popart: the four-game source and every target run (scratch and joint here) use PopArt, and the
+    results go to results_popart.*, beside (not over) the plain-sum study's results."""
+    from experiments import minatar_transfer
+
+    minatar_transfer.main(["--budget", "smoke", "--total-steps", "160", "--targets", "Seaquest-MinAtar",
+                           "--games", "Breakout-MinAtar,Seaquest-MinAtar", "--modes", "scratch,joint",
+                           "--aggregation", "popart", "--run-dir", str(tmp_path)])
+    runs = tmp_path / "Seaquest-MinAtar"
+    for run in (runs / "source", runs / "study" / "scratch", runs / "study" / "joint"):
+        assert json.loads((run / "config.json").read_text())["config"]["loss_aggregation"] == "popart", run
+    assert (tmp_path / "results_popart.md").exists() and not (tmp_path / "results.md").exists()
+    assert "popart loss aggregation" in (tmp_path / "results_popart.md").read_text()
