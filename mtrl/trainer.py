@@ -267,10 +267,12 @@ class Trainer:
         else:
             batch = replay.sample(buffer, k_sample, cfg.batch_size)
         train, metrics = self.agent.update(train, batch)
-        return train, key, metrics
+        return train, key, pack_learner_metrics(metrics)
 
     def iteration(self, state: RunnerState, _=None) -> tuple[RunnerState, dict[str, jax.Array]]:
-        """One iteration for every run: collect, maybe learn, maybe update the target network."""
+        """One iteration for every run: collect, maybe learn, maybe update the target network. Metrics:
+        ``return_sum``, ``episodes [S, T]``, ``learner [S, 3T + 1]`` (`pack_learner_metrics`; zeros without an
+        update) and ``learned ()``."""
         cfg = self.config
         env_steps = (state.iteration * cfg.num_envs).astype(jnp.float32)
         runs, stats = jax.vmap(self._collect, in_axes=(0, None))(state.runs, env_steps)
@@ -281,14 +283,14 @@ class Trainer:
         learn_all = jax.vmap(self._learn)
 
         def skip(train, key, _):
-            return train, key, jax.vmap(lambda _: self.agent.no_update_metrics())(key)
+            return train, key, jax.vmap(lambda _: pack_learner_metrics(self.agent.no_update_metrics()))(key)
 
         train, key, metrics = jax.lax.cond(learn, learn_all, skip, runs.train, runs.key, runs.replay)
         num_updates = state.num_updates + learn.astype(jnp.int32)
         sync = learn & (num_updates % cfg.target_update_period == 0)
         train = jax.lax.cond(sync, jax.vmap(self.agent.update_target), lambda t: t, train)
         runs = runs.replace(train=train, key=key)
-        metrics = {**metrics, **stats, "learned": learn}
+        metrics = {"learner": metrics, **stats, "learned": learn}
         return RunnerState(runs=runs, iteration=state.iteration + 1, num_updates=num_updates), metrics
 
     # --- compiled entry points ------------------------------------------------------------------------------
@@ -316,7 +318,8 @@ class Trainer:
             # An iteration without an update reports zeros, so the sums only count updates.
             num_runs, num_tasks = state.runs.episode_return.shape[:2]
             per_run = {"return_sum": jnp.zeros((num_tasks,), jnp.float32),
-                       "episodes": jnp.zeros((num_tasks,), jnp.int32), **self.agent.no_update_metrics()}
+                       "episodes": jnp.zeros((num_tasks,), jnp.int32),
+                       "learner": pack_learner_metrics(self.agent.no_update_metrics())}
             sums = jax.tree.map(lambda x: jnp.zeros((num_runs,) + x.shape, x.dtype), per_run)
 
             def body(carry, _):
@@ -335,7 +338,7 @@ class Trainer:
                 "diverged": diverged,
                 "return_sum": sums["return_sum"],
                 "episodes": sums["episodes"],
-                **{name: per_update(sums[name]) for name in ("loss", "td_abs", "q_taken", "grad_norm")},
+                **unpack_learner_metrics(per_update(sums["learner"]), num_tasks),
                 "updates": updates,
                 "epsilon": jax.vmap(epsilon, in_axes=(0, None))(train.hparams, env_steps),
                 "learning_rate": jax.vmap(current_learning_rate, in_axes=(0, None, None))(
@@ -382,6 +385,24 @@ class Trainer:
             options = None if self.config.conv_channels else QUICK_COMPILE
             evaluate = self.make_evaluate().lower(state).compile(options)
             return chunk.result(), evaluate
+
+
+LEARNER_METRICS = ("loss", "td_abs", "q_taken", "grad_norm")  # `Agent.update`'s metrics: [T] each, grad_norm ()
+
+
+def pack_learner_metrics(metrics: dict[str, jax.Array]) -> jax.Array:
+    """`Agent.update`'s metrics of one run as one vector ``[3T + 1]`` (loss, td_abs, q_taken, grad_norm): the
+    iteration hands one array out of its conditional and the window adds one array per iteration, a kernel instead
+    of four on a GPU. Concatenation and slicing move values without arithmetic: the sums are unchanged."""
+    return jnp.concatenate([jnp.atleast_1d(metrics[name]) for name in LEARNER_METRICS])
+
+
+def unpack_learner_metrics(packed: jax.Array, num_tasks: int) -> dict[str, jax.Array]:
+    """Inverse of `pack_learner_metrics` on ``[..., 3T + 1]``: ``loss``, ``td_abs``, ``q_taken [..., T]``,
+    ``grad_norm [...]``."""
+    t = num_tasks
+    return {"loss": packed[..., :t], "td_abs": packed[..., t:2 * t], "q_taken": packed[..., 2 * t:3 * t],
+            "grad_norm": packed[..., 3 * t]}
 
 
 def freeze_diverged(state: RunnerState, start: TrainState) -> tuple[RunnerState, jax.Array]:

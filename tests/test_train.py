@@ -3,12 +3,13 @@ import json
 
 import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from mtrl.config import DQNConfig
 from mtrl.tasks import suite
-from mtrl.trainer import Trainer, train, window_sizes
+from mtrl.trainer import Trainer, pack_learner_metrics, train, unpack_learner_metrics, window_sizes
 
 
 def _run(cfg, seeds, steps_chunks=2):
@@ -134,6 +135,7 @@ def test_chunk_metrics_reduce_the_per_iteration_metrics_per_logging_window(tiny_
     end_state, metrics = trainer.make_train_chunk(k, log_iterations=10)(trainer.init([0, 1]))
     one_window, _ = trainer.make_train_chunk(k)(trainer.init([0, 1]))
     chex.assert_trees_all_equal(jax.device_get(end_state), jax.device_get(one_window))
+    per_iter = {**per_iter, **unpack_learner_metrics(per_iter["learner"], num_tasks=2)}
     learned = np.asarray(per_iter["learned"])
     assert 0 < learned.sum() < k  # the chunk spans learning_starts: some iterations learn, some do not
     bounds = [0, 10, 20, 30, 31]
@@ -197,3 +199,14 @@ def test_total_steps_must_be_a_multiple_of_num_envs(tiny_config):
 
     with pytest.raises(ValueError, match=r"total_steps must be a multiple of num_envs \(4.*got 202; use 200 or 204"):
         dataclasses.replace(tiny_config, total_steps=202).validate()
+
+
+def test_learner_metrics_pack_into_one_vector_and_unpack_unchanged():
+    """`Agent.update`'s metrics travel out of the iteration's conditional as one ``[3T + 1]`` vector (one kernel
+    on a GPU instead of four); packing and unpacking move values and change none."""
+    metrics = {"loss": jnp.array([1.0, 2.0]), "td_abs": jnp.array([3.0, 4.0]), "q_taken": jnp.array([5.0, 6.0]),
+               "grad_norm": jnp.array(7.0)}
+    packed = pack_learner_metrics(metrics)
+    np.testing.assert_array_equal(packed, [1, 2, 3, 4, 5, 6, 7])
+    chex.assert_trees_all_equal(unpack_learner_metrics(jnp.stack([packed, packed + 1]), num_tasks=2),
+                                jax.tree.map(lambda x: jnp.stack([x, x + 1]), metrics))
