@@ -92,7 +92,7 @@ def count_kernels(computations: dict, name: str) -> collections.Counter:
     as one."""
     counts: collections.Counter = collections.Counter()
     for opcode, line in computations[name]:
-        if opcode in FREE_OPCODES:
+        if opcode in FREE_OPCODES or opcode.endswith("-done"):  # an async pair's -done only waits for its -start
             continue
         if opcode == "call":
             for callee in _callees(line, "to_apply"):
@@ -162,7 +162,7 @@ def _target(target_config: str | None):
 
 
 def _abstract(tree, sharding):
-    """Shapes and dtypes of ``tree`` placed on ``sharding`` (Python scalars as the weak types jit gives them)."""
+    """Shapes and dtypes of ``tree`` placed on ``sharding`` (Python scalars get jax's default dtypes)."""
     import jax
 
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(jax.numpy.shape(x), jax.numpy.result_type(x),

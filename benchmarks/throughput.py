@@ -64,9 +64,13 @@ from mtrl.trainer import LOG_EVERY, Trainer, log_iterations
 REFERENCE_PUREJAXRL_SPS = (44_000, 47_000)
 REFERENCE_BARE_LEARNER = 0.81e6
 
+# PureJaxRL's dqn.py program in mtrl's terms: plain one-step DQN, plain Adam at a constant learning rate, no gradient
+# clipping (mtrl's defaults decay the rate and clip: on a GPU those are kernels PureJaxRL's program does not run);
+# γ and the final ε stay mtrl's (0.995, 0.01; PureJaxRL 0.99, 0.05), which change no work per iteration.
 PUREJAXRL = DQNConfig(n_step=1, num_envs=10, buffer_size=10_000, batch_size=128, learning_starts=10_000, update_every=1,
-                      target_update_period=50, tau=1.0, lr=2.5e-4, double_q=False, loss="l2", torso=(120, 84),
-                      total_steps=500_000, eps_decay_fraction=0.5, eval_every=50_000)
+                      target_update_period=50, tau=1.0, lr=2.5e-4, lr_end_fraction=1.0, max_grad_norm=None,
+                      double_q=False, loss="l2", torso=(120, 84), total_steps=500_000, eps_decay_fraction=0.5,
+                      eval_every=50_000)
 
 
 def _timed(fn, *args):

@@ -35,8 +35,8 @@ class DQNConfig:
     """Adam learning rate"""
     lr_end_fraction: float = 0.5
     """learning rate at the end of training, as a fraction of `lr` (linear decay; 1.0 = constant)"""
-    max_grad_norm: float = 10.0
-    """global gradient-norm clip"""
+    max_grad_norm: float | None = 10.0
+    """global gradient-norm clip; None: no clipping (as PureJaxRL's and CleanRL's DQN)"""
     gamma: float = 0.995
     """discount for tasks whose spec sets none"""
     eps_start: float = 1.0
@@ -150,7 +150,7 @@ class DQNConfig:
         checks = {
             "tau": (0.0 < self.tau <= 1.0, "in (0, 1]"),
             "lr": (self.lr > 0.0, "> 0"),
-            "max_grad_norm": (self.max_grad_norm > 0.0, "> 0"),
+            "max_grad_norm": (self.max_grad_norm is None or self.max_grad_norm > 0.0, "> 0 or None (no clipping)"),
             "gamma": (0.0 <= self.gamma <= 1.0, "in [0, 1]"),
             "eps_start": (0.0 <= self.eps_start <= 1.0, "in [0, 1]"),
             "eps_end": (0.0 <= self.eps_end <= 1.0, "in [0, 1]"),

@@ -19,7 +19,10 @@ PLAN_FILE = "sweep_plan.json"  # in the sweep's directory: tasks, config, grid, 
 SHARD_FILE = "shard.json"  # in a finished shard's program directory: its evaluations and divergences
 LAUNCHERS = ("local", "slurm")
 JOBS_FILE = "submitted.json"  # in <run-dir>/jobs: the SLURM job id each shard was last submitted as
-SLURM_ACTIVE_STATES = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED")
+# A shard is resubmitted only after its last job reached one of these; any other state (queued, running, held,
+# requeued, or UNKNOWN when sacct cannot answer) refuses the rerun.
+SLURM_END_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL",
+                    "DEADLINE", "PREEMPTED")
 
 
 def program_bytes(trainer: Any, num_runs: int) -> int:
@@ -330,9 +333,9 @@ def _record_jobs(run_dir: str, job_ids: Mapping[int, str]) -> None:
 
 
 def _refuse_shards_still_queued(run_dir: str, pending: Sequence[int]) -> None:
-    """A rerun (say, after the submitting shell was lost) must not submit a shard whose earlier job is still queued
-    or running: two jobs would train into the same shard directory. Asks SLURM (sacct, through submitit) about each
-    unfinished shard's last job and raises naming those still active."""
+    """A rerun (say, after the submitting shell was lost) must not submit a shard whose earlier job may still run:
+    two jobs would train into the same shard directory. Asks SLURM (sacct, through submitit) about each unfinished
+    shard's last job and raises naming those not known to have ended (queued, running, held, or unknown)."""
     import json
     import os
 
@@ -343,13 +346,12 @@ def _refuse_shards_still_queued(run_dir: str, pending: Sequence[int]) -> None:
         return
     with open(path) as f:
         recorded = json.load(f)
-    active = []
-    for shard in pending:
-        if str(shard) in recorded:
-            job = submitit.SlurmJob(folder=os.path.join(run_dir, "jobs", "%j"), job_id=recorded[str(shard)])
-            state = job.state
-            if state.split(" ")[0] in SLURM_ACTIVE_STATES:
-                active.append(f"shard {shard} (job {job.job_id}, {state})")
+    submitit.SlurmJob.watcher.clear()  # states cached by this process's earlier waits may be stale
+    jobs = {shard: submitit.SlurmJob(folder=os.path.join(run_dir, "jobs", "%j"), job_id=recorded[str(shard)])
+            for shard in pending if str(shard) in recorded}
+    active = [f"shard {shard} (job {job.job_id}, {job.state})" for shard, job in jobs.items()
+              if job.state.split(" ")[0] not in SLURM_END_STATES]
     if active:
-        raise ValueError(f"{run_dir}: {', '.join(active)} still in SLURM; wait for them and run `python -m mtrl sweep "
-                         "--collect --run-dir DIR`, or scancel them and rerun the sweep to resume their shards")
+        raise ValueError(f"{run_dir}: {', '.join(active)} may still run in SLURM, so nothing was submitted; wait for "
+                         f"it (`python -m mtrl sweep --collect --run-dir {run_dir}` merges finished shards) or "
+                         "scancel it, then rerun the sweep to resume its shard")

@@ -394,6 +394,8 @@ def pack_learner_metrics(metrics: dict[str, jax.Array]) -> jax.Array:
     """`Agent.update`'s metrics of one run as one vector ``[3T + 1]`` (loss, td_abs, q_taken, grad_norm): the
     iteration hands one array out of its conditional and the window adds one array per iteration, a kernel instead
     of four on a GPU. Concatenation and slicing move values without arithmetic: the sums are unchanged."""
+    if set(metrics) != set(LEARNER_METRICS):
+        raise ValueError(f"learner metrics {sorted(metrics)} are not {sorted(LEARNER_METRICS)}: pack new ones too")
     return jnp.concatenate([jnp.atleast_1d(metrics[name]) for name in LEARNER_METRICS])
 
 

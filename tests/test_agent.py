@@ -190,3 +190,27 @@ def test_gradient_clip_is_one_global_clip_before_the_partition():
     for a, b in zip(plain, frozen):
         np.testing.assert_allclose(b, a, rtol=1e-6)
     assert not np.allclose(per_group[1], plain[1], rtol=1e-3)
+
+
+def test_without_a_gradient_clip_the_optimiser_is_adam_and_the_norm_metric_is_unchanged():
+    """max_grad_norm None: updates equal plain Adam's (with a clip of 1e-3 they do not: the gradient here is far
+    larger); the grad_norm metric, then one reduction over all leaves, equals the clipped agent's to rounding."""
+    import optax
+
+    from mtrl.agent import make_optimizer
+
+    grads = {"w": jnp.full((3, 4), 2.0), "b": jnp.arange(4.0)}
+    params = jax.tree.map(jnp.zeros_like, grads)
+    unclipped, _ = make_optimizer(None, 1e-3).update(grads, make_optimizer(None, 1e-3).init(params), params)
+    adam, _ = optax.adam(1e-3).update(grads, optax.adam(1e-3).init(params), params)
+    chex.assert_trees_all_equal(unclipped, adam)
+    clipped, _ = make_optimizer(1e-3, 1e-3).update(grads, make_optimizer(1e-3, 1e-3).init(params), params)
+    assert not np.array_equal(clipped["b"], adam["b"])
+
+    ts, agent, state = _agent(["CartPole-v1", "Acrobot-v1"], max_grad_norm=None)
+    _, clipping, clipping_state = _agent(["CartPole-v1", "Acrobot-v1"])
+    assert not agent.clips_gradients and clipping.clips_gradients
+    batch = _batch(ts, 16, jax.random.key(3))
+    norm = agent.update(state, batch)[1]["grad_norm"]
+    np.testing.assert_allclose(norm, clipping.update(clipping_state, batch)[1]["grad_norm"], rtol=1e-6)
+    assert float(norm) > 0

@@ -7,7 +7,11 @@ import os
 
 import numpy as np
 import pytest
-import submitit  # noqa: F401  here, not inside a test: its logging setup closes handlers bound to a test's capture
+
+try:  # imported here, not inside a test: its logging setup closes handlers bound to a test's capture
+    import submitit
+except ImportError:  # the cluster extra is not installed: the launcher tests skip
+    submitit = None
 
 from mtrl.config import DQNConfig
 from mtrl.plots import read_eval_csv
@@ -219,6 +223,7 @@ def test_a_split_grid_takes_settings_in_multiples_that_shard_over_the_devices(ti
     assert ("so the runs shard evenly" in said) == (expected < fit)
 
 
+@pytest.mark.skipif(submitit is None, reason="needs the cluster extra (submitit)")
 def test_local_launcher_runs_shards_as_processes_and_merges_them_to_the_one_program_result(tmp_path, tiny_config):
     grid, seeds = {"eps_end": (0.05, 0.2)}, [4]
     whole = sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, progress=False)  # in memory: no files
@@ -231,6 +236,7 @@ def test_local_launcher_runs_shards_as_processes_and_merges_them_to_the_one_prog
         collect(str(tmp_path))
 
 
+@pytest.mark.skipif(submitit is None, reason="needs the cluster extra (submitit)")
 def test_slurm_launcher_submits_one_job_array_whose_tasks_train_the_shards(tmp_path, tiny_config, monkeypatch,
                                                                            capfd):
     """`mtrl sweep --launcher slurm` against a stand-in SLURM on PATH (tests/fake_slurm.py): the two shards go out
@@ -272,7 +278,7 @@ def test_slurm_launcher_submits_one_job_array_whose_tasks_train_the_shards(tmp_p
         f.write("RUNNING")
     with pytest.raises(SystemExit):
         main(command)
-    assert "shard 1 (job 4000_1, RUNNING) still in SLURM" in capfd.readouterr().err
+    assert "shard 1 (job 4000_1, RUNNING) may still run in SLURM" in capfd.readouterr().err
     assert sorted(name for name in os.listdir(state) if name.endswith(".sbatch")) == ["4000.sbatch"]
 
 

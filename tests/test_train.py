@@ -101,6 +101,7 @@ def test_run_directory_outputs(tmp_path, tiny_config):
         ("num_envs", 0, "num_envs must be a positive integer, got 0"),
         ("tau", 1.5, "tau must be in \\(0, 1\\], got 1.5"),
         ("lr", -1.0, "lr must be > 0"),
+        ("max_grad_norm", 0.0, r"max_grad_norm must be > 0 or None \(no clipping\), got 0.0"),
         ("loss", "mse", "loss must be 'huber' or 'l2'"),
         ("torso", (), "torso must be one or more positive layer sizes"),
         ("buffer_size", 2, "buffer_size must be >= num_envs"),
