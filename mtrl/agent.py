@@ -63,9 +63,8 @@ def make_optimizer(
     partition: Callable[[Callable[..., optax.GradientTransformation]], optax.GradientTransformation] | None = None,
 ) -> optax.GradientTransformation:
     """One global-norm clip of the whole gradient (none when ``max_grad_norm`` is None), then Adam, its step scaled
-    linearly from 1 to
-    ``lr_end_fraction`` over ``decay_updates`` updates. The base learning rate is injected, so it lives in the
-    optimiser state (a sweep can vary it without recompiling).
+    linearly from 1 to ``lr_end_fraction`` over ``decay_updates`` updates. The base learning rate is injected, so it
+    lives in the optimiser state (a sweep can vary it without recompiling).
 
     ``partition(adam)`` may replace Adam by a transform over parameter groups (transfer modes: `mtrl.transfer`);
     ``adam(lr_scale=1.0)`` builds one group's Adam. The clip runs before the partition, on the norm of every
