@@ -26,7 +26,8 @@ HLO = """HloModule jit_chunk, entry_computation_layout={(f32[4]{0})->f32[4]{0}}
   %x.1 = f32[4]{0} get-tuple-element(%t.1), index=1
   %pred.1 = pred[] fusion(%i.1), kind=kLoop, calls=%fused_pred
   %c.1 = f32[4]{0} conditional(%pred.1, %x.1, %x.1), true_computation=%learn, false_computation=%skip
-  %y.1 = f32[4]{0} copy(%c.1)
+  %y.0 = ((f32[4]{0}), f32[4]{0}) fusion-start(%c.1), kind=kLoop, calls=%fused_update
+  %y.1 = f32[4]{0} fusion-done(%y.0)
   %k.1 = f32[4]{0} custom-call(%y.1), custom_call_target="__cublas$lt$matmul"
   ROOT %out.1 = (s32[], f32[4]{0}) tuple(%i.1, %k.1)
 }
@@ -59,12 +60,13 @@ ENTRY %main (x.0: f32[4]) -> f32[4] {
 
 def test_the_innermost_loop_is_found_and_a_learning_iteration_counted_with_its_larger_branch():
     """The inner loop's body: a predicate fusion, the conditional (learn: 3 kernels, skip: 1; the larger counts),
-    a copy and a cuBLAS call; its condition one fusion. The outer loop's body holds the inner loop as one item."""
+    an async fusion (its start counts, its done does not) and a cuBLAS call; its condition one fusion. The outer
+    loop's body holds the inner loop as one item."""
     computations, entry = parse_hlo(HLO)
     assert entry == "main" and innermost_loop(computations, entry) == ("inner_body", "inner_cond", 100)
     counts = count_kernels(computations, "inner_body")
     assert counts == {"fusion:kLoop": 2, "fusion:kCustom:__triton_nested_gemm_fusion": 1, "fusion:kInput": 1,
-                      "conditional": 1, "copy": 1, "custom-call:__cublas$lt$matmul": 1}
+                      "conditional": 1, "fusion-start": 1, "custom-call:__cublas$lt$matmul": 1}  # -done only waits
     result = kernels_per_iteration(HLO)
     assert (result["kernels"], result["body"], result["condition"]) == (8, 7, 1)
     assert count_kernels(computations, "outer_body") == {"while": 1, "fusion:kLoop": 1}  # nested loops count once
