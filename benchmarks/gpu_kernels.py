@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import hashlib
 import os
 import re
@@ -173,18 +172,10 @@ def programs_hlo(sharding, iterations: int = 1000) -> dict[str, str]:
     """Optimized HLO of mtrl's train chunk and PureJaxRL's chunk at `benchmarks.throughput.PUREJAXRL`."""
     import jax
 
-    from benchmarks import purejaxrl_dqn
-    from benchmarks.throughput import PUREJAXRL
-    from mtrl.trainer import LOG_EVERY, Trainer, log_iterations
+    from benchmarks.throughput import PUREJAXRL, learning_programs
 
-    config = PUREJAXRL
-    trainer = Trainer.create(["CartPole-v1"], dataclasses.replace(config, learning_starts=0))
-    chunk = trainer.make_train_chunk(iterations, log_iterations(LOG_EVERY, config))
+    trainer, chunk, (init, peer_chunk) = learning_programs(PUREJAXRL, iterations)
     hlo = {"mtrl": chunk.lower(_abstract(trainer.init([0]), sharding)).compile().as_text()}
-    init, peer_chunk = purejaxrl_dqn.make(
-        num_envs=config.num_envs, buffer_size=config.buffer_size, batch_size=config.batch_size, lr=config.lr,
-        gamma=config.gamma, target_update_interval=config.target_update_period * config.num_envs,
-        training_interval=config.num_envs, learning_starts=0)
     runner = jax.jit(lambda state: peer_chunk(state, iterations))
     hlo["purejaxrl"] = runner.lower(_abstract(init(0), sharding)).compile().as_text()
     return hlo

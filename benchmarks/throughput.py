@@ -117,6 +117,18 @@ def chunk_rate(trainer: Trainer, seeds, iterations: int, repeats: int = 3) -> tu
     return steps / best, compile_s
 
 
+def learning_programs(config: DQNConfig, iterations: int):
+    """mtrl's and PureJaxRL's single-task CartPole-v1 programs at ``config``, every iteration learning: ``(trainer,
+    mtrl's train chunk (jitted, not compiled), PureJaxRL's (init(seed), chunk(runner, iterations)))``."""
+    trainer = Trainer.create(["CartPole-v1"], dataclasses.replace(config, learning_starts=0))
+    chunk = trainer.make_train_chunk(iterations, log_iterations(LOG_EVERY, config))  # as `train` runs it
+    peer = purejaxrl_dqn.make(
+        num_envs=config.num_envs, buffer_size=config.buffer_size, batch_size=config.batch_size, lr=config.lr,
+        gamma=config.gamma, target_update_interval=config.target_update_period * config.num_envs,
+        training_interval=config.num_envs, learning_starts=0)
+    return trainer, chunk, peer
+
+
 def versus_peers(config: DQNConfig, iterations: int, repeats: int) -> dict:
     """mtrl vs two peers at ``config`` (single-task CartPole-v1, 1 seed), timed in turns.
 
@@ -126,14 +138,10 @@ def versus_peers(config: DQNConfig, iterations: int, repeats: int) -> dict:
     (Philox). Each of ``repeats`` rounds runs one chunk of ``iterations`` iterations of every program in turn,
     so all see the same machine load; rates are the best round's. Every timed iteration learns.
     """
-    trainer = Trainer.create(["CartPole-v1"], dataclasses.replace(config, learning_starts=0))
+    trainer, chunk, (pj_init, pj_chunk) = learning_programs(config, iterations)
     state = trainer.init([0])
-    mtrl_chunk = trainer.make_train_chunk(iterations, log_iterations(LOG_EVERY, config)).lower(state).compile()
+    mtrl_chunk = chunk.lower(state).compile()
     programs = {"mtrl": (lambda s: mtrl_chunk(s)[0], state)}
-    pj_init, pj_chunk = purejaxrl_dqn.make(
-        num_envs=config.num_envs, buffer_size=config.buffer_size, batch_size=config.batch_size, lr=config.lr,
-        gamma=config.gamma, target_update_interval=config.target_update_period * config.num_envs,
-        training_interval=config.num_envs, learning_starts=0)
     programs["purejaxrl"] = (lambda s: pj_chunk(s, iterations)[0], pj_init(0))
     for name, impl in (("minimal_threefry", None), ("minimal_philox", "philox2x32")):
         init, chunk = minimal_dqn.make(num_envs=config.num_envs, capacity=config.buffer_size,

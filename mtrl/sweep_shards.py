@@ -349,8 +349,9 @@ def _refuse_shards_still_queued(run_dir: str, pending: Sequence[int]) -> None:
     submitit.SlurmJob.watcher.clear()  # states cached by this process's earlier waits may be stale
     jobs = {shard: submitit.SlurmJob(folder=os.path.join(run_dir, "jobs", "%j"), job_id=recorded[str(shard)])
             for shard in pending if str(shard) in recorded}
-    active = [f"shard {shard} (job {job.job_id}, {job.state})" for shard, job in jobs.items()
-              if job.state.split(" ")[0] not in SLURM_END_STATES]
+    states = {shard: job.state for shard, job in jobs.items()}  # one sacct call for all of them
+    active = [f"shard {shard} (job {jobs[shard].job_id}, {state})" for shard, state in states.items()
+              if state.split(" ")[0] not in SLURM_END_STATES]
     if active:
         raise ValueError(f"{run_dir}: {', '.join(active)} may still run in SLURM, so nothing was submitted; wait for "
                          f"it (`python -m mtrl sweep --collect --run-dir {run_dir}` merges finished shards) or "
