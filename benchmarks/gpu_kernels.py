@@ -133,13 +133,18 @@ def innermost_loop(computations: dict, entry: str) -> tuple[str, str, int | None
     return best[1], best[2], best[3]
 
 
-def kernels_per_iteration(hlo_text: str) -> dict:
-    """``{"kernels", "body", "condition", "by_kind"}`` of the innermost loop of an optimized HLO module."""
+def kernels_per_iteration(hlo_text: str, iterations: int | None = None) -> dict:
+    """``{"kernels", "body", "condition", "by_kind", "trip_count"}`` of the innermost loop of an optimized HLO
+    module. ``iterations``: the training iterations that loop should run; a known trip count that differs (a loop
+    inside one iteration, say) raises ValueError rather than counting the wrong loop."""
     computations, entry = parse_hlo(hlo_text)
-    body, condition, _ = innermost_loop(computations, entry)
+    body, condition, trip = innermost_loop(computations, entry)
+    if iterations is not None and trip is not None and trip != iterations:
+        raise ValueError(f"the innermost loop runs {trip} times, not the {iterations} training iterations expected: "
+                         "it is not the training loop")
     in_body, in_condition = count_kernels(computations, body), count_kernels(computations, condition)
     return {"kernels": sum(in_body.values()) + sum(in_condition.values()), "body": sum(in_body.values()),
-            "condition": sum(in_condition.values()), "by_kind": dict(sorted(in_body.items()))}
+            "condition": sum(in_condition.values()), "by_kind": dict(sorted(in_body.items())), "trip_count": trip}
 
 
 def _target(target_config: str | None):
@@ -168,16 +173,20 @@ def _abstract(tree, sharding):
                                                        sharding=sharding), tree)
 
 
-def programs_hlo(sharding, iterations: int = 1000) -> dict[str, str]:
-    """Optimized HLO of mtrl's train chunk and PureJaxRL's chunk at `benchmarks.throughput.PUREJAXRL`."""
+def programs_hlo(sharding, iterations: int = 1000) -> dict[str, tuple[str, int]]:
+    """Optimized HLO of mtrl's train chunk and PureJaxRL's chunk at `benchmarks.throughput.PUREJAXRL`, each with
+    the iterations of its innermost training loop (mtrl's: one logging window)."""
     import jax
 
-    from benchmarks.throughput import PUREJAXRL, learning_programs
+    from benchmarks.throughput import LOG_EVERY, PUREJAXRL, learning_programs
+    from mtrl.trainer import log_iterations, window_sizes
 
     trainer, chunk, (init, peer_chunk) = learning_programs(PUREJAXRL, iterations)
-    hlo = {"mtrl": chunk.lower(_abstract(trainer.init([0]), sharding)).compile().as_text()}
+    windows = set(window_sizes(iterations, log_iterations(LOG_EVERY, PUREJAXRL)))
+    assert len(windows) == 1, f"the chunk's logging windows differ in length: {windows}"
+    hlo = {"mtrl": (chunk.lower(_abstract(trainer.init([0]), sharding)).compile().as_text(), windows.pop())}
     runner = jax.jit(lambda state: peer_chunk(state, iterations))
-    hlo["purejaxrl"] = runner.lower(_abstract(init(0), sharding)).compile().as_text()
+    hlo["purejaxrl"] = (runner.lower(_abstract(init(0), sharding)).compile().as_text(), iterations)
     return hlo
 
 
@@ -186,6 +195,7 @@ def render_markdown(results: dict) -> str:
     kinds = sorted(set(counts["mtrl"]["by_kind"]) | set(counts["purejaxrl"]["by_kind"]))
     rows = [f"| {kind} | {counts['mtrl']['by_kind'].get(kind, 0)} | {counts['purejaxrl']['by_kind'].get(kind, 0)} |"
             for kind in kinds]
+    from benchmarks.throughput import comparison_config_text
     from mtrl.logger import host_description
 
     machine = results["machine"]
@@ -201,6 +211,7 @@ def render_markdown(results: dict) -> str:
         f"**{counts['purejaxrl']['kernels']}** (loop body + loop condition; of each conditional, the branch a "
         "learning iteration takes). Kernels outside that loop (mtrl's logging window every ~100 iterations, "
         "PureJaxRL's chunk) are not counted.", "",
+        *([comparison_config_text(results["comparison_config"]) + ".", ""] if "comparison_config" in results else []),
         "| in the loop body | mtrl | PureJaxRL |", "|---|---|---|", *rows,
         f"| loop condition | {counts['mtrl']['condition']} | {counts['purejaxrl']['condition']} |", ""])
 
@@ -213,12 +224,14 @@ def main() -> None:
                         help="(on a GPU) also write its target description here")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
+    if args.target_config is not None and args.save_target_config is not None:
+        parser.error("--save-target-config describes the GPU this runs on; with --target-config there is none")
     if args.target_config is not None:
         os.environ["JAX_PLATFORMS"] = "cpu"  # no CUDA client: the plugin only compiles
         os.environ["MTRL_COMPILATION_CACHE"] = "off"  # and without a client it cannot load cached executables
     import jax
 
-    from benchmarks.throughput import write_results
+    from benchmarks.throughput import comparison_config, write_results
     from mtrl.logger import environment_info
 
     sharding, device = _target(args.target_config)
@@ -237,7 +250,8 @@ def main() -> None:
     results = {"machine": environment_info(), "date": time.strftime("%Y-%m-%d"), "device": device,
                "target_config_sha256": spec_sha256,
                "arguments": " ".join(shown + (["--out", args.out] if args.out != "benchmarks/results" else [])),
-               "programs": {name: kernels_per_iteration(text) for name, text in hlo.items()}}
+               "comparison_config": comparison_config(),
+               "programs": {name: kernels_per_iteration(text, n) for name, (text, n) in hlo.items()}}
     write_results(args.out, "gpu_kernels", results, render_markdown)
 
 

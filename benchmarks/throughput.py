@@ -65,12 +65,27 @@ REFERENCE_PUREJAXRL_SPS = (44_000, 47_000)
 REFERENCE_BARE_LEARNER = 0.81e6
 
 # PureJaxRL's dqn.py program in mtrl's terms: plain one-step DQN, plain Adam at a constant learning rate, no gradient
-# clipping (mtrl's defaults decay the rate and clip: on a GPU those are kernels PureJaxRL's program does not run);
-# γ and the final ε stay mtrl's (0.995, 0.01; PureJaxRL 0.99, 0.05), which change no work per iteration.
+# clipping, the TD loss as the only learner metric (mtrl's defaults decay the rate, clip and log more diagnostics: on
+# a GPU those are kernels PureJaxRL's program does not run); γ and the final ε stay mtrl's (0.995, 0.01; PureJaxRL
+# 0.99, 0.05), which change no work per iteration.
 PUREJAXRL = DQNConfig(n_step=1, num_envs=10, buffer_size=10_000, batch_size=128, learning_starts=10_000, update_every=1,
                       target_update_period=50, tau=1.0, lr=2.5e-4, lr_end_fraction=1.0, max_grad_norm=None,
+                      learner_diagnostics=False,
                       double_q=False, loss="l2", torso=(120, 84), total_steps=500_000, eps_decay_fraction=0.5,
                       eval_every=50_000)
+
+
+def comparison_config() -> dict:
+    """`PUREJAXRL`'s fields that differ from mtrl's defaults, for the results files."""
+    defaults = DQNConfig()
+    return {f.name: getattr(PUREJAXRL, f.name) for f in dataclasses.fields(DQNConfig)
+            if getattr(PUREJAXRL, f.name) != getattr(defaults, f.name)}
+
+
+def comparison_config_text(fields: dict) -> str:
+    """``comparison_config()`` (as stored) in one Markdown line."""
+    return ("PureJaxRL's configuration in mtrl's terms (fields that differ from mtrl's defaults): "
+            + ", ".join(f"`{k}={v}`" for k, v in fields.items()))
 
 
 def _timed(fn, *args):
@@ -265,6 +280,7 @@ def main() -> None:
     sps, compile_s = chunk_rate(single, [0], iters)
     results["purejaxrl_config"] = {"env_steps_per_s": sps, "compile_s": compile_s, "seeds": 1}
     results["versus_peers"] = versus_peers(PUREJAXRL, iters // 2, repeats=6 if args.quick else 12)
+    results["comparison_config"] = comparison_config()
     sps4, _ = chunk_rate(single, [0, 1, 2, 3], iters // 2)
     results["purejaxrl_config_4_seeds"] = {"env_steps_per_s": sps4, "seeds": 4}
 
@@ -345,7 +361,8 @@ def render_markdown(r: dict) -> str:
         f"# mtrl throughput ({r['date']})\n\n"
         f"Host: {host_description(r['machine'])}; jax {r['machine']['versions']['jax']}, "
         f"Python {r['machine']['python']}.\n"
-        "Rates are the best of 3 timed chunks after a warm-up; compile excluded unless stated.\n\n"
+        "Rates are the best of 3 timed chunks after a warm-up; compile excluded unless stated.\n"
+        + (comparison_config_text(r["comparison_config"]) + ".\n" if "comparison_config" in r else "") + "\n"
         + markdown_table(["what", "result"], rows)
     )
 

@@ -121,6 +121,7 @@ class Agent:
     l2sp_parts: tuple[str, ...] = ()  # top-level param parts pulled toward `TrainState.anchor`
     popart: bool = False  # PopArt-normalised task losses (`mtrl.popart`)
     clips_gradients: bool = True  # the optimiser clips by global norm (the grad_norm metric then shares its norm)
+    diagnostics: bool = True  # td_abs, q_taken and grad_norm metrics (False: NaN, their reductions skipped)
 
     @classmethod
     def create(cls, taskset: TaskSet, config: DQNConfig, optimizer: optax.GradientTransformation | None = None,
@@ -155,6 +156,7 @@ class Agent:
             l2sp_parts=tuple(l2sp_parts),
             popart=config.loss_aggregation == "popart",
             clips_gradients=config.max_grad_norm is not None,
+            diagnostics=config.learner_diagnostics,
         )
 
     @property
@@ -226,7 +228,7 @@ class Agent:
 
         Returns the new state and metrics: ``loss [T]``, ``td_abs [T]`` (mean |TD error|; both in normalised units
         with PopArt), ``q_taken [T]`` (mean online Q of the batch's actions, unnormalised), ``grad_norm ()`` (before
-        clipping).
+        clipping); the last three NaN without ``diagnostics``.
         """
         if self.popart:
             return self._popart_update(state, batch)
@@ -247,8 +249,13 @@ class Agent:
         grads, (per_task, td, q_taken) = jax.grad(total_loss, has_aux=True)(state.params)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {"loss": per_task, "td_abs": jnp.abs(td).mean(-1), "q_taken": q_taken,
-                   "grad_norm": optax.tree.norm(grads) if self.clips_gradients else _flat_norm(grads)}
+        if self.diagnostics:
+            metrics = {"loss": per_task, "td_abs": jnp.abs(td).mean(-1), "q_taken": q_taken,
+                       "grad_norm": optax.tree.norm(grads) if self.clips_gradients else _flat_norm(grads)}
+        else:
+            not_measured = jnp.full_like(per_task, jnp.nan)
+            metrics = {"loss": per_task, "td_abs": not_measured, "q_taken": not_measured,
+                       "grad_norm": jnp.full((), jnp.nan, jnp.float32)}
         return state.replace(params=params, opt_state=opt_state), metrics
 
     def _popart_update(self, state: TrainState, batch: replay.Transition) -> tuple[TrainState, dict[str, jax.Array]]:

@@ -37,6 +37,10 @@ class DQNConfig:
     """learning rate at the end of training, as a fraction of `lr` (linear decay; 1.0 = constant)"""
     max_grad_norm: float | None = 10.0
     """global gradient-norm clip; None: no clipping (as PureJaxRL's and CleanRL's DQN)"""
+    learner_diagnostics: bool = True
+    """log each update's diagnostics besides the TD loss: mean |TD error|, mean Q of the taken actions, gradient
+    norm. False logs them as NaN (not measured) and saves their reductions, a few GPU kernels per update, as
+    PureJaxRL's program, which logs the loss only; training is unchanged"""
     gamma: float = 0.995
     """discount for tasks whose spec sets none"""
     eps_start: float = 1.0
@@ -186,6 +190,6 @@ class DQNConfig:
 
 # Fields added after runs were first saved, with the value that reproduces what a run saved without them did
 # (its config.json lacks them): those runs used one-step targets, no LayerNorm, no conv layers, the plain sum of
-# task losses and gymnax's protocol.
+# task losses and gymnax's protocol, and logged every learner diagnostic.
 FIELDS_ADDED_LATER = {"n_step": 1, "layer_norm": False, "conv_channels": (), "loss_aggregation": "sum",
-                      "popart_step_size": 3e-4, "protocol": "gymnax"}
+                      "popart_step_size": 3e-4, "protocol": "gymnax", "learner_diagnostics": True}

@@ -203,7 +203,8 @@ class RunLogger:
         ``train_return`` (mean return of the training episodes that ended in the window; None where none did),
         ``episodes``, ``loss`` (TD loss), ``td_abs`` (mean |TD error|), ``q_taken`` (mean online Q of the
         sampled actions), ``epsilon``, with PopArt ``popart_shift`` and ``popart_scale`` (μ, σ of the task's
-        targets) per task; ``learning_rate`` and ``grad_norm`` (before clipping) per seed;
+        targets) per task; ``learning_rate`` and ``grad_norm`` (before clipping) per seed (None: not measured,
+        `DQNConfig.learner_diagnostics`);
         ``updates`` and ``env_steps_per_s`` (every task and seed, per second of training since the process
         started, measured at chunk ends); ``diverged`` per seed (its parameters became non-finite in the window
         and were frozen at the window's start).
@@ -222,7 +223,7 @@ class RunLogger:
                 "updates": int(metrics["updates"]),
                 "env_steps_per_s": env_steps_per_s,
                 "learning_rate": np.asarray(metrics["learning_rate"]).tolist(),
-                "grad_norm": np.asarray(metrics["grad_norm"]).tolist(),
+                "grad_norm": _json_list(metrics["grad_norm"]),
                 **({"diverged": np.asarray(metrics["diverged"]).tolist()} if "diverged" in metrics else {}),
                 "tasks": {name: {**{k: _json_list(v[:, t]) for k, v in per_task.items()},
                                  "seed_mean": {k: _json_mean(v[:, t]) for k, v in per_task.items()}}
@@ -390,7 +391,7 @@ class GroupedRunLogger:
 
 
 def _json_list(values: np.ndarray) -> list:
-    """Per-seed values for JSON: NaN (no episode ended) as None."""
+    """Per-seed values for JSON: NaN (no episode ended, or not measured) as None."""
     return [None if isinstance(v, float) and np.isnan(v) else v for v in np.asarray(values).tolist()]
 
 

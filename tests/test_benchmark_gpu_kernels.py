@@ -67,8 +67,10 @@ def test_the_innermost_loop_is_found_and_a_learning_iteration_counted_with_its_l
     counts = count_kernels(computations, "inner_body")
     assert counts == {"fusion:kLoop": 2, "fusion:kCustom:__triton_nested_gemm_fusion": 1, "fusion:kInput": 1,
                       "conditional": 1, "fusion-start": 1, "custom-call:__cublas$lt$matmul": 1}  # -done only waits
-    result = kernels_per_iteration(HLO)
-    assert (result["kernels"], result["body"], result["condition"]) == (8, 7, 1)
+    result = kernels_per_iteration(HLO, iterations=100)
+    assert (result["kernels"], result["body"], result["condition"], result["trip_count"]) == (8, 7, 1, 100)
+    with pytest.raises(ValueError, match="runs 100 times, not the 10 training iterations"):
+        kernels_per_iteration(HLO, iterations=10)  # e.g. a loop inside the env step found instead
     assert count_kernels(computations, "outer_body") == {"while": 1, "fusion:kLoop": 1}  # nested loops count once
 
 

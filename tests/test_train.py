@@ -28,6 +28,27 @@ def test_same_seed_is_bit_identical(tiny_config):
     assert int(a.num_updates) > 0
 
 
+def test_lean_learner_diagnostics_change_only_the_metrics(tiny_config):
+    """learner_diagnostics=False (PureJaxRL's logging: the loss only) trains bit-identically; td_abs, q_taken and
+    grad_norm are NaN (not measured) and the loss is unchanged."""
+    import dataclasses
+
+    full = Trainer.create(["CartPole-v1", "Acrobot-v1"], tiny_config)
+    lean = Trainer.create(["CartPole-v1", "Acrobot-v1"], dataclasses.replace(tiny_config, learner_diagnostics=False))
+    states, metrics = {}, {}
+    for name, trainer in (("full", full), ("lean", lean)):
+        state, chunk = trainer.init([0, 1]), trainer.make_train_chunk()
+        for _ in range(2):
+            state, metrics[name] = chunk(state)
+        states[name] = jax.device_get(state.runs)
+    chex.assert_trees_all_equal(states["lean"], states["full"])
+    learned = metrics["full"]["updates"] > 0
+    assert learned.any()
+    np.testing.assert_array_equal(metrics["lean"]["loss"], metrics["full"]["loss"])
+    for key in ("td_abs", "q_taken", "grad_norm"):
+        assert np.isnan(metrics["lean"][key][learned]).all() and np.isfinite(metrics["full"][key]).all()
+
+
 def test_start_compiles_from_shapes_and_matches_the_plain_path(tiny_config):
     trainer = Trainer.create(["CartPole-v1", "Acrobot-v1"], tiny_config)
     state, chunk, evaluate = trainer.start([0, 1])
