@@ -191,15 +191,31 @@ def provenance_header(args: StudyArgs) -> str:
     return "\n".join(lines) + "\n"
 
 
+def portable_paths(data, root: str):
+    """``data`` with every string that is an absolute path inside ``root`` made relative to it (run directories
+    recorded by a study), so a results file names no directory of the host that wrote it."""
+    if isinstance(data, dict):
+        return {key: portable_paths(value, root) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [portable_paths(value, root) for value in data]
+    if isinstance(data, str) and os.path.isabs(data):
+        path = os.path.normpath(data)
+        if os.path.commonpath([path, root]) == root:
+            return os.path.relpath(path, root)
+    return data
+
+
 def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title: str,
                         figures: dict[str, str] | None = None, page: str | None = None) -> None:
-    """Write ``out/<stem>.json`` (``data`` plus provenance) and ``out/<stem>.md`` (title, provenance header,
-    ``text``), print the text; with ``--publish`` also docs/results/<page>.md (default: the study's name),
+    """Write ``out/<stem>.json`` (``data`` plus provenance; paths relative to the working directory) and
+    ``out/<stem>.md`` (title, provenance header, ``text``), print the text; with ``--publish`` also
+    docs/results/<page>.md (default: the study's name),
     docs/results/<study>/<stem>.json and the ``figures`` (name -> path of a file the study wrote), shown at the end
     of the published page."""
     os.makedirs(args.out, exist_ok=True)
     data = {**data, "seeds": args.seeds, "tuned_on": list(args.tuned_on), "held_out": args.held_out,
             "command": ["python", "-m", f"experiments.{args.name}", *sys.argv[1:]], **environment_info()}
+    data = portable_paths(data, os.path.abspath(os.getcwd()))
     markdown = f"# {title}\n\n{provenance_header(args)}\n{text}"
     targets = [(os.path.join(args.out, f"{stem}.json"), os.path.join(args.out, f"{stem}.md"))]
     if args.publish:
@@ -288,7 +304,8 @@ def pretrain_and_study(args: StudyArgs, out: str, source_tasks: list[str], targe
                        source_config: DQNConfig, target_config: DQNConfig, settings=None,
                        modes: Sequence[str] | None = None, **study_kwargs) -> dict:
     """Pretrain ``source_tasks`` into ``out/source`` (reused when the same run is already there), then run every
-    transfer mode on ``target_tasks`` into ``out/study`` (see `mtrl.study.transfer_study`). Rerunning continues."""
+    transfer mode on ``target_tasks`` into ``out/study`` (see `mtrl.study.transfer_study`; ``study_kwargs`` go to
+    it and may replace the study's ``checkpoints``). Rerunning continues."""
     from mtrl.study import transfer_study
     from mtrl.transfer import MODES, TransferSettings
 
@@ -297,7 +314,7 @@ def pretrain_and_study(args: StudyArgs, out: str, source_tasks: list[str], targe
                    checkpoints=args.checkpoints)
     return transfer_study(source_dir, target_tasks, modes=modes or MODES, config=target_config, seeds=args.seeds,
                           run_dir=os.path.join(out, "study"), transfer=settings or TransferSettings(),
-                          rerun=args.rerun, checkpoints=args.checkpoints, **study_kwargs)
+                          rerun=args.rerun, **{"checkpoints": args.checkpoints, **study_kwargs})
 
 
 def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str, variant: str = "") -> None:

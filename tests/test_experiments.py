@@ -77,3 +77,39 @@ def test_study_checkpoint_option_defaults_to_the_study_and_refuses_negative_valu
         parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "-1"])
     with pytest.raises(SystemExit):  # a study that keeps no checkpoints does not offer the option
         parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "0"], checkpointed=False)
+
+
+def test_results_files_name_run_directories_relative_to_the_working_directory(tmp_path):
+    """A published results.json names no directory of the host that wrote it: absolute paths inside the working
+    directory become relative; others (and non-path strings) stay as they are."""
+    from experiments.common import portable_paths
+
+    root = str(tmp_path / "mtrl")
+    data = {"source_run": f"{root}/runs/study/source", "runs": [f"{root}/runs/a", "/elsewhere/b"],
+            "nested": {"path": f"{root}/../mtrl/runs/c", "name": "CartPole-v1", "steps": 5}}
+    assert portable_paths(data, root) == {
+        "source_run": "runs/study/source", "runs": ["runs/a", "/elsewhere/b"],
+        "nested": {"path": "runs/c", "name": "CartPole-v1", "steps": 5}}
+    assert portable_paths({"p": f"{root}2/x"}, root) == {"p": f"{root}2/x"}  # a sibling sharing the prefix
+
+
+def test_a_study_may_replace_the_checkpoint_options_of_its_transfer_runs(monkeypatch, tmp_path):
+    """acrobot_transfer checkpoints its target runs at every evaluation (its curves read them) while the source
+    keeps the study's options; passing its own used to fail with "multiple values for keyword 'checkpoints'"."""
+    import mtrl.study
+    from experiments import common
+    from mtrl.config import DQNConfig
+    from mtrl.trainer import CheckpointOptions
+
+    calls = {}
+    monkeypatch.setattr(common, "train_or_reuse", lambda *a, **kw: calls.setdefault("source", kw))
+    monkeypatch.setattr(mtrl.study, "transfer_study", lambda *a, **kw: calls.setdefault("study", kw))
+    args = common.parse_study_args("doc", "acrobot_transfer", DQNConfig(), ["--run-dir", str(tmp_path),
+                                                                            "--checkpoint-every", "4000"])
+    own = CheckpointOptions(every=1000, keep=60)
+    common.pretrain_and_study(args, str(tmp_path), ["CartPole-v1"], ["Acrobot-v1"], DQNConfig(), DQNConfig(),
+                              checkpoints=own)
+    assert calls["study"]["checkpoints"] == own and calls["source"]["checkpoints"] == args.checkpoints
+    calls.clear()
+    common.pretrain_and_study(args, str(tmp_path), ["CartPole-v1"], ["Acrobot-v1"], DQNConfig(), DQNConfig())
+    assert calls["study"]["checkpoints"] == args.checkpoints == CheckpointOptions(every=4000)
