@@ -284,10 +284,11 @@ class Sweep:
             return
         specs = Train(tasks=self.tasks, suite=self.suite).task_specs()
         grid = parse_grid(self.grid)
+        static = parse_grid(self.static, "--static") if self.static else None
         num_tasks = make_taskset(specs, self.config.protocol).num_tasks
         self.config.validate(num_tasks)
         if self.source is None:  # a transfer sweep's grid is checked once its tasks are known (source's included)
-            check_grid(grid, self.config, num_tasks)
+            check_grid(grid, self.config, num_tasks, static=static)
         options = {"timeout_min": self.timeout_min}
         if self.launcher is not None:
             require_submitit()
@@ -300,7 +301,7 @@ class Sweep:
                         max_settings_per_program=self.max_settings_per_program, launcher=self.launcher,
                         launcher_options=options, source=self.source,
                         transfer=None if self.source is None else self.transfer,
-                        static=parse_grid(self.static) if self.static else None, **kwargs)
+                        static=static, **kwargs)
         if "stopped_at" in results:
             print(f"stopped at {results['stopped_at']:,} env steps per task; checkpoint saved.\n"
                   f"continue with the same command (and --run-dir {run_dir})")

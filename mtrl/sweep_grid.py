@@ -51,36 +51,42 @@ def allowed_names(num_tasks: int, transfer_mode: str | None = None) -> list[str]
             *(f"{name}.{t}" for name in PER_TASK for t in range(num_tasks))]
 
 
-def parse_grid(items: Sequence[str]) -> dict[str, tuple[float, ...]]:
+def parse_grid(items: Sequence[str], flag: str = "--grid") -> dict[str, tuple[float, ...]]:
     """``["lr=1e-4,3e-4", "gamma=0.99"]`` -> ``{"lr": (1e-4, 3e-4), "gamma": (0.99,)}`` (names checked later by
-    `check_grid`, which knows the tasks)."""
+    `check_grid` or `check_static`, which know the tasks); ``flag`` names the option in errors."""
     grid: dict[str, tuple[float, ...]] = {}
     for item in items:
         name, sep, values = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise GridError(f"--grid: {item!r} is not NAME=V1,V2,... (e.g. lr=1e-4,3e-4)")
+            raise GridError(f"{flag}: {item!r} is not NAME=V1,V2,... (e.g. lr=1e-4,3e-4)")
         if name in grid:
-            raise GridError(f"--grid: {name} is given twice; list all its values once: {name}=V1,V2,...")
+            raise GridError(f"{flag}: {name} is given twice; list all its values once: {name}=V1,V2,...")
         parsed = []
         for text in values.split(","):
             try:
                 value = float(text)
             except ValueError:
-                raise GridError(f"--grid: {name}: {text.strip()!r} is not a number") from None
+                hint = ""
+                if text.strip().lower() == "none":
+                    hint = (f"; a sweep varies numbers only: sweep with and without {name} as two sweeps, one "
+                            f"with --{name.replace('_', '-')} None")
+                raise GridError(f"{flag}: {name}: {text.strip()!r} is not a number{hint}") from None
             parsed.append(value)
         if len(set(parsed)) != len(parsed):
-            raise GridError(f"--grid: {name} repeats a value: {values}")
+            raise GridError(f"{flag}: {name} repeats a value: {values}")
         grid[name] = tuple(parsed)
     return grid
 
 
 def check_grid(grid: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks: int,
-               transfer_mode: str | None = None) -> None:
+               transfer_mode: str | None = None, static: Mapping[str, Sequence[float]] | None = None) -> None:
     """Refuse (`GridError`, before anything is built) names that are not numeric per-run settings, values out of
-    range, and settings this config (and transfer mode, for a transfer sweep) does not use."""
-    if not grid:
-        raise GridError("the grid is empty: give at least one NAME=V1,V2,... (e.g. --grid lr=1e-4,3e-4)")
+    range, and settings this config (and transfer mode, for a transfer sweep) does not use. The grid may be empty
+    when ``static`` settings are swept (each static setting then one program of the seeds)."""
+    if not grid and not static:
+        raise GridError("the grid is empty: give at least one NAME=V1,V2,... (e.g. --grid lr=1e-4,3e-4), or static "
+                        "settings alone (--static batch_size=32,64)")
     config_fields = {f.name for f in dataclasses.fields(DQNConfig)}
     for name, values in grid.items():
         base, _, task = name.partition(".")

@@ -59,8 +59,10 @@ def sweep_markdown(results: dict[str, Any]) -> str:
              cell(row["score"]), cell(row["auc"]), diverged(row), "**best**" if row["label"] == results["best"] else ""]
             for row in results["settings"]]
     header = [*names, *(short_name(t) for t in tasks), "mean over tasks", "AUC", "diverged (frozen) at", ""]
+    programs = results.get("programs", 1)
     return (f"Sweep of {len(results['settings'])} settings x {len(results['seeds'])} seeds "
-            f"({', '.join(map(str, results['seeds']))}), one program, {results['eval_steps'][-1]:,} env steps per "
+            f"({', '.join(map(str, results['seeds']))}), {'one program' if programs == 1 else f'{programs} programs'}, "
+            f"{results['eval_steps'][-1]:,} env steps per "
             "task. Final greedy return: IQM [95% bootstrap interval of the mean over seeds]; AUC: return averaged over "
             "the evaluations; a seed whose parameters became non-finite was frozen at its last finite logging window "
             f"(its returns are the frozen policy's). Best: `{results['best']}` ({results['criterion']}).\n\n"

@@ -220,7 +220,8 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
 
 
 def merge_shards(plan: Mapping[str, Any], contents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The sweep's results (`sweep_results`) from its shards' contents, settings in grid order."""
+    """The sweep's results (`sweep_results`, plus ``programs``: the shards) from its shards' contents, settings in
+    grid order."""
     settings = plan_settings(plan)
     n = len(plan["seeds"])
     steps = contents[0]["eval_steps"]
@@ -236,8 +237,9 @@ def merge_shards(plan: Mapping[str, Any], contents: Sequence[Mapping[str, Any]])
         for run, step in content["diverged"].items():
             i, j = divmod(int(run), n)
             diverged[content["settings"][i] * n + j] = step
-    return sweep_results(settings, plan["tasks"], list(plan["seeds"]), np.asarray(steps),
-                         np.stack(returns, axis=1), diverged)
+    results = sweep_results(settings, plan["tasks"], list(plan["seeds"]), np.asarray(steps),
+                            np.stack(returns, axis=1), diverged)
+    return {**results, "programs": len(contents)}
 
 
 def collect(run_dir: str) -> dict[str, Any]:

@@ -108,7 +108,7 @@ def sweep(
         transfer_plan = {"source": source, "settings": dataclasses.asdict(transfer), "target_tasks": list(tasks)}
     else:
         trainer = Trainer.create(list(tasks), config)
-    check_grid(grid, config, trainer.taskset.num_tasks, None if transfer is None else transfer.mode)
+    check_grid(grid, config, trainer.taskset.num_tasks, None if transfer is None else transfer.mode, static)
     if launcher is not None and launcher not in LAUNCHERS:
         raise GridError(f"launcher must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
     if launcher is not None and run_dir is None:

@@ -51,6 +51,11 @@ def test_malformed_grid_items_are_refused_with_the_item(items, message):
         parse_grid(items)
 
 
+def test_static_items_are_refused_under_their_own_flag_and_none_says_how_to_compare_it():
+    with pytest.raises(GridError, match=r"^--static: max_grad_norm: 'None' is not a number; .*--max-grad-norm None"):
+        parse_grid(["max_grad_norm=None,10"], "--static")
+
+
 @pytest.mark.parametrize("grid, message", [
     ({}, "the grid is empty"),
     ({"batch_size": (32, 64)}, "batch_size: a static setting .*--static batch_size=V1,V2"),
@@ -318,11 +323,19 @@ def test_static_settings_vary_across_shards_each_equal_to_its_run_alone(tmp_path
                                                          "batch_size=16,lr=0.0005", "batch_size=16,lr=0.001"]
     plan = json.loads((tmp_path / "s" / "sweep_plan.json").read_text())
     assert plan["shards"] == [[0, 1], [2, 3]] and plan["static"] == {"batch_size": [8, 16]}
+    assert results["programs"] == 2 and ", 2 programs, " in (tmp_path / "s" / "sweep.md").read_text()
     alone = train(["CartPole-v1"], dataclasses.replace(tiny_config, batch_size=16, lr=1e-3), seeds=[0],
                   run_dir=str(tmp_path / "alone"), progress=False)
     curve = read_eval_csv(str(tmp_path / "s" / "batch_size=16,lr=0.001" / "eval.csv"))[1]
     np.testing.assert_array_equal(curve, read_eval_csv(str(tmp_path / "alone" / "eval.csv"))[1])
     assert alone.summary["seeds"] == [0]
+    static_only = sweep(["CartPole-v1"], tiny_config, {}, seeds=[0], run_dir=str(tmp_path / "only"), progress=False,
+                        static={"batch_size": (8, 16)})
+    assert [r["label"] for r in static_only["settings"]] == ["batch_size=8", "batch_size=16"]
+    for batch in (8, 16):  # the config's lr is 5e-4, the grid's first value
+        curve = read_eval_csv(str(tmp_path / "only" / f"batch_size={batch}" / "eval.csv"))[1]
+        in_grid = read_eval_csv(str(tmp_path / "s" / f"batch_size={batch},lr=0.0005" / "eval.csv"))[1]
+        np.testing.assert_array_equal(curve, in_grid)
     with pytest.raises(GridError, match=r"batch_size: a static setting .*--static batch_size=V1,V2"):
         check_grid({"batch_size": (8, 16)}, tiny_config, num_tasks=1)
     with pytest.raises(GridError, match="static torso: not a static setting a sweep can vary"):
