@@ -241,7 +241,7 @@ class Sweep:
     static: tuple[str, ...] = ()
     """NAME=V1,V2,... of settings that change the program (num_envs, buffer_size, batch_size, learning_starts,
     update_every, target_update_period, n_step, lr_end_fraction, max_grad_norm, huber_delta, adapter_size,
-    eval_episodes): each combination gets programs (shards) of its own"""
+    eval_episodes): each combination gets programs (shards) of its own; without --grid, only these vary"""
     tasks: tuple[str, ...] = ()
     """task specs ENV_ID[:field=value,...]"""
     suite: str | None = None
