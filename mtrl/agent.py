@@ -205,7 +205,7 @@ class Agent:
         ``[T]`` (CleanRL's ``q_values``) for a batch ``[T, B, ...]``."""
         q_tm1 = self.q_values(params, batch.obs)
         q_t_value = self.q_values(target_params, batch.next_obs)
-        q_t_selector = self.q_values(params, batch.next_obs) if self.double_q else q_t_value
+        q_t_selector = jax.lax.stop_gradient(self.q_values(params, batch.next_obs)) if self.double_q else None
         per_task, td = losses.multitask_td_loss(
             q_tm1,
             batch.action,
@@ -213,7 +213,7 @@ class Agent:
             batch.terminated,
             hparams.gammas,
             q_t_value,
-            jax.lax.stop_gradient(q_t_selector),
+            q_t_selector,
             jnp.asarray(self.action_mask),
             loss=self.loss,
             huber_delta=self.huber_delta,

@@ -1,11 +1,15 @@
-"""Per-task TD losses (rlax for the TD math).
+"""Per-task TD losses (rlax's TD formulas and losses).
 
 The target is r + γ · (1 − terminated) · Q_value(s', argmax_{a valid} Q_select(s', a)) (n-step samples: r is the
 discounted sum of their m rewards, s' the state after them, and the bootstrap is discounted by γ^m):
-- double DQN: Q_select = online network, Q_value = target network;
-- plain DQN: both are the target network (rlax's double-Q error with selector = value is Q-learning).
+- double DQN: Q_select = online network, Q_value = target network (rlax's ``double_q_learning``);
+- plain DQN: both are the target network, so the bootstrap is max_{a valid} Q_target(s', a) (rlax's ``q_learning``).
 Invalid actions of a task (beyond its own action count) are pushed to the dtype's lowest value in the selector,
 so they are never the argmax; the value read is always a valid action's, so no inf or nan enters the target.
+The TD errors are rlax's formulas with the reads over the few actions written elementwise (`take_action`,
+`max_valid`): the same values (trained parameters bit-identical on CPU, tested), but XLA fuses them into the loss
+and its gradient, where rlax's gather (whose gradient is a scatter) and plain DQN's argmax each stay a GPU kernel
+of their own (`benchmarks/gpu_kernels.py` counts them).
 Bootstrapping stops only on termination; truncated transitions bootstrap from the true next observation.
 
 Functions here return one loss per task, ``[T]``; aggregation across tasks belongs to the agent.
@@ -32,22 +36,45 @@ def masked_q(q: jax.Array, action_mask: jax.Array) -> jax.Array:
     return jnp.where(action_mask, q, jnp.finfo(q.dtype).min)
 
 
+def take_action(q: jax.Array, action: jax.Array) -> jax.Array:
+    """``q[..., action]`` for ``q [..., A]`` and int ``action [...]`` in ``[0, A)``, as a chain of selects over the A
+    actions: exact, and its gradient is elementwise (a gather's is a scatter-add, a GPU kernel of its own)."""
+    out = q[..., 0]
+    for a in range(1, q.shape[-1]):
+        out = jnp.where(action == a, q[..., a], out)
+    return out
+
+
+def max_valid(q: jax.Array, action_mask: jax.Array) -> jax.Array:
+    """max over the valid actions of ``q [..., A]`` (``action_mask`` broadcastable to it): the value at the masked
+    argmax, as a chain of elementwise maxima over the A actions, which XLA fuses into its consumers (a reduction
+    over so short an axis stays a GPU kernel of its own)."""
+    masked = masked_q(q, action_mask)
+    return functools.reduce(jnp.maximum, [masked[..., a] for a in range(q.shape[-1])])
+
+
 def td_errors(
     q_tm1: jax.Array,
     a_tm1: jax.Array,
     r_t: jax.Array,
     discount_t: jax.Array,
     q_t_value: jax.Array,
-    q_t_selector: jax.Array,
+    q_t_selector: jax.Array | None,
     action_mask: jax.Array,
 ) -> jax.Array:
-    """Double-Q TD errors for one task: ``q_* [B, A]``, ``a_tm1, r_t, discount_t [B]``, mask ``[A]`` -> ``[B]``.
+    """Double-Q TD errors for one task: ``q_* [B, A]``, ``a_tm1, r_t, discount_t [B]``, mask ``[A]`` -> ``[B]``;
+    ``q_t_selector`` None: plain Q-learning's (the selector is ``q_t_value`` itself, so its valid max is read).
 
     ``discount_t`` already includes termination: γ · (1 − terminated).
     """
-    chex.assert_rank([q_tm1, a_tm1, r_t, discount_t, q_t_value, q_t_selector, action_mask], [2, 1, 1, 1, 2, 2, 1])
-    selector = masked_q(q_t_selector, action_mask)
-    return jax.vmap(rlax.double_q_learning)(q_tm1, a_tm1, r_t, discount_t, q_t_value, selector)
+    chex.assert_rank([q_tm1, a_tm1, r_t, discount_t, q_t_value, action_mask], [2, 1, 1, 1, 2, 1])
+    if q_t_selector is None:
+        value = max_valid(q_t_value, action_mask)
+    else:
+        chex.assert_rank(q_t_selector, 2)
+        value = take_action(q_t_value, jnp.argmax(masked_q(q_t_selector, action_mask), axis=-1))
+    target = jax.lax.stop_gradient(r_t + discount_t * value)
+    return target - take_action(q_tm1, a_tm1)
 
 
 def bootstrap_discount(gamma: jax.Array, terminated: jax.Array, steps: jax.Array | None = None) -> jax.Array:
@@ -73,7 +100,7 @@ def task_td_loss(
     terminated: jax.Array,
     gamma: jax.Array,
     q_t_value: jax.Array,
-    q_t_selector: jax.Array,
+    q_t_selector: jax.Array | None,
     action_mask: jax.Array,
     loss: LossType = "l2",
     huber_delta: float = 1.0,
@@ -82,7 +109,8 @@ def task_td_loss(
     """Mean TD loss of one task over its batch, and the TD errors ``[B]``.
 
     ``gamma`` is this task's scalar discount; ``terminated [B]`` bool; ``steps [B]`` (n-step samples) the steps
-    summed into ``r_t``, so the bootstrap is discounted by γ^steps (default: one step).
+    summed into ``r_t``, so the bootstrap is discounted by γ^steps (default: one step); ``q_t_selector`` None:
+    plain DQN (see `td_errors`).
     """
     discount_t = bootstrap_discount(gamma, terminated, steps)
     td = td_errors(q_tm1, a_tm1, r_t, discount_t, q_t_value, q_t_selector, action_mask)
@@ -96,7 +124,7 @@ def multitask_td_loss(
     terminated: jax.Array,
     gammas: jax.Array,
     q_t_value: jax.Array,
-    q_t_selector: jax.Array,
+    q_t_selector: jax.Array | None,
     action_mask: jax.Array,
     loss: LossType = "l2",
     huber_delta: float = 1.0,
@@ -104,7 +132,7 @@ def multitask_td_loss(
 ) -> tuple[jax.Array, jax.Array]:
     """Per-task mean TD losses ``[T]`` (and TD errors ``[T, B]``) for a batch ``[T, B, ...]``.
 
-    ``gammas [T]``, ``action_mask [T, A]``, ``steps [T, B]`` or None (see `task_td_loss`).
+    ``gammas [T]``, ``action_mask [T, A]``, ``steps [T, B]`` or None, ``q_t_selector`` or None (see `task_td_loss`).
     """
     fn = jax.vmap(functools.partial(task_td_loss, loss=loss, huber_delta=huber_delta))  # keyword args map on axis 0
     return fn(q_tm1, a_tm1, r_t, terminated, gammas, q_t_value, q_t_selector, action_mask, steps=steps)

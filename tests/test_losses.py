@@ -54,13 +54,46 @@ def test_matches_rlax_without_mask():
     np.testing.assert_allclose(td_q, jax.vmap(rlax.q_learning)(q_tm1, a_tm1, r_t, discount, q_t_value), rtol=1e-6)
 
 
+class ElementwiseReadsTest(chex.TestCase):
+    """`take_action` and `max_valid` read over the action axis with selects and maxima (for GPU fusion): they must
+    equal the gather and the masked max exactly, and plain DQN (selector None) rlax's q_learning bit for bit."""
+
+    @chex.all_variants(with_pmap=False)
+    def test_reads_equal_the_gather_and_the_masked_max_exactly(self):
+        k = jax.random.split(jax.random.key(1), 3)
+        q = jax.random.normal(k[0], (2, 64, 6))
+        action = jax.random.randint(k[1], (2, 64), 0, 6)
+        mask = jnp.array([True, True, True, True, False, False])  # a task with 4 of the 6 actions
+        taken = self.variant(losses.take_action)(q, action)
+        np.testing.assert_array_equal(taken, jnp.take_along_axis(q, action[..., None], axis=-1)[..., 0])
+        best = self.variant(losses.max_valid)(q, mask)
+        np.testing.assert_array_equal(best, jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1))
+        # the gradient of a read is the one-hot of the action
+        grad = self.variant(jax.grad(lambda x: losses.take_action(x, action).sum()))(q)
+        np.testing.assert_array_equal(grad, jax.nn.one_hot(action, 6))
+
+    @chex.all_variants(with_pmap=False)
+    def test_plain_dqn_without_a_selector_is_rlax_q_learning_exactly(self):
+        k = jax.random.split(jax.random.key(2), 5)
+        b, a = 32, 5
+        q_tm1, q_t = jax.random.normal(k[0], (b, a)), jax.random.normal(k[1], (b, a))
+        a_tm1 = jax.random.randint(k[2], (b,), 0, a)
+        r_t, discount = jax.random.normal(k[3], (b,)), jnp.where(jnp.arange(b) % 4 == 0, 0.0, 0.97)
+        td = self.variant(losses.td_errors)(q_tm1, a_tm1, r_t, discount, q_t, None, jnp.ones(a, bool))
+        expected = self.variant(jax.vmap(rlax.q_learning))(q_tm1, a_tm1, r_t, discount, q_t)  # same compilation
+        np.testing.assert_array_equal(td, expected)
+        same = self.variant(losses.td_errors)(q_tm1, a_tm1, r_t, discount, q_t, q_t, jnp.ones(a, bool))
+        np.testing.assert_array_equal(td, same)  # selector == value: the double-Q path reads the same value
+
+
 def test_masked_action_never_in_the_max():
     # the invalid action has by far the largest value in both networks; the target must ignore it
     q = jnp.array([[1.0, 2.0, 1e6]])
-    _, td = losses.task_td_loss(jnp.zeros((1, 3)), jnp.array([0]), jnp.array([0.0]), jnp.array([False]),
-                                jnp.float32(1.0), q, q, jnp.array([True, True, False]))
-    np.testing.assert_allclose(td, [2.0])
-    assert np.all(np.isfinite(td))
+    for selector in (q, None):  # double-Q path with selector == value, and plain DQN
+        _, td = losses.task_td_loss(jnp.zeros((1, 3)), jnp.array([0]), jnp.array([0.0]), jnp.array([False]),
+                                    jnp.float32(1.0), q, selector, jnp.array([True, True, False]))
+        np.testing.assert_allclose(td, [2.0])
+        assert np.all(np.isfinite(td))
 
 
 def test_multitask_loss_is_per_task_and_uses_each_gamma():
