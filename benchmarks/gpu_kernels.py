@@ -183,7 +183,8 @@ def programs_hlo(sharding, iterations: int = 1000) -> dict[str, tuple[str, int]]
 
     trainer, chunk, (init, peer_chunk) = learning_programs(PUREJAXRL, iterations)
     windows = set(window_sizes(iterations, log_iterations(LOG_EVERY, PUREJAXRL)))
-    assert len(windows) == 1, f"the chunk's logging windows differ in length: {windows}"
+    if len(windows) != 1:
+        raise ValueError(f"the chunk's logging windows differ in length ({windows}): choose iterations they divide")
     hlo = {"mtrl": (chunk.lower(_abstract(trainer.init([0]), sharding)).compile().as_text(), windows.pop())}
     runner = jax.jit(lambda state: peer_chunk(state, iterations))
     hlo["purejaxrl"] = (runner.lower(_abstract(init(0), sharding)).compile().as_text(), iterations)

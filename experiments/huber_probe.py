@@ -130,8 +130,8 @@ def _diagnostics(trainer: Trainer, reference_obs: jax.Array):
         q_next = agent.q_values(train.target_params, data.next_obs)[0]
         term = data.terminated[0]
         discount = cfg.gamma * (1.0 - term.astype(jnp.float32))
-        # plain DQN targets (the probe's config): selector = value = target network, as in Agent.task_losses
-        td = losses.td_errors(q, data.action[0], data.reward[0], discount, q_next, q_next, mask)
+        # plain DQN targets (the probe's config): the target network's max, as in Agent.task_losses
+        td = losses.td_errors(q, data.action[0], data.reward[0], discount, q_next, None, mask)
         filled = (jnp.arange(q.shape[0]) < buffer.size).astype(jnp.float32)
         w_term, w_non = filled * term, filled * (1.0 - term)
 

@@ -219,7 +219,7 @@ class Agent:
             huber_delta=self.huber_delta,
             steps=batch.steps,
         )
-        q_taken = jnp.take_along_axis(q_tm1, batch.action[..., None], axis=-1)[..., 0].mean(-1)
+        q_taken = losses.take_action(q_tm1, batch.action).mean(-1)
         return per_task, td, jax.lax.stop_gradient(q_taken)
 
     def update(self, state: TrainState, batch: replay.Transition) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -263,7 +263,7 @@ class Agent:
         and target heads, then the gradient step on normalised errors."""
         old = state.popart
         q_t_value = popart.unnormalize(old, self.q_values(state.target_params, batch.next_obs))
-        q_t_selector = self.q_values(state.params, batch.next_obs) if self.double_q else q_t_value
+        q_t_selector = self.q_values(state.params, batch.next_obs) if self.double_q else None
         targets = losses.multitask_targets(batch.reward, batch.terminated, state.hparams.gammas, q_t_value,
                                            q_t_selector, jnp.asarray(self.action_mask), steps=batch.steps)
         new = popart.update_statistics(old, targets, state.hparams.popart_step_size)
@@ -275,18 +275,20 @@ class Agent:
             q_tm1 = self.q_values(params, batch.obs)
             per_task, td = losses.multitask_loss_to_targets(q_tm1, batch.action, normalised_targets, self.loss,
                                                             self.huber_delta)
-            q_taken = jnp.take_along_axis(q_tm1, batch.action[..., None], axis=-1)[..., 0]
-            q_taken = popart.unnormalize(new, jax.lax.stop_gradient(q_taken)).mean(-1)
+            q_taken = popart.unnormalize(new, jax.lax.stop_gradient(losses.take_action(q_tm1, batch.action))).mean(-1)
             return self._regularised(params, state, per_task), (per_task, td, q_taken)
 
         return self._apply_gradient(state, total_loss)
 
     def no_update_metrics(self) -> dict[str, jax.Array]:
-        """Zeros with the structure of `update`'s metrics (one run): what an iteration without an update reports.
-        Declared rather than derived with `jax.eval_shape(update)`, which would trace the learner a second time in
-        every training program (~0.4 s of tracing here); a test checks the two agree."""
+        """Zeros with the structure of `update`'s metrics (one run): what an iteration without an update reports
+        (NaN, not measured, for the diagnostics without ``diagnostics``). Declared rather than derived with
+        `jax.eval_shape(update)`, which would trace the learner a second time in every training program (~0.4 s of
+        tracing here); a test checks the two agree."""
         per_task = jnp.zeros((self.num_tasks,), jnp.float32)
-        return {"loss": per_task, "td_abs": per_task, "q_taken": per_task, "grad_norm": jnp.zeros((), jnp.float32)}
+        diagnostic = 0.0 if self.diagnostics else jnp.nan
+        return {"loss": per_task, "td_abs": per_task + diagnostic, "q_taken": per_task + diagnostic,
+                "grad_norm": jnp.full((), diagnostic, jnp.float32)}
 
     def l2sp_penalty(self, params, anchor) -> jax.Array:
         """‖θ − θ_anchor‖² summed over the leaves of `l2sp_parts` (L2-SP, Li et al. 2018)."""

@@ -7,9 +7,9 @@ discounted sum of their m rewards, s' the state after them, and the bootstrap is
 Invalid actions of a task (beyond its own action count) are pushed to the dtype's lowest value in the selector,
 so they are never the argmax; the value read is always a valid action's, so no inf or nan enters the target.
 The TD errors are rlax's formulas with the reads over the few actions written elementwise (`take_action`,
-`max_valid`): the same values (trained parameters bit-identical on CPU, tested), but XLA fuses them into the loss
-and its gradient, where rlax's gather (whose gradient is a scatter) and plain DQN's argmax each stay a GPU kernel
-of their own (`benchmarks/gpu_kernels.py` counts them).
+`max_valid`): the same values as rlax's (tests/test_losses.py compares them exactly), but XLA fuses them into the
+loss and its gradient, where rlax's gather (whose gradient is a scatter) and plain DQN's argmax each stay a GPU
+kernel of their own (`benchmarks/gpu_kernels.py` counts them).
 Bootstrapping stops only on termination; truncated transitions bootstrap from the true next observation.
 
 Functions here return one loss per task, ``[T]``; aggregation across tasks belongs to the agent.
@@ -37,8 +37,9 @@ def masked_q(q: jax.Array, action_mask: jax.Array) -> jax.Array:
 
 
 def take_action(q: jax.Array, action: jax.Array) -> jax.Array:
-    """``q[..., action]`` for ``q [..., A]`` and int ``action [...]`` in ``[0, A)``, as a chain of selects over the A
-    actions: exact, and its gradient is elementwise (a gather's is a scatter-add, a GPU kernel of its own)."""
+    """``q[..., action] [...]`` for ``q [..., A]`` and int ``action [...]`` in ``[0, A)`` (an action outside reads
+    action 0), as a chain of selects over the A actions: exact, and its gradient is elementwise (a gather's is a
+    scatter-add, a GPU kernel of its own)."""
     out = q[..., 0]
     for a in range(1, q.shape[-1]):
         out = jnp.where(action == a, q[..., a], out)
@@ -46,9 +47,9 @@ def take_action(q: jax.Array, action: jax.Array) -> jax.Array:
 
 
 def max_valid(q: jax.Array, action_mask: jax.Array) -> jax.Array:
-    """max over the valid actions of ``q [..., A]`` (``action_mask`` broadcastable to it): the value at the masked
-    argmax, as a chain of elementwise maxima over the A actions, which XLA fuses into its consumers (a reduction
-    over so short an axis stays a GPU kernel of its own)."""
+    """max over the valid actions of ``q [..., A]`` (``action_mask`` broadcastable to it) -> ``[...]``: the value at
+    the masked argmax (for finite Q-values), as a chain of elementwise maxima over the A actions, which XLA fuses
+    into its consumers (a reduction over so short an axis stays a GPU kernel of its own)."""
     masked = masked_q(q, action_mask)
     return functools.reduce(jnp.maximum, [masked[..., a] for a in range(q.shape[-1])])
 
@@ -143,15 +144,19 @@ def multitask_targets(
     terminated: jax.Array,
     gammas: jax.Array,
     q_t_value: jax.Array,
-    q_t_selector: jax.Array,
+    q_t_selector: jax.Array | None,
     action_mask: jax.Array,
     steps: jax.Array | None = None,
 ) -> jax.Array:
-    """Double-Q TD targets ``[T, B]`` (the same targets as `task_td_loss`, without the prediction): for losses on
-    transformed targets (PopArt). Shapes as in `multitask_td_loss`; no gradient flows through them."""
+    """TD targets ``[T, B]`` (the same targets as `task_td_loss`, without the prediction): for losses on
+    transformed targets (PopArt). Shapes as in `multitask_td_loss` (``q_t_selector`` None: plain DQN); no gradient
+    flows through them."""
     discount_t = bootstrap_discount(gammas[:, None], terminated, steps)
-    best = jnp.argmax(masked_q(q_t_selector, action_mask[:, None, :]), axis=-1)
-    value = jnp.take_along_axis(q_t_value, best[..., None], axis=-1)[..., 0]
+    mask = action_mask[:, None, :]
+    if q_t_selector is None:
+        value = max_valid(q_t_value, mask)
+    else:
+        value = take_action(q_t_value, jnp.argmax(masked_q(q_t_selector, mask), axis=-1))
     return jax.lax.stop_gradient(r_t + discount_t * value)
 
 
@@ -160,6 +165,5 @@ def multitask_loss_to_targets(
 ) -> tuple[jax.Array, jax.Array]:
     """Per-task mean losses ``[T]`` and errors ``[T, B]`` of ``q_tm1 [T, B, A]`` at ``a_tm1 [T, B]`` against
     given ``targets [T, B]``."""
-    q_taken = jnp.take_along_axis(q_tm1, a_tm1[..., None], axis=-1)[..., 0]
-    td = targets - q_taken
+    td = targets - take_action(q_tm1, a_tm1)
     return elementwise_loss(td, loss, huber_delta).mean(-1), td

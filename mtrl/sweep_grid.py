@@ -42,6 +42,10 @@ TRANSFER = {"l2sp_alpha": ("l2sp", (0.0, math.inf, False, False)),
             "transfer_factor": ("joint", (0.0, math.inf, False, False))}
 
 
+# numeric `DQNConfig` fields whose None means "off" (no gradient clip): a sweep cannot hold None among numbers
+OPTIONAL_FIELDS = tuple(f.name for f in dataclasses.fields(DQNConfig) if str(f.type) == "float | None")
+
+
 class GridError(ValueError):
     """A grid that cannot be swept in one program; the message names the setting and what is allowed."""
 
@@ -68,7 +72,7 @@ def parse_grid(items: Sequence[str], flag: str = "--grid") -> dict[str, tuple[fl
                 value = float(text)
             except ValueError:
                 hint = ""
-                if text.strip().lower() == "none":
+                if text.strip().lower() == "none" and name in OPTIONAL_FIELDS:
                     hint = (f"; a sweep varies numbers only: sweep with and without {name} as two sweeps, one "
                             f"with --{name.replace('_', '-')} None")
                 raise GridError(f"{flag}: {name}: {text.strip()!r} is not a number{hint}") from None

@@ -85,6 +85,19 @@ class ElementwiseReadsTest(chex.TestCase):
         same = self.variant(losses.td_errors)(q_tm1, a_tm1, r_t, discount, q_t, q_t, jnp.ones(a, bool))
         np.testing.assert_array_equal(td, same)  # selector == value: the double-Q path reads the same value
 
+    @chex.all_variants(with_pmap=False)
+    def test_masked_double_q_is_rlax_double_q_learning_exactly(self):
+        k = jax.random.split(jax.random.key(3), 6)
+        b, a = 32, 6
+        q_tm1, q_t, q_sel = (jax.random.normal(k[i], (b, a)) for i in range(3))
+        a_tm1 = jax.random.randint(k[3], (b,), 0, 4)
+        r_t, discount = jax.random.normal(k[4], (b,)), jnp.where(jnp.arange(b) % 4 == 0, 0.0, 0.97)
+        mask = jnp.arange(a) < 4
+        td = self.variant(losses.td_errors)(q_tm1, a_tm1, r_t, discount, q_t, q_sel, mask)
+        expected = self.variant(jax.vmap(rlax.double_q_learning))(q_tm1, a_tm1, r_t, discount, q_t,
+                                                                  losses.masked_q(q_sel, mask))
+        np.testing.assert_array_equal(td, expected)
+
 
 def test_masked_action_never_in_the_max():
     # the invalid action has by far the largest value in both networks; the target must ignore it

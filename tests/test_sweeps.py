@@ -54,6 +54,8 @@ def test_malformed_grid_items_are_refused_with_the_item(items, message):
 def test_static_items_are_refused_under_their_own_flag_and_none_says_how_to_compare_it():
     with pytest.raises(GridError, match=r"^--static: max_grad_norm: 'None' is not a number; .*--max-grad-norm None"):
         parse_grid(["max_grad_norm=None,10"], "--static")
+    with pytest.raises(GridError, match=r"^--grid: lr: 'None' is not a number$"):  # lr has no None to sweep
+        parse_grid(["lr=None"])
 
 
 @pytest.mark.parametrize("grid, message", [
