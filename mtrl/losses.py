@@ -54,6 +54,14 @@ def max_valid(q: jax.Array, action_mask: jax.Array) -> jax.Array:
     return functools.reduce(jnp.maximum, [masked[..., a] for a in range(q.shape[-1])])
 
 
+def bootstrap_value(q_t_value: jax.Array, q_t_selector: jax.Array | None, action_mask: jax.Array) -> jax.Array:
+    """``Q_value(s', argmax_{a valid} Q_select(s', a)) [...]`` for ``q_t_* [..., A]`` (``action_mask``
+    broadcastable to them); ``q_t_selector`` None: plain DQN, the valid max of ``q_t_value``."""
+    if q_t_selector is None:
+        return max_valid(q_t_value, action_mask)
+    return take_action(q_t_value, jnp.argmax(masked_q(q_t_selector, action_mask), axis=-1))
+
+
 def td_errors(
     q_tm1: jax.Array,
     a_tm1: jax.Array,
@@ -69,12 +77,9 @@ def td_errors(
     ``discount_t`` already includes termination: γ · (1 − terminated).
     """
     chex.assert_rank([q_tm1, a_tm1, r_t, discount_t, q_t_value, action_mask], [2, 1, 1, 1, 2, 1])
-    if q_t_selector is None:
-        value = max_valid(q_t_value, action_mask)
-    else:
+    if q_t_selector is not None:
         chex.assert_rank(q_t_selector, 2)
-        value = take_action(q_t_value, jnp.argmax(masked_q(q_t_selector, action_mask), axis=-1))
-    target = jax.lax.stop_gradient(r_t + discount_t * value)
+    target = jax.lax.stop_gradient(r_t + discount_t * bootstrap_value(q_t_value, q_t_selector, action_mask))
     return target - take_action(q_tm1, a_tm1)
 
 
@@ -152,11 +157,7 @@ def multitask_targets(
     transformed targets (PopArt). Shapes as in `multitask_td_loss` (``q_t_selector`` None: plain DQN); no gradient
     flows through them."""
     discount_t = bootstrap_discount(gammas[:, None], terminated, steps)
-    mask = action_mask[:, None, :]
-    if q_t_selector is None:
-        value = max_valid(q_t_value, mask)
-    else:
-        value = take_action(q_t_value, jnp.argmax(masked_q(q_t_selector, mask), axis=-1))
+    value = bootstrap_value(q_t_value, q_t_selector, action_mask[:, None, :])
     return jax.lax.stop_gradient(r_t + discount_t * value)
 
 
