@@ -24,7 +24,7 @@ import dataclasses
 import numpy as np
 
 from mtrl.config import DQNConfig
-from mtrl.evaluate import iqm
+from mtrl.evaluate import iqm, iqm_ci
 from mtrl.logger import markdown_table
 from mtrl.tasks import MINATAR_GAMES
 
@@ -108,11 +108,12 @@ def final_returns(summary: dict, game: str) -> np.ndarray:
 
 
 def cell(summary: dict | None, game: str) -> str:
-    """``IQM [95% CI]`` of a game's final return in a run summary (the interval of the mean over seeds)."""
+    """``IQM [95% interval of the IQM over seeds]`` of a game's final return in a run summary."""
     if summary is None:
         return "—"
     r = summary["tasks"][game]["final_return"]
-    return f"{r['iqm']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
+    low, high = iqm_ci(r["per_seed"])
+    return f"{r['iqm']:.1f} [{low:.1f}, {high:.1f}]"
 
 
 def results_table(columns: dict[str, dict[str, dict | None]], protocol: str, games=MINATAR_GAMES) -> str:
@@ -130,7 +131,10 @@ def results_table(columns: dict[str, dict[str, dict | None]], protocol: str, gam
             "\nThese runs use the **gymnax** protocol (minimal action sets, no sticky actions, 1000-step episode "
             "caps except Freeway's 2500), so they are not comparable with the paper's DQN column; the `paper` "
             "budget runs the paper's protocol.\n")
-    return markdown_table(header, rows) + note
+    references = ("\nReference columns: the paper's DQN values are read off Young & Tian's (2019) learning curves (their "
+                  "Figure 2), so approximate, and their Seaquest predates MinAtar 1.0.11's fix of that game; gymnax PPO "
+                  "is gymnax-blines' PPO, another algorithm, after 10M env steps (gymnax README).\n")
+    return markdown_table(header, rows) + note + references
 
 
 def iqm_of(values) -> float:

@@ -34,6 +34,7 @@ from experiments.minatar_common import (
     selected_games,
 )
 from experiments.minatar_single import train_single_games
+from mtrl.evaluate import iqm_ci
 from mtrl.plots import plot_compared_curves, read_eval_csv
 
 AGGREGATIONS = {"multi_popart": "popart", "multi_sum": "sum"}  # training order: the headline run first
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     columns = {"alone": single, **{LABELS[name]: multi[name] for name in ("multi_sum", "multi_popart")}}
     popart, compared = multi["multi_popart"], [g for g in games if single[g] and multi["multi_popart"][g]]
     popart_holds = [g for g in compared if popart[g]["tasks"][g]["final_return"]["iqm"]
-                    >= single[g]["tasks"][g]["final_return"]["ci_low"]]
+                    >= iqm_ci(single[g]["tasks"][g]["final_return"]["per_seed"])[0]]
     missing = [f"{name} ({game})" if name == "single" else name
                for name, runs in (("single", single), *multi.items()) for game in games
                if runs[game] is None and (name == "single" or game == games[0])]
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             f"every iteration ({cfg.batch_size / cfg.num_envs:g} sampled per env step), {cfg.n_step}-step double-DQN "
             f"targets, conv {list(cfg.conv_channels)} -> dense {list(cfg.torso)}, PopArt step "
             f"{cfg.popart_step_size:g} per target. Final greedy return (mean of {cfg.eval_episodes} episodes per "
-            "seed): IQM [95% bootstrap interval of the mean over seeds].\n\n"
+            "seed): IQM [95% bootstrap interval of the IQM over seeds].\n\n"
             + results_table(columns, cfg.protocol, games)
             + holds
             + (f"\n**Not finished yet** (—): {', '.join(missing)}. This page was written by `--collect` from the runs "

@@ -5,7 +5,7 @@
 
 Trains every game of the `minatar` suite on its own (same network and settings as the multi-task run, the game's
 own channels and actions; `experiments.minatar_common`), all seeds of a game in one compiled program, and writes
-the final greedy return per game (IQM with the 95% interval of the mean over seeds) next to the published
+the final greedy return per game (IQM with its 95% bootstrap interval over seeds) next to the published
 references. Rerunning the same command reuses finished games and resumes interrupted ones, so a long budget can
 be carried across several sittings; ``--collect`` writes the results from the runs finished so far (e.g. trained on
 an accelerator and copied into ``--run-dir``) without training.
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             f"`{cfg.protocol}`, {cfg.num_envs} envs, one update of {cfg.batch_size} transitions every iteration "
             f"({cfg.batch_size / cfg.num_envs:g} sampled per env step), {cfg.n_step}-step double-DQN targets, conv "
             f"{list(cfg.conv_channels)} -> dense {list(cfg.torso)}. Final greedy return (mean of "
-            f"{cfg.eval_episodes} episodes per seed): IQM [95% bootstrap interval of the mean over seeds].\n\n"
+            f"{cfg.eval_episodes} episodes per seed): IQM [95% bootstrap interval of the IQM over seeds].\n\n"
             + results_table({"alone": single}, cfg.protocol, games))
     write_study_results(args, "results", {"budget": budget_name, "config": dataclasses.asdict(cfg), "single": single},
                         text,

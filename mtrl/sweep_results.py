@@ -45,12 +45,14 @@ def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds
 
 def sweep_markdown(results: dict[str, Any]) -> str:
     """The sweep's table: one row per setting, best first marked."""
+    from mtrl.evaluate import iqm_ci
     from mtrl.logger import markdown_table, short_name
 
     names, tasks = list(results["grid"]), results["tasks"]
 
     def cell(s: dict) -> str:
-        return f"{s['iqm']:.1f} [{s['ci_low']:.1f}, {s['ci_high']:.1f}]"
+        low, high = iqm_ci(s["per_seed"])
+        return f"{s['iqm']:.1f} [{low:.1f}, {high:.1f}]"
 
     def diverged(row: dict) -> str:
         return ", ".join(f"seed {seed} at {step:,}" for seed, step in row["diverged"].items()) or "—"
@@ -63,7 +65,7 @@ def sweep_markdown(results: dict[str, Any]) -> str:
     return (f"Sweep of {len(results['settings'])} settings x {len(results['seeds'])} seeds "
             f"({', '.join(map(str, results['seeds']))}), {'one program' if programs == 1 else f'{programs} programs'}, "
             f"{results['eval_steps'][-1]:,} env steps per "
-            "task. Final greedy return: IQM [95% bootstrap interval of the mean over seeds]; AUC: return averaged over "
+            "task. Final greedy return: IQM [95% bootstrap interval of the IQM over seeds]; AUC: return averaged over "
             "the evaluations; a seed whose parameters became non-finite was frozen at its last finite logging window "
             f"(its returns are the frozen policy's). Best: `{results['best']}` ({results['criterion']}).\n\n"
             + markdown_table(header, rows))

@@ -61,6 +61,9 @@ while args and args[0].startswith("-"):
                              ("%t", "SLURM_PROCID")):
             if var in os.environ:
                 path = path.replace(pattern, os.environ[var])
+        # a real queue starts a job well after sbatch returns, by when submitit has made the job's folder; these
+        # tasks start at once, so on a loaded machine the folder may not exist yet (submitit waits for its pickle)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         files[flag] = open(path, "a")
 out = files.get("--output")
 sys.exit(subprocess.call(args, stdout=out, stderr=files.get("--error", out)))

@@ -4,7 +4,7 @@ import pytest
 
 from mtrl.agent import Agent, default_hparams
 from mtrl.config import DQNConfig
-from mtrl.evaluate import bootstrap_ci, iqm, make_evaluator, summarize
+from mtrl.evaluate import bootstrap_ci, iqm, iqm_ci, make_evaluator, summarize
 from mtrl.tasks import make_taskset
 
 
@@ -24,6 +24,18 @@ def test_bootstrap_interval_contains_mean_and_degenerates():
 def test_summarize_keys():
     s = summarize(np.array([10.0, 20.0, 30.0, 40.0]))
     assert s["mean"] == 25.0 and s["iqm"] == 25.0 and s["per_seed"] == [10.0, 20.0, 30.0, 40.0]
+
+
+def test_the_interval_printed_next_to_an_iqm_is_the_iqms_own():
+    # one outlier seed drags the mean and its interval far above the IQM; the IQM's own interval is the IQM's
+    # bootstrap distribution: it holds the IQM and its upper end stays well below the mean's
+    per_seed = np.array([10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 500.0])
+    s = summarize(per_seed)
+    assert s["iqm"] == 13.5 and s["mean"] == 73.875
+    assert s["iqm_ci_low"] <= s["iqm"] <= s["iqm_ci_high"] < 0.75 * s["ci_high"]
+    assert (s["iqm_ci_low"], s["iqm_ci_high"]) == iqm_ci(per_seed)
+    np.testing.assert_allclose(iqm_ci(per_seed), [float(v) for v in bootstrap_ci(per_seed, iqm)])
+    assert iqm_ci(np.array([1.0, 2.0, 3.0])) == bootstrap_ci(np.array([1.0, 2.0, 3.0]))  # 3 seeds: IQM = mean
 
 
 def test_greedy_evaluation_plays_whole_episodes():
