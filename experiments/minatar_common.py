@@ -131,9 +131,9 @@ def results_table(columns: dict[str, dict[str, dict | None]], protocol: str, gam
             "\nThese runs use the **gymnax** protocol (minimal action sets, no sticky actions, 1000-step episode "
             "caps except Freeway's 2500), so they are not comparable with the paper's DQN column; the `paper` "
             "budget runs the paper's protocol.\n")
-    references = ("\nReference columns: the paper's DQN values are read off Young & Tian's (2019) learning curves (their "
-                  "Figure 2), so approximate, and their Seaquest predates MinAtar 1.0.11's fix of that game; gymnax PPO "
-                  "is gymnax-blines' PPO, another algorithm, after 10M env steps (gymnax README).\n")
+    references = ("\nReference columns: the paper's DQN values are read off Young & Tian's (2019) learning curves "
+                  "(their Figure 2), so approximate, and their Seaquest predates MinAtar 1.0.11's fix of that game; "
+                  "gymnax PPO is gymnax-blines' PPO, another algorithm, after 10M env steps (gymnax README).\n")
     return markdown_table(header, rows) + note + references
 
 
