@@ -77,6 +77,47 @@ def test_grids_that_cannot_be_swept_in_one_program_are_refused_before_building(g
         check_grid(grid, DQNConfig(), num_tasks=2)
 
 
+@pytest.mark.parametrize("name, mode, values, message", [
+    ("l2sp_alpha", "l2sp", (0.0, 0.1), r"grid l2sp_alpha: values must be > 0, got \[0.0, 0.1\]"),
+    ("transfer_factor", "joint", (-1.0,), "grid transfer_factor: values must be > 0"),
+    ("l2sp_alpha", "joint", (0.1,), r"a setting of transfer mode l2sp; sweep it from a source run \(--source RUN"),
+])
+def test_transfer_settings_are_refused_outside_their_mode_or_range(name, mode, values, message):
+    with pytest.raises(GridError, match=message):
+        check_grid({name: values}, DQNConfig(), num_tasks=2, transfer_mode=mode)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"launcher": "pbs", "run_dir": "x"}, GridError, "launcher must be one of local, slurm, got 'pbs'"),
+    ({"launcher": "local"}, GridError, "a launcher needs a run_dir: its jobs write their shards there"),
+    ({"source": "runs/src"}, GridError, r"a transfer sweep needs both source \(the source run\) and transfer"),
+    ({"max_settings_per_program": 0, "run_dir": "x"}, GridError, "max_settings_per_program must be >= 1, got 0"),
+    ({"grid": {"lr": (1e-4, 1.0000001e-4)}}, GridError, r"two settings print the same label .*\['lr=0.0001'\]"),
+    ({"run_dir": "occupied"}, ProvenanceMismatchError, "is not empty and holds no sweep; use another run_dir, or "
+                                                       r"overwrite=True \(--overwrite\)"),
+])
+def test_sweeps_that_cannot_run_are_refused_before_training(tmp_path, tiny_config, kwargs, error, message):
+    (tmp_path / "occupied").mkdir()
+    (tmp_path / "occupied" / "notes.txt").write_text("not a sweep")
+    kwargs = {"grid": {"lr": (1e-4, 3e-4)}, **kwargs}
+    if "run_dir" in kwargs:
+        kwargs["run_dir"] = str(tmp_path / kwargs["run_dir"])
+    with pytest.raises(error, match=message):
+        sweep(TASKS, tiny_config, seeds=[0], progress=False, **kwargs)
+    assert not (tmp_path / "x").exists() and os.listdir(tmp_path / "occupied") == ["notes.txt"]
+
+
+def test_a_launcher_without_submitit_says_which_extra_to_install(tmp_path, tiny_config, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "submitit", None)  # `import submitit` raises ImportError
+    with pytest.raises(ImportError, match=r"submitit: pip install 'mtrl-jax\[cluster\]'"):
+        sweep(TASKS, tiny_config, {"lr": (1e-4, 3e-4)}, run_dir=str(tmp_path / "s"), launcher="local")
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(FileNotFoundError, match=r"holds no sweep \(sweep_plan.json is missing\)"):
+        collect(str(tmp_path))
+
+
 def test_global_values_go_to_the_config_and_per_task_values_to_the_hyperparameters():
     config = DQNConfig(total_steps=1000, task_weights=(1.0, 0.5))
     setting = {"lr": 3e-4, "eps_decay": 0.2, "task_weight.1": 0.1, "gamma.0": 0.9, "eps_decay.1": 0.5}
