@@ -257,8 +257,9 @@ class Sweep:
     """GPUs per shard job (--launcher slurm)"""
     timeout_min: int = 24 * 60
     """time limit of each shard job, minutes"""
-    collect: bool = False
-    """only merge the finished shards in --run-dir into sweep.json/md/png (done anyway when a sweep finishes)"""
+    collect: str | None = None
+    """a sweep's directory: only merge its finished shards into sweep.json/md/png there (done anyway when a sweep
+    finishes)"""
     source: str | None = None
     """a source run: a transfer sweep, every setting trained as `mtrl transfer --mode ...` would (the grid may then
     also hold l2sp_alpha in mode l2sp, transfer_factor in mode joint)"""
@@ -277,10 +278,8 @@ class Sweep:
 
         if self.source is None and self.transfer != TransferConfig():
             raise ValueError("--mode and the other transfer options need --source (the source run)")
-        if self.collect:
-            if not self.run_options.run_dir:
-                raise ValueError("--collect needs the sweep's --run-dir")
-            print(sweep_markdown(collect(self.run_options.run_dir)))
+        if self.collect is not None:
+            print(sweep_markdown(collect(self.collect)))
             return
         specs = Train(tasks=self.tasks, suite=self.suite).task_specs()
         grid = parse_grid(self.grid)

@@ -356,5 +356,5 @@ def _refuse_shards_still_queued(run_dir: str, pending: Sequence[int]) -> None:
               if state.split(" ")[0] not in SLURM_END_STATES]
     if active:
         raise ValueError(f"{run_dir}: {', '.join(active)} may still run in SLURM, so nothing was submitted; wait for "
-                         f"it (`python -m mtrl sweep --collect --run-dir {run_dir}` merges finished shards) or "
+                         f"it (`python -m mtrl sweep --collect {run_dir}` merges finished shards) or "
                          "scancel it, then rerun the sweep to resume its shard")

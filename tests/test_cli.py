@@ -44,14 +44,13 @@ def test_help_lists_options_with_defaults():
         (["sweep", "--suite", "classic", "--grid", "batch_size=32,64"], "batch_size: a static setting"),
         (["sweep", "--suite", "classic", "--grid", "lr=fast"], "'fast' is not a number"),
         (["sweep", "--suite", "classic", "--grid", "gamma.3=0.9"], "task index must be 0..2"),
-        (["sweep", "--collect"], "--collect needs the sweep's --run-dir"),
         (["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-3", "--distributed"], "spreads over processes as shards"),
         (["train", "--tasks", "CartPole-v1", "--distributed"], "--distributed needs --run-dir"),
         (["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-3", "--mode", "l2sp"], "--mode and the other transfer"),
         (["sweep", "--tasks", "CartPole-v1", "--grid", "l2sp_alpha=0.1"], "l2sp_alpha: a setting of transfer mode"),
         (["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-3", "--static", "batch_size=0"],
          "batch_size must be a positive integer"),
-        (["sweep", "--collect", "--run-dir", "/tmp"], "holds no sweep"),
+        (["sweep", "--collect", "/tmp"], "/tmp holds no sweep"),
     ],
 )
 def test_bad_input_exits_with_a_clear_message(args, message, capsys):
@@ -92,6 +91,10 @@ def test_sweep_from_the_command_line_writes_one_run_per_setting_and_the_comparis
     with pytest.raises(SystemExit):  # a sweep directory is not resumed as a plain run
         main(["train", "--resume", str(run_dir)])
     assert "is a sweep" in capsys.readouterr().err
+    written = (run_dir / "sweep.md").read_text()
+    (run_dir / "sweep.md").unlink()
+    main(["sweep", "--collect", str(run_dir)])  # merges the finished shards again, the same table
+    assert (run_dir / "sweep.md").read_text() == written and "**best**" in capsys.readouterr().out
 
 
 def test_study_transfer_from_the_command_line(tmp_path, capsys):
