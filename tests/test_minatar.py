@@ -87,6 +87,33 @@ def test_sticky_actions_repeat_the_previous_action_at_the_configured_rate():
     assert not hasattr(gym.env, "_sticky_action_prob")  # the gymnax protocol has none
 
 
+def test_sticky_actions_hold_the_rate_over_a_stream_of_steps_and_across_auto_resets():
+    """Paper protocol, 1,000 Breakout envs x 300 steps of uniformly random requests (many episodes end and
+    auto-reset): whenever the request differs from the last executed action, the last one is executed again in
+    about 10% of steps, also on the first step of a new episode (MinAtar keeps the last action across a reset)."""
+    task = parse_task("Breakout-MinAtar", "minatar-paper")
+    n, steps = 1000, 300
+    _, state = jax.vmap(task.env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(0), n), task.params)
+    step = jax.vmap(task.env.step, in_axes=(0, 0, 0, None))
+
+    def one(carry, key):
+        state, after_reset = carry
+        request_key, step_key = jax.random.split(key)
+        request = jax.random.randint(request_key, (n,), 0, 6)
+        _, new, _, terminated, truncated, _ = step(jax.random.split(step_key, n), state, request, task.params)
+        differs = request != state.last_action
+        stuck = differs & (new.last_action == state.last_action)
+        return (new, terminated | truncated), (differs, stuck, differs & after_reset, stuck & after_reset)
+
+    _, (differs, stuck, differs_reset, stuck_reset) = jax.lax.scan(
+        one, (state, jnp.zeros(n, bool)), jax.random.split(jax.random.key(1), steps))
+    rate = float(stuck.sum() / differs.sum())
+    assert abs(rate - 0.1) < 0.005, rate  # ~250k draws: sd 0.0006
+    assert int(differs_reset.sum()) > 10_000  # episodes did end and restart
+    rate_after_reset = float(stuck_reset.sum() / differs_reset.sum())
+    assert abs(rate_after_reset - 0.1) < 0.01, rate_after_reset  # ~20k draws: sd 0.002
+
+
 def test_padded_channels_reach_the_torso_through_each_tasks_adapter():
     """Per-task 1x1-conv adapters: one kernel [C_max, F] per task; set to the identity, the adapter passes each
     game's padded grid through unchanged, so the torso sees exactly the game's channels (content preserved)."""
@@ -103,6 +130,32 @@ def test_padded_channels_reach_the_torso_through_each_tasks_adapter():
     for t in range(5):
         out = ChannelAdapter(10).apply(identity, obs[t].astype(jnp.float32))
         np.testing.assert_array_equal(np.asarray(out), np.asarray(obs[t], np.float32))
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_each_tasks_adapter_feeds_the_shared_conv_torso_and_its_own_head(layer_norm):
+    """Inside the network: task t's adapter (set to (t+1) x identity, so each task's is different) maps task t's
+    padded grid, the one shared conv torso (with LayerNorm after the conv and dense layers when asked) follows,
+    then task t's head: Q-values equal the same modules applied by hand to task t's slice."""
+    from mtrl.networks import ConvTorso, QHead
+
+    taskset = make_taskset(suite("minatar"))
+    cfg = DQNConfig(adapter_size=10, layer_norm=layer_norm, **CONV)
+    agent = Agent.create(taskset, cfg)
+    params = agent.init(jax.random.key(0), default_hparams(taskset, cfg)).params
+    assert ("LayerNorm_0" in params["torso"]) == layer_norm
+    scales = jnp.arange(1.0, 6.0)  # [T]
+    params = {**params, "adapter": {"Conv_0": {"kernel": scales[:, None, None, None, None] * jnp.eye(10),
+                                               "bias": jnp.zeros((5, 10))}}}
+    obs, _ = taskset.reset(jax.random.key(1), 3)  # [T, 3, 10, 10, 10] bool
+    q = agent.q_values(params, obs)  # [T, 3, A]
+    torso = ConvTorso(CONV["conv_channels"], CONV["torso"], layer_norm)
+    for t, game in enumerate(MINATAR_GAMES):
+        features = torso.apply({"params": params["torso"]}, obs[t].astype(jnp.float32) * scales[t])
+        head = jax.tree.map(lambda leaf, t=t: leaf[t], params["head"])
+        valid = jnp.arange(q.shape[-1]) < MINIMAL_ACTIONS[game]
+        expected = QHead(q.shape[-1]).apply({"params": head}, features, valid)
+        np.testing.assert_allclose(np.asarray(q[t]), np.asarray(expected), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(10, 10, 4), (2, 3, 10, 10, 10), (7, 5, 3)])
@@ -136,6 +189,17 @@ def test_agent_never_chooses_a_games_invalid_actions():
 
 def _replay_bytes_per_transition(data: replay.Transition, num_tasks: int, capacity: int) -> float:
     return sum(x.nbytes for x in jax.tree.leaves(data)) / (num_tasks * capacity)
+
+
+@pytest.mark.parametrize("game", MINATAR_GAMES)
+def test_each_game_alone_stores_its_own_channels_within_the_byte_bound(game):
+    """A game trained alone stores its own C channels (no padding), as bool: at most 2·H·W·C + 32 bytes per
+    transition for that C (Breakout and Asterix 832, Seaquest 2,032)."""
+    cfg = DQNConfig(num_envs=4, buffer_size=64, batch_size=8, learning_starts=16, **CONV)
+    data = Trainer.create([game], cfg).init([0]).runs.replay.data
+    assert data.obs.dtype == jnp.bool_ and data.obs.shape[-3:] == (10, 10, CHANNELS[game])
+    per_transition = _replay_bytes_per_transition(data, 1, cfg.buffer_size)
+    assert per_transition <= 2 * 10 * 10 * CHANNELS[game] + 32, per_transition
 
 
 def test_five_games_train_together_in_one_program(tmp_path):

@@ -39,12 +39,12 @@ def source_dir(tmp_path_factory):
     return str(run_dir)
 
 
-def _run(source_dir, mode, chunks, **settings):
+def _run(source_dir, mode, chunks, config=CFG, target=tuple(TARGET), **settings):
     """Train ``chunks`` chunks of a target run; returns (source, trainer, [train states after each chunk])."""
     source = load_source(source_dir)
     tcfg = TransferConfig(mode=mode, **settings)
-    tasks = target_task_list(mode, source.tasks, TARGET)
-    trainer = build_trainer(tasks, target_config(CFG, tcfg, len(source.tasks), len(TARGET)), tcfg)
+    tasks = target_task_list(mode, source.tasks, list(target))
+    trainer = build_trainer(tasks, target_config(config, tcfg, len(source.tasks), len(target)), tcfg)
     state = initial_state_fn(source, tcfg)(trainer, SEEDS)
     chunk = trainer.make_train_chunk(CHUNK)
     history = [jax.device_get(state.runs.train)]
@@ -93,16 +93,48 @@ def test_unfreeze_keeps_the_torso_until_step_k_then_trains_it(source_dir):
     assert _moved(history[2].params["head"], history[0].params["head"])
 
 
+def _torso_drift(history):
+    return sum(float(np.sum((a - b) ** 2)) for a, b in
+               zip(jax.tree.leaves(history[-1].params["torso"]), jax.tree.leaves(history[0].params["torso"])))
+
+
 def test_l2sp_with_large_alpha_keeps_the_torso_near_the_source(source_dir):
-    def drift(history):
-        return sum(float(np.sum((a - b) ** 2)) for a, b in
-                   zip(jax.tree.leaves(history[-1].params["torso"]), jax.tree.leaves(history[0].params["torso"])))
+    drift = _torso_drift
 
     _, _, finetune = _run(source_dir, "finetune", 4)
     _, _, l2sp = _run(source_dir, "l2sp", 4, l2sp_alpha=100.0)
     chex.assert_trees_all_equal(l2sp[-1].anchor["torso"], l2sp[0].params["torso"])
     assert drift(l2sp) < 0.2 * drift(finetune)
     assert _moved(l2sp[-1].params["head"], l2sp[0].params["head"])
+
+
+CONV_CFG = dataclasses.replace(CFG, conv_channels=(4,), adapter_size=6)
+
+
+@pytest.fixture(scope="module")
+def conv_source_dir(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("conv_source")
+    train(["Breakout-MinAtar", "SpaceInvaders-MinAtar"], CONV_CFG, seeds=[0, 1], run_dir=str(run_dir),
+          progress=False)
+    return str(run_dir)
+
+
+def test_frozen_and_l2sp_work_unchanged_on_a_conv_torso(conv_source_dir):
+    """Two MinAtar games' conv torso (3x3 conv kernel, dense layer; 1x1-conv adapters) carried to Freeway (7
+    channels): frozen keeps every torso leaf, the conv kernel included, bit-identical with no optimiser state
+    while the adapter and head train; L2-SP anchors the source torso and drifts far less than fine-tuning."""
+    freeway = ("Freeway-MinAtar",)
+    source, _, frozen = _run(conv_source_dir, "frozen", 2, CONV_CFG, freeway)
+    assert frozen[0].params["torso"]["Conv_0"]["kernel"].shape == (3, 3, 3, 6, 4)  # [S, 3, 3, adapter, F]
+    chex.assert_trees_all_equal(frozen[-1].params["torso"], _source_torso(source))
+    assert _moved(frozen[-1].params["head"], frozen[0].params["head"])
+    assert _moved(frozen[-1].params["adapter"], frozen[0].params["adapter"])
+    torso_shapes = {np.shape(x) for x in jax.tree.leaves(frozen[0].params["torso"])}
+    assert not torso_shapes & {np.shape(x) for x in jax.tree.leaves(frozen[-1].opt_state)}
+    _, _, finetune = _run(conv_source_dir, "finetune", 2, CONV_CFG, freeway)
+    _, _, l2sp = _run(conv_source_dir, "l2sp", 2, CONV_CFG, freeway, l2sp_alpha=100.0)
+    chex.assert_trees_all_equal(l2sp[-1].anchor["torso"], _source_torso(source))
+    assert 0 < _torso_drift(l2sp) < 0.2 * _torso_drift(finetune)
 
 
 def test_joint_keeps_source_tasks_with_their_heads_and_trains_every_head(source_dir):
