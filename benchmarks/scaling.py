@@ -8,7 +8,7 @@ CartPole-v1 (pole-length variants for several tasks):
 
 1. seeds S in {1, 4, 16, 64} in one program: training env steps/s (all seeds and tasks) and compile seconds;
 2. T in {1, 2, 4, 8} tasks fused in one program vs the same tasks trained one after another: ratio of training
-   rates;
+   rates, and the fused program's compile seconds;
 3. a sweep of 8 learning rates x 1 seed in one compile (`mtrl.sweep`) vs 8 separate `train` runs, each wall time
    from the call to the result with the persistent compilation cache off (as 8 fresh processes would compile),
    evaluations included;
@@ -18,7 +18,8 @@ CartPole-v1 (pole-length variants for several tasks):
    the processes' coordination, not a speed-up across machines;
 5. the ceiling: gymnax alone (random actions, no learner) for CartPole-v1 at the default 10 envs, vs mtrl's one-seed
    training rate;
-6. the replay's bytes per stored transition and the peak resident memory of this process.
+6. the replay's bytes per stored transition, the peak resident memory of this process and the peak device
+   memory in use (where the backend reports it: GPUs, TPUs).
 """
 
 from __future__ import annotations
@@ -64,11 +65,11 @@ def seeds_scaling(config: DQNConfig, iterations: int, counts=(1, 4, 16, 64)) -> 
 def tasks_scaling(config: DQNConfig, iterations: int, counts=(1, 2, 4, 8)) -> dict:
     out = {}
     for t in counts:
-        fused, _ = chunk_rate(Trainer.create(tasks(t), config), [0], iterations)
+        fused, compile_s = chunk_rate(Trainer.create(tasks(t), config), [0], iterations)
         alone = [chunk_rate(Trainer.create([spec], config), [0], iterations)[0] for spec in tasks(t)]
         sequential = t / sum(1.0 / r for r in alone)  # env steps/s of the t runs one after another
         out[str(t)] = {"fused_env_steps_per_s": fused, "sequential_env_steps_per_s": sequential,
-                       "speedup": fused / sequential}
+                       "speedup": fused / sequential, "fused_compile_s": compile_s}
     return out
 
 
@@ -124,6 +125,14 @@ def replay_bytes() -> float:
     return sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(state.data)) / 10_000
 
 
+def peak_device_bytes() -> int | None:
+    """The largest peak of memory in use on any local device since the process started, or None where the backend
+    does not report it (XLA's CPU client)."""
+    peaks = [(d.memory_stats() or {}).get("peak_bytes_in_use") for d in jax.local_devices()]
+    peaks = [p for p in peaks if p is not None]
+    return max(peaks) if peaks else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="benchmarks/results")
@@ -144,6 +153,7 @@ def main() -> None:
                                                         200 if args.quick else 5000)
     results["replay_bytes_per_transition"] = replay_bytes()
     results["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    results["peak_device_bytes"] = peak_device_bytes()
     write_results(args.out, "scaling", results, render_markdown)
 
 
@@ -153,7 +163,8 @@ def render_markdown(r: dict) -> str:
     rows = [[f"{s} seed(s), one program", f"{v['env_steps_per_s']:,.0f} env steps/s (compile {v['compile_s']:.1f} s)"]
             for s, v in r["seeds"].items()]
     rows += [[f"{t} task(s) fused vs one after another", f"{v['fused_env_steps_per_s']:,.0f} vs "
-              f"{v['sequential_env_steps_per_s']:,.0f} env steps/s: **{v['speedup']:.2f}x**"]
+              f"{v['sequential_env_steps_per_s']:,.0f} env steps/s: **{v['speedup']:.2f}x**"
+              + (f" (fused program's compile {v['fused_compile_s']:.1f} s)" if "fused_compile_s" in v else "")]
              for t, v in r["tasks"].items()]
     sw = r["sweep"]
     rows.append([f"sweep of {sw['settings']} learning rates in one compile vs {sw['settings']} separate runs "
@@ -173,6 +184,10 @@ def render_markdown(r: dict) -> str:
                  f"{r['seeds']['1']['env_steps_per_s'] / ceiling:.1%} of it"])
     rows.append(["replay, CartPole-v1", f"{r['replay_bytes_per_transition']:,.0f} bytes per stored transition"])
     rows.append(["peak resident memory of the benchmark process", f"{r['peak_rss_gib']:.2f} GiB"])
+    device_peak = r.get("peak_device_bytes")
+    rows.append(["peak device memory in use (largest over devices)",
+                 "not reported by this backend (XLA's CPU client)" if device_peak is None
+                 else f"{device_peak / 2**30:.2f} GiB"])
     return (f"# mtrl scaling ({r['date']})\n\n- command: `python -m benchmarks.scaling`\n- host: {host}\n"
             f"- versions: Python {m['python']}, " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
             + f"\n\nSettings: {r['config']}; training rates are the best of 3 chunks of {r['iterations_timed']} "

@@ -359,10 +359,13 @@ def main(args: list[str] | None = None) -> None:
                                                    description="Multi-task and transfer deep Q-learning in JAX.")
     options = getattr(command, "run_options", None)
     if options is not None and options.distributed:
-        if isinstance(command, Sweep) or not (options.run_dir or getattr(command, "resume", None)):
-            why = ("a sweep spreads over processes as shards (--launcher), not --distributed"
-                   if isinstance(command, Sweep) else
-                   "--distributed needs --run-dir or --resume (the same for every process)")
+        why = None
+        if isinstance(command, Sweep) and (command.launcher or command.collect):
+            why = ("--distributed runs one sweep program across processes; --launcher runs its shards as jobs of "
+                   "their own (one or the other), and --collect needs no devices")
+        elif not (options.run_dir or getattr(command, "resume", None)):
+            why = "--distributed needs --run-dir or --resume (the same for every process)"
+        if why:
             print(f"mtrl: error: {why}", file=sys.stderr)
             raise SystemExit(2)
         from mtrl.distributed import initialize

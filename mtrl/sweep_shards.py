@@ -86,7 +86,23 @@ def settings_per_program(trainer: Any, num_settings: int, num_seeds: int, max_se
 
 def claim_sweep_dir(run_dir: str, plan: dict[str, Any], overwrite: bool) -> dict[str, Any]:
     """Write ``plan`` to ``run_dir`` or return the plan of the same sweep already there (its shards are kept, so a
-    rerun continues them); a directory holding another sweep or run is refused, or with ``overwrite`` moved aside."""
+    rerun continues them); a directory holding another sweep or run is refused, or with ``overwrite`` moved aside.
+    In a program across processes (`mtrl.distributed`) process 0 claims and the others read what it wrote."""
+    import json
+    import os
+
+    from mtrl.distributed import barrier, is_primary
+
+    if not is_primary():
+        barrier("mtrl sweep plan")
+        with open(os.path.join(run_dir, PLAN_FILE)) as f:
+            return json.load(f)
+    claimed = _claim_sweep_dir(run_dir, plan, overwrite)
+    barrier("mtrl sweep plan")
+    return claimed
+
+
+def _claim_sweep_dir(run_dir: str, plan: dict[str, Any], overwrite: bool) -> dict[str, Any]:
     import json
     import os
 
@@ -126,6 +142,7 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
     import jax.numpy as jnp
 
     from mtrl.agent import default_hparams
+    from mtrl.distributed import barrier, is_primary
     from mtrl.logger import RunGroup, write_json
     from mtrl.provenance import move_aside, run_status
     from mtrl.trainer import Trainer, train
@@ -164,7 +181,7 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
             with open(os.path.join(program_dir, SHARD_FILE)) as f:
                 return json.load(f)
         status = run_status(program_dir)
-        if status == "started":  # stopped before its first checkpoint: nothing to resume
+        if status == "started" and is_primary():  # stopped before its first checkpoint: nothing to resume
             move_aside(program_dir)
         resume = status in ("interrupted", "finished")
     run_seeds: list[int] = []
@@ -187,13 +204,14 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
             hp = hp.replace(**{field: jnp.asarray(array)})
         label = setting_label(setting)
         directory = None if run_dir is None else os.path.join(run_dir, label)
-        if directory is not None and not resume and os.path.exists(directory):
+        if directory is not None and not resume and os.path.exists(directory) and is_primary():
             move_aside(directory)  # rows of an attempt that never reached a checkpoint: not mixed with this one
         groups.append(RunGroup(label, tuple(range(len(run_seeds), len(run_seeds) + len(seeds))), setting_cfg,
                                metadata, directory=directory))
         run_seeds += seeds
         hparams += [hp] * len(seeds)
         learning_rates += [setting_cfg.lr] * len(seeds)
+    barrier("mtrl sweep shard directories")  # every process starts from the same directories
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *hparams)
     options = train_kwargs.get("wandb")
     if options is not None and options.group is None and run_dir is not None:  # one W&B group per sweep
@@ -214,7 +232,7 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
     content = {"shard": index, "settings": mine, "eval_steps": [int(s) for s in result.eval_steps],
                "eval_returns": np.asarray(result.eval_returns).tolist(),
                "diverged": {str(run): step for run, step in result.diverged.items()}}
-    if program_dir is not None:
+    if program_dir is not None and is_primary():
         write_json(os.path.join(program_dir, SHARD_FILE), content)
     return content
 

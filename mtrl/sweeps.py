@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mtrl.config import DQNConfig
+from mtrl.distributed import is_primary
 from mtrl.sweep_grid import TRANSFER, GridError, check_grid, check_static, grid_settings, setting_config, setting_label
 from mtrl.sweep_results import write_sweep
 from mtrl.sweep_shards import (
@@ -83,6 +84,9 @@ def sweep(
     A **transfer sweep** (``source`` a source run's directory, ``transfer`` a `mtrl.transfer.TransferConfig`) trains
     every setting as `mtrl.transfer.train_transfer` would (the source spliced in, the mode's optimiser and loss),
     and may also sweep the mode's ``l2sp_alpha`` or ``transfer_factor``.
+
+    In a program across processes (`mtrl.distributed.initialize` first; ``mtrl sweep --distributed``) each shard's
+    runs span every process's devices and process 0 writes the sweep's files.
 
     Rerunning the same sweep continues it: finished shards are reused, interrupted ones resumed from their last
     checkpoint. A directory holding another sweep is refused with the differences (``overwrite`` moves it aside).
@@ -152,6 +156,6 @@ def sweep(
             return content
         contents.append(content)
     results = merge_shards(plan, contents)
-    if run_dir is not None:
+    if run_dir is not None and is_primary():
         write_sweep(run_dir, results)
     return results

@@ -4,6 +4,7 @@ checkpoint save and restore between chunks (the restored state keeps its shardin
 Sharded runs use jax's default threefry keys (see `mtrl.trainer.PRNG_IMPL`), so the one-device run is pinned to
 threefry too for the comparison."""
 
+import json
 import os
 import subprocess
 import sys
@@ -62,31 +63,56 @@ def test_sharded_runs_fall_back_from_philox(tmp_path):
     assert "devices_after 4" in out and np.all(np.isfinite(kernel))
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _two_processes(command, env, only_process_1=()):
+    """Run ``command`` as processes 0 and 1 of one `--distributed` program (coordinator on localhost); outputs."""
+    cluster = ["--distributed", "--coordinator", f"localhost:{_free_port()}", "--num-processes", "2"]
+    procs = [subprocess.Popen([*command, *cluster, "--process-id", str(i), *(only_process_1 if i else ())],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in (1, 0)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    return outputs
+
+
+def test_a_sweep_across_two_processes_equals_the_sweep_in_one_process_with_two_devices(tmp_path):
+    """`mtrl sweep --distributed`: the grid's runs (2 settings x 2 seeds) span both processes' devices in one
+    program; process 0 writes the sweep, whose sweep.json and per-setting eval.csv equal one process's with two
+    devices."""
+    args = [sys.executable, "-m", "mtrl", "sweep", "--tasks", "CartPole-v1", "--grid", "lr=5e-4,1e-3", "--seeds", "2",
+            "--total-steps", "256", "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8",
+            "--learning-starts", "16", "--torso", "16", "--eval-every", "128", "--eval-episodes", "2", "--no-progress"]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    _two_processes([*args, "--run-dir", str(tmp_path / "two")], env)
+    single = {**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    subprocess.run([*args, "--run-dir", str(tmp_path / "one")], env=single, check=True, capture_output=True)
+    two, one = (json.loads((tmp_path / d / "sweep.json").read_text()) for d in ("two", "one"))
+    assert two["settings"] == one["settings"] and two["best"] == one["best"] and two["programs"] == 1
+    for label in ("lr=0.0005", "lr=0.001"):
+        two_curve, one_curve = ((tmp_path / d / label / "eval.csv").read_text() for d in ("two", "one"))
+        assert two_curve == one_curve and len(two_curve.splitlines()) == 1 + 3 * 2  # 3 evaluations x 2 seeds
+    assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(tmp_path / "one"))
+
+
 def test_two_processes_with_jax_distributed_equal_one_process_with_two_devices(tmp_path):
     """`mtrl train --distributed`: two local CPU processes (coordinator on localhost), one device each, shard the
     runs of one program; process 0 writes the run directory, which equals a single process's with two devices.
     A stop asked of one process only (here --stop-at-step; a signal alike) stops both at the same chunk with one
     checkpoint, and `--resume --distributed` finishes the run to the same files."""
-    import socket
-
-    def free_port():
-        with socket.socket() as s:
-            s.bind(("localhost", 0))
-            return s.getsockname()[1]
-
     args = [sys.executable, "-m", "mtrl", "train", "--tasks", "CartPole-v1", "Acrobot-v1", "--seeds", "2",
             "--total-steps", "256", "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8",
             "--learning-starts", "16", "--torso", "16", "--eval-every", "128", "--eval-episodes", "2", "--no-progress"]
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
 
     def two_processes(command, only_process_1=()):
-        cluster = ["--distributed", "--coordinator", f"localhost:{free_port()}", "--num-processes", "2"]
-        procs = [subprocess.Popen([*command, *cluster, "--process-id", str(i), *(only_process_1 if i else ())],
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for i in (1, 0)]
-        outputs = [p.communicate(timeout=300)[0] for p in procs]
-        assert all(p.returncode == 0 for p in procs), outputs
-        return outputs
+        return _two_processes(command, env, only_process_1)
 
     run_dir = tmp_path / "two"
     outputs = two_processes([*args, "--run-dir", str(run_dir)], only_process_1=["--stop-at-step", "128"])
