@@ -285,6 +285,39 @@ def test_local_launcher_runs_shards_as_processes_and_merges_them_to_the_one_prog
 
 
 @pytest.mark.skipif(submitit is None, reason="needs the cluster extra (submitit)")
+def test_a_sweep_killed_mid_run_resumes_its_shards_from_their_checkpoints(tmp_path, tiny_config):
+    """`mtrl sweep --launcher local` killed with SIGKILL (the command and its shard jobs) once shard 0 has a
+    checkpoint: the same command rerun resumes the unfinished shards from their last checkpoints (not from the
+    start) and ends with the uninterrupted one-program sweep's results."""
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "sweep"
+    command = [sys.executable, "-m", "mtrl", "sweep", "--tasks", "CartPole-v1", "--grid", "eps_end=0.05,0.2",
+               "--seeds", "1", "--seed", "4", "--total-steps", "4096", "--num-envs", "4", "--buffer-size", "64",
+               "--batch-size", "8", "--learning-starts", "16", "--target-update-period", "4", "--torso", "16",
+               "--eval-every", "1024", "--eval-episodes", "2", "--lr-end-fraction", "0", "--checkpoint-every", "256",
+               "--max-settings-per-program", "1", "--launcher", "local", "--timeout-min", "10",
+               "--run-dir", str(run_dir), "--no-progress"]
+    first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints, deadline = run_dir / "shards" / "0" / "checkpoints", time.monotonic() + 300
+    while not (checkpoints.is_dir() and any(name.isdigit() for name in os.listdir(checkpoints))):
+        assert first.poll() is None and time.monotonic() < deadline, "shard 0 wrote no checkpoint"
+        time.sleep(0.1)
+    subprocess.run(["pkill", "-KILL", "-f", str(run_dir)], check=True)  # the command and every shard job
+    first.wait(timeout=60)
+    assert not (run_dir / "shards" / "0" / "shard.json").exists() and not (run_dir / "sweep.json").exists()
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    results = json.loads((run_dir / "sweep.json").read_text())
+    config = dataclasses.replace(tiny_config, total_steps=4096, eval_every=1024)
+    assert _finals(results) == _finals(sweep(["CartPole-v1"], config, {"eps_end": (0.05, 0.2)}, seeds=[4],
+                                             progress=False))
+    resumed = json.loads((run_dir / "eps_end=0.05" / "summary.json").read_text())
+    assert resumed["resumed_from_step"] >= 256 and resumed["sittings"] == 2
+
+
+@pytest.mark.skipif(submitit is None, reason="needs the cluster extra (submitit)")
 def test_slurm_launcher_submits_one_job_array_whose_tasks_train_the_shards(tmp_path, tiny_config, monkeypatch,
                                                                            capfd):
     """`mtrl sweep --launcher slurm` against a stand-in SLURM on PATH (tests/fake_slurm.py): the two shards go out
