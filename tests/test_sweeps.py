@@ -128,8 +128,9 @@ def test_global_values_go_to_the_config_and_per_task_values_to_the_hyperparamete
 
 def test_a_setting_inside_a_sweep_is_bit_identical_to_the_setting_trained_alone(tmp_path, tiny_config):
     """Two learning rates x two γ for the second task, two seeds: one program of 8 runs. The setting lr=1e-3,
-    gamma.1=0.9 equals its own run (config lr=1e-3, the task spec's γ 0.9) on every evaluation and in its final
-    parameters; each setting's directory is a plain run; sweep.json names the best setting by the stated score."""
+    gamma.1=0.9 equals its own run (config lr=1e-3, the task spec's γ 0.9) on every evaluation of every seed
+    (greedy returns, bit for bit); each setting's directory is a plain run; sweep.json names the best setting by
+    the stated score."""
     grid = {"lr": (5e-4, 1e-3), "gamma.1": (0.99, 0.9)}
     results = sweep(TASKS, tiny_config, grid, seeds=[0, 1], run_dir=str(tmp_path / "sweep"), progress=False)
     alone = train(["CartPole-v1", "Acrobot-v1:gamma=0.9"], dataclasses.replace(tiny_config, lr=1e-3), seeds=[0, 1],
