@@ -5,7 +5,7 @@ A run directory holds::
     config.json     config, tasks, seeds, checkpoint options, logging cadence, package versions, device
     metrics.jsonl   training metrics every `log_every` env steps per task (see `RunLogger.log_window`)
     eval.csv        step,task,seed,return (greedy, mean over the evaluation episodes)
-    summary.json    per-task final return {mean, iqm, ci_low, ci_high, per_seed} and timing
+    summary.json    per-task final return {mean, iqm, ci_low, ci_high, iqm_ci_low, iqm_ci_high, per_seed}, timing
     summary.md      the same as a table
     curves.png      greedy return vs env steps per task, mean and 95% bootstrap band across seeds
     tb/             TensorBoard events (``tensorboard=True``): one run per seed (``tb/seed_<k>``) and their

@@ -106,7 +106,8 @@ def test_run_directory_outputs(tmp_path, tiny_config):
     summary = json.loads((run_dir / "summary.json").read_text())
     for name in ("CartPole-v1", "MountainCar-v0"):
         final = summary["tasks"][name]["final_return"]
-        assert set(final) == {"mean", "iqm", "ci_low", "ci_high", "per_seed"} and len(final["per_seed"]) == 2
+        assert set(final) == {"mean", "iqm", "ci_low", "ci_high", "iqm_ci_low", "iqm_ci_high", "per_seed"}
+        assert len(final["per_seed"]) == 2
         assert final["ci_low"] <= final["mean"] <= final["ci_high"]
     assert summary["env_steps_per_task"] == tiny_config.iterations * tiny_config.num_envs
     for key in ("wall_s", "compile_s", "env_steps_per_s"):
