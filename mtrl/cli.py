@@ -290,7 +290,7 @@ class Sweep:
             check_grid(grid, self.config, num_tasks, static=static)
         options = {"timeout_min": self.timeout_min}
         if self.launcher is not None:
-            require_submitit()
+            require_submitit(self.launcher)
             if self.launcher == "slurm":
                 options.update(gpus_per_node=self.gpus_per_job,
                                **({"slurm_partition": self.slurm_partition} if self.slurm_partition else {}))

@@ -302,12 +302,20 @@ def _shard_job(run_dir: str, index: int, train_kwargs: dict) -> int:
     return index
 
 
-def require_submitit() -> None:
-    """Fail early, before anything is built, when a launcher is asked for without submitit installed."""
+def require_submitit(launcher: str = "local") -> None:
+    """Fail early, before anything is built, when a launcher is asked for without submitit installed, or SLURM's
+    from a machine without SLURM's commands."""
+    import shutil
+
     try:
         import submitit  # noqa: F401
     except ImportError:
         raise ImportError("launchers run shards through submitit: pip install 'mtrl-jax[cluster]'") from None
+    missing = [c for c in ("sbatch", "srun") if shutil.which(c) is None] if launcher == "slurm" else []
+    if missing:
+        names = " and ".join(missing) + (" are" if len(missing) > 1 else " is")
+        raise ValueError(f"--launcher slurm submits through SLURM, but {names} not on PATH: run the sweep from the "
+                         "cluster's login node (or --launcher local on this machine)")
 
 
 def launch(run_dir: str, launcher: str, options: Mapping[str, Any], **train_kwargs) -> dict[str, Any]:

@@ -118,7 +118,7 @@ def sweep(
     if launcher is not None and run_dir is None:
         raise GridError("a launcher needs a run_dir: its jobs write their shards there")
     if launcher is not None:
-        require_submitit()
+        require_submitit(launcher)
     combos = check_static(static or {}, config, trainer.taskset.num_tasks) if static else [{}]
     block = len(grid_settings(grid))  # settings per static combination, consecutive in `plan_settings`
     labels = []

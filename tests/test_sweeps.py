@@ -118,6 +118,14 @@ def test_a_launcher_without_submitit_says_which_extra_to_install(tmp_path, tiny_
         collect(str(tmp_path))
 
 
+@pytest.mark.skipif(submitit is None, reason="needs the cluster extra (submitit)")
+def test_a_slurm_sweep_off_the_cluster_says_so_before_writing_anything(tmp_path, tiny_config, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch, no srun
+    with pytest.raises(ValueError, match="sbatch and srun are not on PATH: run the sweep from the cluster.s login"):
+        sweep(TASKS, tiny_config, {"lr": (1e-4, 3e-4)}, run_dir=str(tmp_path / "s"), launcher="slurm")
+    assert not (tmp_path / "s").exists()
+
+
 def test_global_values_go_to_the_config_and_per_task_values_to_the_hyperparameters():
     config = DQNConfig(total_steps=1000, task_weights=(1.0, 0.5))
     setting = {"lr": 3e-4, "eps_decay": 0.2, "task_weight.1": 0.1, "gamma.0": 0.9, "eps_decay.1": 0.5}
