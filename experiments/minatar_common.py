@@ -24,7 +24,7 @@ import dataclasses
 import numpy as np
 
 from mtrl.config import DQNConfig
-from mtrl.evaluate import iqm, iqm_ci
+from mtrl.evaluate import iqm, iqm_interval
 from mtrl.logger import markdown_table
 from mtrl.tasks import MINATAR_GAMES
 
@@ -112,7 +112,7 @@ def cell(summary: dict | None, game: str) -> str:
     if summary is None:
         return "—"
     r = summary["tasks"][game]["final_return"]
-    low, high = iqm_ci(r["per_seed"])
+    low, high = iqm_interval(r)
     return f"{r['iqm']:.1f} [{low:.1f}, {high:.1f}]"
 
 

@@ -34,7 +34,7 @@ from experiments.minatar_common import (
     selected_games,
 )
 from experiments.minatar_single import train_single_games
-from mtrl.evaluate import iqm_ci
+from mtrl.evaluate import iqm_interval
 from mtrl.plots import plot_compared_curves, read_eval_csv
 
 AGGREGATIONS = {"multi_popart": "popart", "multi_sum": "sum"}  # training order: the headline run first
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     columns = {"alone": single, **{LABELS[name]: multi[name] for name in ("multi_sum", "multi_popart")}}
     popart, compared = multi["multi_popart"], [g for g in games if single[g] and multi["multi_popart"][g]]
     popart_holds = [g for g in compared if popart[g]["tasks"][g]["final_return"]["iqm"]
-                    >= iqm_ci(single[g]["tasks"][g]["final_return"]["per_seed"])[0]]
+                    >= iqm_interval(single[g]["tasks"][g]["final_return"])[0]]
     missing = [f"{name} ({game})" if name == "single" else name
                for name, runs in (("single", single), *multi.items()) for game in games
                if runs[game] is None and (name == "single" or game == games[0])]

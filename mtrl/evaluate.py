@@ -14,7 +14,8 @@ Axes: ``S`` runs (seeds/settings), ``T`` tasks, ``E`` evaluation episodes per ta
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -112,6 +113,14 @@ def iqm_ci(per_seed: np.ndarray) -> tuple[float, float]:
     with fewer than 4 seeds the IQM is the mean, and so is its interval)."""
     low, high = bootstrap_ci(np.asarray(per_seed, np.float64), iqm)
     return float(low), float(high)
+
+
+def iqm_interval(summary: Mapping[str, Any]) -> tuple[float, float]:
+    """The IQM's 95% interval of a `summarize` result: its stored ``iqm_ci_low``/``iqm_ci_high``, or computed from
+    ``per_seed`` for summaries written before they were stored."""
+    if "iqm_ci_low" in summary:
+        return summary["iqm_ci_low"], summary["iqm_ci_high"]
+    return iqm_ci(summary["per_seed"])
 
 
 def summarize(per_seed: np.ndarray) -> dict[str, object]:

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from mtrl.evaluate import bootstrap_ci, iqm_ci  # noqa: E402
+from mtrl.evaluate import bootstrap_ci, iqm_interval  # noqa: E402
 
 
 def mean_and_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -131,7 +131,7 @@ def plot_sweep(results: dict, path: str) -> None:
         rows = results["settings"]
         x = np.asarray([row["setting"][name] for row in rows])
         y = np.asarray([row["score"]["iqm"] for row in rows])
-        low, high = np.asarray([iqm_ci(row["score"]["per_seed"]) for row in rows]).T
+        low, high = np.asarray([iqm_interval(row["score"]) for row in rows]).T
         ax.errorbar(x, y, yerr=[np.maximum(y - low, 0), np.maximum(high - y, 0)], fmt="o", alpha=0.6, capsize=3)
         values = np.asarray(results["grid"][name])
         ax.plot(values, [y[x == v].max() for v in values], color="C1", label="best at value")

@@ -45,13 +45,13 @@ def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds
 
 def sweep_markdown(results: dict[str, Any]) -> str:
     """The sweep's table: one row per setting, best first marked."""
-    from mtrl.evaluate import iqm_ci
+    from mtrl.evaluate import iqm_interval
     from mtrl.logger import markdown_table, short_name
 
     names, tasks = list(results["grid"]), results["tasks"]
 
     def cell(s: dict) -> str:
-        low, high = iqm_ci(s["per_seed"])
+        low, high = iqm_interval(s)
         return f"{s['iqm']:.1f} [{low:.1f}, {high:.1f}]"
 
     def diverged(row: dict) -> str:

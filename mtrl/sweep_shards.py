@@ -84,26 +84,33 @@ def settings_per_program(trainer: Any, num_settings: int, num_seeds: int, max_se
     return per_program
 
 
+def load_plan(run_dir: str) -> dict[str, Any]:
+    """The plan (`PLAN_FILE`) of the sweep in ``run_dir``; FileNotFoundError naming it when there is none."""
+    import json
+    import os
+
+    path = os.path.join(run_dir, PLAN_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{run_dir} holds no sweep ({PLAN_FILE} is missing)")
+    with open(path) as f:
+        return json.load(f)
+
+
 def claim_sweep_dir(run_dir: str, plan: dict[str, Any], overwrite: bool) -> dict[str, Any]:
     """Write ``plan`` to ``run_dir`` or return the plan of the same sweep already there (its shards are kept, so a
     rerun continues them); a directory holding another sweep or run is refused, or with ``overwrite`` moved aside.
     In a program across processes (`mtrl.distributed`) process 0 claims and the others read what it wrote."""
-    import json
-    import os
-
     from mtrl.distributed import barrier, is_primary
 
     if not is_primary():
         barrier("mtrl sweep plan")
-        with open(os.path.join(run_dir, PLAN_FILE)) as f:
-            return json.load(f)
+        return load_plan(run_dir)
     claimed = _claim_sweep_dir(run_dir, plan, overwrite)
     barrier("mtrl sweep plan")
     return claimed
 
 
 def _claim_sweep_dir(run_dir: str, plan: dict[str, Any], overwrite: bool) -> dict[str, Any]:
-    import json
     import os
 
     from mtrl.logger import write_json
@@ -111,8 +118,7 @@ def _claim_sweep_dir(run_dir: str, plan: dict[str, Any], overwrite: bool) -> dic
 
     path = os.path.join(run_dir, PLAN_FILE)
     if os.path.exists(path) and not overwrite:
-        with open(path) as f:
-            saved = json.load(f)
+        saved = load_plan(run_dir)
         keys = ("tasks", "config", "grid", "static", "seeds", "transfer")
         problems = identity_differences(saved, {k: plan[k] for k in keys})
         if problems:
@@ -266,11 +272,7 @@ def collect(run_dir: str) -> dict[str, Any]:
     import json
     import os
 
-    path = os.path.join(run_dir, PLAN_FILE)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir} holds no sweep ({PLAN_FILE} is missing)")
-    with open(path) as f:
-        plan = json.load(f)
+    plan = load_plan(run_dir)
     contents, missing = [], []
     for index in range(len(plan["shards"])):
         shard_file = os.path.join(run_dir, "shards", str(index), SHARD_FILE)
@@ -290,11 +292,8 @@ def collect(run_dir: str) -> dict[str, Any]:
 def _shard_job(run_dir: str, index: int, train_kwargs: dict) -> int:
     """One launcher job: shard ``index`` of the sweep in ``run_dir`` (a module-level function, so submitit can
     pickle it)."""
-    import json
-    import os
 
-    with open(os.path.join(run_dir, PLAN_FILE)) as f:
-        plan = json.load(f)
+    plan = load_plan(run_dir)
     content = train_shard(plan, index, run_dir, progress=False, **train_kwargs)
     if "stopped_at" in content:
         raise RuntimeError(f"shard {index} stopped at {content['stopped_at']:,} env steps per task; rerun the sweep "
@@ -321,13 +320,11 @@ def require_submitit(launcher: str = "local") -> None:
 def launch(run_dir: str, launcher: str, options: Mapping[str, Any], **train_kwargs) -> dict[str, Any]:
     """Run the unfinished shards of the sweep in ``run_dir`` as submitit jobs (``launcher`` "local": processes on
     this machine; "slurm": one SLURM job array), wait for them, then `collect`."""
-    import json
     import os
 
     import submitit
 
-    with open(os.path.join(run_dir, PLAN_FILE)) as f:
-        plan = json.load(f)
+    plan = load_plan(run_dir)
     pending = [i for i in range(len(plan["shards"]))
                if not os.path.exists(os.path.join(run_dir, "shards", str(i), SHARD_FILE))]
     if pending:
