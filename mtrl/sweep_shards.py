@@ -35,53 +35,78 @@ def program_bytes(trainer: Any, num_runs: int) -> int:
     return 2 * num_runs * sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(one))
 
 
-def available_bytes() -> int:
-    """Free memory of the local devices (an accelerator's allocator limit less what is in use), or of the host's
-    RAM for CPU devices."""
+def available_bytes() -> tuple[int, int]:
+    """``(total, one device)``: the free memory of all local devices together and the most that one program left
+    unsharded (on one device) can use. An accelerator's free memory is its allocator limit less what is in use;
+    CPU devices share the host's free RAM, so both are that."""
     import os
 
     import jax
 
-    free = 0
+    free = []
     for device in jax.local_devices():
         stats = device.memory_stats() or {}
         if "bytes_limit" not in stats:
-            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        free += stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-    return free
+            ram = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            return ram, ram
+        free.append(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    return sum(free), max(free)
 
 
-def settings_per_program(trainer: Any, num_settings: int, num_seeds: int, max_settings: int | None,
-                         memory_budget: int | None) -> int:
-    """How many settings (each with every seed) one program trains: all of them unless ``max_settings`` or the
-    memory (``memory_budget``, default `available_bytes`, at 80%) says fewer; said so when the grid is split. On
-    several devices a split grid's programs take a multiple of the settings whose runs divide evenly over the
-    devices (`mtrl.trainer.run_sharding` shards only then), where such a multiple fits; the last program may
-    hold fewer and stay on one device."""
+def program_sizes(trainer: Any, num_settings: int, num_seeds: int, max_settings: int | None,
+                  memory_budget: int | None) -> list[int]:
+    """How many settings (each with every seed) each program trains, in order: one program of all of them unless
+    ``max_settings`` or the memory (``memory_budget``: bytes over all devices, split evenly between them; default
+    `available_bytes`; 80% of it is used) says fewer; said so when the grid is split.
+
+    On several devices a program's runs are sharded over them only when they divide evenly
+    (`mtrl.trainer.run_sharding`); any other program sits on one device and must fit there. So a split grid takes
+    the largest count of settings whose runs shard evenly and fit all devices' memory, and what is left that cannot
+    shard goes into programs that fit one device's."""
     import jax
 
     if max_settings is not None and max_settings < 1:
         raise GridError(f"max_settings_per_program must be >= 1, got {max_settings}")
-    budget = int(0.8 * (available_bytes() if memory_budget is None else memory_budget))
+    devices = len(jax.devices())
+    total, single = available_bytes() if memory_budget is None else (memory_budget, memory_budget // devices)
+    budget, one_device = int(0.8 * total), int(0.8 * single)
     one_setting = program_bytes(trainer, num_seeds)
-    fit = budget // one_setting
-    if fit < 1:
-        raise GridError(f"one setting x {num_seeds} seeds needs about {one_setting / 2**30:.2f} GiB of device memory, "
-                        f"{budget / 2**30:.2f} GiB are available: use fewer seeds or a smaller buffer_size")
+    fit_sharded, fit_one_device = budget // one_setting, one_device // one_setting
     allowed = min(num_settings, max_settings or num_settings)
-    per_program = min(allowed, fit)
-    if per_program < num_settings:
-        why = (f"about {one_setting * num_settings / 2**30:.2f} GiB for all {num_settings} settings, "
-               f"{budget / 2**30:.2f} GiB available" if fit < allowed else "max_settings_per_program")
-        devices = len(jax.devices())
-        whole = devices // math.gcd(devices, num_seeds)
-        if per_program >= whole and per_program % whole:
-            per_program -= per_program % whole
-            why += f"; a multiple of {whole} so the runs shard evenly over the {devices} devices"
-        programs = -(-num_settings // per_program)
-        print(f"sweep: {num_settings} settings x {num_seeds} seeds split into {programs} programs of up to "
-              f"{per_program} settings ({why}), trained one after another or as separate jobs")
-    return per_program
+    whole = devices // math.gcd(devices, num_seeds)  # settings per program must be a multiple of this to shard
+    sizes, left = [], num_settings
+    while left:
+        most = min(left, allowed, fit_sharded)
+        size = most - most % whole if devices > 1 else most
+        if size < 1:  # cannot shard evenly: one device holds the program
+            size = min(left, allowed, fit_one_device)
+        if size < 1:
+            where = "one device" if devices > 1 and fit_sharded >= 1 else "the devices"
+            room = one_device if where == "one device" else budget
+            raise GridError(f"one setting x {num_seeds} seeds needs about {one_setting / 2**30:.2f} GiB of device "
+                            f"memory, {room / 2**30:.2f} GiB are available on {where}: use fewer seeds, a seed "
+                            "count that divides over the devices, or a smaller buffer_size")
+        sizes.append(size)
+        left -= size
+    if len(sizes) > 1:
+        why = []
+        if fit_sharded < num_settings:
+            why.append(f"about {one_setting * num_settings / 2**30:.2f} GiB for all {num_settings} settings, "
+                       f"{budget / 2**30:.2f} GiB available")
+        if allowed < num_settings:
+            why.append(f"max_settings_per_program {allowed}")
+        if devices > 1:
+            why.append(f"a program shards its runs over the {devices} devices when its settings are a multiple of "
+                       f"{whole}, else it sits on one device ({one_device / 2**30:.2f} GiB available)")
+        print(f"sweep: {num_settings} settings x {num_seeds} seeds split into {len(sizes)} programs of "
+              f"{_counted(sizes)} settings ({'; '.join(why)}), trained one after another or as separate jobs")
+    return sizes
+
+
+def _counted(sizes: list[int]) -> str:
+    """``[4, 4, 1]`` -> ``"4, 4 and 1"``."""
+    words = [str(s) for s in sizes]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def load_plan(run_dir: str) -> dict[str, Any]:

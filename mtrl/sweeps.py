@@ -39,8 +39,8 @@ from mtrl.sweep_shards import (
     claim_sweep_dir,
     launch,
     merge_shards,
+    program_sizes,
     require_submitit,
-    settings_per_program,
     train_shard,
 )
 
@@ -67,12 +67,12 @@ def sweep(
 
     The settings are cut into **shards**, each one program (its runs: its settings x ``seeds``) in
     ``run_dir/shards/<i>/`` (config.json, checkpoints, and ``shard.json`` once finished): one shard when the
-    sweep's estimated device memory (`mtrl.sweep_shards.program_bytes`) fits ``memory_budget`` (default: what
-    the device has free, `mtrl.sweep_shards.available_bytes`) and ``max_settings_per_program`` allows, else
-    several, trained one after another (said so). Each setting is logged as a plain run in ``run_dir/<label>/``
-    (`mtrl.sweep_grid.setting_label`; its config is the setting's config, so it reads and plots like any run; the
-    checkpoints are the shard's). ``sweep.json``, ``sweep.md`` and ``sweep.png``
-    (`mtrl.sweep_results.write_sweep`) compare the settings.
+    sweep's estimated device memory (`mtrl.sweep_shards.program_bytes`) fits ``memory_budget`` (bytes over all
+    devices; default: what they have free, `mtrl.sweep_shards.available_bytes`) and ``max_settings_per_program``
+    allows, else several (`mtrl.sweep_shards.program_sizes`), trained one after another (said so). Each setting
+    is logged as a plain run in ``run_dir/<label>/`` (`mtrl.sweep_grid.setting_label`; its config is the
+    setting's config, so it reads and plots like any run; the checkpoints are the shard's). ``sweep.json``,
+    ``sweep.md`` and ``sweep.png`` (`mtrl.sweep_results.write_sweep`) compare the settings.
 
     ``launcher`` ``"local"`` or ``"slurm"`` runs the unfinished shards as separate jobs through submitit (local
     processes, or a SLURM job array; ``launcher_options`` go to `submitit.AutoExecutor.update_parameters`, e.g.
@@ -138,9 +138,10 @@ def sweep(
     for c, changes in enumerate(combos):
         combo_trainer = trainer if not changes else Trainer.create(list(trainer.taskset.names),
                                                                    dataclasses.replace(config, **changes))
-        per_program = settings_per_program(combo_trainer, block, len(seeds), max_settings_per_program, memory_budget)
-        shards += [list(range(c * block + i, c * block + min(i + per_program, block)))
-                   for i in range(0, block, per_program)]
+        first = c * block
+        for size in program_sizes(combo_trainer, block, len(seeds), max_settings_per_program, memory_budget):
+            shards.append(list(range(first, first + size)))
+            first += size
     plan = {"tasks": trainer.taskset.names, "config": dataclasses.asdict(config),
             "grid": {k: list(v) for k, v in grid.items()},
             "static": {k: list(dict.fromkeys(c[k] for c in combos)) for k in (static or {})},  # typed values

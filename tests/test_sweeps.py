@@ -244,7 +244,7 @@ def test_a_grid_too_big_for_memory_is_split_into_programs_with_the_same_results(
     whole = sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, run_dir=str(tmp_path / "one"), progress=False)
     stopped = sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, run_dir=str(tmp_path / "split"),
                     progress=False, memory_budget=int(1.5 * one / 0.8), stop_at_step=128)
-    assert "split into 2 programs of up to 1 settings" in capsys.readouterr().out and stopped["stopped_at"] == 128
+    assert "split into 2 programs of 1 and 1 settings" in capsys.readouterr().out and stopped["stopped_at"] == 128
     split = sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, run_dir=str(tmp_path / "split"), progress=False,
                   memory_budget=int(1.5 * one / 0.8))  # shard 0 resumes from its checkpoint, shard 1 trains
     assert _finals(split) == _finals(whole)
@@ -258,26 +258,47 @@ def test_a_grid_too_big_for_memory_is_split_into_programs_with_the_same_results(
 
 
 @pytest.mark.parametrize("devices, seeds, fit, expected", [
-    (1, 1, 7, 7),  # one device: as many as fit
-    (4, 1, 7, 4),  # 4 devices, 1 seed: 4 settings make 4 runs, one per device
-    (4, 2, 7, 6),  # 2 seeds: every even count of settings shards
-    (4, 4, 7, 7),  # 4 seeds: any count shards
-    (4, 1, 3, 3),  # not even 4 fit: unsharded, as many as fit
+    (1, 1, 7, [7, 3]),  # one device: as many as fit
+    (4, 1, 7, [4, 4, 1, 1]),  # 1 seed: 4 settings make 4 runs, one per device; the 2 left sit on one device each,
+    # which holds 7.5 / 4 settings
+    (4, 2, 7, [6, 4]),  # 2 seeds: every even count of settings shards
+    (4, 4, 7, [7, 3]),  # 4 seeds: any count shards
+    (4, 1, 15, [8, 2]),  # the last 2 fit one device (15.5 / 4): one program
+    (2, 1, 15, [10]),  # 10 runs shard over 2 devices: no split
 ])
-def test_a_split_grid_takes_settings_in_multiples_that_shard_over_the_devices(tiny_config, monkeypatch, capsys,
-                                                                              devices, seeds, fit, expected):
+def test_a_split_grid_shards_what_divides_over_the_devices_and_sizes_the_rest_for_one_device(
+        tiny_config, monkeypatch, capsys, devices, seeds, fit, expected):
     import jax
 
-    from mtrl.sweep_shards import program_bytes, settings_per_program
+    from mtrl.sweep_shards import program_bytes, program_sizes
     from mtrl.trainer import Trainer
 
     trainer = Trainer.create(["CartPole-v1"], tiny_config)
     monkeypatch.setattr(jax, "devices", lambda: list(range(devices)))
-    budget = int((fit + 0.5) * program_bytes(trainer, seeds) / 0.8)
-    assert settings_per_program(trainer, 10, seeds, None, budget) == expected
+    budget = int((fit + 0.5) * program_bytes(trainer, seeds) / 0.8)  # over all devices
+    assert program_sizes(trainer, 10, seeds, None, budget) == expected
     said = capsys.readouterr().out
-    assert f"programs of up to {expected} settings (about" in said and "GiB available" in said
-    assert ("so the runs shard evenly" in said) == (expected < fit)
+    if len(expected) > 1:
+        listed = ", ".join(map(str, expected[:-1])) + f" and {expected[-1]}"
+        assert f"split into {len(expected)} programs of {listed} settings (" in said and "GiB available" in said
+        assert ("about" in said) == (fit < 10)  # the memory for all settings, named when it is short
+        assert ("when its settings are a multiple of" in said) == (devices > 1)
+    else:
+        assert said == ""
+
+
+def test_a_setting_that_fits_no_single_device_unsharded_is_refused(tiny_config, monkeypatch):
+    """4 devices with room for 3 settings' runs in all (0.875 each): one setting x 1 seed cannot shard over 4
+    devices and fits none of them alone."""
+    import jax
+
+    from mtrl.sweep_shards import program_bytes, program_sizes
+    from mtrl.trainer import Trainer
+
+    trainer = Trainer.create(["CartPole-v1"], tiny_config)
+    monkeypatch.setattr(jax, "devices", lambda: list(range(4)))
+    with pytest.raises(GridError, match="are available on one device: use fewer seeds, a seed count that divides"):
+        program_sizes(trainer, 10, 1, None, int(3.5 * program_bytes(trainer, 1) / 0.8))
 
 
 @pytest.mark.skipif(submitit is None, reason="needs the cluster extra (submitit)")
