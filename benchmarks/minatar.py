@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.throughput import chunk_rate, write_results
+from benchmarks.throughput import chunk_rate, record, write_results
 from experiments.minatar_common import BUDGETS, base_config
 from mtrl.logger import environment_info, host_description, markdown_table
 from mtrl.replay import init as replay_init
@@ -91,24 +91,25 @@ def main() -> None:
     t0 = time.perf_counter()
     fused_sps, fused_compile = chunk_rate(Trainer.create(games, config), [0], iters)
     fused_wall = time.perf_counter() - t0
+    record(results, "five_games", {"env_steps_per_s": fused_sps, "compile_s": fused_compile})
     per_game, t0 = {}, time.perf_counter()
     for game in games:
         sps, compile_s = chunk_rate(Trainer.create([game], config), [0], iters)
-        per_game[game] = {"env_steps_per_s": sps, "compile_s": compile_s}
+        record(per_game, game, {"env_steps_per_s": sps, "compile_s": compile_s})
     seq_wall = time.perf_counter() - t0
     sequential_sps = len(games) / sum(1.0 / g["env_steps_per_s"] for g in per_game.values())
     results["one_game"] = per_game
-    results["five_games"] = {"env_steps_per_s": fused_sps, "compile_s": fused_compile}
-    results["fused_vs_sequential"] = {"fused_env_steps_per_s": fused_sps, "sequential_env_steps_per_s": sequential_sps,
-                                      "speedup_train": fused_sps / sequential_sps,
-                                      "speedup_wall_incl_compile": seq_wall / fused_wall}
+    record(results, "fused_vs_sequential", {
+        "fused_env_steps_per_s": fused_sps, "sequential_env_steps_per_s": sequential_sps,
+        "speedup_train": fused_sps / sequential_sps, "speedup_wall_incl_compile": seq_wall / fused_wall})
     env_steps = 200 if args.quick else 2000
     seeds = list(range(budget.seeds))
     sps, compile_s = chunk_rate(Trainer.create(games, config), seeds, iters)
-    results["five_games_study_seeds"] = {"seeds": len(seeds), "env_steps_per_s": sps, "compile_s": compile_s}
-    results["env_only"] = {game: env_only_rate([game], config.num_envs, config.protocol, env_steps) for game in games}
-    results["env_only"]["five_games"] = env_only_rate(games, config.num_envs, config.protocol, env_steps)
-    results["replay"] = replay_memory(games, base_config(budget).buffer_size, config.protocol)
+    record(results, "five_games_study_seeds", {"seeds": len(seeds), "env_steps_per_s": sps, "compile_s": compile_s})
+    env_only = {game: env_only_rate([game], config.num_envs, config.protocol, env_steps) for game in games}
+    env_only["five_games"] = env_only_rate(games, config.num_envs, config.protocol, env_steps)
+    record(results, "env_only", env_only)
+    record(results, "replay", replay_memory(games, base_config(budget).buffer_size, config.protocol))
     write_results(args.out, "minatar", results, render_markdown)
 
 

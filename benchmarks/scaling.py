@@ -15,7 +15,8 @@ CartPole-v1 (pole-length variants for several tasks):
 4. 1 vs 4 forced host devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``, a fresh process each) for
    16 seeds, and 1 process vs 2 local processes joined by `mtrl.distributed` (one device each, 16 seeds): on one
    CPU host the devices and processes share the same cores, so these measure the overheads of sharding and of
-   the processes' coordination, not a speed-up across machines;
+   the processes' coordination, not a speed-up across machines. Both run on the host's CPU (``JAX_PLATFORMS=cpu``)
+   also where an accelerator is present: one GPU cannot be split into forced devices or shared by two processes;
 5. the ceiling: gymnax alone (random actions, no learner) for CartPole-v1 at the default 10 envs, vs mtrl's one-seed
    training rate;
 6. the replay's bytes per stored transition, the peak resident memory of this process and the peak device
@@ -39,7 +40,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.minatar import env_only_rate  # noqa: E402
-from benchmarks.throughput import chunk_rate, write_results  # noqa: E402
+from benchmarks.throughput import chunk_rate, record, write_results  # noqa: E402
 from mtrl.config import DQNConfig  # noqa: E402
 from mtrl.logger import environment_info, host_description, markdown_table  # noqa: E402
 from mtrl.replay import init as replay_init  # noqa: E402
@@ -92,7 +93,7 @@ def devices_rate(devices: int, seeds: int, iterations: int) -> dict:
             "from mtrl.config import DQNConfig; import jax; "
             f"sps, c = chunk_rate(Trainer.create(['CartPole-v1'], DQNConfig(learning_starts=0)), list(range({seeds})), {iterations}); "
             "print(json.dumps({'devices': len(jax.devices()), 'env_steps_per_s': sps, 'compile_s': c}))")
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -111,7 +112,7 @@ def processes_rate(processes: int, seeds: int, iterations: int) -> dict:
             "from mtrl.config import DQNConfig; "
             f"sps, c = chunk_rate(Trainer.create(['CartPole-v1'], DQNConfig(learning_starts=0)), list(range({seeds})), "
             f"{iterations}); print(json.dumps({{'processes': n, 'env_steps_per_s': sps, 'compile_s': c}}))")
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {**{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}, "JAX_PLATFORMS": "cpu"}
     procs = [subprocess.Popen([sys.executable, "-c", code, str(processes), str(i)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True) for i in reversed(range(processes))]
     outputs = [p.communicate()[0] for p in procs]
@@ -142,16 +143,16 @@ def main() -> None:
     iterations = 40 if args.quick else 500
     results = {"machine": environment_info(), "date": time.strftime("%Y-%m-%d"), "iterations_timed": iterations,
                "config": "DQNConfig() defaults, learning from the first iteration"}
-    results["seeds"] = seeds_scaling(config, iterations, (1, 4) if args.quick else (1, 4, 16, 64))
-    results["tasks"] = tasks_scaling(config, iterations, (1, 2) if args.quick else (1, 2, 4, 8))
-    results["sweep"] = sweep_vs_separate(dataclasses.replace(DQNConfig(), total_steps=20_000 if args.quick
-                                                             else 100_000, eval_every=20_000),
-                                         settings=2 if args.quick else 8)
-    results["devices"] = {str(d): devices_rate(d, 16, iterations) for d in (1, 4)}
-    results["processes"] = {str(n): processes_rate(n, 16, iterations) for n in (1, 2)}
-    results["env_only_env_steps_per_s"] = env_only_rate(["CartPole-v1"], config.num_envs, "gymnax",
-                                                        200 if args.quick else 5000)
-    results["replay_bytes_per_transition"] = replay_bytes()
+    record(results, "seeds", seeds_scaling(config, iterations, (1, 4) if args.quick else (1, 4, 16, 64)))
+    record(results, "tasks", tasks_scaling(config, iterations, (1, 2) if args.quick else (1, 2, 4, 8)))
+    record(results, "sweep", sweep_vs_separate(dataclasses.replace(DQNConfig(), total_steps=20_000 if args.quick
+                                                                   else 100_000, eval_every=20_000),
+                                               settings=2 if args.quick else 8))
+    record(results, "devices", {str(d): devices_rate(d, 16, iterations) for d in (1, 4)})
+    record(results, "processes", {str(n): processes_rate(n, 16, iterations) for n in (1, 2)})
+    record(results, "env_only_env_steps_per_s", env_only_rate(["CartPole-v1"], config.num_envs, "gymnax",
+                                                              200 if args.quick else 5000))
+    record(results, "replay_bytes_per_transition", replay_bytes())
     results["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     results["peak_device_bytes"] = peak_device_bytes()
     write_results(args.out, "scaling", results, render_markdown)
@@ -171,11 +172,12 @@ def render_markdown(r: dict) -> str:
                  f"({sw['total_steps']:,} env steps each, compile and evaluations included, no compilation cache)",
                  f"{sw['sweep_wall_s']:.1f} s vs {sw['separate_wall_s']:.1f} s: **{sw['speedup']:.2f}x**"])
     d1, d4 = r["devices"]["1"], r["devices"]["4"]
-    rows.append(["16 seeds on 1 vs 4 forced host devices (same cores)",
+    rows.append(["16 seeds on 1 vs 4 forced host devices (the host's CPU cores, shared)",
                  f"{d1['env_steps_per_s']:,.0f} vs {d4['env_steps_per_s']:,.0f} env steps/s "
                  f"({d4['env_steps_per_s'] / d1['env_steps_per_s']:.2f}x)"])
     p1, p2 = r["processes"]["1"], r["processes"]["2"]
-    rows.append(["16 seeds in 1 process vs 2 local processes with `mtrl.distributed` (one device each, same cores)",
+    rows.append(["16 seeds in 1 process vs 2 local processes with `mtrl.distributed` (one CPU device each, same "
+                 "cores)",
                  f"{p1['env_steps_per_s']:,.0f} vs {p2['env_steps_per_s']:,.0f} env steps/s "
                  f"({p2['env_steps_per_s'] / p1['env_steps_per_s']:.2f}x)"])
     ceiling = r["env_only_env_steps_per_s"]
