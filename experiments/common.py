@@ -292,9 +292,11 @@ def finished_run(tasks: list[str], config: DQNConfig, seeds: list[int], run_dir:
 
 
 def train_or_collect(args: StudyArgs, tasks: list[str], config: DQNConfig, run_dir: str, **kwargs) -> dict | None:
-    """`train_or_reuse` with the study's seeds and checkpoints; with ``--collect`` (``args.options["collect"]``)
-    only the finished run's summary, None when it is not finished."""
-    if args.options.get("collect"):
+    """`train_or_reuse` with the study's seeds and checkpoints; with ``--collect`` (``args.options["collect"]``), or
+    when ``args.options["only"]`` (a set of run folders relative to the study's run dir) leaves this run out, only
+    the finished run's summary, None when it is not finished."""
+    only = args.options.get("only")
+    if args.options.get("collect") or (only is not None and os.path.relpath(run_dir, args.out) not in only):
         return finished_run(tasks, config, args.seeds, run_dir)
     return train_or_reuse(tasks, config, args.seeds, run_dir, args.rerun, args.name, checkpoints=args.checkpoints,
                           **kwargs)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -83,10 +84,32 @@ BUDGET_OPTION = {"--budget": {"choices": sorted(BUDGETS), "default": "cpu",
                                       "steps, 5 seeds, minatar-paper protocol); --total-steps/--seeds override"}}
 
 
-COLLECT_OPTION = {"--collect": {
-    "action": "store_true",
-    "help": "write the results from the runs already finished in --run-dir and train nothing (runs trained "
-            "elsewhere, e.g. on an accelerator, then copied here); unfinished runs show as —"}}
+COLLECT_OPTION = {
+    "--collect": {
+        "action": "store_true",
+        "help": "write the results from the runs already finished in --run-dir and train nothing (runs trained "
+                "elsewhere, e.g. on an accelerator, then copied here); unfinished runs show as —"},
+    "--only": {
+        "default": None,
+        "help": "comma-separated runs to train now, by their folder in --run-dir (multi_popart, multi_sum, "
+                "single/<game>; 'single' for every game alone); the others are collected as with --collect. For "
+                "an accelerator lent in time-limited sittings: one part per sitting, then --collect"}}
+
+
+def only_runs(text: str | None, runs: Sequence[str]) -> set[str] | None:
+    """The runs an ``--only`` value names, out of this study's ``runs`` (folders under --run-dir); ``single`` stands
+    for every ``single/<game>``. None (train every run) without ``--only``; unknown names exit with a message."""
+    if text is None:
+        return None
+    chosen = set()
+    for name in (n.strip() for n in text.split(",") if n.strip()):
+        matches = [r for r in runs if r == name or (name == "single" and r.startswith("single/"))]
+        if not matches:
+            raise SystemExit(f"--only: {name!r} is not a run of this study; choose from {', '.join(runs)} or single")
+        chosen.update(matches)
+    if not chosen:
+        raise SystemExit("--only: name at least one run")
+    return chosen
 
 
 GAMES_OPTION = {"--games": {"default": ",".join(MINATAR_GAMES), "help": "comma-separated games (default: all five)"}}

@@ -2,6 +2,7 @@
 
     python -m experiments.minatar_multitask [--budget smoke|cpu|paper] [--games G,G,...] [--seeds S] [--seed 1000]
                                             [--total-steps N] [--run-dir DIR] [--rerun] [--publish] [--collect]
+                                            [--only RUN,...]
 
 One Q-network (shared conv torso, one head per game over the game's own actions, observations zero-padded to the
 widest game's channels) learns all five games of the `minatar` suite (or the ``--games`` given) at once, with
@@ -12,7 +13,9 @@ to the published references, and their learning curves (``curves.png``); ``--pub
 docs/results/minatar.md (``cpu`` budget) or docs/results/minatar_<budget>.md.
 Rerunning the same command reuses finished runs and resumes interrupted ones (PopArt's run first, then the sum's,
 then the single games); ``--collect`` writes the results from the runs finished so far (e.g. trained on an
-accelerator and copied into ``--run-dir``) without training, with — for the others.
+accelerator and copied into ``--run-dir``) without training, with — for the others; ``--only`` trains the runs it
+names (e.g. ``multi_sum`` or ``single/Breakout-MinAtar``) and collects the rest, so a study can be split into parts
+that each fit one sitting on a lent accelerator.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from experiments.minatar_common import (
     TUNED_ON,
     base_config,
     budget_from_argv,
+    only_runs,
     results_table,
     selected_games,
 )
@@ -47,6 +51,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
                             tuned_on=TUNED_ON, extra={**BUDGET_OPTION, **GAMES_OPTION, **COLLECT_OPTION},
                             checkpoint_every=budget.checkpoint_every)
     games = selected_games(args.options["games"], at_least=2)
+    args.options["only"] = only_runs(args.options["only"], [*AGGREGATIONS, *(f"single/{g}" for g in games)])
     multi = {}
     for name, aggregation in AGGREGATIONS.items():
         config = dataclasses.replace(args.config, loss_aggregation=aggregation)

@@ -2,13 +2,15 @@
 
     python -m experiments.minatar_single [--budget smoke|cpu|paper] [--games G,G,...] [--seeds S] [--seed 1000]
                                          [--total-steps N] [--run-dir DIR] [--rerun] [--publish] [--collect]
+                                         [--only RUN,...]
 
 Trains every game of the `minatar` suite on its own (same network and settings as the multi-task run, the game's
 own channels and actions; `experiments.minatar_common`), all seeds of a game in one compiled program, and writes
 the final greedy return per game (IQM with its 95% bootstrap interval over seeds) next to the published
 references. Rerunning the same command reuses finished games and resumes interrupted ones, so a long budget can
 be carried across several sittings; ``--collect`` writes the results from the runs finished so far (e.g. trained on
-an accelerator and copied into ``--run-dir``) without training.
+an accelerator and copied into ``--run-dir``) without training; ``--only single/<game>,...`` trains those games and
+collects the rest.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from experiments.minatar_common import (
     TUNED_ON,
     base_config,
     budget_from_argv,
+    only_runs,
     results_table,
     selected_games,
 )
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
                             tuned_on=TUNED_ON, extra={**BUDGET_OPTION, **GAMES_OPTION, **COLLECT_OPTION},
                             checkpoint_every=budget.checkpoint_every)
     games = selected_games(args.options["games"])
+    args.options["only"] = only_runs(args.options["only"], [f"single/{g}" for g in games])
     single = train_single_games(args, games)
     cfg = args.config
     text = (f"Budget `{budget_name}`: {cfg.total_steps:,} env steps per game, {len(args.seeds)} seeds, protocol "

@@ -48,6 +48,18 @@ def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_p
     assert "on 0 of 1 games" in table or "on 1 of 1 games" in table  # only Breakout has both runs
     with pytest.raises(ProvenanceMismatchError, match="total_steps"):  # a finished run of another experiment
         minatar_multitask.main([*argv[:3], "320", *argv[4:], "--collect"])
+    # --only: the runs it names train, the others are collected (a study split into sittings on a lent accelerator)
+    minatar_multitask.main([*argv, "--only", "multi_sum"])
+    assert (tmp_path / "multi_sum" / "summary.json").exists()
+    assert not (tmp_path / "single" / "Freeway-MinAtar").exists()
+    with pytest.raises(SystemExit, match="--only: 'multi' is not a run of this study; choose from multi_popart"):
+        minatar_multitask.main([*argv, "--only", "multi"])
+    from experiments import minatar_single
+
+    mtime = (tmp_path / "single" / "Breakout-MinAtar" / "summary.json").stat().st_mtime
+    single = minatar_single.main([*argv, "--only", "single"])  # Freeway trains, Breakout's finished run is reused
+    assert set(single) == set(games) and all(single.values())
+    assert (tmp_path / "single" / "Breakout-MinAtar" / "summary.json").stat().st_mtime == mtime
 
 
 def test_leave_one_out_transfer_splices_the_other_games_torso_into_the_held_out_one(tmp_path):
