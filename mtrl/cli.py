@@ -371,8 +371,13 @@ def main(args: list[str] | None = None) -> None:
         from mtrl.distributed import initialize
 
         initialize(options.coordinator, options.num_processes, options.process_id)
+    from mtrl.trainer import RunDivergedError
+
     try:
         command.run()
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"mtrl: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    except RunDivergedError as e:  # not bad input: the run itself went non-finite (exit 3)
+        print(f"mtrl: error: {e}", file=sys.stderr)
+        raise SystemExit(3) from None

@@ -2,7 +2,9 @@
 devices.
 
 ``initialize()`` calls `jax.distributed.initialize` (on SLURM, or any cluster jax detects, with no arguments;
-elsewhere with the coordinator's address, the number of processes and this process's id). After it,
+elsewhere with the coordinator's address, the number of processes and this process's id). On SLURM start one
+task per GPU (``srun --ntasks-per-node=<GPUs per node> --gpus-per-node=<GPUs per node>``): jax's SLURM detection
+gives each task the one GPU of its local rank, so one task per node would leave the node's other GPUs idle. After it,
 `jax.devices()` lists every process's devices, so `mtrl.trainer.run_sharding` shards the runs over all of them
 and each process steps its own shard of one SPMD program. Files are written once: the run directory's logs,
 summaries and W&B by process 0 (`is_primary`), checkpoints by orbax's multi-process support (every process writes
@@ -26,6 +28,10 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes; no effect on accelerators
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
+    # A misconfigured job (e.g. on SLURM one task per node, where jax gives each task only the GPU of its local
+    # rank) shows here: fewer devices than the hosts have.
+    print(f"mtrl: process {jax.process_index()} of {jax.process_count()}: {jax.local_device_count()} of the "
+          f"program's {jax.device_count()} devices", flush=True)
 
 
 def is_primary() -> bool:

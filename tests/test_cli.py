@@ -81,6 +81,17 @@ def test_train_and_plot_from_the_command_line(tmp_path):
     assert (run_dir / "curves.png").stat().st_size > 10_000
 
 
+def test_a_run_that_diverges_exits_with_a_message_naming_the_seed_not_a_traceback(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--tasks", "CartPole-v1", "--seed", "1", "--total-steps", "256", "--num-envs", "4",
+              "--buffer-size", "64", "--batch-size", "8", "--learning-starts", "160", "--torso", "16",
+              "--lr", "1e30", "--max-grad-norm", "1e30", "--eval-every", "128", "--eval-episodes", "2",
+              "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    assert exc.value.code == 3
+    err = capsys.readouterr().err
+    assert err.startswith("mtrl: error: ") and "seed 1 (run 0) diverged" in err and "Traceback" not in err
+
+
 def test_sweep_from_the_command_line_writes_one_run_per_setting_and_the_comparison(tmp_path, capsys):
     run_dir = tmp_path / "sweep"
     main(["sweep", "--tasks", "CartPole-v1", "--grid", "lr=5e-4,1e-3", "--seeds", "2", "--total-steps", "128",

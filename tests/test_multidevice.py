@@ -124,3 +124,28 @@ def test_two_processes_with_jax_distributed_equal_one_process_with_two_devices(t
     two, one = (run_dir / "eval.csv").read_text(), (tmp_path / "one" / "eval.csv").read_text()
     assert two == one and len(two.splitlines()) == 1 + 3 * 2 * 2  # header + 3 evaluations x 2 tasks x 2 seeds
     assert sorted(os.listdir(run_dir / "checkpoints")) == ["128", "256"]  # written once, by every process's shards
+
+
+def test_on_slurm_the_processes_find_each_other_from_slurms_variables(tmp_path):
+    """`mtrl.distributed.initialize()` with no arguments, under SLURM's variables (two tasks, one per node, as
+    `srun` sets them; the coordinator's port comes from the job id): both processes join one program and say how
+    many of its devices each holds."""
+    import socket
+
+    for port in range(65535 - 2**12 + 1, 65536):  # jax takes the port from the job id in this range
+        with socket.socket() as s:
+            try:
+                s.bind(("localhost", port))
+                break
+            except OSError:
+                continue
+    code = "from mtrl.distributed import initialize; initialize()"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS" and not k.startswith("SLURM_")}
+    slurm = {"SLURM_JOB_ID": str(port - (65535 - 2**12 + 1)), "SLURM_STEP_NODELIST": "localhost",
+             "SLURM_NTASKS": "2", "SLURM_LOCALID": "0", "JAX_PLATFORMS": "cpu"}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env={**env, **slurm, "SLURM_PROCID": str(i)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (1, 0)]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    for i, out in zip((1, 0), outputs):
+        assert f"mtrl: process {i} of 2: 1 of the program's 2 devices" in out, out
