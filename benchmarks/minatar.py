@@ -14,7 +14,9 @@ Measures, in one process (ratios are taken within this run), at the MinAtar stud
 3. the ceiling: gymnax alone, random actions, the same games and number of envs (a `lax.scan` of `vmap`ped
    steps, no learner), env steps/s;
 4. the replay: bytes per stored transition (observations are bool) against the bound 2·H·W·C + 32, and the whole
-   buffer's size for the five games (100k transitions each at the `cpu` budget).
+   buffer's size for the five games (100k transitions each at the `cpu` budget);
+5. why `mtrl.networks.Conv3x3` (a 3x3 convolution as one matmul) and not flax's `nn.Conv`: the five-game program
+   with each.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ import dataclasses
 import os
 import tempfile
 import time
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import linen as nn
 
+import mtrl.networks
 from benchmarks.throughput import chunk_rate, record, write_results
 from experiments.minatar_common import BUDGETS, base_config
 from mtrl.logger import environment_info, host_description, markdown_table
@@ -58,6 +63,22 @@ def env_only_rate(games: list[str], num_envs: int, protocol: str, steps: int) ->
         jax.block_until_ready(run(states, jax.random.key(2 + i)))
         best = min(best, time.perf_counter() - t0)
     return steps * num_envs * len(games) / best
+
+
+class FlaxConv3x3(nn.Module):
+    """flax's `nn.Conv` (3x3, stride 1, 'VALID') in place of `mtrl.networks.Conv3x3`, for the comparison."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return nn.Conv(self.features, (3, 3), padding="VALID")(x)
+
+
+def flax_conv_rate(games: list[str], config, iterations: int) -> tuple[float, float]:
+    """`chunk_rate` of the program with every `Conv3x3` of the torso built as `FlaxConv3x3`."""
+    with mock.patch.object(mtrl.networks, "Conv3x3", FlaxConv3x3):
+        return chunk_rate(Trainer.create(games, config), [0], iterations)
 
 
 def replay_memory(games: list[str], capacity: int, protocol: str) -> dict:
@@ -110,6 +131,8 @@ def main() -> None:
     env_only["five_games"] = env_only_rate(games, config.num_envs, config.protocol, env_steps)
     record(results, "env_only", env_only)
     record(results, "replay", replay_memory(games, base_config(budget).buffer_size, config.protocol))
+    sps, compile_s = flax_conv_rate(games, config, iters)
+    record(results, "five_games_flax_conv", {"env_steps_per_s": sps, "compile_s": compile_s})
     write_results(args.out, "minatar", results, render_markdown)
 
 
@@ -123,6 +146,10 @@ def render_markdown(r: dict) -> str:
     if "five_games_study_seeds" in r:
         s = r["five_games_study_seeds"]
         rows.append([f"five games, {s['seeds']} seeds, one program (the studies')", f"{s['env_steps_per_s']:,.0f}",
+                     f"{s['compile_s']:.1f}", "—"])
+    if "five_games_flax_conv" in r:
+        s = r["five_games_flax_conv"]
+        rows.append(["five games, one program, flax `nn.Conv` in place of `Conv3x3`", f"{s['env_steps_per_s']:,.0f}",
                      f"{s['compile_s']:.1f}", "—"])
     fvs, rep = r["fused_vs_sequential"], r["replay"]
     return (
@@ -139,7 +166,10 @@ def render_markdown(r: dict) -> str:
           f"{fvs['speedup_wall_incl_compile']:.2f}x wall time including compiles\n"
         f"- replay: {rep['bytes_per_transition']:,.0f} bytes per transition (observations {rep['obs_dtype']} "
         f"{rep['obs_shape']}; bound 2·H·W·C + 32 = {rep['bound']:,}), {rep['total_bytes'] / 2**30:.2f} GiB for five "
-        f"games x {rep['capacity_per_game']:,} transitions\n")
+        f"games x {rep['capacity_per_game']:,} transitions\n"
+        + (f"- the torso's convolution as one matmul (`Conv3x3`) vs flax's `nn.Conv`: "
+           f"{r['five_games']['env_steps_per_s'] / r['five_games_flax_conv']['env_steps_per_s']:.2f}x the five-game "
+           "program's training rate\n" if "five_games_flax_conv" in r else ""))
 
 
 if __name__ == "__main__":

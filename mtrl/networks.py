@@ -47,9 +47,8 @@ class Conv3x3(nn.Module):
     (im2col by slicing), with `nn.Conv`'s parameters (``kernel [3, 3, C, F]``, ``bias [F]``) and initialisers.
 
     Why not `nn.Conv`: on these small grids XLA's CPU convolution (and its gradients) is far slower than the same
-    arithmetic as a matmul: the five-game MinAtar program trained about 4.6x faster on 2 CPU cores with this layer
-    than with `nn.Conv` (`python -m benchmarks.minatar`, measured with each; outputs equal `nn.Conv`'s to float
-    rounding, tested). Input ``[..., H, W, C]`` -> ``[..., H-2, W-2, F]``.
+    arithmetic as a matmul: `python -m benchmarks.minatar` times the five-game MinAtar program with each
+    (benchmarks/results/minatar.md); outputs equal `nn.Conv`'s to float rounding, tested. Input ``[..., H, W, C]`` -> ``[..., H-2, W-2, F]``.
     """
 
     features: int

@@ -35,6 +35,34 @@ def test_preserve_outputs_keeps_unnormalised_q_values(dueling):
                                   np.asarray(params["torso"]["Dense_0"]["kernel"]))  # only the head moves
 
 
+def test_a_popart_update_rescales_both_networks_so_their_unnormalised_q_values_stay():
+    """`Agent.update` with PopArt at learning rate 0: rewards about 100 and -50 move each task's statistics, the
+    gradient step moves nothing, and the unnormalised Q-values of the online and of the (different) target network
+    are what they were, while their normalised outputs changed: both heads were rescaled with the statistics."""
+    from mtrl.replay import Transition
+
+    taskset = make_taskset(["CartPole-v1", "Acrobot-v1"])
+    cfg = DQNConfig(loss_aggregation="popart", popart_step_size=0.01, n_step=1)
+    agent = Agent.create(taskset, cfg)
+    state = agent.init(jax.random.key(0), default_hparams(taskset, cfg), learning_rate=0.0)
+    other = agent.init(jax.random.key(1), default_hparams(taskset, cfg)).params
+    state = state.replace(target_params=other)
+    keys = jax.random.split(jax.random.key(2), 4)
+    obs = jax.random.normal(keys[0], (2, 32, 6))
+    batch = Transition(obs=obs, action=jax.random.randint(keys[1], (2, 32), 0, 2),
+                       reward=jnp.array([[100.0], [-50.0]]) + jnp.array([[20.0], [5.0]]) * jax.random.normal(keys[3],
+                                                                                                       (2, 32)),
+                       next_obs=jax.random.normal(keys[2], (2, 32, 6)), terminated=jnp.zeros((2, 32), bool))
+    new_state, _ = jax.jit(agent.update)(state, batch)
+    assert np.all(np.abs(np.asarray(new_state.popart.shift)) > 1.0)  # the statistics moved
+    for name in ("params", "target_params"):
+        before, after = getattr(state, name), getattr(new_state, name)
+        q_before = popart.unnormalize(state.popart, agent.q_values(before, obs))
+        q_after = popart.unnormalize(new_state.popart, agent.q_values(after, obs))
+        np.testing.assert_allclose(np.asarray(q_after), np.asarray(q_before), rtol=1e-5, atol=1e-4, err_msg=name)
+        assert not np.allclose(np.asarray(agent.q_values(after, obs)), np.asarray(agent.q_values(before, obs))), name
+
+
 def test_statistics_track_each_tasks_targets_so_normalised_targets_have_unit_scale():
     """Two tasks' target streams, N(50, 20²) and N(-0.5, 0.1²), 3000 batches of 32: the statistics approach each
     task's mean and deviation, and a fresh batch normalises to mean ≈ 0, deviation ≈ 1 for both."""
