@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 
 from mtrl.config import DQNConfig
-from mtrl.logger import default_run_dir, environment_info, host_description, write_json
+from mtrl.logger import default_run_dir, environment_info, host_description, source_description, write_json
 
 # The library defaults the published studies (other than the quickstart and robustness) were made with: one-step
 # targets, a 10k replay per task, lr decayed to 0, ε floor 0.05. The defaults moved to the robustness study's choice
@@ -147,8 +147,9 @@ def runs_timing(root: str) -> dict:
     """The training time of a study from its finished runs under ``root`` (the same whether they were trained now
     or reused; runs moved aside are not counted): ``wall_s`` summed over runs and over each run's sittings,
     ``runs``, ``partial`` (resumed runs whose earlier sittings' time is unknown: only their last sitting counts)
-    and ``devices`` (where the runs trained, from their config.json)."""
-    total, count, partial, devices = 0.0, 0, 0, set()
+    ``devices`` (where the runs trained, from their config.json) and ``code`` (the source revisions they trained
+    from, `mtrl.logger.source_description`)."""
+    total, count, partial, devices, code = 0.0, 0, 0, set(), set()
     for directory, _, files in os.walk(root):
         if "summary.json" in files and ".replaced-" not in directory:
             with open(os.path.join(directory, "summary.json")) as f:
@@ -160,8 +161,10 @@ def runs_timing(root: str) -> dict:
             count += 1
             with open(os.path.join(directory, "config.json")) as f:
                 meta = json.load(f)
-            devices.update(_machine(sitting) for sitting in [meta, *meta.get("resumes", [])])
-    return {"wall_s": total, "runs": count, "partial": partial, "devices": sorted(devices)}
+            sittings = [meta, *meta.get("resumes", [])]
+            devices.update(_machine(sitting) for sitting in sittings)
+            code.update(source_description(sitting) or "code not recorded" for sitting in sittings)
+    return {"wall_s": total, "runs": count, "partial": partial, "devices": sorted(devices), "code": sorted(code)}
 
 
 def _machine(info: dict) -> str:
@@ -179,11 +182,13 @@ def provenance_header(args: StudyArgs) -> str:
     command = "python -m experiments." + args.name + " " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     lines = [f"- command: `{command.strip()}`", f"- seeds: {args.seeds_note()}", f"- host: {host}",
              f"- versions: Python {info['python']}, {versions}",
+             f"- code: {source_description(info) or 'not a git checkout'}",
              f"- written: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}"]
     timing = runs_timing(args.out)
     if timing["runs"]:
         runs = timing["runs"]
         lines.append(f"- runs trained on: {'; '.join(timing['devices'])}")
+        lines.append(f"- runs trained from: {'; '.join(timing['code'])}")
         lines.append(f"- training wall time: {timing['wall_s'] / 60:.1f} min (sum over the {runs} run{'s' * (runs > 1)}"
                      " and their sittings, from their summary.json"
                      + (f"; only the last sitting of {timing['partial']} resumed run{'s' * (timing['partial'] > 1)}, "
@@ -319,13 +324,14 @@ def pretrain_and_study(args: StudyArgs, out: str, source_tasks: list[str], targe
                           rerun=args.rerun, **{"checkpoints": args.checkpoints, **study_kwargs})
 
 
-def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str, variant: str = "") -> None:
+def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str, variant: str = "", note: str = "") -> None:
     """Write a transfer experiment's results file: each study's source summary and transfer table (``studies``:
-    heading -> transfer.json content; one study may have the heading ""). A ``variant`` of the experiment (e.g.
-    "popart") gets files of its own: results_<variant>.json, page <study>_<variant>.md, figures <variant>_*.png."""
+    heading -> transfer.json content; one study may have the heading ""), after ``note`` (a paragraph, e.g. where
+    the normalising reference comes from). A ``variant`` of the experiment (e.g. "popart") gets files of its own:
+    results_<variant>.json, page <study>_<variant>.md, figures <variant>_*.png."""
     from mtrl.study import study_markdown
 
-    parts, figures = [], {}
+    parts, figures = [note + "\n"] if note else [], {}
     for heading, study in studies.items():
         slug = "_".join(filter(None, (variant, heading.split(":")[-1].strip().split("-")[0].lower())))
         curves = os.path.join(os.path.dirname(study["source_run"]), "study", "transfer_curves.png")

@@ -62,8 +62,40 @@ def host_description(info: dict[str, Any]) -> str:
     return host
 
 
+def source_revision() -> dict[str, Any] | None:
+    """``{"commit": sha, "dirty": bool}`` of the git checkout mtrl was imported from (``dirty``: tracked files
+    differ from the commit), or None where mtrl is not a checkout's own (an installed wheel) or git is missing:
+    which code produced a run, beside the package versions."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if top is None or os.path.realpath(top) != os.path.realpath(root):
+        return None
+    commit, status = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
+    return None if commit is None or status is None else {"commit": commit, "dirty": bool(status)}
+
+
+def source_description(info: dict[str, Any]) -> str | None:
+    """``"commit 1a2b3c4d5e6f"`` (``" with uncommitted changes"`` when dirty) from an `environment_info()` record;
+    None when it has no source revision."""
+    source = info.get("source")
+    if not source:
+        return None
+    return f"commit {source['commit'][:12]}" + (" with uncommitted changes" if source["dirty"] else "")
+
+
 def environment_info() -> dict[str, Any]:
-    """Package versions, Python, the CPU and the device the run used."""
+    """Package versions, Python, the CPU and the device the run used, and the source revision of mtrl's code
+    (`source_revision`)."""
     import jax
 
     versions = {}
@@ -82,6 +114,7 @@ def environment_info() -> dict[str, Any]:
         "avx512": avx512,
         "device": {"backend": jax.default_backend(), "kind": devices[0].device_kind, "count": len(devices),
                    "cpu_count": os.cpu_count()},
+        "source": source_revision(),
     }
 
 
