@@ -48,7 +48,8 @@ class Conv3x3(nn.Module):
 
     Why not `nn.Conv`: on these small grids XLA's CPU convolution (and its gradients) is far slower than the same
     arithmetic as a matmul: `python -m benchmarks.minatar` times the five-game MinAtar program with each
-    (benchmarks/results/minatar.md); outputs equal `nn.Conv`'s to float rounding, tested. Input ``[..., H, W, C]`` -> ``[..., H-2, W-2, F]``.
+    (benchmarks/results/minatar.md); outputs equal `nn.Conv`'s to float rounding, tested.
+    Input ``[..., H, W, C]`` -> ``[..., H-2, W-2, F]``.
     """
 
     features: int
