@@ -316,13 +316,22 @@ def collect(run_dir: str) -> dict[str, Any]:
 
 def _shard_job(run_dir: str, index: int, train_kwargs: dict) -> int:
     """One launcher job: shard ``index`` of the sweep in ``run_dir`` (a module-level function, so submitit can
-    pickle it)."""
+    pickle it). The job that finds every shard finished afterwards collects the sweep, so its results are written
+    even when the process that submitted the jobs is gone (a login session that ended)."""
+    import fcntl
+    import os
 
     plan = load_plan(run_dir)
     content = train_shard(plan, index, run_dir, progress=False, **train_kwargs)
     if "stopped_at" in content:
         raise RuntimeError(f"shard {index} stopped at {content['stopped_at']:,} env steps per task; rerun the sweep "
                            "to resume it")
+    finished = [os.path.exists(os.path.join(run_dir, "shards", str(i), SHARD_FILE)) for i in range(len(plan["shards"]))]
+    if all(finished):
+        os.makedirs(os.path.join(run_dir, "jobs"), exist_ok=True)
+        with open(os.path.join(run_dir, "jobs", "collect.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two last jobs finishing together write the same files in turn
+            collect(run_dir)
     return index
 
 
