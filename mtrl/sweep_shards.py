@@ -27,12 +27,34 @@ SLURM_END_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMOR
 
 def program_bytes(trainer: Any, num_runs: int) -> int:
     """Estimated device memory of a program of ``num_runs`` runs: twice the runs' state (the state itself, plus
-    room for the update's and the evaluation's temporaries and the window-start copy of the train state); the
-    replay dominates it."""
+    room for the evaluation's temporaries and the window-start copy of the train state; the replay dominates it)
+    and the gradient step's activations (`update_activation_bytes`), which a conv network's small-buffer runs
+    would otherwise exceed. Checked against compiled programs' `memory_analysis` (tests)."""
     import jax
 
     one = jax.eval_shape(trainer.init_run, jax.random.key(0), trainer.hparams, trainer.config.lr)
-    return 2 * num_runs * sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(one))
+    state = sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(one))
+    return num_runs * (2 * state + update_activation_bytes(trainer))
+
+
+def update_activation_bytes(trainer: Any) -> int:
+    """An upper estimate of one run's gradient-step temporaries: per sampled transition (batch x tasks), the float32
+    values of one pass through the network (the observation, each conv layer's 3x3 views and outputs, the dense
+    widths, the Q-values) times four passes (online forward and backward on the observations; target and action
+    selector on the next ones)."""
+    cfg, taskset = trainer.config, trainer.taskset
+    floats = int(np.prod(taskset.obs_shape))
+    if cfg.conv_channels:
+        height, width, channels = taskset.obs_shape[-3:]
+        if cfg.adapter_size:
+            floats += height * width * cfg.adapter_size
+            channels = cfg.adapter_size
+        for features in cfg.conv_channels:
+            height, width = height - 2, width - 2
+            floats += height * width * (9 * channels + features)
+            channels = features
+    floats += sum(cfg.torso) + taskset.num_actions
+    return 4 * 4 * floats * cfg.batch_size * taskset.num_tasks
 
 
 def available_bytes() -> tuple[int, int]:

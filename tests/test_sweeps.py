@@ -320,6 +320,29 @@ def test_a_grid_too_big_for_memory_is_split_into_programs_with_the_same_results(
         sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, memory_budget=one // 4, progress=False)
 
 
+@pytest.mark.parametrize("tasks, changes", [
+    (["CartPole-v1"], {}),
+    (["CartPole-v1", "Acrobot-v1"], {"batch_size": 256, "torso": (256, 256)}),
+    (["Breakout-MinAtar", "Seaquest-MinAtar"], {"conv_channels": (16,), "torso": (128,), "buffer_size": 4096}),
+], ids=["mlp", "wide-mlp", "conv-small-buffer"])
+def test_the_memory_estimate_covers_what_the_compiled_programs_need(tasks, changes):
+    """`program_bytes` against XLA's own account of the compiled training chunk and evaluation (arguments, outputs
+    not aliased to them, temporaries) for 3 runs: never below, and within 3x (a conv network with a small buffer
+    is where twice the state alone fell short: 112 vs 123 MB needed)."""
+    from mtrl.sweep_shards import program_bytes
+    from mtrl.trainer import Trainer
+
+    config = DQNConfig(total_steps=2560, num_envs=8, learning_starts=64, eval_every=1280, eval_episodes=2, **changes)
+    trainer = Trainer.create(tasks, config)
+    chunk, evaluate = trainer.compile(trainer.init_shapes([0, 1, 2]))
+    needs = []
+    for program in (chunk, evaluate):
+        m = program.memory_analysis()
+        needs.append(m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes)
+    estimate = program_bytes(trainer, 3)
+    assert max(needs) <= estimate <= 3 * max(needs), (needs, estimate)
+
+
 @pytest.mark.parametrize("devices, seeds, fit, expected", [
     (1, 1, 7, [7, 3]),  # one device: as many as fit
     (4, 1, 7, [4, 4, 1, 1]),  # 1 seed: 4 settings make 4 runs, one per device; the 2 left sit on one device each,
