@@ -319,12 +319,11 @@ def main() -> None:
 _STARTED = time.perf_counter()
 
 
-def record(results: dict, key: str, value):
+def record(results: dict, key: str, value) -> None:
     """``results[key] = value``, also printed at once with the seconds since the benchmark started: a run stopped by
     a time limit (an accelerator's lease) has shown what it measured and how long each part took."""
     results[key] = value
     print(f"[{time.perf_counter() - _STARTED:5.0f} s] {key}: {json.dumps(value, default=str)}", flush=True)
-    return value
 
 
 def write_results(out: str, stem: str, results: dict, render) -> None:

@@ -63,12 +63,18 @@ def test_sharded_runs_fall_back_from_philox(tmp_path):
     assert "devices_after 4" in out and np.all(np.isfinite(kernel))
 
 
-def _free_port() -> int:
+def _free_port(candidates=None) -> int:
+    """A free local TCP port: any (the OS picks), or the first free one of ``candidates``."""
     import socket
 
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
+    for port in candidates or [0]:
+        with socket.socket() as s:
+            try:
+                s.bind(("localhost", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise OSError(f"no free port among {len(candidates)} candidates")
 
 
 def _two_processes(command, env, only_process_1=()):
@@ -130,18 +136,11 @@ def test_on_slurm_the_processes_find_each_other_from_slurms_variables(tmp_path):
     """`mtrl.distributed.initialize()` with no arguments, under SLURM's variables (two tasks, one per node, as
     `srun` sets them; the coordinator's port comes from the job id): both processes join one program and say how
     many of its devices each holds."""
-    import socket
-
-    for port in range(65535 - 2**12 + 1, 65536):  # jax takes the port from the job id in this range
-        with socket.socket() as s:
-            try:
-                s.bind(("localhost", port))
-                break
-            except OSError:
-                continue
+    first = 65535 - 2**12 + 1  # jax takes the coordinator's port from the job id, in [first, 65535]
+    port = _free_port(range(first, 65536))
     code = "from mtrl.distributed import initialize; initialize()"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS" and not k.startswith("SLURM_")}
-    slurm = {"SLURM_JOB_ID": str(port - (65535 - 2**12 + 1)), "SLURM_STEP_NODELIST": "localhost",
+    slurm = {"SLURM_JOB_ID": str(port - first), "SLURM_STEP_NODELIST": "localhost",
              "SLURM_NTASKS": "2", "SLURM_LOCALID": "0", "JAX_PLATFORMS": "cpu"}
     procs = [subprocess.Popen([sys.executable, "-c", code], env={**env, **slurm, "SLURM_PROCID": str(i)},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (1, 0)]
