@@ -80,44 +80,49 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             + holds
             + (f"\n**Not finished yet** (—): {', '.join(missing)}. This page was written by `--collect` from the runs "
                "finished so far; rerunning the study command trains the rest.\n" if missing else ""))
-    figure = os.path.join(args.out, "curves.png")
-    plot_compared_curves(*study_curves(args.out, games, finished_only=bool(missing)), games, figure,
-                         title=f"greedy return: mean, 95% bootstrap band over {len(args.seeds)} seeds")
+    figure, curves = os.path.join(args.out, "curves.png"), study_curves(args.out, games, finished_only=bool(missing))
+    if curves is not None:
+        plot_compared_curves(*curves, games, figure,
+                             title=f"greedy return: mean, 95% bootstrap band over {len(args.seeds)} seeds")
     data = {"budget": budget_name, "config": dataclasses.asdict(cfg), "popart_within_single_interval": popart_holds,
             "not_finished": missing, "runs": {"single": single, **{k: v[games[0]] for k, v in multi.items()}}}
     write_study_results(args, budget_name, data, text, "MinAtar: five games in one network",
-                        figures={f"{budget_name}_curves.png": figure}, page="minatar" if budget_name == "cpu" else
-                        f"minatar_{budget_name}")
+                        figures={f"{budget_name}_curves.png": figure} if curves is not None else None,
+                        page="minatar" if budget_name == "cpu" else f"minatar_{budget_name}")
     return data["runs"]
 
 
 def study_curves(out: str, games: list[str], finished_only: bool = False
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Evaluation steps ``[E]`` and greedy returns ``[S, T, E]`` of the three variants, from their eval.csv
-    (``finished_only``: the variants whose runs are all finished; "alone" needs every game's)."""
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """Evaluation steps ``[E]`` and greedy returns ``[S, T, E]`` of the three variants, from their eval.csv, or None
+    when no run has one (``finished_only``: only finished runs; "alone" then has NaN, drawn as nothing, for the games
+    whose single run is not finished)."""
     def returns(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
         steps, values, tasks = read_eval_csv(os.path.join(run_dir, "eval.csv"))  # [E, S, T]
         return steps, values[:, :, [tasks.index(g) for g in games if g in tasks]].transpose(1, 2, 0)
 
     def usable(run_dir: str) -> bool:
-        return not finished_only or os.path.exists(os.path.join(run_dir, "summary.json"))
+        done = os.path.exists(os.path.join(run_dir, "summary.json"))
+        return done or (not finished_only and os.path.exists(os.path.join(run_dir, "eval.csv")))
 
     runs = {}
-    if all(usable(os.path.join(out, "single", g)) for g in games):
-        singles = [returns(os.path.join(out, "single", g)) for g in games]
-        runs["alone"] = (singles[0][0], np.concatenate([r for _, r in singles], axis=1))
-        if any(not np.array_equal(s, runs["alone"][0]) for s, _ in singles):
-            raise ValueError("the single-game runs were evaluated at different steps; train them with one config")
+    singles = {g: returns(os.path.join(out, "single", g)) for g in games if usable(os.path.join(out, "single", g))}
+    if singles:
+        steps, shaped = next(iter(singles.values()))
+        if any(not np.array_equal(s, steps) or r.shape != shaped.shape for s, r in singles.values()):
+            raise ValueError("the single-game runs were evaluated at different steps or seeds; train them with one "
+                             "config")
+        blank = np.full_like(shaped, np.nan)
+        runs["alone"] = (steps, np.concatenate([singles[g][1] if g in singles else blank for g in games], axis=1))
     for name in ("multi_sum", "multi_popart"):
         if usable(os.path.join(out, name)):
             runs[LABELS[name]] = returns(os.path.join(out, name))
     if not runs:
-        raise ValueError(f"no finished runs of the study in {out}")
+        return None
     steps = next(iter(runs.values()))[0]
     if any(not np.array_equal(s, steps) for s, _ in runs.values()):
         raise ValueError("the study's runs were evaluated at different steps; train them with one config")
     return steps, {label: r for label, (_, r) in runs.items()}
-
 
 if __name__ == "__main__":
     main()

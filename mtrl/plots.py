@@ -96,17 +96,24 @@ def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
                          xlabel: str = "env steps (per task)", ylabel: str = "greedy return",
                          title: str | None = None) -> None:
     """One panel per task (at most 3 per row), one line per variant: ``curves[label] [S, T, E]`` vs
-    ``eval_steps [E]``, mean with a 95% bootstrap band across seeds."""
+    ``eval_steps [E]``, mean with a 95% bootstrap band across seeds; a variant whose values for a task are all NaN
+    (a run not finished yet) is left out of that panel."""
     num_tasks = len(task_names)
     cols = min(num_tasks, 3)
     rows = -(-num_tasks // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.4 * rows), squeeze=False)
     for t, name in enumerate(task_names):
         ax = axes[t // cols][t % cols]
-        for i, (label, curve) in enumerate(curves.items()):
-            mean, low, high = mean_and_band(np.asarray(curve)[:, t, :].T)
+        drawn = [(i, label, np.asarray(curve)[:, t, :]) for i, (label, curve) in enumerate(curves.items())
+                 if not np.isnan(np.asarray(curve)[:, t, :]).all()]
+        for i, label, values in drawn:
+            mean, low, high = mean_and_band(values.T)
             ax.plot(eval_steps, mean, color=f"C{i}", label=label)
             ax.fill_between(eval_steps, low, high, color=f"C{i}", alpha=0.18, linewidth=0)
+        if not drawn:
+            ax.text(0.5, 0.5, "no finished run", ha="center", va="center", transform=ax.transAxes, color="gray")
+            ax.set_xticks([])
+            ax.set_yticks([])
         ax.set_title(name, fontsize=9)
         ax.set_xlabel(xlabel)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:g}k" if x else "0"))
@@ -114,7 +121,7 @@ def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
         ax.grid(alpha=0.3)
     for t in range(num_tasks, rows * cols):
         axes[t // cols][t % cols].axis("off")
-    axes[0][0].legend(fontsize=8)
+    next((ax for ax in axes.flat if ax.lines), axes[0][0]).legend(fontsize=8)
     seeds = np.asarray(next(iter(curves.values()))).shape[0]
     fig.suptitle(title or f"mean, 95% bootstrap band over {seeds} seed(s)", fontsize=10)
     fig.tight_layout()

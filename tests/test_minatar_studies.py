@@ -4,6 +4,7 @@ game with each column filled, and a rerun reuses what is there instead of traini
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from mtrl.provenance import ProvenanceMismatchError
@@ -61,6 +62,22 @@ def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_p
     assert set(single) == set(games) and all(single.values())
     assert (tmp_path / "single" / "Breakout-MinAtar" / "summary.json").stat().st_mtime == mtime
 
+
+def test_a_sitting_that_trains_one_single_game_writes_the_page_and_draws_that_game_alone(tmp_path):
+    """``--only single/<game>`` with nothing else finished (the first sitting of a study on a lent accelerator): the
+    page and the figure show that game's run; the other games' panels are empty (NaN), not an error."""
+    from experiments import minatar_multitask
+
+    games = ["Breakout-MinAtar", "Freeway-MinAtar"]
+    minatar_multitask.main(["--budget", "smoke", "--total-steps", "160", "--games", ",".join(games), "--run-dir",
+                            str(tmp_path), "--checkpoint-every", "0", "--only", "single/Freeway-MinAtar"])
+    assert not (tmp_path / "single" / "Breakout-MinAtar").exists() and not (tmp_path / "multi_sum").exists()
+    steps, curves = minatar_multitask.study_curves(str(tmp_path), games, finished_only=True)
+    assert list(curves) == ["alone"] and curves["alone"].shape == (1, 2, len(steps))
+    assert np.isnan(curves["alone"][:, 0]).all() and np.isfinite(curves["alone"][:, 1]).all()
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    assert "single (Breakout-MinAtar)" in (tmp_path / "smoke.md").read_text()
+    assert minatar_multitask.study_curves(str(tmp_path / "empty"), games, finished_only=True) is None
 
 def test_leave_one_out_transfer_splices_the_other_games_torso_into_the_held_out_one(tmp_path):
     """Seaquest (10 channels, 6 actions) from Breakout and Freeway (4 and 7 channels, 3 actions): the per-game
