@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 import tyro
 
@@ -107,7 +108,7 @@ class Train:
     tasks: tuple[str, ...] = ()
     """task specs ENV_ID[:field=value,...], e.g. CartPole-v1:length=1.0 Acrobot-v1"""
     suite: str | None = None
-    """a named suite instead of --tasks (cartpole-lengths, classic, cartpole-gravity)"""
+    """a named suite instead of --tasks (cartpole-lengths, classic, cartpole-gravity, minatar)"""
     resume: str | None = None
     """continue this run directory from its latest checkpoint (tasks, seeds and config come from it)"""
     run_options: Annotated[RunOptions, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=RunOptions)
@@ -229,6 +230,20 @@ class Study:
         print(f"study directory: {run_dir}")
 
 
+def slurm_settings(items: Sequence[str]) -> dict[str, Any]:
+    """``["account=lab", "cpus_per_task=8"]`` -> ``{"slurm_account": "lab", "slurm_cpus_per_task": 8}`` (integers as
+    numbers; submitit checks the names, `mtrl.sweep_shards.check_launcher_options`)."""
+    settings: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name or not value.strip():
+            raise ValueError(f"--slurm: {item!r} is not NAME=VALUE (e.g. account=lab, qos=normal, cpus_per_task=8)")
+        value = value.strip()
+        settings[f"slurm_{name}"] = int(value) if value.isdigit() else value
+    return settings
+
+
 @dataclasses.dataclass
 class Sweep:
     """Train a grid of numeric settings x seeds in one compiled program (or several, when it does not fit in memory
@@ -241,7 +256,8 @@ class Sweep:
     static: tuple[str, ...] = ()
     """NAME=V1,V2,... of settings that change the program (num_envs, buffer_size, batch_size, learning_starts,
     update_every, target_update_period, n_step, lr_end_fraction, max_grad_norm, huber_delta, adapter_size,
-    eval_episodes): each combination gets programs (shards) of its own; without --grid, only these vary"""
+    eval_episodes; layer sizes torso, conv_channels as widths joined by x: torso=64x64,256): each combination gets
+    programs (shards) of its own; without --grid, only these vary"""
     tasks: tuple[str, ...] = ()
     """task specs ENV_ID[:field=value,...]"""
     suite: str | None = None
@@ -255,6 +271,13 @@ class Sweep:
     """SLURM partition of the shard jobs"""
     gpus_per_job: int = 1
     """GPUs per shard job (--launcher slurm)"""
+    slurm: tuple[str, ...] = ()
+    """more sbatch settings of the shard jobs as NAME=VALUE (submitit's slurm_NAME), e.g. account=lab qos=normal
+    constraint=a100 cpus_per_task=8 mem=64G array_parallelism=16"""
+    device_memory_gib: float | None = None
+    """device memory one program (shard) may use, GiB over all its devices; default: what this machine's devices
+    have free. Needed with --launcher slurm (the login node cannot see the jobs' GPUs): one job's GPUs together,
+    e.g. 80 for one H100 80GB"""
     timeout_min: int = 24 * 60
     """time limit of each shard job, minutes"""
     collect: str | None = None
@@ -293,11 +316,17 @@ class Sweep:
             require_submitit(self.launcher)
             if self.launcher == "slurm":
                 options.update(gpus_per_node=self.gpus_per_job,
-                               **({"slurm_partition": self.slurm_partition} if self.slurm_partition else {}))
+                               **({"slurm_partition": self.slurm_partition} if self.slurm_partition else {}),
+                               **slurm_settings(self.slurm))
+        if self.slurm and self.launcher != "slurm":
+            raise ValueError("--slurm sets the jobs of --launcher slurm; add --launcher slurm or leave it out")
+        if self.device_memory_gib is not None and not self.device_memory_gib > 0:
+            raise ValueError(f"--device-memory-gib must be > 0 GiB, got {self.device_memory_gib:g}")
         run_dir = self.run_options.run_dir or default_run_dir("sweep")
         kwargs = self.run_options.train_kwargs()
         results = sweep(specs, self.config, grid, self.run_options.seed_list(), run_dir,
                         max_settings_per_program=self.max_settings_per_program, launcher=self.launcher,
+                        memory_budget=None if self.device_memory_gib is None else int(self.device_memory_gib * 2**30),
                         launcher_options=options, source=self.source,
                         transfer=None if self.source is None else self.transfer,
                         static=static, **kwargs)

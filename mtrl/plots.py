@@ -131,18 +131,28 @@ def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
 
 def plot_sweep(results: dict, path: str) -> None:
     """One panel per swept setting: every setting's score (final greedy return averaged over tasks, IQM with its
-    95% interval over seeds) against that setting's value; the line joins the best score at each value."""
+    95% interval over seeds) against that setting's value (layer sizes: one tick per value, in the grid's order);
+    the line joins the best score at each value."""
+    from mtrl.sweep_grid import format_value
+
     names = list(results["grid"])
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         rows = results["settings"]
-        x = np.asarray([row["setting"][name] for row in rows])
+        sizes = any(isinstance(v, (list, tuple)) for v in results["grid"][name])
+        if sizes:  # layer sizes: categories
+            ticks = [format_value(v) for v in results["grid"][name]]
+            x = np.asarray([ticks.index(format_value(row["setting"][name])) for row in rows], float)
+            values = np.arange(len(ticks), dtype=float)
+            ax.set_xticks(values, ticks)
+        else:
+            x = np.asarray([row["setting"][name] for row in rows])
+            values = np.asarray(results["grid"][name])
         y = np.asarray([row["score"]["iqm"] for row in rows])
         low, high = np.asarray([iqm_interval(row["score"]) for row in rows]).T
         ax.errorbar(x, y, yerr=[np.maximum(y - low, 0), np.maximum(high - y, 0)], fmt="o", alpha=0.6, capsize=3)
-        values = np.asarray(results["grid"][name])
         ax.plot(values, [y[x == v].max() for v in values], color="C1", label="best at value")
-        if values.min() > 0 and values.max() / values.min() >= 10:
+        if not sizes and values.min() > 0 and values.max() / values.min() >= 10:
             ax.set_xscale("log")
         ax.set_xlabel(name)
         ax.set_ylabel("final return, mean over tasks")

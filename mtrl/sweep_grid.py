@@ -3,7 +3,8 @@ setting is applied to a run's config and hyperparameters (`mtrl.sweeps`).
 
 Names: global ``lr``, ``gamma``, ``eps_start``, ``eps_end``, ``eps_decay`` (fraction of the budget), ``tau``,
 ``popart_step_size``; per task (by index) ``gamma.<t>``, ``eps_start.<t>``, ``eps_end.<t>``, ``eps_decay.<t>``,
-``task_weight.<t>``; a transfer sweep's ``l2sp_alpha`` or ``transfer_factor``; `STATIC` fields only across shards.
+``task_weight.<t>``; a transfer sweep's ``l2sp_alpha`` or ``transfer_factor``; `STATIC` fields and the network's
+layer sizes (`SHAPE_STATIC`, written ``64x64``) only across shards.
 Written here, not taken from a sweep library: which settings can share a compiled program is mtrl's own contract.
 """
 
@@ -37,6 +38,8 @@ TASK_WEIGHT_RANGE = (0.0, math.inf, True, False)
 # change shapes or schedules but keep the evaluation steps of every shard the same
 STATIC = ("num_envs", "buffer_size", "batch_size", "learning_starts", "update_every", "target_update_period",
           "n_step", "lr_end_fraction", "max_grad_norm", "huber_delta", "adapter_size", "eval_episodes")
+# static settings that are layer sizes (tuples of ints), written as widths joined by "x": torso=64x64,256x256
+SHAPE_STATIC = ("torso", "conv_channels")
 # transfer settings (`mtrl.transfer.TransferConfig`) -> (the mode that uses them, allowed range)
 TRANSFER = {"l2sp_alpha": ("l2sp", (0.0, math.inf, False, False)),
             "transfer_factor": ("joint", (0.0, math.inf, False, False))}
@@ -55,10 +58,11 @@ def allowed_names(num_tasks: int, transfer_mode: str | None = None) -> list[str]
             *(f"{name}.{t}" for name in PER_TASK for t in range(num_tasks))]
 
 
-def parse_grid(items: Sequence[str], flag: str = "--grid") -> dict[str, tuple[float, ...]]:
-    """``["lr=1e-4,3e-4", "gamma=0.99"]`` -> ``{"lr": (1e-4, 3e-4), "gamma": (0.99,)}`` (names checked later by
-    `check_grid` or `check_static`, which know the tasks); ``flag`` names the option in errors."""
-    grid: dict[str, tuple[float, ...]] = {}
+def parse_grid(items: Sequence[str], flag: str = "--grid") -> dict[str, tuple[Any, ...]]:
+    """``["lr=1e-4,3e-4", "gamma=0.99"]`` -> ``{"lr": (1e-4, 3e-4), "gamma": (0.99,)}``, layer sizes
+    ``["torso=64x64,256"]`` -> ``{"torso": ((64, 64), (256,))}`` (names checked later by `check_grid` or
+    `check_static`, which know the tasks); ``flag`` names the option in errors."""
+    grid: dict[str, tuple[Any, ...]] = {}
     for item in items:
         name, sep, values = item.partition("=")
         name = name.strip()
@@ -66,8 +70,11 @@ def parse_grid(items: Sequence[str], flag: str = "--grid") -> dict[str, tuple[fl
             raise GridError(f"{flag}: {item!r} is not NAME=V1,V2,... (e.g. lr=1e-4,3e-4)")
         if name in grid:
             raise GridError(f"{flag}: {name} is given twice; list all its values once: {name}=V1,V2,...")
-        parsed = []
+        parsed: list[Any] = []
         for text in values.split(","):
+            if name in SHAPE_STATIC:
+                parsed.append(parse_sizes(text, f"{flag}: {name}"))
+                continue
             try:
                 value = float(text)
             except ValueError:
@@ -81,6 +88,24 @@ def parse_grid(items: Sequence[str], flag: str = "--grid") -> dict[str, tuple[fl
             raise GridError(f"{flag}: {name} repeats a value: {values}")
         grid[name] = tuple(parsed)
     return grid
+
+
+def parse_sizes(text: str, where: str) -> tuple[int, ...]:
+    """``"64x64"`` -> ``(64, 64)`` (``"none"`` -> ``()``, no layers); `GridError` at ``where`` otherwise."""
+    text = text.strip().lower()
+    if text == "none":
+        return ()
+    parts = text.split("x")
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise GridError(f"{where}: {text!r} is not layer sizes: positive widths joined by x, e.g. 64x64 (or none)")
+    return tuple(int(p) for p in parts)
+
+
+def format_value(value: Any) -> str:
+    """A setting's value as labels and tables print it: ``0.0003``, layer sizes as ``64x64`` (none: ``none``)."""
+    if isinstance(value, (tuple, list)):
+        return "x".join(str(int(v)) for v in value) or "none"
+    return f"{value:g}"
 
 
 def check_grid(grid: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks: int,
@@ -112,7 +137,8 @@ def check_grid(grid: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks
                 raise GridError(f"grid {name}: sweep it as {swept_as[name]}")
             if base in config_fields or name in config_fields:
                 how = (f"give it as a static setting (--static {name}=V1,V2; static=...), one program (shard) per value"
-                       if name in STATIC else f"one `mtrl sweep` per value, with --{name.replace('_', '-')} set")
+                       if name in (*STATIC, *SHAPE_STATIC)
+                       else f"one `mtrl sweep` per value, with --{name.replace('_', '-')} set")
                 raise GridError(
                     f"grid {name}: a static setting (it changes the compiled program's shapes or structure), so it "
                     f"cannot vary inside one program; {how}. Numeric settings: "
@@ -142,10 +168,14 @@ def check_static(static: Mapping[str, Sequence[float]], config: DQNConfig, num_t
     for values in grid_settings(static):
         changes = {}
         for name, value in values.items():
-            if name not in STATIC:
+            if name not in STATIC and name not in SHAPE_STATIC:
                 raise GridError(f"static {name}: not a static setting a sweep can vary across shards; allowed: "
-                                f"{', '.join(STATIC)}")
-            if types[name] in ("int", int):
+                                f"{', '.join((*STATIC, *SHAPE_STATIC))}")
+            if name in SHAPE_STATIC:
+                if not isinstance(value, (tuple, list)) or not all(float(v).is_integer() and v > 0 for v in value):
+                    raise GridError(f"static {name}: {value!r} is not layer sizes (a tuple of positive widths)")
+                value = tuple(int(v) for v in value)
+            elif types[name] in ("int", int):
                 if not float(value).is_integer():
                     raise GridError(f"static {name}: {value:g} is not an integer")
                 value = int(value)
@@ -161,9 +191,11 @@ def check_static(static: Mapping[str, Sequence[float]], config: DQNConfig, num_t
 
 
 def plan_settings(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every setting of a sweep: each static combination (in order) times the numeric grid's settings."""
-    return [{**static, **numeric} for static in grid_settings(plan.get("static") or {})
-            for numeric in grid_settings(plan["grid"])]
+    """Every setting of a sweep: each static combination (in order) times the numeric grid's settings (layer sizes
+    as tuples, also when the plan was read back from JSON)."""
+    static = {name: [tuple(v) if name in SHAPE_STATIC else v for v in values]
+              for name, values in (plan.get("static") or {}).items()}
+    return [{**combo, **numeric} for combo in grid_settings(static) for numeric in grid_settings(plan["grid"])]
 
 
 def grid_settings(grid: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
@@ -185,7 +217,7 @@ def setting_config(config: DQNConfig, setting: Mapping[str, float], num_tasks: i
 
 def setting_label(setting: Mapping[str, float]) -> str:
     """A directory-safe label, ``lr=0.0003,gamma=0.99``."""
-    return ",".join(f"{name}={value:g}" for name, value in setting.items())
+    return ",".join(f"{name}={format_value(value)}" for name, value in setting.items())
 
 
 def per_task_overrides(setting: Mapping[str, float], total_steps: int) -> dict[str, dict[int, float]]:

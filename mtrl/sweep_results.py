@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mtrl.sweep_grid import setting_label
+from mtrl.sweep_grid import format_value, setting_label
 
 
 def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds: list[int],
@@ -57,7 +57,7 @@ def sweep_markdown(results: dict[str, Any]) -> str:
     def diverged(row: dict) -> str:
         return ", ".join(f"seed {seed} at {step:,}" for seed, step in row["diverged"].items()) or "—"
 
-    rows = [[*(f"{row['setting'][n]:g}" for n in names), *(cell(row["final_return"][t]) for t in tasks),
+    rows = [[*(format_value(row['setting'][n]) for n in names), *(cell(row["final_return"][t]) for t in tasks),
              cell(row["score"]), cell(row["auc"]), diverged(row), "**best**" if row["label"] == results["best"] else ""]
             for row in results["settings"]]
     header = [*names, *(short_name(t) for t in tasks), "mean over tasks", "AUC", "diverged (frozen) at", ""]

@@ -76,10 +76,11 @@ def available_bytes() -> tuple[int, int]:
 
 
 def program_sizes(trainer: Any, num_settings: int, num_seeds: int, max_settings: int | None,
-                  memory_budget: int | None) -> list[int]:
+                  memory_budget: int | None, devices: int | None = None) -> list[int]:
     """How many settings (each with every seed) each program trains, in order: one program of all of them unless
     ``max_settings`` or the memory (``memory_budget``: bytes over all devices, split evenly between them; default
-    `available_bytes`; 80% of it is used) says fewer; said so when the grid is split.
+    `available_bytes`; 80% of it is used) says fewer; said so when the grid is split. ``devices``: how many devices
+    a program will have (a SLURM job's GPUs); default this process's.
 
     On several devices a program's runs are sharded over them only when they divide evenly
     (`mtrl.trainer.run_sharding`); any other program sits on one device and must fit there. So a split grid takes
@@ -89,7 +90,7 @@ def program_sizes(trainer: Any, num_settings: int, num_seeds: int, max_settings:
 
     if max_settings is not None and max_settings < 1:
         raise GridError(f"max_settings_per_program must be >= 1, got {max_settings}")
-    devices = len(jax.devices())
+    devices = devices or len(jax.devices())
     total, single = available_bytes() if memory_budget is None else (memory_budget, memory_budget // devices)
     budget, one_device = int(0.8 * total), int(0.8 * single)
     one_setting = program_bytes(trainer, num_seeds)
@@ -123,6 +124,23 @@ def program_sizes(trainer: Any, num_settings: int, num_seeds: int, max_settings:
         print(f"sweep: {num_settings} settings x {num_seeds} seeds split into {len(sizes)} programs of "
               f"{_counted(sizes)} settings ({'; '.join(why)}), trained one after another or as separate jobs")
     return sizes
+
+
+def check_fits(trainer: Any, index: int, num_runs: int) -> None:
+    """Refuse, before compiling, shard ``index`` (``num_runs`` runs) when its program's estimated memory exceeds what
+    the devices of this job have free: the sweep was planned on another machine (a SLURM login node, against the
+    memory given for the jobs), and a wrong figure there must end in this message, not an out-of-memory crash."""
+    import jax
+
+    total, single = available_bytes()
+    sharded = len(jax.devices()) > 1 and num_runs % len(jax.devices()) == 0
+    room, need = (total if sharded else single), program_bytes(trainer, num_runs)
+    if need > room:
+        raise GridError(f"shard {index}: its {num_runs} runs need about {need / 2**30:.2f} GiB of device memory, "
+                        f"this job's {'devices have' if sharded else 'device has'} {room / 2**30:.2f} GiB free: the "
+                        "sweep was planned for more memory than its jobs have; plan it again into a new run dir "
+                        "with the jobs' real memory (--device-memory-gib; memory_budget=) or fewer settings per "
+                        "program (--max-settings-per-program)")
 
 
 def _counted(sizes: list[int]) -> str:
@@ -183,9 +201,10 @@ def _claim_sweep_dir(run_dir: str, plan: dict[str, Any], overwrite: bool) -> dic
 
 
 def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progress: bool = True,
-                trainer: Any = None, **train_kwargs) -> dict[str, Any]:
+                trainer: Any = None, check_memory: bool = False, **train_kwargs) -> dict[str, Any]:
     """Train shard ``index`` of ``plan`` (one program: its settings x the seeds) into ``run_dir/shards/<index>``,
-    or continue it: a finished shard's ``shard.json`` is read back, an interrupted one resumed. Returns the shard's
+    or continue it: a finished shard's ``shard.json`` is read back, an interrupted one resumed (``check_memory``: a
+    job first checks the program fits its devices, `check_fits`). Returns the shard's
     content (its settings, evaluation steps, returns ``[E, R, T]`` and divergences by run), also written to
     shard.json, or ``{"stopped_at": ..., "signal": ...}``."""
     import json
@@ -227,6 +246,8 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
     else:
         trainer = trainer or Trainer.create(plan["tasks"], config)
     num_tasks, seeds = trainer.taskset.num_tasks, list(plan["seeds"])
+    if check_memory:
+        check_fits(trainer, index, len(mine) * len(seeds))
     program_dir = None if run_dir is None else os.path.join(run_dir, "shards", str(index))
     resume = False
     if program_dir is not None:
@@ -344,7 +365,7 @@ def _shard_job(run_dir: str, index: int, train_kwargs: dict) -> int:
     import os
 
     plan = load_plan(run_dir)
-    content = train_shard(plan, index, run_dir, progress=False, **train_kwargs)
+    content = train_shard(plan, index, run_dir, progress=False, check_memory=True, **train_kwargs)
     if "stopped_at" in content:
         raise RuntimeError(f"shard {index} stopped at {content['stopped_at']:,} env steps per task; rerun the sweep "
                            "to resume it")
@@ -371,6 +392,27 @@ def require_submitit(launcher: str = "local") -> None:
         names = " and ".join(missing) + (" are" if len(missing) > 1 else " is")
         raise ValueError(f"--launcher slurm submits through SLURM, but {names} not on PATH: run the sweep from the "
                          "cluster's login node (or --launcher local on this machine)")
+
+
+def check_launcher_options(launcher: str, options: Mapping[str, Any]) -> None:
+    """Refuse, before anything is written, job settings submitit does not know (``slurm_<name>`` are sbatch's:
+    account, qos, constraint, cpus_per_task, mem, array_parallelism, ...), naming the one it refused."""
+    import re
+    import tempfile
+
+    import submitit
+
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            submitit.AutoExecutor(folder=folder, cluster="local").update_parameters(**options)
+        except NameError as e:
+            # submitit names it "... in parameter 'slurm_x'" or "Parameter 'x' need to be prefixed ..."
+            named = re.search(r"[pP]arameter '([^']+)'", str(e))
+            unknown = named.group(1) if named else "?"
+            known = str(e).split("Valid arguments: ")[-1].split("\n")[0]
+            raise GridError(f"{launcher} launcher: unknown job setting {unknown!r}"
+                            + (f"; sbatch settings submitit knows: {known}" if unknown.startswith("slurm_") else "")
+                            ) from None
 
 
 def launch(run_dir: str, launcher: str, options: Mapping[str, Any], **train_kwargs) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from mtrl.sweep_grid import TRANSFER, GridError, check_grid, check_static, grid_
 from mtrl.sweep_results import write_sweep
 from mtrl.sweep_shards import (
     LAUNCHERS,
+    check_launcher_options,
     claim_sweep_dir,
     launch,
     merge_shards,
@@ -68,8 +69,9 @@ def sweep(
     The settings are cut into **shards**, each one program (its runs: its settings x ``seeds``) in
     ``run_dir/shards/<i>/`` (config.json, checkpoints, and ``shard.json`` once finished): one shard when the
     sweep's estimated device memory (`mtrl.sweep_shards.program_bytes`) fits ``memory_budget`` (bytes over all
-    devices; default: what they have free, `mtrl.sweep_shards.available_bytes`) and ``max_settings_per_program``
-    allows, else several (`mtrl.sweep_shards.program_sizes`), trained one after another (said so). Each setting
+    devices; default: what they have free, `mtrl.sweep_shards.available_bytes`; required with the SLURM launcher:
+    one job's GPUs together, whose job re-checks it before compiling) and ``max_settings_per_program`` allows,
+    else several (`mtrl.sweep_shards.program_sizes`), trained one after another (said so). Each setting
     is logged as a plain run in ``run_dir/<label>/`` (`mtrl.sweep_grid.setting_label`; its config is the
     setting's config, so it reads and plots like any run; the checkpoints are the shard's). ``sweep.json``,
     ``sweep.md`` and ``sweep.png`` (`mtrl.sweep_results.write_sweep`) compare the settings.
@@ -119,6 +121,12 @@ def sweep(
         raise GridError("a launcher needs a run_dir: its jobs write their shards there")
     if launcher is not None:
         require_submitit(launcher)
+        check_launcher_options(launcher, launcher_options or {})
+    if launcher == "slurm" and memory_budget is None:
+        raise GridError("a SLURM sweep is planned on this machine, which cannot see its jobs' GPUs: give memory_budget "
+                        "(--device-memory-gib), the device memory of one job's GPUs together (e.g. 80 GiB for one "
+                        "H100 80GB), so that each shard fits its job")
+    job_devices = (launcher_options or {}).get("gpus_per_node", 1) if launcher == "slurm" else None
     combos = check_static(static or {}, config, trainer.taskset.num_tasks) if static else [{}]
     block = len(grid_settings(grid))  # settings per static combination, consecutive in `plan_settings`
     labels = []
@@ -139,7 +147,8 @@ def sweep(
         combo_trainer = trainer if not changes else Trainer.create(list(trainer.taskset.names),
                                                                    dataclasses.replace(config, **changes))
         first = c * block
-        for size in program_sizes(combo_trainer, block, len(seeds), max_settings_per_program, memory_budget):
+        for size in program_sizes(combo_trainer, block, len(seeds), max_settings_per_program, memory_budget,
+                                  job_devices):
             shards.append(list(range(first, first + size)))
             first += size
     plan = {"tasks": trainer.taskset.names, "config": dataclasses.asdict(config),

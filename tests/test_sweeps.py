@@ -261,10 +261,12 @@ def _sweep_learns_as_alone(tmp_path, base, grid, alone_tasks, alone_changes):
 
 @pytest.mark.parametrize("grid, alone_tasks, alone_changes", [
     ({"tau": (1.0, 0.5)}, TASKS, {"tau": 0.5}),
+    ({"gamma": (0.99, 0.9)}, TASKS, {"gamma": 0.9}),
     ({"eps_start": (1.0, 0.5)}, TASKS, {"eps_start": 0.5}),
+    ({"eps_end": (0.05, 0.3)}, TASKS, {"eps_end": 0.3}),
     ({"eps_decay.0": (0.5, 0.2)}, ["CartPole-v1:eps_decay_fraction=0.2", "Acrobot-v1"], {}),
     ({"task_weight.1": (1.0, 0.3)}, TASKS, {"task_weights": (1.0, 0.3)}),
-], ids=["tau", "eps_start", "eps_decay.0", "task_weight.1"])
+], ids=["tau", "gamma", "eps_start", "eps_end", "eps_decay.0", "task_weight.1"])
 def test_each_kind_of_setting_inside_a_sweep_learns_exactly_as_alone(tmp_path, tiny_config, grid, alone_tasks,
                                                                       alone_changes):
     """Each kind of swept setting (a config field, or the task spec's own value for a per-task one) reaches the
@@ -461,6 +463,7 @@ def test_slurm_launcher_submits_one_job_array_whose_tasks_train_the_shards(tmp_p
                "--learning-starts", "16", "--target-update-period", "4", "--torso", "16", "--eval-every", "128",
                "--eval-episodes", "2", "--lr-end-fraction", "0", "--max-settings-per-program", "1",
                "--launcher", "slurm", "--slurm-partition", "debugq", "--gpus-per-job", "1", "--timeout-min", "10",
+               "--device-memory-gib", "1", "--slurm", "account=lab", "qos=normal", "cpus_per_task=2",
                "--run-dir", str(run_dir), "--no-progress"]
     main(command)
     assert "2 shard job(s) submitted (slurm): 4000_0, 4000_1" in capfd.readouterr().out
@@ -468,7 +471,8 @@ def test_slurm_launcher_submits_one_job_array_whose_tasks_train_the_shards(tmp_p
     assert scripts == ["4000.sbatch"]
     script = open(os.path.join(state, scripts[0])).read()
     for line in ("#SBATCH --array=0-1%2", "#SBATCH --partition=debugq", "#SBATCH --gpus-per-node=1",
-                 "#SBATCH --time=10", "#SBATCH --job-name=mtrl-sweep"):
+                 "#SBATCH --time=10", "#SBATCH --job-name=mtrl-sweep", "#SBATCH --account=lab", "#SBATCH --qos=normal",
+                 "#SBATCH --cpus-per-task=2"):
         assert line in script.splitlines(), line
     for task in (0, 1):  # each array task ran as SLURM job 4000_<task> (submitit read SLURM's variables)
         log = (run_dir / "jobs" / f"4000_{task}" / f"4000_{task}_0_log.out").read_text()
@@ -486,6 +490,65 @@ def test_slurm_launcher_submits_one_job_array_whose_tasks_train_the_shards(tmp_p
         main(command)
     assert "shard 1 (job 4000_1, RUNNING) may still run in SLURM" in capfd.readouterr().err
     assert sorted(name for name in os.listdir(state) if name.endswith(".sbatch")) == ["4000.sbatch"]
+
+
+@pytest.mark.skipif(submitit is None, reason="needs the cluster extra (submitit)")
+def test_a_slurm_sweep_needs_the_jobs_memory_and_known_sbatch_settings_before_writing_anything(
+        tmp_path, tiny_config, monkeypatch, capfd):
+    """The login node cannot see the jobs' GPUs: without their memory the sweep is refused; an sbatch setting
+    submitit does not know is named; the CLI's --slurm and --device-memory-gib are checked. Nothing is written or
+    submitted."""
+    from mtrl.cli import main
+    from tests import fake_slurm
+
+    bin_dir, state = fake_slurm.install(str(tmp_path / "slurm"))
+    monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ["PATH"])
+    monkeypatch.setenv("FAKE_SLURM_STATE", state)
+    run_dir = str(tmp_path / "s")
+    with pytest.raises(GridError, match=r"cannot see its jobs' GPUs: give memory_budget \(--device-memory-gib\)"):
+        sweep(["CartPole-v1"], tiny_config, {"lr": (1e-4, 3e-4)}, run_dir=run_dir, launcher="slurm")
+    with pytest.raises(GridError, match="unknown job setting 'slurm_acount'; sbatch settings submitit knows: .*acc"):
+        sweep(["CartPole-v1"], tiny_config, {"lr": (1e-4, 3e-4)}, run_dir=run_dir, launcher="slurm",
+              memory_budget=2**30, launcher_options={"slurm_acount": "lab"})
+    base = ["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-4,3e-4", "--run-dir", run_dir]
+    slurm = ["--launcher", "slurm", "--device-memory-gib"]
+    for extra, message in ((["--slurm", "account=lab"], "--slurm sets the jobs of --launcher slurm"),
+                           ([*slurm, "80", "--slurm", "account"], "--slurm: 'account' is not NAME=VALUE"),
+                           ([*slurm, "80", "--slurm", "acount=lab"], "unknown job setting 'slurm_acount'"),
+                           ([*slurm, "0"], "--device-memory-gib must be > 0 GiB, got 0")):
+        with pytest.raises(SystemExit):
+            main(base + extra)
+        assert message in capfd.readouterr().err, extra
+    assert not os.path.exists(run_dir) and not os.listdir(state)
+
+
+def test_a_slurm_sweep_sizes_its_shards_for_the_jobs_devices_not_this_machines(tiny_config, capsys):
+    """Planned here (one device) for jobs of 4 GPUs: the runs that divide over 4 devices go together, as on the
+    job's node."""
+    from mtrl.sweep_shards import program_bytes, program_sizes
+    from mtrl.trainer import Trainer
+
+    trainer = Trainer.create(["CartPole-v1"], tiny_config)
+    budget = int(7.5 * program_bytes(trainer, 1) / 0.8)
+    assert program_sizes(trainer, 10, 1, None, budget, devices=4) == [4, 4, 1, 1]
+    assert program_sizes(trainer, 10, 1, None, budget) == [7, 3]
+
+
+@pytest.mark.skipif(submitit is None, reason="needs the cluster extra (submitit)")
+def test_a_shard_job_refuses_a_program_its_devices_cannot_hold_before_compiling(tmp_path, tiny_config, monkeypatch):
+    """A shard planned for more memory than its job has (a wrong --device-memory-gib) ends in a message naming the
+    shard, the memory it needs and what the job has, not an out-of-memory crash."""
+    import mtrl.sweep_shards as shards
+    import mtrl.sweeps
+
+    monkeypatch.setattr(mtrl.sweeps, "launch", lambda *args, **kwargs: {})  # plan the sweep, submit nothing
+    sweep(["CartPole-v1"], tiny_config, {"lr": (1e-4, 3e-4)}, seeds=[0], run_dir=str(tmp_path / "s"),
+          launcher="local")
+    monkeypatch.setattr(shards, "available_bytes", lambda: (10_000, 10_000))
+    with pytest.raises(GridError, match=r"shard 0: its 2 runs need about [0-9.]+ GiB of device memory, this job's "
+                                        r"device has 0.00 GiB free: the sweep was planned for more memory"):
+        shards._shard_job(str(tmp_path / "s"), 0, {})
+    assert not (tmp_path / "s" / "shards" / "0").exists()
 
 
 def test_a_transfer_sweep_over_l2sp_alpha_equals_each_transfer_run_alone(tmp_path, tiny_config):
@@ -514,6 +577,27 @@ def test_a_transfer_sweep_over_l2sp_alpha_equals_each_transfer_run_alone(tmp_pat
         check_grid({"l2sp_alpha": (0.1,)}, tiny_config, num_tasks=1)
 
 
+def test_a_transfer_sweep_over_transfer_factor_equals_the_joint_run_alone(tmp_path, tiny_config):
+    """Mode joint (source and target tasks in one network, the target's loss weighted by λ): λ 2 inside a sweep of
+    0.5 and 2 learns exactly as `train_transfer` with λ 2, every logged metric and evaluation of every task; λ 0.5
+    differs."""
+    from mtrl.transfer import TransferConfig, train_transfer
+
+    source = str(tmp_path / "source")
+    train(["CartPole-v1:length=0.5"], tiny_config, seeds=[0, 1], run_dir=source, progress=False)
+    tcfg = TransferConfig(mode="joint")
+    sweep(["CartPole-v1"], tiny_config, {"transfer_factor": (0.5, 2.0)}, seeds=[0, 1], run_dir=str(tmp_path / "s"),
+          progress=False, source=source, transfer=tcfg)
+    train_transfer(source, ["CartPole-v1"], dataclasses.replace(tcfg, transfer_factor=2.0), tiny_config, seeds=[0, 1],
+                   run_dir=str(tmp_path / "alone"), progress=False)
+    swept = tmp_path / "s" / "transfer_factor=2"
+    assert _learning_record(swept) == _learning_record(tmp_path / "alone")
+    _, curve, tasks = read_eval_csv(str(swept / "eval.csv"))
+    assert tasks == ["CartPole-v1:length=0.5", "CartPole-v1"]
+    np.testing.assert_array_equal(curve, read_eval_csv(str(tmp_path / "alone" / "eval.csv"))[1])
+    assert _learning_record(tmp_path / "s" / "transfer_factor=0.5") != _learning_record(tmp_path / "alone")
+
+
 def test_static_settings_vary_across_shards_each_equal_to_its_run_alone(tmp_path, tiny_config):
     """--static batch_size=8,16 with lr in the grid: one program per batch size, labels led by the static value;
     the batch 16 settings equal their runs alone; static names in --grid, unknown static names and invalid static
@@ -539,10 +623,34 @@ def test_static_settings_vary_across_shards_each_equal_to_its_run_alone(tmp_path
         np.testing.assert_array_equal(curve, in_grid)
     with pytest.raises(GridError, match=r"batch_size: a static setting .*--static batch_size=V1,V2"):
         check_grid({"batch_size": (8, 16)}, tiny_config, num_tasks=1)
-    with pytest.raises(GridError, match="static torso: not a static setting a sweep can vary"):
-        sweep(["CartPole-v1"], tiny_config, {"lr": (1e-3,)}, static={"torso": (16,)}, progress=False)
+    with pytest.raises(GridError, match="static lr: not a static setting a sweep can vary"):
+        sweep(["CartPole-v1"], tiny_config, {"eps_end": (0.1,)}, static={"lr": (1e-3,)}, progress=False)
     with pytest.raises(GridError, match="static batch_size: 8.5 is not an integer"):
         sweep(["CartPole-v1"], tiny_config, {"lr": (1e-3,)}, static={"batch_size": (8.5,)}, progress=False)
+
+
+def test_network_sizes_vary_across_shards_each_equal_to_its_run_alone(tmp_path, tiny_config):
+    """static torso (16) and (8, 8): one program per network, labels led by the sizes written 8x8; the 8x8 setting
+    equals its run alone; the table and plot show the sizes; a rerun reads the plan back from JSON and reuses both
+    shards; malformed sizes are refused naming the value, and sizes in the grid say to sweep them as static."""
+    kwargs = dict(seeds=[0], run_dir=str(tmp_path / "s"), progress=False, static={"torso": ((16,), (8, 8))})
+    results = sweep(["CartPole-v1"], tiny_config, {"lr": (1e-3,)}, **kwargs)
+    assert [r["label"] for r in results["settings"]] == ["torso=16,lr=0.001", "torso=8x8,lr=0.001"]
+    assert results["programs"] == 2 and "| 8x8 | 0.001 |" in (tmp_path / "s" / "sweep.md").read_text()
+    assert (tmp_path / "s" / "sweep.png").stat().st_size > 10_000
+    saved = json.loads((tmp_path / "s" / "torso=8x8,lr=0.001" / "config.json").read_text())
+    assert saved["config"]["torso"] == [8, 8]
+    train(["CartPole-v1"], dataclasses.replace(tiny_config, torso=(8, 8), lr=1e-3), seeds=[0],
+          run_dir=str(tmp_path / "alone"), progress=False)
+    np.testing.assert_array_equal(read_eval_csv(str(tmp_path / "s" / "torso=8x8,lr=0.001" / "eval.csv"))[1],
+                                  read_eval_csv(str(tmp_path / "alone" / "eval.csv"))[1])
+    assert _finals(sweep(["CartPole-v1"], tiny_config, {"lr": (1e-3,)}, **kwargs)) == _finals(results)
+    assert parse_grid(["torso=64x64,256", "conv_channels=none,16"], "--static") == {
+        "torso": ((64, 64), (256,)), "conv_channels": ((), (16,))}
+    with pytest.raises(GridError, match="--static: torso: '64xa' is not layer sizes: positive widths joined by x"):
+        parse_grid(["torso=64xa"], "--static")
+    with pytest.raises(GridError, match=r"grid torso: a static setting .*--static torso=V1,V2"):
+        check_grid({"torso": ((64,),)}, tiny_config, num_tasks=1)
 
 
 def test_settings_a_run_alone_would_refuse_are_refused_before_anything_trains(tiny_config):
