@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint bench bench-quick clean
+.PHONY: demo test install lint bench bench-gpu bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.throughput --solve-seeds 0-9
 	$(PY) -m benchmarks.scaling
 	$(PY) -m benchmarks.minatar
+	$(PY) -m benchmarks.report
+
+# The accelerator tables, on a machine with a GPU (the same venv with the cuda12 extra: pip install -e ".[dev,cuda12]"):
+# about 15 minutes on one H100, into GPU_OUT (name it after the card, e.g. benchmarks/results/gpu-h100).
+GPU_OUT ?= benchmarks/results/gpu
+bench-gpu: $(STAMP)
+	$(PY) -m benchmarks.gpu_kernels --save-target-config $(GPU_OUT)/target_config.txtpb --out $(GPU_OUT)
+	$(PY) -m benchmarks.throughput --solve-seeds 0-2 --out $(GPU_OUT)
+	$(PY) -m benchmarks.scaling --out $(GPU_OUT)
+	$(PY) -m benchmarks.minatar --budget paper --out $(GPU_OUT)
 	$(PY) -m benchmarks.report
 
 # A few minutes: every benchmark at small sizes, into runs/bench-quick/ (the published files are left alone).

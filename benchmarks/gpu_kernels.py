@@ -239,6 +239,7 @@ def main() -> None:
     if args.save_target_config:
         from jax._src.lib import xla_client
 
+        os.makedirs(os.path.dirname(os.path.abspath(args.save_target_config)), exist_ok=True)
         with open(args.save_target_config, "w") as f:
             f.write(str(xla_client.get_topology_for_devices(jax.devices()).target_config))
     hlo = programs_hlo(sharding)
