@@ -327,10 +327,12 @@ def record(results: dict, key: str, value) -> None:
 
 
 def write_results(out: str, stem: str, results: dict, render) -> None:
-    """``out/<stem>.json`` and ``out/<stem>.md`` (``render(results)``, also printed)."""
+    """``out/<stem>.json`` and ``out/<stem>.md`` (``render`` of the JSON as written, so the table can always be
+    rendered again from the file; also printed)."""
     os.makedirs(out, exist_ok=True)
     write_json(os.path.join(out, f"{stem}.json"), results)
-    md = render(results)
+    with open(os.path.join(out, f"{stem}.json")) as f:
+        md = render(json.load(f))
     with open(os.path.join(out, f"{stem}.md"), "w") as f:
         f.write(md)
     print(md)

@@ -11,3 +11,31 @@ def test_the_page_holds_every_table_verbatim_with_headings_nested(tmp_path):
     page = collect(str(tmp_path))
     assert page.index("## mtrl throughput") < page.index("## mtrl scaling") < page.index("### MinAtar throughput")
     assert "| 4 seeds | 1 |" in page and "- host: H100" in page and page.startswith("# Benchmarks")
+
+
+def test_every_published_table_is_its_json_rendered_and_the_page_is_up_to_date():
+    """Each benchmarks/results/**/<stem>.md is exactly `benchmarks.<stem>.render_markdown` of the <stem>.json beside
+    it (the numbers on the page come from the measurement file, nothing hand-edited), and docs/benchmarks.md is
+    `collect` of them."""
+    import glob
+    import importlib
+    import json
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    results = os.path.join(root, "benchmarks", "results")
+    files = sorted(glob.glob(os.path.join(results, "**", "*.json"), recursive=True))
+    assert len(files) >= 8  # CPU and H100: throughput, scaling, minatar, gpu_kernels
+    for path in files:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        render = importlib.import_module(f"benchmarks.{stem}").render_markdown
+        with open(path) as f, open(path[:-5] + ".md") as g:
+            assert render(json.load(f)) == g.read(), os.path.relpath(path, root)
+    cwd = os.getcwd()
+    try:  # collect names files relative to the working directory, as `make bench` runs it
+        os.chdir(root)
+        page = collect("benchmarks/results")
+    finally:
+        os.chdir(cwd)
+    with open(os.path.join(root, "docs", "benchmarks.md")) as f:
+        assert f.read() == page
