@@ -202,6 +202,16 @@ def test_each_game_alone_stores_its_own_channels_within_the_byte_bound(game):
     assert per_transition <= 2 * 10 * 10 * CHANNELS[game] + 32, per_transition
 
 
+def test_five_games_with_100k_transitions_each_fit_in_under_2_gib_of_replay():
+    """The studies' replay (100k transitions per game, five games, widest observation 10x10x10 as bool) is under
+    2 GiB: its arrays' shapes from `eval_shape`, nothing allocated."""
+    cfg = DQNConfig(buffer_size=100_000, n_step=3, **CONV)  # the studies' n-step returns also store truncations
+    trainer = Trainer.create(list(suite("minatar")), cfg)
+    shapes = jax.eval_shape(trainer.init_run, jax.random.key(0), trainer.hparams, cfg.lr).replay.data
+    total = sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(shapes))
+    assert 5 * 100_000 * 2 * 10 * 10 * 10 <= total < 2 * 2**30, total  # both observations stored, bool
+
+
 def test_five_games_train_together_in_one_program(tmp_path):
     """All five games, one network (conv torso), a few hundred env steps each: valid actions only in the replay,
     bool observations within the byte bound, finite losses; a run's protocol is recorded in config.json."""
