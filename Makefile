@@ -34,9 +34,10 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.report
 
 # The accelerator tables, on a machine with a GPU (the same venv with the cuda12 extra: pip install -e ".[dev,cuda12]"):
-# about 15 minutes on one H100, into GPU_OUT (name it after the card, e.g. benchmarks/results/gpu-h100).
-GPU_OUT ?= benchmarks/results/gpu
+# about 15 minutes on one H100, into GPU_OUT, named after the card: make bench-gpu GPU_OUT=benchmarks/results/gpu-h100
 bench-gpu: $(STAMP)
+	@case "$(GPU_OUT)" in benchmarks/results/gpu-?*) ;; *) echo "name the card's folder: make bench-gpu \
+	GPU_OUT=benchmarks/results/gpu-<card> (benchmarks.report publishes benchmarks/results/gpu-*)"; exit 2;; esac
 	$(PY) -m benchmarks.gpu_kernels --save-target-config $(GPU_OUT)/target_config.txtpb --out $(GPU_OUT)
 	$(PY) -m benchmarks.throughput --solve-seeds 0-2 --out $(GPU_OUT)
 	$(PY) -m benchmarks.scaling --out $(GPU_OUT)

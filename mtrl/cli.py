@@ -7,6 +7,7 @@ Commands are dataclasses whose `run` calls the library; no training logic lives 
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
@@ -230,17 +231,31 @@ class Study:
         print(f"study directory: {run_dir}")
 
 
+# sbatch settings with a flag of their own: --slurm may not set them too (the plan reads the GPUs per job)
+SLURM_OWN_FLAGS = {"partition": "--slurm-partition", "gpus_per_node": "--gpus-per-job", "gpus_per_task":
+                   "--gpus-per-job", "num_gpus": "--gpus-per-job", "gres": "--gpus-per-job", "time": "--timeout-min",
+                   "job_name": "(mtrl-sweep)"}
+
+
 def slurm_settings(items: Sequence[str]) -> dict[str, Any]:
-    """``["account=lab", "cpus_per_task=8"]`` -> ``{"slurm_account": "lab", "slurm_cpus_per_task": 8}`` (integers as
-    numbers; submitit checks the names, `mtrl.sweep_shards.check_launcher_options`)."""
+    """``["account=lab", "cpus_per_task=8", "exclusive"]`` -> ``{"slurm_account": "lab", "slurm_cpus_per_task": 8,
+    "slurm_exclusive": True}``: integers without a leading zero as numbers, a bare NAME (or true/false) as a
+    switch; submitit checks the names (`mtrl.sweep_shards.check_launcher_options`)."""
     settings: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or not name or not value.strip():
-            raise ValueError(f"--slurm: {item!r} is not NAME=VALUE (e.g. account=lab, qos=normal, cpus_per_task=8)")
-        value = value.strip()
-        settings[f"slurm_{name}"] = int(value) if value.isdigit() else value
+        name, value = name.strip().replace("-", "_"), value.strip()
+        if not name or (sep and not value):
+            raise ValueError(f"--slurm: {item!r} is not NAME=VALUE or NAME (e.g. account=lab, cpus_per_task=8, "
+                             "exclusive)")
+        if name in SLURM_OWN_FLAGS:
+            raise ValueError(f"--slurm: {name} is set by {SLURM_OWN_FLAGS[name]}, not --slurm")
+        if not sep or value.lower() in ("true", "false"):
+            settings[f"slurm_{name}"] = not sep or value.lower() == "true"
+        elif value.isdecimal() and (value == "0" or not value.startswith("0")):
+            settings[f"slurm_{name}"] = int(value)
+        else:
+            settings[f"slurm_{name}"] = value
     return settings
 
 
@@ -276,8 +291,8 @@ class Sweep:
     constraint=a100 cpus_per_task=8 mem=64G array_parallelism=16"""
     device_memory_gib: float | None = None
     """device memory one program (shard) may use, GiB over all its devices; default: what this machine's devices
-    have free. Needed with --launcher slurm (the login node cannot see the jobs' GPUs): one job's GPUs together,
-    e.g. 80 for one H100 80GB"""
+    have free. Needed with --launcher slurm (the login node cannot see the jobs' GPUs): what JAX may use on one
+    job's GPUs together, by default 75% of each card (XLA_PYTHON_CLIENT_MEM_FRACTION), e.g. 59 for one H100 80GB"""
     timeout_min: int = 24 * 60
     """time limit of each shard job, minutes"""
     collect: str | None = None
@@ -320,8 +335,8 @@ class Sweep:
                                **slurm_settings(self.slurm))
         if self.slurm and self.launcher != "slurm":
             raise ValueError("--slurm sets the jobs of --launcher slurm; add --launcher slurm or leave it out")
-        if self.device_memory_gib is not None and not self.device_memory_gib > 0:
-            raise ValueError(f"--device-memory-gib must be > 0 GiB, got {self.device_memory_gib:g}")
+        if self.device_memory_gib is not None and not 0 < self.device_memory_gib < math.inf:
+            raise ValueError(f"--device-memory-gib must be a number of GiB > 0, got {self.device_memory_gib:g}")
         run_dir = self.run_options.run_dir or default_run_dir("sweep")
         kwargs = self.run_options.train_kwargs()
         results = sweep(specs, self.config, grid, self.run_options.seed_list(), run_dir,

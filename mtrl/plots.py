@@ -121,7 +121,12 @@ def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
         ax.grid(alpha=0.3)
     for t in range(num_tasks, rows * cols):
         axes[t // cols][t % cols].axis("off")
-    next((ax for ax in axes.flat if ax.lines), axes[0][0]).legend(fontsize=8)
+    handles = {}  # every variant once, wherever it was drawn (a panel may lack a run not finished yet)
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    legend_ax = max(axes.flat, key=lambda ax: len(ax.lines))
+    legend_ax.legend([handles[k] for k in curves if k in handles], [k for k in curves if k in handles], fontsize=8)
     seeds = np.asarray(next(iter(curves.values()))).shape[0]
     fig.suptitle(title or f"mean, 95% bootstrap band over {seeds} seed(s)", fontsize=10)
     fig.tight_layout()
@@ -133,13 +138,13 @@ def plot_sweep(results: dict, path: str) -> None:
     """One panel per swept setting: every setting's score (final greedy return averaged over tasks, IQM with its
     95% interval over seeds) against that setting's value (layer sizes: one tick per value, in the grid's order);
     the line joins the best score at each value."""
-    from mtrl.sweep_grid import format_value
+    from mtrl.sweep_grid import SHAPE_STATIC, format_value
 
     names = list(results["grid"])
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         rows = results["settings"]
-        sizes = any(isinstance(v, (list, tuple)) for v in results["grid"][name])
+        sizes = name in SHAPE_STATIC
         if sizes:  # layer sizes: categories
             ticks = [format_value(v) for v in results["grid"][name]]
             x = np.asarray([ticks.index(format_value(row["setting"][name])) for row in rows], float)

@@ -96,7 +96,7 @@ def parse_sizes(text: str, where: str) -> tuple[int, ...]:
     if text == "none":
         return ()
     parts = text.split("x")
-    if not all(p.isdigit() and int(p) > 0 for p in parts):
+    if not all(p.isdecimal() and int(p) > 0 for p in parts):
         raise GridError(f"{where}: {text!r} is not layer sizes: positive widths joined by x, e.g. 64x64 (or none)")
     return tuple(int(p) for p in parts)
 

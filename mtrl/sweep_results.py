@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mtrl.sweep_grid import format_value, setting_label
+from mtrl.sweep_grid import SHAPE_STATIC, format_value, setting_label
 
 
 def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds: list[int],
@@ -36,8 +36,10 @@ def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds
         })
     eligible = [k for k, row in enumerate(rows) if not row["diverged"]] or list(range(len(rows)))
     best = max(eligible, key=lambda k: rows[k]["score"]["iqm"])
-    return {"tasks": task_names, "seeds": seeds, "grid": {name: sorted({s[name] for s in settings})
-                                                         for name in settings[0]},
+    values = {name: [s[name] for s in settings] for name in settings[0]}  # layer sizes keep the grid's order
+    return {"tasks": task_names, "seeds": seeds,
+            "grid": {name: list(dict.fromkeys(v)) if name in SHAPE_STATIC else sorted(set(v))
+                     for name, v in values.items()},
             "eval_steps": [int(s) for s in eval_steps], "settings": rows, "best": rows[best]["label"],
             "criterion": "highest IQM over seeds of the final greedy return averaged over tasks, among settings "
                          "where no seed diverged"}

@@ -246,8 +246,6 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
     else:
         trainer = trainer or Trainer.create(plan["tasks"], config)
     num_tasks, seeds = trainer.taskset.num_tasks, list(plan["seeds"])
-    if check_memory:
-        check_fits(trainer, index, len(mine) * len(seeds))
     program_dir = None if run_dir is None else os.path.join(run_dir, "shards", str(index))
     resume = False
     if program_dir is not None:
@@ -258,6 +256,8 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
         if status == "started" and is_primary():  # stopped before its first checkpoint: nothing to resume
             move_aside(program_dir)
         resume = status in ("interrupted", "finished")
+    if check_memory:  # a finished shard (returned above) needs no memory
+        check_fits(trainer, index, len(mine) * len(seeds))
     run_seeds: list[int] = []
     hparams, learning_rates, groups = [], [], []
     for k in mine:

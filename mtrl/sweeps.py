@@ -124,8 +124,8 @@ def sweep(
         check_launcher_options(launcher, launcher_options or {})
     if launcher == "slurm" and memory_budget is None:
         raise GridError("a SLURM sweep is planned on this machine, which cannot see its jobs' GPUs: give memory_budget "
-                        "(--device-memory-gib), the device memory of one job's GPUs together (e.g. 80 GiB for one "
-                        "H100 80GB), so that each shard fits its job")
+                        "(--device-memory-gib), what JAX may use on one job's GPUs together (by default 75% of each "
+                        "card: 59 GiB for one H100 80GB), so that each shard fits its job")
     job_devices = (launcher_options or {}).get("gpus_per_node", 1) if launcher == "slurm" else None
     combos = check_static(static or {}, config, trainer.taskset.num_tasks) if static else [{}]
     block = len(grid_settings(grid))  # settings per static combination, consecutive in `plan_settings`
@@ -144,8 +144,13 @@ def sweep(
                         f"{sorted({x for x in labels if labels.count(x) > 1})}")
     shards = []
     for c, changes in enumerate(combos):
-        combo_trainer = trainer if not changes else Trainer.create(list(trainer.taskset.names),
-                                                                   dataclasses.replace(config, **changes))
+        combo_trainer = trainer
+        if changes and source is None:
+            combo_trainer = Trainer.create(list(trainer.taskset.names), dataclasses.replace(config, **changes))
+        elif changes:  # as `train_shard` builds it; its splice checked now (a torso of other sizes cannot take it)
+            changed = target_config(dataclasses.replace(config, **changes), transfer, len(src.tasks), len(tasks))
+            combo_trainer = build_trainer(all_tasks, changed, transfer)
+            check_splice(src, combo_trainer, transfer)
         first = c * block
         for size in program_sizes(combo_trainer, block, len(seeds), max_settings_per_program, memory_budget,
                                   job_devices):

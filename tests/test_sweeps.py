@@ -513,13 +513,26 @@ def test_a_slurm_sweep_needs_the_jobs_memory_and_known_sbatch_settings_before_wr
     base = ["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-4,3e-4", "--run-dir", run_dir]
     slurm = ["--launcher", "slurm", "--device-memory-gib"]
     for extra, message in ((["--slurm", "account=lab"], "--slurm sets the jobs of --launcher slurm"),
-                           ([*slurm, "80", "--slurm", "account"], "--slurm: 'account' is not NAME=VALUE"),
+                           ([*slurm, "80", "--slurm", "account="], "--slurm: 'account=' is not NAME=VALUE or NAME"),
                            ([*slurm, "80", "--slurm", "acount=lab"], "unknown job setting 'slurm_acount'"),
-                           ([*slurm, "0"], "--device-memory-gib must be > 0 GiB, got 0")):
+                           ([*slurm, "80", "--slurm", "partition=x"], "--slurm: partition is set by --slurm-partition"),
+                           ([*slurm, "0"], "--device-memory-gib must be a number of GiB > 0, got 0")):
         with pytest.raises(SystemExit):
             main(base + extra)
         assert message in capfd.readouterr().err, extra
     assert not os.path.exists(run_dir) and not os.listdir(state)
+
+
+def test_slurm_settings_are_switches_numbers_or_text_and_the_flags_own_names_are_refused():
+    from mtrl.cli import slurm_settings
+
+    assert slurm_settings(["account=0123", "cpus_per_task=8", "exclusive", "requeue=false", "mem=64G"]) == {
+        "slurm_account": "0123", "slurm_cpus_per_task": 8, "slurm_exclusive": True, "slurm_requeue": False,
+        "slurm_mem": "64G"}
+    with pytest.raises(ValueError, match="--slurm: gres is set by --gpus-per-job, not --slurm"):
+        slurm_settings(["gres=gpu:4"])
+    with pytest.raises(ValueError, match="--slurm: 'account=' is not NAME=VALUE or NAME"):
+        slurm_settings(["account="])
 
 
 def test_a_slurm_sweep_sizes_its_shards_for_the_jobs_devices_not_this_machines(tiny_config, capsys):
@@ -570,6 +583,10 @@ def test_a_transfer_sweep_over_l2sp_alpha_equals_each_transfer_run_alone(tmp_pat
     meta = json.loads((tmp_path / "sweep" / "l2sp_alpha=0.1" / "config.json").read_text())
     assert meta["transfer"]["settings"]["l2sp_alpha"] == 0.1 and meta["transfer"]["seed_map"] == {"0": 0, "1": 1}
     assert [r["label"] for r in results["settings"]] == ["l2sp_alpha=0.01", "l2sp_alpha=0.1"]
+    with pytest.raises(ValueError, match="cannot splice parameters"):  # a static torso of other sizes than the source's
+        sweep(["CartPole-v1"], tiny_config, {"l2sp_alpha": (0.1,)}, source=str(tmp_path / "source"), transfer=tcfg,
+              static={"torso": ((16,), (8, 8))}, run_dir=str(tmp_path / "other_torso"), progress=False)
+    assert not (tmp_path / "other_torso").exists()
     with pytest.raises(GridError, match="transfer_factor: a setting of transfer mode joint"):
         sweep(["CartPole-v1"], tiny_config, {"transfer_factor": (0.5,)}, source=str(tmp_path / "source"),
               transfer=tcfg, progress=False)
