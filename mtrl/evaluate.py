@@ -320,7 +320,17 @@ def stratified_bootstrap_ci(x: np.ndarray, statistic: Callable[[np.ndarray], np.
 
 
 def _iqm_rows(x: np.ndarray) -> np.ndarray:
-    return np.array([iqm(row[~np.isnan(row)]) if np.any(~np.isnan(row)) else np.nan for row in np.atleast_2d(x)])
+    """IQM of each row of ``x [R, K]`` over its non-NaN values (NaN for a row with none). Rows with the same
+    number of values share one `iqm` call (a stable sort on "is NaN" moves NaNs to the end and keeps the values'
+    order, so each row's result is bit-identical to its own call): a bootstrap's 2000 rows in a few calls."""
+    x = np.atleast_2d(np.asarray(x, np.float64))
+    x = np.take_along_axis(x, np.argsort(np.isnan(x), axis=-1, kind="stable"), axis=-1)
+    counts = (~np.isnan(x)).sum(-1)
+    out = np.full(x.shape[0], np.nan)
+    for count in np.unique(counts[counts > 0]):
+        rows = counts == count
+        out[rows] = iqm(x[rows, :count], axis=1)
+    return out
 
 
 def _mean_rows(x: np.ndarray) -> np.ndarray:

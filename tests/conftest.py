@@ -1,7 +1,9 @@
 import os
 
-# Tests trade a little run time for much shorter XLA compiles on this 2-core machine.
-os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=1")
+# Tests trade a little run time for much shorter XLA compiles on this 2-core machine; subprocesses that set
+# XLA_FLAGS of their own (a forced device count) add these.
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=1"
+os.environ.setdefault("XLA_FLAGS", TEST_XLA_FLAGS)
 
 import pytest  # noqa: E402
 

@@ -4,13 +4,25 @@ import pytest
 
 from mtrl.agent import Agent, default_hparams
 from mtrl.config import DQNConfig
-from mtrl.evaluate import bootstrap_ci, iqm, iqm_ci, make_evaluator, summarize
+from mtrl.evaluate import _iqm_rows, bootstrap_ci, iqm, iqm_ci, make_evaluator, summarize
 from mtrl.tasks import make_taskset
 
 
 def test_iqm_is_mean_of_middle_half():
     assert iqm([1.0, 2.0, 3.0, 100.0]) == pytest.approx(2.5)
     assert iqm(np.arange(8.0)) == pytest.approx(np.mean([2, 3, 4, 5]))
+
+
+def test_row_iqms_of_a_bootstrap_equal_each_rows_own_iqm_bit_for_bit():
+    """The bootstrap's rows are computed together (grouped by how many values a row has); each equals `iqm` of
+    that row's non-NaN values exactly, and a row of NaNs gives NaN."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 15))
+    x[rng.random(x.shape) < 0.3] = np.nan
+    x[7] = np.nan
+    each = [iqm(row[~np.isnan(row)]) if not np.isnan(row).all() else np.nan for row in x]
+    np.testing.assert_array_equal(_iqm_rows(x), each)
+    np.testing.assert_array_equal(_iqm_rows(x[:1]), each[:1])
 
 
 def test_bootstrap_interval_contains_mean_and_degenerates():

@@ -12,6 +12,8 @@ import textwrap
 
 import numpy as np
 
+from tests.conftest import TEST_XLA_FLAGS
+
 SCRIPT = textwrap.dedent(
     """
     import sys, jax, numpy as np
@@ -43,7 +45,8 @@ SCRIPT = textwrap.dedent(
 
 def _run(tmp_path, devices, keys="threefry"):
     out = tmp_path / f"kernel_{devices}_{keys}.npy"
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+    flags = f"--xla_force_host_platform_device_count={devices} {TEST_XLA_FLAGS}"
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(out), keys], capture_output=True, text=True, env=env,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -95,9 +98,9 @@ def test_a_sweep_across_two_processes_equals_the_sweep_in_one_process_with_two_d
     args = [sys.executable, "-m", "mtrl", "sweep", "--tasks", "CartPole-v1", "--grid", "lr=5e-4,1e-3", "--seeds", "2",
             "--total-steps", "256", "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8",
             "--learning-starts", "16", "--torso", "16", "--eval-every", "128", "--eval-episodes", "2", "--no-progress"]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {**os.environ, "XLA_FLAGS": TEST_XLA_FLAGS}
     _two_processes([*args, "--run-dir", str(tmp_path / "two")], env)
-    single = {**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    single = {**env, "XLA_FLAGS": f"--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}"}
     subprocess.run([*args, "--run-dir", str(tmp_path / "one")], env=single, check=True, capture_output=True)
     two, one = (json.loads((tmp_path / d / "sweep.json").read_text()) for d in ("two", "one"))
     assert two["settings"] == one["settings"] and two["best"] == one["best"] and two["programs"] == 1
@@ -115,7 +118,7 @@ def test_two_processes_with_jax_distributed_equal_one_process_with_two_devices(t
     args = [sys.executable, "-m", "mtrl", "train", "--tasks", "CartPole-v1", "Acrobot-v1", "--seeds", "2",
             "--total-steps", "256", "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8",
             "--learning-starts", "16", "--torso", "16", "--eval-every", "128", "--eval-episodes", "2", "--no-progress"]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {**os.environ, "XLA_FLAGS": TEST_XLA_FLAGS}
 
     def two_processes(command, only_process_1=()):
         return _two_processes(command, env, only_process_1)
@@ -125,7 +128,7 @@ def test_two_processes_with_jax_distributed_equal_one_process_with_two_devices(t
     assert all("stopped by --stop-at-step at 128" in out for out in outputs), outputs
     assert os.listdir(run_dir / "checkpoints") == ["128"]
     two_processes([sys.executable, "-m", "mtrl", "train", "--resume", str(run_dir), "--no-progress"])
-    single = {**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    single = {**env, "XLA_FLAGS": f"--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}"}
     subprocess.run([*args, "--run-dir", str(tmp_path / "one")], env=single, check=True, capture_output=True)
     two, one = (run_dir / "eval.csv").read_text(), (tmp_path / "one" / "eval.csv").read_text()
     assert two == one and len(two.splitlines()) == 1 + 3 * 2 * 2  # header + 3 evaluations x 2 tasks x 2 seeds
@@ -139,7 +142,7 @@ def test_on_slurm_the_processes_find_each_other_from_slurms_variables(tmp_path):
     first = 65535 - 2**12 + 1  # jax takes the coordinator's port from the job id, in [first, 65535]
     port = _free_port(range(first, 65536))
     code = "from mtrl.distributed import initialize; initialize()"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS" and not k.startswith("SLURM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
     slurm = {"SLURM_JOB_ID": str(port - first), "SLURM_STEP_NODELIST": "localhost",
              "SLURM_NTASKS": "2", "SLURM_LOCALID": "0", "JAX_PLATFORMS": "cpu"}
     procs = [subprocess.Popen([sys.executable, "-c", code], env={**env, **slurm, "SLURM_PROCID": str(i)},
