@@ -347,7 +347,7 @@ class TaskSet:
         obs_parts, states = [], []
         for group in self.groups:
             ids = np.array(group.task_ids)
-            obs, state = _over_tasks_and_envs(group.env.reset, (True, False), keys[ids], group.params)
+            obs, state = _over_tasks_and_envs(group.env.reset, (True, False), len(ids), keys[ids], group.params)
             obs_parts.append(self.pad_obs(obs, self.tasks[group.task_ids[0]].obs_shape))
             states.append(state)
         return self._merge(obs_parts), tuple(states)
@@ -374,7 +374,7 @@ class TaskSet:
         for group, state in zip(self.groups, states):
             ids = np.array(group.task_ids)
             obs, state, reward, terminated, truncated, info = _over_tasks_and_envs(
-                group.env.step, (True, True, True, False), keys[ids], state, actions[ids], group.params)
+                group.env.step, (True, True, True, False), len(ids), keys[ids], state, actions[ids], group.params)
             if group.cap_is_terminal:
                 terminated, truncated = terminated | truncated, jnp.zeros_like(truncated)
             new_states.append(state)
@@ -399,13 +399,13 @@ class TaskSet:
         return jnp.concatenate(parts, axis=0)[np.argsort(order)]
 
 
-def _over_tasks_and_envs(fn: Callable, per_env: tuple[bool, ...], *args):
-    """``fn`` mapped over the leading ``[T_g, N]`` axes of ``args`` (tasks of one group, then envs); an argument
-    with ``per_env`` False has only the task axis (the group's `EnvParams`). A group of one task (every MinAtar
-    game in a multi-game set) maps over its envs only and adds the task axis back: one `vmap` level fewer to
-    trace a gymnax step through (about a quarter of the five-game program's tracing), the same arithmetic."""
+def _over_tasks_and_envs(fn: Callable, per_env: tuple[bool, ...], num_tasks: int, *args):
+    """``fn`` mapped over the leading ``[T_g, N]`` axes of ``args`` (the group's ``T_g = num_tasks`` tasks, then
+    envs); an argument with ``per_env`` False has only the task axis (the group's `EnvParams`). A group of one task
+    (every MinAtar game in a multi-game set) maps over its envs only and adds the task axis back: one `vmap` level
+    fewer to trace a gymnax step through (about a quarter of the five-game program's tracing), the same arithmetic."""
     env_axes = tuple(0 if e else None for e in per_env)
-    if jax.tree.leaves(args)[0].shape[0] == 1:
+    if num_tasks == 1:
         out = jax.vmap(fn, in_axes=env_axes)(*jax.tree.map(lambda x: x[0], args))
         return jax.tree.map(lambda x: x[None], out)
     return jax.vmap(jax.vmap(fn, in_axes=env_axes), in_axes=0)(*args)
