@@ -5,7 +5,6 @@ submitit jobs (`launch`: local processes or a SLURM job array). See `mtrl.sweeps
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -83,10 +82,12 @@ def program_sizes(trainer: Any, num_settings: int, num_seeds: int, max_settings:
     a program will have (a SLURM job's GPUs); default this process's.
 
     On several devices a program's runs are sharded over them only when they divide evenly
-    (`mtrl.trainer.run_sharding`); any other program sits on one device and must fit there. So a split grid takes
+    (`mtrl.trainer.shards_runs`); any other program sits on one device and must fit there. So a split grid takes
     the largest count of settings whose runs shard evenly and fit all devices' memory, and what is left that cannot
     shard goes into programs that fit one device's."""
     import jax
+
+    from mtrl.trainer import shards_runs
 
     if max_settings is not None and max_settings < 1:
         raise GridError(f"max_settings_per_program must be >= 1, got {max_settings}")
@@ -96,11 +97,11 @@ def program_sizes(trainer: Any, num_settings: int, num_seeds: int, max_settings:
     one_setting = program_bytes(trainer, num_seeds)
     fit_sharded, fit_one_device = budget // one_setting, one_device // one_setting
     allowed = min(num_settings, max_settings or num_settings)
-    whole = devices // math.gcd(devices, num_seeds)  # settings per program must be a multiple of this to shard
     sizes, left = [], num_settings
     while left:
         most = min(left, allowed, fit_sharded)
-        size = most - most % whole if devices > 1 else most
+        size = most if devices == 1 else next(
+            (n for n in range(most, 0, -1) if shards_runs(n * num_seeds, devices)), 0)
         if size < 1:  # cannot shard evenly: one device holds the program
             size = min(left, allowed, fit_one_device)
         if size < 1:
@@ -119,8 +120,8 @@ def program_sizes(trainer: Any, num_settings: int, num_seeds: int, max_settings:
         if allowed < num_settings:
             why.append(f"max_settings_per_program {allowed}")
         if devices > 1:
-            why.append(f"a program shards its runs over the {devices} devices when its settings are a multiple of "
-                       f"{whole}, else it sits on one device ({one_device / 2**30:.2f} GiB available)")
+            why.append(f"a program shards its runs over the {devices} devices when its runs (settings x seeds) are "
+                       f"a multiple of {devices}, else it sits on one device ({one_device / 2**30:.2f} GiB available)")
         print(f"sweep: {num_settings} settings x {num_seeds} seeds split into {len(sizes)} programs of "
               f"{_counted(sizes)} settings ({'; '.join(why)}), trained one after another or as separate jobs")
     return sizes
@@ -132,8 +133,10 @@ def check_fits(trainer: Any, index: int, num_runs: int) -> None:
     memory given for the jobs), and a wrong figure there must end in this message, not an out-of-memory crash."""
     import jax
 
+    from mtrl.trainer import shards_runs
+
     total, single = available_bytes()
-    sharded = len(jax.devices()) > 1 and num_runs % len(jax.devices()) == 0
+    sharded = shards_runs(num_runs, len(jax.devices()))
     room, need = (total if sharded else single), program_bytes(trainer, num_runs)
     if need > room:
         raise GridError(f"shard {index}: its {num_runs} runs need about {need / 2**30:.2f} GiB of device memory, "

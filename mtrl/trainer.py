@@ -444,13 +444,19 @@ def window_sizes(chunk_iterations: int, log_iterations: int | None) -> list[int]
     return [w] * full + ([rest] if rest else [])
 
 
+def shards_runs(num_runs: int, num_devices: int) -> bool:
+    """The rule `run_sharding` follows (and the sweep planner sizes programs by): S runs are sharded over the
+    devices when there are several and S divides evenly between them; otherwise the program sits on one device."""
+    return num_devices > 1 and num_runs % num_devices == 0
+
+
 def run_sharding(num_runs: int) -> NamedSharding | None:
-    """Sharding of the run axis S over all devices when there are several and S divides evenly; else None."""
+    """Sharding of the run axis S over all devices when `shards_runs`; else None."""
     devices = jax.devices()
     if jax.process_count() > 1 and num_runs % len(devices):
         raise ValueError(f"a program across {jax.process_count()} processes shards its runs over their {len(devices)} "
                          f"devices: the number of runs (seeds x settings, {num_runs}) must be a multiple of it")
-    if len(devices) < 2 or num_runs % len(devices):
+    if not shards_runs(num_runs, len(devices)):
         return None
     return NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
 

@@ -13,7 +13,7 @@ from mtrl.provenance import ProvenanceMismatchError
 def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_path, capsys):
     from experiments import minatar_multitask
 
-    games = ["Breakout-MinAtar", "Freeway-MinAtar"]
+    games = ["Breakout-MinAtar", "SpaceInvaders-MinAtar"]
     argv = ["--budget", "smoke", "--total-steps", "160", "--games", ",".join(games[::-1]), "--run-dir", str(tmp_path),
             "--checkpoint-every", "0"]
     runs = minatar_multitask.main(argv)
@@ -38,27 +38,27 @@ def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_p
     assert (tmp_path / "multi_sum" / "summary.json").stat().st_mtime == mtime
     # --collect: runs finished elsewhere, copied in; the missing ones show as — and nothing trains
     shutil.rmtree(tmp_path / "multi_sum")
-    shutil.rmtree(tmp_path / "single" / "Freeway-MinAtar")
+    shutil.rmtree(tmp_path / "single" / "SpaceInvaders-MinAtar")
     minatar_multitask.main([*argv, "--collect"])
-    assert not (tmp_path / "multi_sum").exists() and not (tmp_path / "single" / "Freeway-MinAtar").exists()
+    assert not (tmp_path / "multi_sum").exists() and not (tmp_path / "single" / "SpaceInvaders-MinAtar").exists()
     table = (tmp_path / "smoke.md").read_text()
     rows = {line.split(" | ")[0][2:]: line for line in table.splitlines()
             if line.startswith("| ") and "MinAtar" in line}
-    assert rows["Breakout-MinAtar"].count("[") == 2 and rows["Freeway-MinAtar"].count("[") == 1  # PopArt only
-    assert "Not finished yet" in table and "multi_sum" in table and "single (Freeway-MinAtar)" in table
+    assert rows["Breakout-MinAtar"].count("[") == 2 and rows["SpaceInvaders-MinAtar"].count("[") == 1  # PopArt only
+    assert "Not finished yet" in table and "multi_sum" in table and "single (SpaceInvaders-MinAtar)" in table
     assert "on 0 of 1 games" in table or "on 1 of 1 games" in table  # only Breakout has both runs
     with pytest.raises(ProvenanceMismatchError, match="total_steps"):  # a finished run of another experiment
         minatar_multitask.main([*argv[:3], "320", *argv[4:], "--collect"])
     # --only: the runs it names train, the others are collected (a study split into sittings on a lent accelerator)
     minatar_multitask.main([*argv, "--only", "multi_sum"])
     assert (tmp_path / "multi_sum" / "summary.json").exists()
-    assert not (tmp_path / "single" / "Freeway-MinAtar").exists()
+    assert not (tmp_path / "single" / "SpaceInvaders-MinAtar").exists()
     with pytest.raises(SystemExit, match="--only: 'multi' is not a run of this study; choose from multi_popart"):
         minatar_multitask.main([*argv, "--only", "multi"])
     from experiments import minatar_single
 
     mtime = (tmp_path / "single" / "Breakout-MinAtar" / "summary.json").stat().st_mtime
-    single = minatar_single.main([*argv, "--only", "single"])  # Freeway trains, Breakout's finished run is reused
+    single = minatar_single.main([*argv, "--only", "single"])  # SpaceInvaders trains, Breakout's finished run is reused
     assert set(single) == set(games) and all(single.values())
     assert (tmp_path / "single" / "Breakout-MinAtar" / "summary.json").stat().st_mtime == mtime
 
@@ -68,9 +68,9 @@ def test_a_sitting_that_trains_one_single_game_writes_the_page_and_draws_that_ga
     page and the figure show that game's run; the other games' panels are empty (NaN), not an error."""
     from experiments import minatar_multitask
 
-    games = ["Breakout-MinAtar", "Freeway-MinAtar"]
+    games = ["Breakout-MinAtar", "SpaceInvaders-MinAtar"]
     minatar_multitask.main(["--budget", "smoke", "--total-steps", "160", "--games", ",".join(games), "--run-dir",
-                            str(tmp_path), "--checkpoint-every", "0", "--only", "single/Freeway-MinAtar"])
+                            str(tmp_path), "--checkpoint-every", "0", "--only", "single/SpaceInvaders-MinAtar"])
     assert not (tmp_path / "single" / "Breakout-MinAtar").exists() and not (tmp_path / "multi_sum").exists()
     steps, curves = minatar_multitask.study_curves(str(tmp_path), games, finished_only=True)
     assert list(curves) == ["alone"] and curves["alone"].shape == (1, 2, len(steps))
@@ -80,30 +80,30 @@ def test_a_sitting_that_trains_one_single_game_writes_the_page_and_draws_that_ga
     assert minatar_multitask.study_curves(str(tmp_path / "empty"), games, finished_only=True) is None
 
 def test_leave_one_out_transfer_splices_the_other_games_torso_into_the_held_out_one(tmp_path):
-    """Seaquest (10 channels, 6 actions) from Breakout and Freeway (4 and 7 channels, 3 actions): the per-game
-    adapters give the torso one shape; joint copies the source games' adapters and heads into the wider ones."""
+    """Seaquest (10 channels, 6 actions) from Breakout (4 channels, 3 actions): the per-game adapters give the torso
+    one shape; joint copies the source game's adapter and head into the wider ones."""
     from experiments import minatar_transfer
 
     studies = minatar_transfer.main(["--budget", "smoke", "--total-steps", "160", "--targets", "Seaquest-MinAtar",
-                                     "--games", "Breakout-MinAtar,Freeway-MinAtar,Seaquest-MinAtar",
+                                     "--games", "Breakout-MinAtar,Seaquest-MinAtar",
                                      "--modes", "scratch,finetune,joint", "--run-dir", str(tmp_path)])
     study = studies["Target: Seaquest-MinAtar"]
     source = json.loads((tmp_path / "Seaquest-MinAtar" / "source" / "config.json").read_text())
-    assert source["tasks"] == ["Breakout-MinAtar", "Freeway-MinAtar"]
+    assert source["tasks"] == ["Breakout-MinAtar"]
     assert source["config"]["adapter_size"] == minatar_transfer.ADAPTER_CHANNELS
     assert set(study["modes"]) == {"scratch", "finetune", "joint"}
     assert (tmp_path / "results.md").exists()
 
 
 def test_leave_one_out_transfer_with_popart_trains_source_and_targets_with_popart_into_files_of_its_own(tmp_path):
-    """--aggregation popart: the four-game source and every target run (scratch and joint here) use PopArt, and the
-    results go to results_popart.*, beside (not over) the plain-sum study's results."""
+    """--aggregation popart: the source and every target run (scratch and joint here) use PopArt, and the results go
+    to results_popart.*, beside (not over) the plain-sum study's results."""
     from experiments import minatar_transfer
 
-    minatar_transfer.main(["--budget", "smoke", "--total-steps", "160", "--targets", "Seaquest-MinAtar",
-                           "--games", "Breakout-MinAtar,Seaquest-MinAtar", "--modes", "scratch,joint",
+    minatar_transfer.main(["--budget", "smoke", "--total-steps", "160", "--targets", "SpaceInvaders-MinAtar",
+                           "--games", "Breakout-MinAtar,SpaceInvaders-MinAtar", "--modes", "scratch,joint",
                            "--aggregation", "popart", "--run-dir", str(tmp_path)])
-    runs = tmp_path / "Seaquest-MinAtar"
+    runs = tmp_path / "SpaceInvaders-MinAtar"
     for run in (runs / "source", runs / "study" / "scratch", runs / "study" / "joint"):
         assert json.loads((run / "config.json").read_text())["config"]["loss_aggregation"] == "popart", run
     assert (tmp_path / "results_popart.md").exists() and not (tmp_path / "results.md").exists()

@@ -370,7 +370,7 @@ def test_a_split_grid_shards_what_divides_over_the_devices_and_sizes_the_rest_fo
         listed = ", ".join(map(str, expected[:-1])) + f" and {expected[-1]}"
         assert f"split into {len(expected)} programs of {listed} settings (" in said and "GiB available" in said
         assert ("about" in said) == (fit < 10)  # the memory for all settings, named when it is short
-        assert ("when its settings are a multiple of" in said) == (devices > 1)
+        assert (f"when its runs (settings x seeds) are a multiple of {devices}" in said) == (devices > 1)
     else:
         assert said == ""
 
