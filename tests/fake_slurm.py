@@ -3,8 +3,9 @@ run a job's tasks as local processes with the environment SLURM gives them.
 
 Why by hand: no SLURM test double ships with submitit, and installing slurmctld is out of reach of a test. The
 shims cover exactly what submitit's SLURM executor uses: `sbatch SCRIPT` answers "Submitted batch job N" and runs
-the script in the background, once per task of its `#SBATCH --array=A-B%P` if it has one (submitit submits a
-single job without an array), each as `bash SCRIPT` with SLURM_JOB_ID, SLURM_ARRAY_JOB_ID, SLURM_ARRAY_TASK_ID, ...
+a copy of the script in the background (as SLURM does: submitit moves the script away right after submitting it),
+once per task of its `#SBATCH --array=A-B%P` if it has one (submitit submits a single job without an array), each
+as `bash COPY` with SLURM_JOB_ID, SLURM_ARRAY_JOB_ID, SLURM_ARRAY_TASK_ID, ...
 set; `srun --output F --error G CMD` runs CMD with F and G's %A/%a/%j/%t patterns filled in; `sacct ... --parsable2
 -j N` reports each job's or task's state (PENDING, RUNNING, COMPLETED, FAILED); `scancel` does nothing. Every
 submitted script is kept as `<state dir>/<N>.sbatch` for the test to read.
@@ -38,14 +39,15 @@ if sys.argv[1] == "--run-task":  # the background runner of one job, or one task
 script = sys.argv[-1]
 text = open(script).read()
 job = str(FIRST_JOB_ID + len([n for n in os.listdir(state) if n.endswith(".sbatch")]))
-with open(os.path.join(state, job + ".sbatch"), "w") as f:
+copy = os.path.join(state, job + ".sbatch")  # SLURM runs its own copy: submitit moves the script once it is queued
+with open(copy, "w") as f:
     f.write(text)
 array = re.search(r"^#SBATCH --array=(\d+)-(\d+)", text, re.M)
 tasks = [str(t) for t in range(int(array[1]), int(array[2]) + 1)] if array else ["-"]
 for task in tasks:
     with open(os.path.join(state, (job if task == "-" else f"{job}_{task}") + ".state"), "w") as f:
         f.write("PENDING")
-    subprocess.Popen([sys.executable, __file__, "--run-task", job, task, script], start_new_session=True,
+    subprocess.Popen([sys.executable, __file__, "--run-task", job, task, copy], start_new_session=True,
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print(f"Submitted batch job {job}")
 '''
