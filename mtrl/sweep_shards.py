@@ -340,6 +340,14 @@ def merge_shards(plan: Mapping[str, Any], contents: Sequence[Mapping[str, Any]])
 def collect(run_dir: str) -> dict[str, Any]:
     """Merge the finished shards of the sweep in ``run_dir`` into sweep.json, sweep.md and sweep.png (also done
     when a sweep finishes); unfinished shards are named and nothing is written."""
+    results = merged_shards(run_dir)
+    write_sweep(run_dir, results)
+    return results
+
+
+def merged_shards(run_dir: str) -> dict[str, Any]:
+    """The results of the sweep in ``run_dir`` merged from its finished shards, as `collect` writes them; unfinished
+    shards are named (ValueError)."""
     import json
     import os
 
@@ -355,9 +363,7 @@ def collect(run_dir: str) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{run_dir}: shards {missing} of {len(plan['shards'])} are not finished; rerun the sweep "
                          "command to train (or resume) them")
-    results = merge_shards(plan, contents)
-    write_sweep(run_dir, results)
-    return results
+    return merge_shards(plan, contents)
 
 
 def _shard_job(run_dir: str, index: int, train_kwargs: dict) -> int:
@@ -420,7 +426,8 @@ def check_launcher_options(launcher: str, options: Mapping[str, Any]) -> None:
 
 def launch(run_dir: str, launcher: str, options: Mapping[str, Any], **train_kwargs) -> dict[str, Any]:
     """Run the unfinished shards of the sweep in ``run_dir`` as submitit jobs (``launcher`` "local": processes on
-    this machine; "slurm": one SLURM job array), wait for them, then `collect`."""
+    this machine; "slurm": one SLURM job array), wait for them, and return the merged results: the job that finished
+    the last shard has written them (`_shard_job`); with no shard left to train, `collect` writes them."""
     import os
 
     import submitit
@@ -440,6 +447,7 @@ def launch(run_dir: str, launcher: str, options: Mapping[str, Any], **train_kwar
               f"{run_dir}/jobs/")
         for job in jobs:
             job.result()  # raises with the job's traceback if a shard failed
+        return merged_shards(run_dir)
     return collect(run_dir)
 
 

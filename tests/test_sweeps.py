@@ -390,12 +390,21 @@ def test_a_setting_that_fits_no_single_device_unsharded_is_refused(tiny_config, 
 
 
 @pytest.mark.skipif(submitit is None, reason="needs the cluster extra (submitit)")
-def test_local_launcher_runs_shards_as_processes_and_merges_them_to_the_one_program_result(tmp_path, tiny_config):
+def test_local_launcher_runs_shards_as_processes_and_merges_them_to_the_one_program_result(tmp_path, tiny_config,
+                                                                                             monkeypatch):
+    """The jobs train the shards and the last one writes the sweep's files; the submitting process only reads them
+    back (it writes nothing: `write_sweep` is not called here)."""
+    import mtrl.sweep_shards
+
     grid, seeds = {"eps_end": (0.05, 0.2)}, [4]
     whole = sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, progress=False)  # in memory: no files
+    writes = []
+    monkeypatch.setattr(mtrl.sweep_shards, "write_sweep", lambda *args: writes.append(args))
     launched = sweep(["CartPole-v1"], tiny_config, grid, seeds=seeds, run_dir=str(tmp_path), progress=False,
                      max_settings_per_program=1, launcher="local", launcher_options={"timeout_min": 10})
+    monkeypatch.undo()
     assert _finals(launched) == _finals(whole) and (tmp_path / "jobs").is_dir()
+    assert not writes and _finals(json.loads((tmp_path / "sweep.json").read_text())) == _finals(whole)
     assert all((tmp_path / "shards" / str(i) / "shard.json").exists() for i in (0, 1))
     (tmp_path / "shards" / "1" / "shard.json").unlink()
     with pytest.raises(ValueError, match=r"shards \[1\] of 2 are not finished"):
