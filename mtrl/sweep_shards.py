@@ -340,14 +340,14 @@ def merge_shards(plan: Mapping[str, Any], contents: Sequence[Mapping[str, Any]])
 def collect(run_dir: str) -> dict[str, Any]:
     """Merge the finished shards of the sweep in ``run_dir`` into sweep.json, sweep.md and sweep.png (also done
     when a sweep finishes); unfinished shards are named and nothing is written."""
-    results = merged_shards(run_dir)
+    results = merge_shards_in(run_dir)
     write_sweep(run_dir, results)
     return results
 
 
-def merged_shards(run_dir: str) -> dict[str, Any]:
-    """The results of the sweep in ``run_dir`` merged from its finished shards, as `collect` writes them; unfinished
-    shards are named (ValueError)."""
+def merge_shards_in(run_dir: str) -> dict[str, Any]:
+    """`merge_shards` of the plan and finished shard files in ``run_dir`` (what `collect` writes); unfinished shards
+    are named (ValueError)."""
     import json
     import os
 
@@ -447,7 +447,7 @@ def launch(run_dir: str, launcher: str, options: Mapping[str, Any], **train_kwar
               f"{run_dir}/jobs/")
         for job in jobs:
             job.result()  # raises with the job's traceback if a shard failed
-        return merged_shards(run_dir)
+        return merge_shards_in(run_dir)
     return collect(run_dir)
 
 

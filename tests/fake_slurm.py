@@ -5,10 +5,10 @@ Why by hand: no SLURM test double ships with submitit, and installing slurmctld 
 shims cover exactly what submitit's SLURM executor uses: `sbatch SCRIPT` answers "Submitted batch job N" and runs
 a copy of the script in the background (as SLURM does: submitit moves the script away right after submitting it),
 once per task of its `#SBATCH --array=A-B%P` if it has one (submitit submits a single job without an array), each
-as `bash COPY` with SLURM_JOB_ID, SLURM_ARRAY_JOB_ID, SLURM_ARRAY_TASK_ID, ...
-set; `srun --output F --error G CMD` runs CMD with F and G's %A/%a/%j/%t patterns filled in; `sacct ... --parsable2
--j N` reports each job's or task's state (PENDING, RUNNING, COMPLETED, FAILED); `scancel` does nothing. Every
-submitted script is kept as `<state dir>/<N>.sbatch` for the test to read.
+as `bash COPY` with SLURM_JOB_ID, SLURM_ARRAY_JOB_ID, SLURM_ARRAY_TASK_ID, ... set; `srun --output F --error G
+CMD` runs CMD with F and G's %A/%a/%j/%t patterns filled in; `sacct ... --parsable2 -j N` reports each job's or
+task's state (PENDING, RUNNING, COMPLETED, FAILED); `scancel` does nothing. Every submitted script is
+kept as `<state dir>/<N>.sbatch` for the test to read.
 """
 
 from __future__ import annotations
