@@ -2,15 +2,17 @@
 
     python -m experiments.minatar_multitask [--budget smoke|cpu|paper] [--games G,G,...] [--seeds S] [--seed 1000]
                                             [--total-steps N] [--run-dir DIR] [--rerun] [--publish] [--collect]
-                                            [--only RUN,...]
+                                            [--only RUN,...] [--multi-conv-channels C] [--multi-torso D]
 
 One Q-network (shared conv torso, one head per game over the game's own actions, observations zero-padded to the
 widest game's channels) learns all five games of the `minatar` suite (or the ``--games`` given) at once, with
 L = Σₜ Lₜ (`multi_sum`) or with PopArt-normalised task losses (`multi_popart`; `mtrl.popart`), every game with the
 same per-game budget, settings and seeds as the single-game runs (`experiments.minatar_single`, trained here too
-into ``single/`` or reused from there). Writes per game the final greedy return, IQM [95% CI], of the three, next
-to the published references, and their learning curves (``curves.png``); ``--publish`` copies both to
-docs/results/minatar.md (``cpu`` budget) or docs/results/minatar_<budget>.md.
+into ``single/`` or reused from there). The multi-task network is the size of one game's unless
+``--multi-conv-channels``/``--multi-torso`` widen it (e.g. ``36``/``288``, √5 times the widths: about as many parameters
+as the five single-game networks together); the single-game runs keep theirs. Writes per game the final greedy return,
+IQM [95% CI], of the three, next to the published references, and their learning curves (``curves.png``);
+``--publish`` copies both to docs/results/minatar.md (``cpu`` budget) or docs/results/minatar_<budget>.md.
 Rerunning the same command reuses finished runs and resumes interrupted ones (PopArt's run first, then the sum's,
 then the single games); ``--collect`` writes the results from the runs finished so far (e.g. trained on an
 accelerator and copied into ``--run-dir``) without training, with — for the others; ``--only`` trains the runs it
@@ -20,12 +22,13 @@ that each fit one sitting on a lent accelerator.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 
 import numpy as np
 
-from experiments.common import parse_study_args, train_or_collect, write_study_results
+from experiments.common import StudyArgs, parse_study_args, train_or_collect, write_study_results
 from experiments.minatar_common import (
     BUDGET_OPTION,
     COLLECT_OPTION,
@@ -38,27 +41,58 @@ from experiments.minatar_common import (
     selected_games,
 )
 from experiments.minatar_single import train_single_games
+from mtrl.config import DQNConfig
 from mtrl.evaluate import iqm_interval
 from mtrl.plots import plot_compared_curves, read_eval_csv
+from mtrl.sweep_grid import GridError, parse_sizes
 
 AGGREGATIONS = {"multi_popart": "popart", "multi_sum": "sum"}  # training order: the headline run first
 LABELS = {"multi_sum": "multi-task, sum", "multi_popart": "multi-task, PopArt"}
 
 
+def _layer_sizes(text: str) -> tuple[int, ...]:
+    try:
+        return parse_sizes(text, "layer sizes")
+    except GridError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+NETWORK_OPTION = {
+    "--multi-conv-channels": {
+        "type": _layer_sizes, "default": None, "metavar": "C[xC...]",
+        "help": "conv channels of the multi-task network (default: the single-game network's, 16)"},
+    "--multi-torso": {
+        "type": _layer_sizes, "default": None, "metavar": "D[xD...]",
+        "help": "dense layers of the multi-task network (default: the single-game network's, 128)"},
+}
+
+
+def multi_network(args: StudyArgs, config: DQNConfig) -> DQNConfig:
+    """``config`` with the multi-task network's sizes from ``--multi-conv-channels``/``--multi-torso``."""
+    sizes = {field: args.options[f"multi_{field}"] for field in ("conv_channels", "torso")
+             if args.options[f"multi_{field}"] is not None}
+    return dataclasses.replace(config, **sizes)
+
+
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     budget_name, budget = budget_from_argv(argv)
     args = parse_study_args(__doc__, "minatar_multitask", base_config(budget), argv, seeds=budget.seeds,
-                            tuned_on=TUNED_ON, extra={**BUDGET_OPTION, **GAMES_OPTION, **COLLECT_OPTION},
+                            tuned_on=TUNED_ON,
+                            extra={**BUDGET_OPTION, **GAMES_OPTION, **COLLECT_OPTION, **NETWORK_OPTION},
                             checkpoint_every=budget.checkpoint_every)
     games = selected_games(args.options["games"], at_least=2)
     args.options["only"] = only_runs(args.options["only"], [*AGGREGATIONS, *(f"single/{g}" for g in games)])
+    cfg, multi_cfg = args.config, multi_network(args, args.config)
     multi = {}
     for name, aggregation in AGGREGATIONS.items():
-        config = dataclasses.replace(args.config, loss_aggregation=aggregation)
+        config = dataclasses.replace(multi_cfg, loss_aggregation=aggregation)
         summary = train_or_collect(args, games, config, os.path.join(args.out, name))
         multi[name] = {game: summary for game in games}
     single = train_single_games(args, games)
-    cfg = args.config
+    network = f"conv {list(cfg.conv_channels)} -> dense {list(cfg.torso)}"
+    if (multi_cfg.conv_channels, multi_cfg.torso) != (cfg.conv_channels, cfg.torso):
+        network = (f"{network} alone, conv {list(multi_cfg.conv_channels)} -> dense {list(multi_cfg.torso)} in the "
+                   "multi-task network")
     columns = {"alone": single, **{LABELS[name]: multi[name] for name in ("multi_sum", "multi_popart")}}
     popart, compared = multi["multi_popart"], [g for g in games if single[g] and multi["multi_popart"][g]]
     popart_holds = [g for g in compared if popart[g]["tasks"][g]["final_return"]["iqm"]
@@ -73,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     text = (f"Budget `{budget_name}`: {cfg.total_steps:,} env steps per game, {len(args.seeds)} seeds, protocol "
             f"`{cfg.protocol}`, {cfg.num_envs} envs per game, one update of {cfg.batch_size} transitions per game "
             f"every iteration ({cfg.batch_size / cfg.num_envs:g} sampled per env step), {cfg.n_step}-step double-DQN "
-            f"targets, conv {list(cfg.conv_channels)} -> dense {list(cfg.torso)}, PopArt step "
+            f"targets, {network}, PopArt step "
             f"{cfg.popart_step_size:g} per target. Final greedy return (mean of {cfg.eval_episodes} episodes per "
             "seed): IQM [95% bootstrap interval of the IQM over seeds].\n\n"
             + results_table(columns, cfg.protocol, games)
@@ -84,7 +118,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     if curves is not None:
         plot_compared_curves(*curves, games, figure,
                              title=f"greedy return: mean, 95% bootstrap band over {len(args.seeds)} seeds")
-    data = {"budget": budget_name, "config": dataclasses.asdict(cfg), "popart_within_single_interval": popart_holds,
+    data = {"budget": budget_name, "config": dataclasses.asdict(cfg),
+            "multi_network": {"conv_channels": list(multi_cfg.conv_channels), "torso": list(multi_cfg.torso)},
+            "popart_within_single_interval": popart_holds,
             "not_finished": missing, "runs": {"single": single, **{k: v[games[0]] for k, v in multi.items()}}}
     write_study_results(args, budget_name, data, text, "MinAtar: five games in one network",
                         figures={f"{budget_name}_curves.png": figure} if curves is not None else None,

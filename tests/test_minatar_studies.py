@@ -2,6 +2,7 @@
 game with each column filled, and a rerun reuses what is there instead of training again."""
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -61,6 +62,41 @@ def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_p
     single = minatar_single.main([*argv, "--only", "single"])  # SpaceInvaders trains, Breakout's finished run is reused
     assert set(single) == set(games) and all(single.values())
     assert (tmp_path / "single" / "Breakout-MinAtar" / "summary.json").stat().st_mtime == mtime
+
+
+def test_multi_task_network_sizes_widen_the_multi_task_runs_only(tmp_path, monkeypatch, capsys):
+    """--multi-conv-channels/--multi-torso reach both multi-task runs' configs and the page; the single-game runs
+    keep the budget's network; a bad size is refused by the parser, naming the flag, before anything trains."""
+    from experiments import minatar_multitask
+
+    configs = {}
+
+    def record(args, games, config, run_dir):
+        configs[os.path.relpath(run_dir, tmp_path)] = config
+
+    monkeypatch.setattr(minatar_multitask, "train_or_collect", record)
+    monkeypatch.setattr(minatar_multitask, "train_single_games",
+                        lambda args, games: {game: record(args, [game], args.config, str(tmp_path / "single" / game))
+                                             for game in games})
+    argv = ["--budget", "smoke", "--games", "Breakout-MinAtar,SpaceInvaders-MinAtar", "--run-dir", str(tmp_path)]
+    minatar_multitask.main([*argv, "--multi-conv-channels", "36", "--multi-torso", "288"])
+    assert sorted(configs) == ["multi_popart", "multi_sum", "single/Breakout-MinAtar", "single/SpaceInvaders-MinAtar"]
+    for name in ("multi_popart", "multi_sum"):
+        assert configs[name].conv_channels == (36,) and configs[name].torso == (288,), name
+    assert configs["multi_popart"].loss_aggregation == "popart" and configs["multi_sum"].loss_aggregation == "sum"
+    assert all(configs[f"single/{g}"].torso == (128,) and configs[f"single/{g}"].conv_channels == (16,)
+               for g in ("Breakout-MinAtar", "SpaceInvaders-MinAtar"))
+    page = (tmp_path / "smoke.md").read_text()
+    assert "conv [16] -> dense [128] alone, conv [36] -> dense [288] in the multi-task network" in page
+    assert json.loads((tmp_path / "smoke.json").read_text())["multi_network"] == {"conv_channels": [36], "torso": [288]}
+    configs.clear()
+    minatar_multitask.main(argv)  # by default the multi-task network is the single game's
+    assert configs["multi_popart"].torso == (128,) and configs["multi_popart"].conv_channels == (16,)
+    assert "conv [16] -> dense [128], PopArt" in (tmp_path / "smoke.md").read_text()
+    configs.clear()
+    with pytest.raises(SystemExit):
+        minatar_multitask.main([*argv, "--multi-torso", "288x0"])
+    assert not configs and "argument --multi-torso: layer sizes: '288x0' is not layer sizes" in capsys.readouterr().err
 
 
 def test_a_sitting_that_trains_one_single_game_writes_the_page_and_draws_that_game_alone(tmp_path):
