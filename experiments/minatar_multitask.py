@@ -8,10 +8,10 @@ One Q-network (shared conv torso, one head per game over the game's own actions,
 widest game's channels) learns all five games of the `minatar` suite (or the ``--games`` given) at once, with
 L = Σₜ Lₜ (`multi_sum`) or with PopArt-normalised task losses (`multi_popart`; `mtrl.popart`), every game with the
 same per-game budget, settings and seeds as the single-game runs (`experiments.minatar_single`, trained here too
-into ``single/`` or reused from there). The multi-task network is the size of one game's unless
-``--multi-conv-channels``/``--multi-torso`` widen it (e.g. ``36``/``288``, √5 times the widths: about as many parameters
-as the five single-game networks together); the single-game runs keep theirs. Writes per game the final greedy return,
-IQM [95% CI], of the three, next to the published references, and their learning curves (``curves.png``);
+into ``single/`` or reused from there). The multi-task network is the budget's (``cpu``: one game's size; ``paper``:
+√5 times as wide, conv 36 -> dense 288, about as many parameters as the five single-game networks together) or
+``--multi-conv-channels``/``--multi-torso``'s; the single-game runs keep theirs. Writes per game the final greedy
+return, IQM [95% CI], of the three, next to the published references, and their learning curves (``curves.png``);
 ``--publish`` copies both to docs/results/minatar.md (``cpu`` budget) or docs/results/minatar_<budget>.md.
 Rerunning the same command reuses finished runs and resumes interrupted ones (PopArt's run first, then the sum's,
 then the single games); ``--collect`` writes the results from the runs finished so far (e.g. trained on an
@@ -33,7 +33,9 @@ from experiments.minatar_common import (
     BUDGET_OPTION,
     COLLECT_OPTION,
     GAMES_OPTION,
+    MULTI_NETWORK_TUNED_ON,
     TUNED_ON,
+    Budget,
     base_config,
     budget_from_argv,
     only_runs,
@@ -44,7 +46,7 @@ from experiments.minatar_single import train_single_games
 from mtrl.config import DQNConfig
 from mtrl.evaluate import iqm_interval
 from mtrl.plots import plot_compared_curves, read_eval_csv
-from mtrl.sweep_grid import GridError, parse_sizes
+from mtrl.sweep_grid import GridError, format_value, parse_sizes
 
 AGGREGATIONS = {"multi_popart": "popart", "multi_sum": "sum"}  # training order: the headline run first
 LABELS = {"multi_sum": "multi-task, sum", "multi_popart": "multi-task, PopArt"}
@@ -57,28 +59,33 @@ def _layer_sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-NETWORK_OPTION = {
-    "--multi-conv-channels": {
-        "type": _layer_sizes, "default": None, "metavar": "C[xC...]",
-        "help": "conv channels of the multi-task network (default: the single-game network's, 16)"},
-    "--multi-torso": {
-        "type": _layer_sizes, "default": None, "metavar": "D[xD...]",
-        "help": "dense layers of the multi-task network (default: the single-game network's, 128)"},
-}
+def network_options(budget: Budget) -> dict[str, dict]:
+    """``--multi-conv-channels``/``--multi-torso``, defaulting to the budget's multi-task network."""
+    return {
+        "--multi-conv-channels": {
+            "type": _layer_sizes, "default": budget.multi_conv_channels, "metavar": "C[xC...]",
+            "help": "conv channels of the multi-task network (default: the budget's, "
+                    f"{format_value(budget.multi_conv_channels)}; cpu: one game's network, paper: √5 times as wide)"},
+        "--multi-torso": {
+            "type": _layer_sizes, "default": budget.multi_torso, "metavar": "D[xD...]",
+            "help": "dense layers of the multi-task network (default: the budget's, "
+                    f"{format_value(budget.multi_torso)})"},
+    }
 
 
 def multi_network(args: StudyArgs, config: DQNConfig) -> DQNConfig:
-    """``config`` with the multi-task network's sizes from ``--multi-conv-channels``/``--multi-torso``."""
-    sizes = {field: args.options[f"multi_{field}"] for field in ("conv_channels", "torso")
-             if args.options[f"multi_{field}"] is not None}
-    return dataclasses.replace(config, **sizes)
+    """``config`` with the multi-task network's sizes (``--multi-conv-channels``/``--multi-torso``)."""
+    return dataclasses.replace(config, conv_channels=args.options["multi_conv_channels"],
+                               torso=args.options["multi_torso"])
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     budget_name, budget = budget_from_argv(argv)
+    budget_network = (budget.multi_conv_channels, budget.multi_torso)
+    chosen = budget_network != (base_config(budget).conv_channels, base_config(budget).torso)  # a chosen width
     args = parse_study_args(__doc__, "minatar_multitask", base_config(budget), argv, seeds=budget.seeds,
-                            tuned_on=TUNED_ON,
-                            extra={**BUDGET_OPTION, **GAMES_OPTION, **COLLECT_OPTION, **NETWORK_OPTION},
+                            tuned_on=(*TUNED_ON, *(MULTI_NETWORK_TUNED_ON if chosen else ())),
+                            extra={**BUDGET_OPTION, **GAMES_OPTION, **COLLECT_OPTION, **network_options(budget)},
                             checkpoint_every=budget.checkpoint_every)
     games = selected_games(args.options["games"], at_least=2)
     args.options["only"] = only_runs(args.options["only"], [*AGGREGATIONS, *(f"single/{g}" for g in games)])
@@ -91,8 +98,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     single = train_single_games(args, games)
     network = f"conv {list(cfg.conv_channels)} -> dense {list(cfg.torso)}"
     if (multi_cfg.conv_channels, multi_cfg.torso) != (cfg.conv_channels, cfg.torso):
-        network = (f"{network} alone, conv {list(multi_cfg.conv_channels)} -> dense {list(multi_cfg.torso)} in the "
-                   "multi-task network")
+        network += (f" alone, conv {list(multi_cfg.conv_channels)} -> dense {list(multi_cfg.torso)} in the multi-task "
+                    "network")
+    width_note = "" if not chosen or (multi_cfg.conv_channels, multi_cfg.torso) != budget_network else (
+        " The multi-task network is √5 times as wide as one game's (about the parameters of the five single-game "
+        f"networks together), a width chosen on seeds {', '.join(map(str, MULTI_NETWORK_TUNED_ON))} in a 400k-step "
+        "pilot at the `cpu` budget (docs/results/minatar_multitask/width_pilot/).")
     columns = {"alone": single, **{LABELS[name]: multi[name] for name in ("multi_sum", "multi_popart")}}
     popart, compared = multi["multi_popart"], [g for g in games if single[g] and multi["multi_popart"][g]]
     popart_holds = [g for g in compared if popart[g]["tasks"][g]["final_return"]["iqm"]
@@ -109,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             f"every iteration ({cfg.batch_size / cfg.num_envs:g} sampled per env step), {cfg.n_step}-step double-DQN "
             f"targets, {network}, PopArt step "
             f"{cfg.popart_step_size:g} per target. Final greedy return (mean of {cfg.eval_episodes} episodes per "
-            "seed): IQM [95% bootstrap interval of the IQM over seeds].\n\n"
+            f"seed): IQM [95% bootstrap interval of the IQM over seeds].{width_note}\n\n"
             + results_table(columns, cfg.protocol, games)
             + holds
             + (f"\n**Not finished yet** (—): {', '.join(missing)}. This page was written by `--collect` from the runs "

@@ -65,8 +65,9 @@ def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_p
 
 
 def test_multi_task_network_sizes_widen_the_multi_task_runs_only(tmp_path, monkeypatch, capsys):
-    """--multi-conv-channels/--multi-torso reach both multi-task runs' configs and the page; the single-game runs
-    keep the budget's network; a bad size is refused by the parser, naming the flag, before anything trains."""
+    """--multi-conv-channels/--multi-torso (default: the budget's) reach both multi-task runs' configs and the page;
+    the single-game runs keep their network; a bad size is refused by the parser, naming the flag, before anything
+    trains."""
     from experiments import minatar_multitask
 
     configs = {}
@@ -75,9 +76,8 @@ def test_multi_task_network_sizes_widen_the_multi_task_runs_only(tmp_path, monke
         configs[os.path.relpath(run_dir, tmp_path)] = config
 
     monkeypatch.setattr(minatar_multitask, "train_or_collect", record)
-    monkeypatch.setattr(minatar_multitask, "train_single_games",
-                        lambda args, games: {game: record(args, [game], args.config, str(tmp_path / "single" / game))
-                                             for game in games})
+    monkeypatch.setattr(minatar_multitask, "train_single_games", lambda args, games: {
+        game: record(args, [game], args.config, os.path.join(args.out, "single", game)) for game in games})
     argv = ["--budget", "smoke", "--games", "Breakout-MinAtar,SpaceInvaders-MinAtar", "--run-dir", str(tmp_path)]
     minatar_multitask.main([*argv, "--multi-conv-channels", "36", "--multi-torso", "288"])
     assert sorted(configs) == ["multi_popart", "multi_sum", "single/Breakout-MinAtar", "single/SpaceInvaders-MinAtar"]
@@ -93,6 +93,13 @@ def test_multi_task_network_sizes_widen_the_multi_task_runs_only(tmp_path, monke
     minatar_multitask.main(argv)  # by default the multi-task network is the single game's
     assert configs["multi_popart"].torso == (128,) and configs["multi_popart"].conv_channels == (16,)
     assert "conv [16] -> dense [128], PopArt" in (tmp_path / "smoke.md").read_text()
+    configs.clear()  # the paper budget's multi-task network is √5 times as wide, a width chosen on seeds 0-1
+    minatar_multitask.main(["--budget", "paper", *argv[2:4], "--run-dir", str(tmp_path / "paper")])
+    assert configs["paper/multi_sum"].conv_channels == (36,) and configs["paper/multi_sum"].torso == (288,)
+    assert configs["paper/single/Breakout-MinAtar"].torso == (128,)
+    page = (tmp_path / "paper" / "paper.md").read_text()
+    assert "Settings chosen on seeds 0–1; reported on seeds 1000–1004 (held out)" in page
+    assert "a width chosen on seeds 0, 1 in a 400k-step pilot" in page
     configs.clear()
     with pytest.raises(SystemExit):
         minatar_multitask.main([*argv, "--multi-torso", "288x0"])
