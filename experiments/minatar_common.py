@@ -10,7 +10,7 @@ Budgets (``--budget``; ``--total-steps`` and ``--seeds`` still override):
   action set, sticky actions 0.1, no episode cap) and 8 sampled transitions per env step: for an accelerator. Its
   multi-task network is √5 times as wide as one game's (conv 36 -> dense 288: about the parameters of the five
   single-game networks together), chosen on seeds 0–1 (`MULTI_NETWORK_TUNED_ON`) in a 400k-step pilot at the
-  ``cpu`` budget, where it learned faster than one game's size on four of five games
+  ``cpu`` budget, where it was ahead of one game's size on all five games from 200k steps on
   (docs/results/minatar_multitask/width_pilot/);
 - ``smoke``: 20k env steps, 1 seed, 2 evaluation episodes: checks that a study runs end to end.
 

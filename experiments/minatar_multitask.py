@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         network += (f" alone, conv {list(multi_cfg.conv_channels)} -> dense {list(multi_cfg.torso)} in the multi-task "
                     "network")
     width_note = "" if not chosen or (multi_cfg.conv_channels, multi_cfg.torso) != budget_network else (
-        " The multi-task network is √5 times as wide as one game's (about the parameters of the five single-game "
+        " The multi-task network is √5 times as wide as one game's (about the parameters of five single-game "
         f"networks together), a width chosen on seeds {', '.join(map(str, MULTI_NETWORK_TUNED_ON))} in a 400k-step "
         "pilot at the `cpu` budget (docs/results/minatar_multitask/width_pilot/).")
     columns = {"alone": single, **{LABELS[name]: multi[name] for name in ("multi_sum", "multi_popart")}}
