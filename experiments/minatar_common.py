@@ -10,7 +10,7 @@ Budgets (``--budget``; ``--total-steps`` and ``--seeds`` still override):
   action set, sticky actions 0.1, no episode cap) and 8 sampled transitions per env step: for an accelerator. Its
   multi-task network is √5 times as wide as one game's (conv 36 -> dense 288: about the parameters of the five
   single-game networks together), chosen on seeds 0–1 (`MULTI_NETWORK_TUNED_ON`) in a 400k-step pilot at the
-  ``cpu`` budget, where it was ahead of one game's size on all five games from 200k steps on
+  ``cpu`` budget, where it was ahead of one game's size on all five games at 400k steps
   (docs/results/minatar_multitask/width_pilot/);
 - ``smoke``: 20k env steps, 1 seed, 2 evaluation episodes: checks that a study runs end to end.
 
@@ -46,16 +46,16 @@ class Budget:
     eval_episodes: int = 10
     random_episodes: int = 1000  # episodes of random play measuring the normalisation's floor (transfer study)
     checkpoint_every: int = 50_000  # env steps per game (a five-game, 5-seed checkpoint holds 4.7 GB of replay)
-    multi_conv_channels: tuple[int, ...] = (16,)  # the multi-task network (the single-game runs: `base_config`'s)
-    multi_torso: tuple[int, ...] = (128,)
+    multi_network: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # (conv, dense); None: one game's network
 
 
 BUDGETS = {
     "smoke": Budget(20_000, 1, "gymnax", 16, 32, 10_000, eval_episodes=2, random_episodes=50),
     "cpu": Budget(1_000_000, 3, "gymnax", 16, 64, 50_000),
     "paper": Budget(5_000_000, 5, "minatar-paper", 16, 128, 100_000, checkpoint_every=500_000,
-                    multi_conv_channels=(36,), multi_torso=(288,)),
+                    multi_network=((36,), (288,))),
 }
+WIDE_MULTI_NETWORK = BUDGETS["paper"].multi_network  # √5 times one game's widths: chosen on MULTI_NETWORK_TUNED_ON
 
 # Young & Tian (2019), "MinAtar", DQN (with experience replay and a target network) at 5M frames under their
 # protocol (sticky actions 0.1, full action set), read off the paper's learning curves (Figure 2), so approximate;

@@ -35,6 +35,7 @@ from experiments.minatar_common import (
     GAMES_OPTION,
     MULTI_NETWORK_TUNED_ON,
     TUNED_ON,
+    WIDE_MULTI_NETWORK,
     Budget,
     base_config,
     budget_from_argv,
@@ -60,36 +61,39 @@ def _layer_sizes(text: str) -> tuple[int, ...]:
 
 
 def network_options(budget: Budget) -> dict[str, dict]:
-    """``--multi-conv-channels``/``--multi-torso``, defaulting to the budget's multi-task network."""
+    """``--multi-conv-channels``/``--multi-torso``, defaulting to the budget's multi-task network (None: one game's)."""
+    conv, dense = budget.multi_network or (None, None)
+    default = "one game's" if budget.multi_network is None else "the budget's"
     return {
         "--multi-conv-channels": {
-            "type": _layer_sizes, "default": budget.multi_conv_channels, "metavar": "C[xC...]",
-            "help": "conv channels of the multi-task network (default: the budget's, "
-                    f"{format_value(budget.multi_conv_channels)}; cpu: one game's network, paper: √5 times as wide)"},
+            "type": _layer_sizes, "default": conv, "metavar": "C[xC...]",
+            "help": f"conv channels of the multi-task network (default: {default}"
+                    + (f", {format_value(conv)}" if conv else "") + "; paper: √5 times one game's widths)"},
         "--multi-torso": {
-            "type": _layer_sizes, "default": budget.multi_torso, "metavar": "D[xD...]",
-            "help": "dense layers of the multi-task network (default: the budget's, "
-                    f"{format_value(budget.multi_torso)})"},
+            "type": _layer_sizes, "default": dense, "metavar": "D[xD...]",
+            "help": f"dense layers of the multi-task network (default: {default}"
+                    + (f", {format_value(dense)}" if dense else "") + ")"},
     }
 
 
 def multi_network(args: StudyArgs, config: DQNConfig) -> DQNConfig:
-    """``config`` with the multi-task network's sizes (``--multi-conv-channels``/``--multi-torso``)."""
-    return dataclasses.replace(config, conv_channels=args.options["multi_conv_channels"],
-                               torso=args.options["multi_torso"])
+    """``config`` with the multi-task network's sizes (``--multi-conv-channels``/``--multi-torso``, where given)."""
+    sizes = {"conv_channels": args.options["multi_conv_channels"], "torso": args.options["multi_torso"]}
+    return dataclasses.replace(config, **{field: value for field, value in sizes.items() if value is not None})
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     budget_name, budget = budget_from_argv(argv)
-    budget_network = (budget.multi_conv_channels, budget.multi_torso)
-    chosen = budget_network != (base_config(budget).conv_channels, base_config(budget).torso)  # a chosen width
     args = parse_study_args(__doc__, "minatar_multitask", base_config(budget), argv, seeds=budget.seeds,
-                            tuned_on=(*TUNED_ON, *(MULTI_NETWORK_TUNED_ON if chosen else ())),
+                            tuned_on=TUNED_ON,
                             extra={**BUDGET_OPTION, **GAMES_OPTION, **COLLECT_OPTION, **network_options(budget)},
                             checkpoint_every=budget.checkpoint_every)
     games = selected_games(args.options["games"], at_least=2)
     args.options["only"] = only_runs(args.options["only"], [*AGGREGATIONS, *(f"single/{g}" for g in games)])
     cfg, multi_cfg = args.config, multi_network(args, args.config)
+    wide = (multi_cfg.conv_channels, multi_cfg.torso) == WIDE_MULTI_NETWORK
+    if wide:  # its width was chosen on these seeds
+        args = dataclasses.replace(args, tuned_on=(*args.tuned_on, *MULTI_NETWORK_TUNED_ON))
     multi = {}
     for name, aggregation in AGGREGATIONS.items():
         config = dataclasses.replace(multi_cfg, loss_aggregation=aggregation)
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     if (multi_cfg.conv_channels, multi_cfg.torso) != (cfg.conv_channels, cfg.torso):
         network += (f" alone, conv {list(multi_cfg.conv_channels)} -> dense {list(multi_cfg.torso)} in the multi-task "
                     "network")
-    width_note = "" if not chosen or (multi_cfg.conv_channels, multi_cfg.torso) != budget_network else (
+    width_note = "" if not wide else (
         " The multi-task network is √5 times as wide as one game's (about the parameters of five single-game "
         f"networks together), a width chosen on seeds {', '.join(map(str, MULTI_NETWORK_TUNED_ON))} in a 400k-step "
         "pilot at the `cpu` budget (docs/results/minatar_multitask/width_pilot/).")

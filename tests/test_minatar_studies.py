@@ -104,6 +104,9 @@ def test_multi_task_network_sizes_widen_the_multi_task_runs_only(tmp_path, monke
     with pytest.raises(SystemExit):
         minatar_multitask.main([*argv, "--multi-torso", "288x0"])
     assert not configs and "argument --multi-torso: layer sizes: '288x0' is not layer sizes" in capsys.readouterr().err
+    minatar_multitask.main([*argv, "--seed", "0", "--seeds", "2", "--multi-conv-channels", "36", "--multi-torso",
+                            "288"])  # the wide network on the seeds that chose its width
+    assert "NOT held out: seeds 0–1 also chose the settings" in (tmp_path / "smoke.md").read_text()
 
 
 def test_a_sitting_that_trains_one_single_game_writes_the_page_and_draws_that_game_alone(tmp_path):
