@@ -12,7 +12,8 @@ Measures, in one process (ratios are taken within this run), at the MinAtar stud
 2. the five games fused in one program vs the same five trained one after another (same per-game steps): the
    ratio of training rates, and of wall time including each program's compile;
 3. the ceiling: gymnax alone, random actions, the same games and number of envs (a `lax.scan` of `vmap`ped
-   steps, no learner), env steps/s;
+   steps, no learner), env steps/s; and the compile seconds of the five games' env-only program in a fresh process,
+   the part of the five-game program's compile that is gymnax's games;
 4. the replay: bytes per stored transition (observations are bool) against the bound 2·H·W·C + 32, and the whole
    buffer's size for the five games (100k transitions each at the `cpu` budget);
 5. why `mtrl.networks.Conv3x3` (a 3x3 convolution as one matmul) and not flax's `nn.Conv`: the five-game program
@@ -24,6 +25,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from unittest import mock
@@ -42,8 +45,9 @@ from mtrl.tasks import MINATAR_GAMES, make_taskset
 from mtrl.trainer import Trainer
 
 
-def env_only_rate(games: list[str], num_envs: int, protocol: str, steps: int) -> float:
-    """Env steps/s of gymnax alone (random valid actions) for ``games`` x ``num_envs`` envs, in one scan."""
+def env_only(games: list[str], num_envs: int, protocol: str, steps: int) -> tuple[float, float]:
+    """(env steps/s, compile s) of gymnax alone (random valid actions) for ``games`` x ``num_envs`` envs, in one
+    scan of ``steps`` steps; compile s counts tracing, lowering and XLA's compile, as `chunk_rate` does."""
     taskset = make_taskset(games, protocol)
     counts = jnp.asarray(taskset.action_mask.sum(-1), jnp.int32)[:, None]
 
@@ -54,15 +58,32 @@ def env_only_rate(games: list[str], num_envs: int, protocol: str, steps: int) ->
         _, states, reward, *_ = taskset.step(k_step, states, actions)
         return states, reward.sum()
 
-    run = jax.jit(lambda s, k: jax.lax.scan(body, s, jax.random.split(k, steps))[1].sum())
     _, states = taskset.reset(jax.random.key(0), num_envs)
+    t0 = time.perf_counter()
+    run = jax.jit(lambda s, k: jax.lax.scan(body, s, jax.random.split(k, steps))[1].sum()).lower(
+        states, jax.random.key(1)).compile()
+    compile_s = time.perf_counter() - t0
     jax.block_until_ready(run(states, jax.random.key(1)))
     best = np.inf
     for i in range(3):
         t0 = time.perf_counter()
         jax.block_until_ready(run(states, jax.random.key(2 + i)))
         best = min(best, time.perf_counter() - t0)
-    return steps * num_envs * len(games) / best
+    return steps * num_envs * len(games) / best, compile_s
+
+
+def env_only_rate(games: list[str], num_envs: int, protocol: str, steps: int) -> float:
+    """Env steps/s of gymnax alone (random valid actions) for ``games`` x ``num_envs`` envs, in one scan."""
+    return env_only(games, num_envs, protocol, steps)[0]
+
+
+def fresh_env_only_compile_s(games: list[str], num_envs: int, protocol: str) -> float:
+    """`env_only`'s compile seconds in a new process: nothing of gymnax traced or compiled before, as for the first
+    program of this benchmark (the five-game training program), so the two compare."""
+    code = ("import sys; from benchmarks.minatar import env_only; "
+            f"print(env_only({games!r}, {num_envs}, {protocol!r}, 10)[1])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
 
 
 class FlaxConv3x3(nn.Module):
@@ -127,9 +148,10 @@ def main() -> None:
     seeds = list(range(budget.seeds))
     sps, compile_s = chunk_rate(Trainer.create(games, config), seeds, iters)
     record(results, "five_games_study_seeds", {"seeds": len(seeds), "env_steps_per_s": sps, "compile_s": compile_s})
-    env_only = {game: env_only_rate([game], config.num_envs, config.protocol, env_steps) for game in games}
-    env_only["five_games"] = env_only_rate(games, config.num_envs, config.protocol, env_steps)
-    record(results, "env_only", env_only)
+    env_only_rates = {game: env_only_rate([game], config.num_envs, config.protocol, env_steps) for game in games}
+    env_only_rates["five_games"] = env_only_rate(games, config.num_envs, config.protocol, env_steps)
+    record(results, "env_only", env_only_rates)
+    record(results, "env_only_five_games_compile_s", fresh_env_only_compile_s(games, config.num_envs, config.protocol))
     record(results, "replay", replay_memory(games, base_config(budget).buffer_size, config.protocol))
     sps, compile_s = flax_conv_rate(games, config, iters)
     record(results, "five_games_flax_conv", {"env_steps_per_s": sps, "compile_s": compile_s})
@@ -164,7 +186,10 @@ def render_markdown(r: dict) -> str:
                          rows)
         + f"\n- five games fused vs one after another: {fvs['speedup_train']:.2f}x training rate, "
           f"{fvs['speedup_wall_incl_compile']:.2f}x wall time including compiles\n"
-        f"- replay: {rep['bytes_per_transition']:,.0f} bytes per transition (observations {rep['obs_dtype']} "
+        + (f"- compile of the five games alone (gymnax's steps in a scan, no learner; a fresh process): "
+           f"{r['env_only_five_games_compile_s']:.1f} s of the five-game program's "
+           f"{r['five_games']['compile_s']:.1f} s\n" if "env_only_five_games_compile_s" in r else "")
+        + f"- replay: {rep['bytes_per_transition']:,.0f} bytes per transition (observations {rep['obs_dtype']} "
         f"{rep['obs_shape']}; bound 2·H·W·C + 32 = {rep['bound']:,}), {rep['total_bytes'] / 2**30:.2f} GiB for five "
         f"games x {rep['capacity_per_game']:,} transitions\n"
         + (f"- the torso's convolution as one matmul (`Conv3x3`) vs flax's `nn.Conv`: "
