@@ -80,7 +80,7 @@ def env_only_rate(games: list[str], num_envs: int, protocol: str, steps: int) ->
 def fresh_env_only_compile_s(games: list[str], num_envs: int, protocol: str) -> float:
     """`env_only`'s compile seconds in a new process: nothing of gymnax traced or compiled before, as for the first
     program of this benchmark (the five-game training program), so the two compare."""
-    code = ("import sys; from benchmarks.minatar import env_only; "
+    code = ("from benchmarks.minatar import env_only; "
             f"print(env_only({games!r}, {num_envs}, {protocol!r}, 10)[1])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.split()[-1])
