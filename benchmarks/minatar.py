@@ -12,8 +12,8 @@ Measures, in one process (ratios are taken within this run), at the MinAtar stud
 2. the five games fused in one program vs the same five trained one after another (same per-game steps): the
    ratio of training rates, and of wall time including each program's compile;
 3. the ceiling: gymnax alone, random actions, the same games and number of envs (a `lax.scan` of `vmap`ped
-   steps, no learner), env steps/s; and the compile seconds of the five games' env-only program in a fresh process,
-   the part of the five-game program's compile that is gymnax's games;
+   steps, no learner), env steps/s; and the compile seconds of the five games' env-only program in a fresh process:
+   what gymnax's games cost to compile on their own, beside the five-game training program's compile;
 4. the replay: bytes per stored transition (observations are bool) against the bound 2·H·W·C + 32, and the whole
    buffer's size for the five games (100k transitions each at the `cpu` budget);
 5. why `mtrl.networks.Conv3x3` (a 3x3 convolution as one matmul) and not flax's `nn.Conv`: the five-game program
@@ -187,8 +187,8 @@ def render_markdown(r: dict) -> str:
         + f"\n- five games fused vs one after another: {fvs['speedup_train']:.2f}x training rate, "
           f"{fvs['speedup_wall_incl_compile']:.2f}x wall time including compiles\n"
         + (f"- compile of the five games alone (gymnax's steps in a scan, no learner; a fresh process): "
-           f"{r['env_only_five_games_compile_s']:.1f} s of the five-game program's "
-           f"{r['five_games']['compile_s']:.1f} s\n" if "env_only_five_games_compile_s" in r else "")
+           f"{r['env_only_five_games_compile_s']:.1f} s, against {r['five_games']['compile_s']:.1f} s for the "
+           "five-game training program\n" if "env_only_five_games_compile_s" in r else "")
         + f"- replay: {rep['bytes_per_transition']:,.0f} bytes per transition (observations {rep['obs_dtype']} "
         f"{rep['obs_shape']}; bound 2·H·W·C + 32 = {rep['bound']:,}), {rep['total_bytes'] / 2**30:.2f} GiB for five "
         f"games x {rep['capacity_per_game']:,} transitions\n"
