@@ -70,6 +70,9 @@ MINATAR_GAMES = ("Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "Spac
                  "Seaquest-MinAtar")
 # Envs whose observations are exactly 0/1 (gymnax builds them as bool grids, then casts to float32): kept as bool.
 BINARY_OBS_ENVS = frozenset(MINATAR_GAMES)
+# Envs whose dynamics are integer arithmetic on a grid and comparisons of random bits: how their steps are batched
+# cannot change a result (float dynamics, CartPole's, round differently under another batching).
+INTEGER_DYNAMICS_ENVS = frozenset(MINATAR_GAMES)
 PROTOCOLS = ("gymnax", "minatar-paper")
 PAPER_STICKY_ACTION_PROB = 0.1
 PAPER_FREEWAY_STEPS = 2500
@@ -266,12 +269,20 @@ class EnvGroup:
         task_ids: positions of this group's tasks in the `TaskSet` (static).
         params: `EnvParams` with a leading axis of size ``len(task_ids)``.
         cap_is_terminal: the group's episode cap ends the game (`Task.cap_is_terminal`).
+        integer_dynamics: the env is in `INTEGER_DYNAMICS_ENVS`.
     """
 
     env: Any
     task_ids: tuple[int, ...]
     params: Any
     cap_is_terminal: bool = False
+    integer_dynamics: bool = False
+
+    @property
+    def envs_only(self) -> bool:
+        """Whether a step maps over the envs only (one task whose env is in `INTEGER_DYNAMICS_ENVS`), not over tasks
+        and envs: the same bits, less to trace."""
+        return len(self.task_ids) == 1 and self.integer_dynamics
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -347,7 +358,8 @@ class TaskSet:
         obs_parts, states = [], []
         for group in self.groups:
             ids = np.array(group.task_ids)
-            obs, state = _over_tasks_and_envs(group.env.reset, (True, False), len(ids), keys[ids], group.params)
+            obs, state = _over_tasks_and_envs(group.env.reset, (True, False), group.envs_only, keys[ids],
+                                              group.params)
             obs_parts.append(self.pad_obs(obs, self.tasks[group.task_ids[0]].obs_shape))
             states.append(state)
         return self._merge(obs_parts), tuple(states)
@@ -374,7 +386,8 @@ class TaskSet:
         for group, state in zip(self.groups, states):
             ids = np.array(group.task_ids)
             obs, state, reward, terminated, truncated, info = _over_tasks_and_envs(
-                group.env.step, (True, True, True, False), len(ids), keys[ids], state, actions[ids], group.params)
+                group.env.step, (True, True, True, False), group.envs_only, keys[ids], state, actions[ids],
+                group.params)
             if group.cap_is_terminal:
                 terminated, truncated = terminated | truncated, jnp.zeros_like(truncated)
             new_states.append(state)
@@ -399,13 +412,15 @@ class TaskSet:
         return jnp.concatenate(parts, axis=0)[np.argsort(order)]
 
 
-def _over_tasks_and_envs(fn: Callable, per_env: tuple[bool, ...], num_tasks: int, *args):
-    """``fn`` mapped over the leading ``[T_g, N]`` axes of ``args`` (the group's ``T_g = num_tasks`` tasks, then
-    envs); an argument with ``per_env`` False has only the task axis (the group's `EnvParams`). A group of one task
-    (every MinAtar game in a multi-game set) maps over its envs only and adds the task axis back: one `vmap` level
-    fewer to trace a gymnax step through (about a quarter of the five-game program's tracing), the same arithmetic."""
+def _over_tasks_and_envs(fn: Callable, per_env: tuple[bool, ...], envs_only: bool, *args):
+    """``fn`` mapped over the leading ``[T_g, N]`` axes of ``args`` (the group's tasks, then envs); an argument with
+    ``per_env`` False has only the task axis (the group's `EnvParams`). With ``envs_only`` (`EnvGroup.envs_only`:
+    one task, integer dynamics, e.g. every MinAtar game in a multi-game set) it maps over the envs of the one task
+    and adds the task axis back: one `vmap` level fewer to trace a gymnax step through (about a quarter of the
+    five-game program's tracing), the same bits. Float dynamics keep both levels even for one task: XLA rounds them
+    differently when their parameters are not batched (CartPole drifts within a few steps)."""
     env_axes = tuple(0 if e else None for e in per_env)
-    if num_tasks == 1:
+    if envs_only:
         out = jax.vmap(fn, in_axes=env_axes)(*jax.tree.map(lambda x: x[0], args))
         return jax.tree.map(lambda x: x[None], out)
     return jax.vmap(jax.vmap(fn, in_axes=env_axes), in_axes=0)(*args)
@@ -452,6 +467,7 @@ def make_taskset(tasks: Sequence[str | Task], protocol: str = "gymnax") -> TaskS
             task_ids=tuple(ids),
             params=jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *(parsed[i].params for i in ids)),
             cap_is_terminal=parsed[ids[0]].cap_is_terminal,
+            integer_dynamics=parsed[ids[0]].env_id in INTEGER_DYNAMICS_ENVS,
         )
         for ids in by_env.values()
     )

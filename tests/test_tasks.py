@@ -106,6 +106,35 @@ def test_taskset_step_matches_gymnax_per_task():
             assert reward[t, n] == r and terminated[t, n] == term and truncated[t, n] == trunc
 
 
+@pytest.mark.parametrize("spec, envs_only", [("CartPole-v1", False), ("Breakout-MinAtar", True)])
+def test_a_group_of_one_task_steps_bit_identically_to_two_vmaps_over_tasks_and_envs(spec, envs_only):
+    """A task alone must give the bits it gives beside others of its env id (vmap over tasks and envs): 200 steps
+    of random play, every observation bit for bit. Integer dynamics (MinAtar) take the one-vmap path; float ones
+    (CartPole: with its parameters unbatched under one vmap it drifts within a few steps) keep both levels."""
+    ts = tasks.make_taskset([spec])
+    group = ts.groups[0]
+    assert group.envs_only == envs_only
+    _, states = ts.reset(jax.random.key(0), num_envs=8)
+
+    def play(taskset_step):
+        def one(state, key):
+            k_act, k_step = jax.random.split(key)
+            actions = jax.random.randint(k_act, (1, 8), 0, ts.tasks[0].num_actions)
+            if taskset_step:
+                obs, (state,), *_ = ts.step(k_step, (state,), actions)
+            else:
+                keys = jax.random.split(k_step, (1, 8))
+                obs, state, *_ = jax.vmap(jax.vmap(group.env.step, in_axes=(0, 0, 0, None)))(
+                    keys, state, actions, group.params)
+            return state, obs.astype(np.float32)
+
+        return jax.jit(lambda s: jax.lax.scan(one, s, jax.random.split(jax.random.key(1), 200))[1])(states[0])
+
+    ours, reference = np.asarray(play(True)), np.asarray(play(False))
+    assert np.abs(ours).max() > 0.1 and not np.all(ours == ours[0])  # the envs move
+    np.testing.assert_array_equal(ours, reference)
+
+
 def test_taskset_errors():
     with pytest.raises(ValueError, match="distinct; repeated: CartPole-v1"):
         tasks.make_taskset(["CartPole-v1", "CartPole-v1"])
