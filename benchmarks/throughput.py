@@ -284,7 +284,9 @@ def main() -> None:
     sps4, _ = chunk_rate(single, [0, 1, 2, 3], iters // 2)
     results["purejaxrl_config_4_seeds"] = {"env_steps_per_s": sps4, "seeds": 4}
 
-    no_learn = Trainer.create(["CartPole-v1"], dataclasses.replace(PUREJAXRL, learning_starts=10**9))
+    # updates would start at the run's last iteration, far past the measured chunk: it only collects
+    assert iters * PUREJAXRL.num_envs < PUREJAXRL.total_steps
+    no_learn = Trainer.create(["CartPole-v1"], dataclasses.replace(PUREJAXRL, learning_starts=PUREJAXRL.total_steps))
     sps_collect, _ = chunk_rate(no_learn, [0], iters)
     results["outside_update_share"] = sps / sps_collect  # time(collect) / time(full iteration)
 

@@ -7,6 +7,9 @@ has taken ``i * num_envs`` env steps, whatever the number of tasks.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import warnings
 from typing import Literal
 
 
@@ -123,6 +126,12 @@ class DQNConfig:
         return [self.chunk_iterations] * full + ([rest] if rest else [])
 
     @property
+    def first_update_iteration(self) -> int:
+        """The first iteration that `learns` (at or past `iterations` when none does)."""
+        stored = max(-(-self.learning_starts // self.num_envs) - 1, 0)
+        return -(-stored // self.update_every) * self.update_every
+
+    @property
     def num_updates(self) -> int:
         """Gradient updates in the whole run."""
         return sum(bool(self.learns(i)) for i in range(self.iterations))
@@ -133,19 +142,23 @@ class DQNConfig:
         return ((iteration + 1) * self.num_envs >= self.learning_starts) & (iteration % self.update_every == 0)
 
     def validate(self, num_tasks: int | None = None) -> DQNConfig:
-        """Raise `ValueError` naming the first bad field and what is allowed; return self."""
+        """Raise `ValueError` naming the first bad field and what is allowed (warn when no update would run);
+        return self."""
         positive = ("total_steps", "num_envs", "buffer_size", "batch_size", "update_every",
                     "target_update_period", "eval_every", "eval_episodes", "n_step")
         for name in positive:
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.total_steps % self.num_envs:
             low = self.total_steps - self.total_steps % self.num_envs
             raise ValueError(f"total_steps must be a multiple of num_envs ({self.num_envs}: every iteration steps each "
                              f"env once), got {self.total_steps}; use {low or self.num_envs} or {low + self.num_envs}")
-        if self.learning_starts < 0:
-            raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
+        if not _is_int(self.learning_starts) or self.learning_starts < 0:
+            raise ValueError(f"learning_starts must be an integer >= 0, got {self.learning_starts!r}")
+        for name in ("double_q", "dueling", "layer_norm", "learner_diagnostics"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.buffer_size < self.num_envs:
             raise ValueError(f"buffer_size must be >= num_envs ({self.num_envs}), got {self.buffer_size}")
         if self.n_step > 1 and self.buffer_size % self.num_envs:
@@ -161,9 +174,10 @@ class DQNConfig:
             "lr_end_fraction": (0.0 <= self.lr_end_fraction <= 1.0, "in [0, 1]"),
             "eps_decay_fraction": (0.0 <= self.eps_decay_fraction <= 1.0, "in [0, 1]"),
             "huber_delta": (self.huber_delta > 0.0, "> 0"),
-            "adapter_size": (self.adapter_size >= 0, ">= 0"),
+            "adapter_size": (_is_int(self.adapter_size) and self.adapter_size >= 0, "an integer >= 0"),
             "popart_step_size": (0.0 < self.popart_step_size <= 1.0, "in (0, 1]"),
-            "conv_channels": (all(isinstance(c, int) and c >= 1 for c in self.conv_channels),
+            "conv_channels": (isinstance(self.conv_channels, (tuple, list))
+                              and all(_is_int(c) and c >= 1 for c in self.conv_channels),
                               "a tuple of positive channel counts (or empty)"),
             "loss_aggregation": (self.loss_aggregation in ("sum", "popart"), "'sum' or 'popart'"),
             "protocol": (self.protocol in ("gymnax", "minatar-paper"), "'gymnax' or 'minatar-paper'"),
@@ -176,16 +190,28 @@ class DQNConfig:
                              f"statistics take one step per target, got {self.popart_step_size}")
         if self.loss not in ("huber", "l2"):
             raise ValueError(f"loss must be 'huber' or 'l2', got {self.loss!r}")
-        if not self.torso or any(h < 1 for h in self.torso):
-            raise ValueError(f"torso must be one or more positive layer sizes, got {self.torso!r}")
+        if (not isinstance(self.torso, (tuple, list)) or not self.torso
+                or any(not _is_int(h) or h < 1 for h in self.torso)):
+            raise ValueError(f"torso must be a tuple of one or more positive integer layer sizes, got {self.torso!r}")
         if self.task_weights is not None:
             if num_tasks is not None and len(self.task_weights) != num_tasks:
                 raise ValueError(
                     f"task_weights must have one weight per task ({num_tasks}), got {len(self.task_weights)}"
                 )
-            if any(w < 0 for w in self.task_weights):
-                raise ValueError(f"task_weights must be >= 0, got {self.task_weights}")
+            if not all(isinstance(w, numbers.Real) and math.isfinite(w) and w >= 0 for w in self.task_weights):
+                raise ValueError(f"task_weights must be finite and >= 0, got {self.task_weights}")
+            if not sum(self.task_weights) > 0:
+                raise ValueError(f"task_weights must not all be 0 (no task would train), got {self.task_weights}")
+        if self.first_update_iteration >= self.iterations:
+            warnings.warn(f"learning_starts ({self.learning_starts:,}) leaves no gradient update in total_steps "
+                          f"({self.total_steps:,}) with update_every {self.update_every}: this run does not learn",
+                          stacklevel=2)
         return self
+
+
+def _is_int(value) -> bool:
+    """An integer, not a bool (which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # Fields added after runs were first saved, with the value that reproduces what a run saved without them did

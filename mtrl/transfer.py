@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from mtrl.config import DQNConfig
+from mtrl.config import FIELDS_ADDED_LATER, DQNConfig
 
 PER_TASK_PARTS = ("adapter", "head")
 
@@ -222,10 +222,21 @@ class TransferConfig(TransferSettings):
     def check_acts(self, config: DQNConfig) -> TransferConfig:
         """Raise `ValueError` when this mode's setting cannot act in a run of ``config`` (the mode would silently
         equal another one): an unfreeze point at or past the run's end (= frozen), L2-SP with α = 0 (=
-        finetune), joint with λ = 0 (the targets would not train). Return self."""
-        if self.mode == "unfreeze" and self.unfreeze_at >= config.total_steps:
-            raise ValueError(f"unfreeze_at ({self.unfreeze_at:,}) must be below total_steps ({config.total_steps:,}): "
-                             "the torso would never unfreeze and 'unfreeze' would be 'frozen'")
+        finetune), joint with λ = 0 (the targets would not train); also joint with task weights of its own (joint
+        sets them). Return self."""
+        if self.mode == "unfreeze":
+            before = 0 if self.unfreeze_at >= config.total_steps else updates_before(config, self.unfreeze_at)
+            if self.unfreeze_at >= config.total_steps or before >= config.num_updates:
+                raise ValueError(f"unfreeze_at ({self.unfreeze_at:,}) must come before the run's last update "
+                                 f"(total_steps {config.total_steps:,}): the torso would never unfreeze and "
+                                 "'unfreeze' would be 'frozen'")
+            if before == 0 and self.unfreeze_lr_scale == 1:
+                raise ValueError(f"unfreeze_at ({self.unfreeze_at:,}) must come after the first update "
+                                 f"(learning_starts {config.learning_starts:,}), or unfreeze_lr_scale differ from 1: "
+                                 "otherwise 'unfreeze' is 'finetune'")
+        if self.mode == "joint" and config.task_weights is not None:
+            raise ValueError(f"task_weights must be unset in mode joint (got {config.task_weights}): joint weights the "
+                             "source tasks' losses 1 and the target tasks' transfer_factor itself")
         if self.mode == "l2sp" and self.l2sp_alpha == 0:
             raise ValueError("l2sp_alpha must be > 0 in mode l2sp: with 0 the penalty vanishes and 'l2sp' is "
                              "'finetune'")
@@ -408,6 +419,13 @@ def check_splice(source: Source, trainer, tcfg: TransferConfig) -> None:
     (e.g. a source torso whose input width differs from the target's)."""
     if tcfg.mode == "scratch":
         return
+    source_protocol = (source.metadata.get("config") or {}).get("protocol", FIELDS_ADDED_LATER["protocol"])
+    if source_protocol != trainer.config.protocol and (tcfg.mode == "joint" or "head" in tcfg.parts):
+        raise ValueError(f"cannot transfer from {source.run_dir} in mode {tcfg.mode}: the source ran protocol "
+                         f"{source_protocol!r} and the target runs {trainer.config.protocol!r}, whose action sets "
+                         "differ, so the source's heads would score other actions"
+                         + (" and joint would train its tasks under another protocol" if tcfg.mode == "joint" else "")
+                         + f"; use protocol {source_protocol!r}, or transfer the torso or adapters only")
     target = jax.eval_shape(lambda k: trainer.agent.init(k, trainer.hparams).params, jax.random.key(0))
     src = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), source.params)
     problems = splice_problems(src, target, tcfg.parts, *_splice_plan(source, target, tcfg, trainer))

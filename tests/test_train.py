@@ -1,4 +1,5 @@
 import csv
+import itertools
 import json
 
 import chex
@@ -128,15 +129,32 @@ def test_run_directory_outputs(tmp_path, tiny_config):
         ("lr", -1.0, "lr must be > 0"),
         ("max_grad_norm", 0.0, r"max_grad_norm must be > 0 or None \(no clipping\), got 0.0"),
         ("loss", "mse", "loss must be 'huber' or 'l2'"),
-        ("torso", (), "torso must be one or more positive layer sizes"),
+        ("torso", (), "torso must be a tuple of one or more positive integer layer sizes"),
+        ("torso", 64, "torso must be a tuple of one or more positive integer layer sizes, got 64"),
+        ("torso", (64.5,), "torso must be a tuple of one or more positive integer layer sizes"),
+        ("adapter_size", 2.5, "adapter_size must be an integer >= 0, got 2.5"),
+        ("double_q", "False", "double_q must be True or False, got 'False'"),
         ("buffer_size", 2, "buffer_size must be >= num_envs"),
+        ("learning_starts", 5000.5, "learning_starts must be an integer >= 0, got 5000.5"),
         ("task_weights", (1.0,), "task_weights must have one weight per task \\(2\\), got 1"),
+        ("task_weights", (1.0, float("nan")), r"task_weights must be finite and >= 0, got \(1.0, nan\)"),
+        ("task_weights", (0.0, 0.0), "task_weights must not all be 0"),
     ],
 )
 def test_config_errors_before_compile(field, value, message):
     cfg = DQNConfig(**{field: value})
     with pytest.raises(ValueError, match=message):
         Trainer.create(["CartPole-v1", "Acrobot-v1"], cfg)
+
+
+def test_a_run_without_any_update_is_warned_about_and_the_first_update_is_where_learns_says():
+    for starts, every in itertools.product((0, 1, 9, 10, 11, 250, 251, 5000), (1, 3, 7)):
+        cfg = DQNConfig(total_steps=300, num_envs=10, learning_starts=starts, update_every=every)
+        learning = [i for i in range(cfg.iterations) if cfg.learns(i)]
+        assert cfg.first_update_iteration == (learning[0] if learning else cfg.first_update_iteration), (starts, every)
+        assert (cfg.first_update_iteration >= cfg.iterations) == (not learning), (starts, every)
+    with pytest.warns(UserWarning, match=r"learning_starts \(5,000\) leaves no gradient update in total_steps \(300\)"):
+        DQNConfig(total_steps=300, num_envs=10).validate()
 
 
 @pytest.mark.slow

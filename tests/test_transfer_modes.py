@@ -237,7 +237,8 @@ def test_a_torso_that_cannot_be_spliced_is_refused_before_anything_is_built(sour
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"mode": "unfreeze", "unfreeze_at": 256}, r"unfreeze_at \(256\) must be below total_steps \(256\)"),
+    ({"mode": "unfreeze", "unfreeze_at": 256}, r"unfreeze_at \(256\) must come before the run's last update"),
+    ({"mode": "unfreeze", "unfreeze_at": 0}, r"unfreeze_at \(0\) must come after the first update"),
     ({"mode": "l2sp", "l2sp_alpha": 0.0}, "l2sp_alpha must be > 0 in mode l2sp"),
     ({"mode": "joint", "transfer_factor": 0.0}, "transfer_factor must be > 0 in mode joint"),
 ])
@@ -253,6 +254,20 @@ def test_settings_that_cannot_act_are_refused_before_training(source_dir, tmp_pa
         transfer_study(source_dir, TARGET, modes=[mode], transfer=TransferSettings(**settings), config=CFG,
                        run_dir=str(tmp_path), progress=False)
     assert not (tmp_path / "scratch").exists()
+
+
+def test_joint_with_weights_of_its_own_or_heads_across_protocols_are_refused(source_dir):
+    """joint sets the task weights itself; a head (or joint's source tasks) trained under one protocol would score
+    other actions under another."""
+    weighted = dataclasses.replace(CFG, task_weights=(1.0, 0.5))
+    with pytest.raises(ValueError, match="task_weights must be unset in mode joint"):
+        train_transfer(source_dir, TARGET, TransferConfig(mode="joint"), weighted, seeds=[0], progress=False)
+    paper = dataclasses.replace(CFG, protocol="minatar-paper")
+    for tcfg in (TransferConfig(parts=("torso", "head")), TransferConfig(mode="joint")):
+        with pytest.raises(ValueError, match="the source ran protocol 'gymnax' and the target runs 'minatar-paper'"):
+            train_transfer(source_dir, ["Breakout-MinAtar"], tcfg, paper, seeds=[0], progress=False)
+    with pytest.raises(ValueError, match="cannot splice parameters"):  # the torso alone may cross: shapes decide
+        train_transfer(source_dir, ["Breakout-MinAtar"], TransferConfig(), paper, seeds=[0], progress=False)
 
 
 def test_a_stopped_transfer_run_resumes_bit_identically(source_dir, tmp_path):
