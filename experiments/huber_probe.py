@@ -4,11 +4,11 @@
     python -m experiments.huber_probe --sweep readme --seeds 4 --out docs/results/huber   # ~2-3 min
     python -m experiments.huber_probe --sweep defaults --seeds 4 --out docs/results/huber  # ~1-2 min
 
-Trains the README's single-task setting (CartPole-v1, γ 0.99, a target copy every 50 updates, plain DQN targets;
-every other field the `DQNConfig` default) once per loss variant — ½δ² (`l2`), Huber δ = 1 and Huber δ = 10 —
-all seeds of a variant in one compiled program, in chunks of 1,000 env steps. Every 1,000 env steps up to 20,000
-and every 5,000 after, it measures per seed, on the whole replay buffer (the last 10,000 transitions) with the
-current online and target networks:
+Trains the collapsing single-task setting (CartPole-v1, γ 0.99, a target copy every 50 updates, plain DQN targets,
+the learner of `EARLIER_DEFAULTS`; every other field the `DQNConfig` default) once per loss variant — ½δ² (`l2`),
+Huber δ = 1 and Huber δ = 10 — all seeds of a variant in one compiled program, in chunks of 1,000 env steps. Every
+1,000 env steps up to 20,000 and every 5,000 after, it measures per seed, on the whole replay buffer (the last 10,000
+transitions) with the current online and target networks:
 
 - ``q_mean``, ``q_term``: mean over actions of Q(s, ·) over all stored states / over states whose transition
   terminated (the states just before the pole falls);
@@ -30,8 +30,8 @@ current online and target networks:
 - the greedy return (10 episodes, the trainer's own evaluation).
 
 Writes ``probe.json`` (every number above), ``probe.md`` (tables) and ``q_values.png`` to ``--out``
-(default runs/huber_probe/<time>). ``--sweep NAME`` instead trains each loss variant of `SWEEPS` (the README
-setting with Huber δ ∈ {1, 3, 10, 30, 100} and ½δ², or the default config) with `mtrl.trainer.train` and writes
+(default runs/huber_probe/<time>). ``--sweep NAME`` instead trains each loss variant of `SWEEPS` (the collapsing
+setting with Huber δ ∈ {1, 3, 10, 30, 100} and ½δ², or the earlier defaults) with `mtrl.trainer.train` and writes
 ``sweep_NAME.json`` / ``sweep_NAME.md`` (final and late greedy returns per seed).
 """
 
@@ -50,11 +50,13 @@ import numpy as np
 from experiments.common import EARLIER_DEFAULTS
 from mtrl import losses
 from mtrl.config import DQNConfig
-from mtrl.logger import default_run_dir, environment_info
+from mtrl.logger import default_run_dir, environment_info, host_description, source_description
 from mtrl.trainer import Trainer
 
-# The README's collapsing run, minus the loss: γ 0.99, target copy every 50 updates, plain DQN targets.
+# The collapsing run, minus the loss: γ 0.99, target copy every 50 updates, plain DQN targets.
 CONFIG = DQNConfig(**EARLIER_DEFAULTS, total_steps=100_000, gamma=0.99, target_update_period=50, double_q=False)
+# The CLI flags that pin `EARLIER_DEFAULTS` (the same runs from `python -m mtrl train`).
+EARLIER_FLAGS = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in EARLIER_DEFAULTS.items())
 VARIANTS = {"l2": ("l2", 1.0), "huber δ=1": ("huber", 1.0), "huber δ=10": ("huber", 10.0)}
 CHUNK_STEPS = 1_000  # env steps per task per compiled chunk
 PROBE_EVERY = 5_000  # env steps between measurements (every chunk up to EARLY_STEPS)
@@ -291,12 +293,25 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def host_record() -> dict:
+    """What a results file records about where and from which code it was made."""
+    env = environment_info()
+    return {k: env[k] for k in ("versions", "python", "cpu", "avx512", "device", "source")}
+
+
+def provenance_line() -> str:
+    """One markdown line: host, jax version and code revision (per-seed values move with each of them)."""
+    env = environment_info()
+    return (f"Host: {host_description(env)}; jax {env['versions'].get('jax')}; mtrl "
+            f"{source_description(env) or 'not from a git checkout'}.")
+
+
 def sweep(name: str, seeds, out: str) -> dict:
     """Train every loss variant of `SWEEPS[name]` on ``seeds``; write ``sweep_<name>.{json,md}`` to ``out``."""
     from mtrl.trainer import train
 
     config, variants = SWEEPS[name]
-    rows, data = [], {"config": dataclasses.asdict(config), "seeds": list(seeds), "variants": {}}
+    rows, data = [], {"config": dataclasses.asdict(config), "seeds": list(seeds), "variants": {}, "host": host_record()}
     for loss, delta in variants:
         t0 = time.perf_counter()
         result = train(["CartPole-v1"], dataclasses.replace(config, loss=loss, huber_delta=delta), seeds=seeds,
@@ -308,9 +323,10 @@ def sweep(name: str, seeds, out: str) -> dict:
                                    "wall_s": round(time.perf_counter() - t0, 1)}
         rows.append(f"| {label} | {' '.join(f'{r:.0f}' for r in returns[-1])} | {returns[-1].mean():.0f} | "
                     f"{' '.join(f'{r:.0f}' for r in late)} | {late.mean():.0f} |")
-    flags = {"readme": "--gamma 0.99 --target-update-period 50 --no-double-q", "defaults": "(defaults)"}[name]
+    flags = {"readme": "--gamma 0.99 --target-update-period 50 --no-double-q ", "defaults": ""}[name] + EARLIER_FLAGS
     text = "\n".join([
         f"CartPole-v1 {flags}, 100k env steps, seeds {list(seeds)}: greedy return (10 episodes per evaluation).",
+        "", provenance_line(),
         "", "| loss | final, per seed | final, mean | mean of the evaluations at 20k-100k, per seed | same, mean |",
         "|---|---|---|---|---|", *rows, ""])
     with open(os.path.join(out, f"sweep_{name}.json"), "w") as f:
@@ -344,14 +360,13 @@ def main(argv: list[str] | None = None) -> dict:
     os.makedirs(out, exist_ok=True)
     results = {name: probe_variant(loss, delta, config, range(args.seeds)) for name, (loss, delta) in VARIANTS.items()}
     constant = constant_action_returns(Trainer.create(["CartPole-v1"], config))
-    env = environment_info()
     data = {"config": dataclasses.asdict(config), "variants": results,
-            "constant_action_return": {"left": constant[0], "right": constant[1]},
-            "host": {k: env[k] for k in ("versions", "python", "cpu", "avx512", "device")}}
+            "constant_action_return": {"left": constant[0], "right": constant[1]}, "host": host_record()}
     with open(os.path.join(out, "probe.json"), "w") as f:
         json.dump(data, f, indent=1)
-    text = markdown(results) + (f"\nReturn of a constant action ({ROLLOUT_EPISODES} episodes): always left "
-                                f"{constant[0]:.1f}, always right {constant[1]:.1f}.\n")
+    text = (provenance_line() + "\n\n" + markdown(results)
+            + f"\nReturn of a constant action ({ROLLOUT_EPISODES} episodes): always left {constant[0]:.1f}, always "
+              f"right {constant[1]:.1f}.\n")
     with open(os.path.join(out, "probe.md"), "w") as f:
         f.write(text)
     plot(results, os.path.join(out, "q_values.png"), config.gamma)
