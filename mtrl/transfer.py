@@ -223,7 +223,7 @@ class TransferConfig(TransferSettings):
         """Raise `ValueError` when this mode's setting cannot act in a run of ``config`` (the mode would silently
         equal another one): an unfreeze point at or past the run's end (= frozen), L2-SP with α = 0 (=
         finetune), joint with λ = 0 (the targets would not train); also joint with task weights of its own (joint
-        sets them). Return self."""
+        sets them), and a head held or anchored by a mode under PopArt (which rescales heads). Return self."""
         if self.mode == "unfreeze":
             before = 0 if self.unfreeze_at >= config.total_steps else updates_before(config, self.unfreeze_at)
             if self.unfreeze_at >= config.total_steps or before >= config.num_updates:
@@ -234,6 +234,10 @@ class TransferConfig(TransferSettings):
                 raise ValueError(f"unfreeze_at ({self.unfreeze_at:,}) must come after the first update "
                                  f"(learning_starts {config.learning_starts:,}), or unfreeze_lr_scale differ from 1: "
                                  "otherwise 'unfreeze' is 'finetune'")
+        if config.loss_aggregation == "popart" and "head" in self.parts and self.mode in ("frozen", "unfreeze", "l2sp"):
+            raise ValueError(f"parts must not include 'head' in mode {self.mode} with loss_aggregation 'popart': "
+                             "PopArt rescales the heads' last layer whenever its statistics move, so a frozen head "
+                             "would still change and L2-SP would compare normalised heads with unnormalised ones")
         if self.mode == "joint" and config.task_weights is not None:
             raise ValueError(f"task_weights must be unset in mode joint (got {config.task_weights}): joint weights the "
                              "source tasks' losses 1 and the target tasks' transfer_factor itself")

@@ -256,12 +256,16 @@ def test_settings_that_cannot_act_are_refused_before_training(source_dir, tmp_pa
     assert not (tmp_path / "scratch").exists()
 
 
-def test_joint_with_weights_of_its_own_or_heads_across_protocols_are_refused(source_dir):
-    """joint sets the task weights itself; a head (or joint's source tasks) trained under one protocol would score
-    other actions under another."""
+def test_joint_with_weights_of_its_own_frozen_popart_heads_or_heads_across_protocols_are_refused(source_dir):
+    """joint sets the task weights itself; PopArt rescales heads, so it cannot hold one frozen; a head (or joint's
+    source tasks) trained under one protocol would score other actions under another."""
     weighted = dataclasses.replace(CFG, task_weights=(1.0, 0.5))
     with pytest.raises(ValueError, match="task_weights must be unset in mode joint"):
         train_transfer(source_dir, TARGET, TransferConfig(mode="joint"), weighted, seeds=[0], progress=False)
+    popart = dataclasses.replace(CFG, loss_aggregation="popart")
+    with pytest.raises(ValueError, match="parts must not include 'head' in mode frozen with loss_aggregation 'popart'"):
+        train_transfer(source_dir, TARGET, TransferConfig(mode="frozen", parts=("torso", "head")), popart, seeds=[0],
+                       progress=False)
     paper = dataclasses.replace(CFG, protocol="minatar-paper")
     for tcfg in (TransferConfig(parts=("torso", "head")), TransferConfig(mode="joint")):
         with pytest.raises(ValueError, match="the source ran protocol 'gymnax' and the target runs 'minatar-paper'"):
