@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     aggregation = args.options["aggregation"]
     args = dataclasses.replace(args, config=dataclasses.replace(args.config, loss_aggregation=aggregation))
     modes = [m.strip() for m in args.options["modes"].split(",") if m.strip()]
-    settings = TransferSettings(unfreeze_at=args.config.total_steps // 5)
+    # unfreeze after a fifth of the target budget, and not before the first update (else 'unfreeze' is 'finetune')
+    settings = TransferSettings(unfreeze_at=max(args.config.total_steps // 5, args.config.learning_starts))
     games = selected_games(args.options["games"], at_least=2)
     targets = selected_games(args.options["targets"] or args.options["games"])
     if set(targets) - set(games):
