@@ -126,15 +126,15 @@ def test_a_sitting_that_trains_one_single_game_writes_the_page_and_draws_that_ga
     assert minatar_multitask.study_curves(str(tmp_path / "empty"), games, finished_only=True) is None
 
 def test_leave_one_out_transfer_splices_the_other_games_torso_into_the_held_out_one(tmp_path):
-    """Seaquest (10 channels, 6 actions) from Breakout (4 channels, 3 actions): the per-game adapters give the torso
-    one shape; joint copies the source game's adapter and head into the wider ones."""
+    """SpaceInvaders (6 channels, 4 actions) from Breakout (4 channels, 3 actions): the per-game adapters give the
+    torso one shape; joint copies the source game's adapter and head into the wider ones."""
     from experiments import minatar_transfer
 
-    studies = minatar_transfer.main(["--budget", "smoke", "--total-steps", "160", "--targets", "Seaquest-MinAtar",
-                                     "--games", "Breakout-MinAtar,Seaquest-MinAtar",
+    studies = minatar_transfer.main(["--budget", "smoke", "--total-steps", "160", "--targets", "SpaceInvaders-MinAtar",
+                                     "--games", "Breakout-MinAtar,SpaceInvaders-MinAtar",
                                      "--modes", "scratch,finetune,joint", "--run-dir", str(tmp_path)])
-    study = studies["Target: Seaquest-MinAtar"]
-    source = json.loads((tmp_path / "Seaquest-MinAtar" / "source" / "config.json").read_text())
+    study = studies["Target: SpaceInvaders-MinAtar"]
+    source = json.loads((tmp_path / "SpaceInvaders-MinAtar" / "source" / "config.json").read_text())
     assert source["tasks"] == ["Breakout-MinAtar"]
     assert source["config"]["adapter_size"] == minatar_transfer.ADAPTER_CHANNELS
     assert set(study["modes"]) == {"scratch", "finetune", "joint"}
