@@ -225,8 +225,8 @@ class TransferConfig(TransferSettings):
         finetune), joint with λ = 0 (the targets would not train); also joint with task weights of its own (joint
         sets them), and a head held or anchored by a mode under PopArt (which rescales heads). Return self."""
         if self.mode == "unfreeze":
-            before = 0 if self.unfreeze_at >= config.total_steps else updates_before(config, self.unfreeze_at)
-            if self.unfreeze_at >= config.total_steps or before >= config.num_updates:
+            before = updates_before(config, min(self.unfreeze_at, config.total_steps))
+            if before >= config.num_updates:
                 raise ValueError(f"unfreeze_at ({self.unfreeze_at:,}) must come before the run's last update "
                                  f"(total_steps {config.total_steps:,}): the torso would never unfreeze and "
                                  "'unfreeze' would be 'frozen'")

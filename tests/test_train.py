@@ -151,8 +151,9 @@ def test_a_run_without_any_update_is_warned_about_and_the_first_update_is_where_
     for starts, every in itertools.product((0, 1, 9, 10, 11, 250, 251, 5000), (1, 3, 7)):
         cfg = DQNConfig(total_steps=300, num_envs=10, learning_starts=starts, update_every=every)
         learning = [i for i in range(cfg.iterations) if cfg.learns(i)]
-        assert cfg.first_update_iteration == (learning[0] if learning else cfg.first_update_iteration), (starts, every)
         assert (cfg.first_update_iteration >= cfg.iterations) == (not learning), (starts, every)
+        if learning:
+            assert cfg.first_update_iteration == learning[0], (starts, every)
     with pytest.warns(UserWarning, match=r"learning_starts \(5,000\) leaves no gradient update in total_steps \(300\)"):
         DQNConfig(total_steps=300, num_envs=10).validate()
 
