@@ -84,7 +84,8 @@ class DQNConfig:
     """environment protocol for MinAtar games (mtrl.tasks): gymnax's minimal action sets and caps, or the MinAtar
     paper's full action set, sticky actions (0.1) and no episode cap"""
     eval_every: int = 20_000
-    """env steps per task between greedy evaluations (also the compiled chunk length; the last chunk may be shorter)"""
+    """env steps per task between greedy evaluations, a multiple of num_envs (also the compiled chunk length; the last
+    chunk may be shorter)"""
     eval_episodes: int = 10
     """greedy episodes per task and seed at each evaluation"""
 
@@ -112,7 +113,8 @@ class DQNConfig:
 
     @property
     def chunk_iterations(self) -> int:
-        """Iterations per full compiled chunk (one evaluation after each)."""
+        """Iterations per full compiled chunk (one evaluation after each; `validate` requires ``eval_every`` to be a
+        multiple of ``num_envs``)."""
         return max(1, self.eval_every // self.num_envs)
 
     @property
@@ -134,7 +136,12 @@ class DQNConfig:
     @property
     def num_updates(self) -> int:
         """Gradient updates in the whole run."""
-        return sum(bool(self.learns(i)) for i in range(self.iterations))
+        return self.updates_in(self.iterations)
+
+    def updates_in(self, iterations: int) -> int:
+        """Gradient updates in the first ``iterations`` iterations: those from `first_update_iteration` on that are
+        a multiple of ``update_every`` (the iterations where `learns` holds, counted without visiting each)."""
+        return max(-(-(iterations - self.first_update_iteration) // self.update_every), 0)
 
     def learns(self, iteration):
         """Whether iteration ``iteration`` (0-based; a Python int or a traced int32) takes a gradient step:
@@ -150,10 +157,13 @@ class DQNConfig:
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.total_steps % self.num_envs:
-            low = self.total_steps - self.total_steps % self.num_envs
-            raise ValueError(f"total_steps must be a multiple of num_envs ({self.num_envs}: every iteration steps each "
-                             f"env once), got {self.total_steps}; use {low or self.num_envs} or {low + self.num_envs}")
+        for name, why in (("total_steps", "every iteration steps each env once"),
+                          ("eval_every", "evaluations come between iterations")):
+            value = getattr(self, name)
+            if value % self.num_envs:
+                low = value - value % self.num_envs
+                raise ValueError(f"{name} must be a multiple of num_envs ({self.num_envs}: {why}), got {value}; use "
+                                 f"{low or self.num_envs} or {low + self.num_envs}")
         if not _is_int(self.learning_starts) or self.learning_starts < 0:
             raise ValueError(f"learning_starts must be an integer >= 0, got {self.learning_starts!r}")
         for name in ("double_q", "dueling", "layer_norm", "learner_diagnostics"):

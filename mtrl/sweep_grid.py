@@ -180,12 +180,10 @@ def check_static(static: Mapping[str, Sequence[float]], config: DQNConfig, num_t
                     raise GridError(f"static {name}: {value:g} is not an integer")
                 value = int(value)
             changes[name] = value
-        changed = dataclasses.replace(config, **changes)
-        changed.validate(num_tasks)
-        if list(np.cumsum(changed.chunk_sizes()) * changed.num_envs) != list(
-                np.cumsum(config.chunk_sizes()) * config.num_envs):
-            raise GridError(f"static {changes}: the runs would be evaluated at other steps than the sweep's others "
-                            "(num_envs must divide eval_every and total_steps the same way)")
+        try:  # with num_envs dividing total_steps and eval_every, every combination evaluates at the same steps
+            dataclasses.replace(config, **changes).validate(num_tasks)
+        except ValueError as error:
+            raise GridError(f"static {changes}: {error}") from None
         combos.append(changes)
     return combos
 

@@ -266,7 +266,7 @@ def part_labels(parts: Sequence[str]):
 
 def updates_before(config: DQNConfig, env_steps: int) -> int:
     """Gradient updates a run takes before ``env_steps`` env steps per task."""
-    return sum(bool(config.learns(i)) for i in range(-(-env_steps // config.num_envs)))
+    return config.updates_in(-(-env_steps // config.num_envs))
 
 
 def make_partition(config: DQNConfig, tcfg: TransferConfig):

@@ -681,10 +681,10 @@ def test_network_sizes_vary_across_shards_each_equal_to_its_run_alone(tmp_path, 
 
 def test_settings_a_run_alone_would_refuse_are_refused_before_anything_trains(tiny_config):
     """Each setting's own config is validated: PopArt's step times the batch must stay below 1; a static num_envs
-    that moves the evaluation steps is refused."""
+    that does not divide eval_every (the runs would evaluate at other steps) is refused, naming the setting."""
     popart = dataclasses.replace(tiny_config, loss_aggregation="popart")
     with pytest.raises(GridError, match="setting popart_step_size=0.5: .*popart_step_size"):
         sweep(["CartPole-v1"], popart, {"popart_step_size": (1e-3, 0.5)}, progress=False)
     cfg = dataclasses.replace(tiny_config, total_steps=240, eval_every=120)  # 16 envs: chunks of 112, 112, 16 steps
-    with pytest.raises(GridError, match="evaluated at other steps"):
+    with pytest.raises(GridError, match=r"static \{'num_envs': 16\}: eval_every must be a multiple of num_envs"):
         sweep(["CartPole-v1"], cfg, {"lr": (1e-3,)}, static={"num_envs": (4, 16)}, progress=False)

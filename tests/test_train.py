@@ -135,6 +135,8 @@ def test_run_directory_outputs(tmp_path, tiny_config):
         ("adapter_size", 2.5, "adapter_size must be an integer >= 0, got 2.5"),
         ("double_q", "False", "double_q must be True or False, got 'False'"),
         ("buffer_size", 2, "buffer_size must be >= num_envs"),
+        ("eval_every", 20_005, r"eval_every must be a multiple of num_envs \(10: .*got 20005; use 20000 or 20010"),
+        ("total_steps", 99_995, r"total_steps must be a multiple of num_envs \(10: .*got 99995; use 99990 or 100000"),
         ("learning_starts", 5000.5, "learning_starts must be an integer >= 0, got 5000.5"),
         ("task_weights", (1.0,), "task_weights must have one weight per task \\(2\\), got 1"),
         ("task_weights", (1.0, float("nan")), r"task_weights must be finite and >= 0, got \(1.0, nan\)"),
@@ -147,13 +149,16 @@ def test_config_errors_before_compile(field, value, message):
         Trainer.create(["CartPole-v1", "Acrobot-v1"], cfg)
 
 
-def test_a_run_without_any_update_is_warned_about_and_the_first_update_is_where_learns_says():
+def test_a_run_without_any_update_is_warned_about_and_the_first_update_and_counts_are_where_learns_says():
     for starts, every in itertools.product((0, 1, 9, 10, 11, 250, 251, 5000), (1, 3, 7)):
         cfg = DQNConfig(total_steps=300, num_envs=10, learning_starts=starts, update_every=every)
         learning = [i for i in range(cfg.iterations) if cfg.learns(i)]
         assert (cfg.first_update_iteration >= cfg.iterations) == (not learning), (starts, every)
         if learning:
             assert cfg.first_update_iteration == learning[0], (starts, every)
+        assert cfg.num_updates == len(learning), (starts, every)
+        for n in range(cfg.iterations + 2):  # the closed-form count against a visit of every iteration
+            assert cfg.updates_in(n) == sum(bool(cfg.learns(i)) for i in range(n)), (starts, every, n)
     with pytest.warns(UserWarning, match=r"learning_starts \(5,000\) leaves no gradient update in total_steps \(300\)"):
         DQNConfig(total_steps=300, num_envs=10).validate()
 
