@@ -410,7 +410,9 @@ def unpack_learner_metrics(packed: jax.Array, num_tasks: int) -> dict[str, jax.A
 def freeze_diverged(state: RunnerState, start: TrainState) -> tuple[RunnerState, jax.Array]:
     """Runs whose train state (parameters, target, optimiser, PopArt statistics) holds a non-finite value go back to
     ``start`` (their train state at the window's start, the last one known finite) with a learning rate of 0, so
-    they stay frozen there while the other runs go on. Returns the state and ``diverged [S]`` (frozen now).
+    their Q-values stay frozen there while the other runs go on. (Their target network still syncs to the frozen
+    parameters, and with PopArt the statistics still track the targets, rescaling the heads so that the unnormalised
+    Q-values are preserved: only the learning rate is cut.) Returns the state and ``diverged [S]`` (frozen now).
 
     Checked once per logging window, not per iteration: a diverged run loses at most one window of finite
     updates, and a run that stays finite is returned unchanged (bit-identical)."""
