@@ -106,3 +106,18 @@ def test_joint_copies_adapters_into_more_channels_only_where_padding_adds_inputs
         with pytest.raises(ValueError, match=r"adapter\['Dense_0'\]\['kernel'\]: source per-task shape \(400, 6\) vs "
                                              r"target per-task shape \(1000, 6\)"):
             check_splice(source, trainer, tcfg)
+
+
+def test_every_mode_trains_with_the_studys_config_and_joint_only_sets_the_task_weights():
+    """A study's loss aggregation (PopArt), network and schedule reach every mode's run unchanged."""
+    import dataclasses
+
+    from mtrl.transfer import MODES, TransferConfig, target_config
+
+    config = DQNConfig(loss_aggregation="popart", conv_channels=(16,), torso=(128,), learning_starts=5000)
+    for mode in MODES:
+        tcfg = TransferConfig(mode=mode, transfer_factor=0.5)
+        out = target_config(config, tcfg, 4, 1)
+        expected = (1.0, 1.0, 1.0, 1.0, 0.5) if mode == "joint" else None
+        assert out.task_weights == expected, mode
+        assert dataclasses.replace(out, task_weights=None) == config, mode
