@@ -2,9 +2,10 @@
 
 A *task* is one gymnax environment with one set of `EnvParams` and a discount. A task is written as a spec
 string ``ENV_ID[:field=value,...]``, e.g. ``CartPole-v1:length=1.0,gravity=15.0`` or ``Acrobot-v1:gamma=0.995``.
-Fields are the env's gymnax `EnvParams` fields (values coerced to the field's type) plus the per-task learner
-settings in `LEARNER_FIELDS` (``gamma``, ``eps_end``, ``eps_decay_fraction``), which override the run's config
-for that task only, e.g. ``MountainCar-v0:gamma=0.98,eps_end=0.2``.
+Fields are the env's gymnax `EnvParams` fields (values coerced to the field's type and checked against
+`FIELD_RANGES`) plus the per-task learner settings in `LEARNER_FIELDS` (``gamma``, ``eps_end``,
+``eps_decay_fraction``), which override the run's config for that task only, e.g.
+``MountainCar-v0:gamma=0.98,eps_end=0.2``.
 
 A `TaskSet` orders the tasks of a run and groups those of the same environment id, so that one `vmap` over
 stacked `EnvParams` steps a whole group. Observations are zero-padded to a common shape and actions beyond a
@@ -65,6 +66,48 @@ def _cartpole_derived(params):
 DERIVED_FIELDS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "CartPole-v1": (("total_mass", "polemass_length"), _cartpole_derived),
 }
+
+# Ranges of env fields outside which a task is meaningless (non-finite physics, a modulo by zero in a MinAtar game's
+# timers, a probability above 1): gymnax does not check them, so a bad value would only show as a diverged run or a
+# silently odd game. Each is (lowest allowed, strict?, highest allowed or None); fields not named are only typed.
+_POSITIVE = (0, True, None)
+_AT_LEAST_ONE = (1, False, None)
+_NON_NEGATIVE = (0, False, None)
+_PROBABILITY = (0, False, 1)
+FIELD_RANGES: dict[str, dict[str, tuple]] = {
+    "CartPole-v1": {f: _POSITIVE for f in ("masscart", "masspole", "length", "force_mag", "tau",
+                                            "theta_threshold_radians", "x_threshold")},
+    "Acrobot-v1": {**{f: _POSITIVE for f in ("dt", "link_length_1", "link_length_2", "link_mass_1", "link_mass_2",
+                                             "link_moi", "max_vel_1", "max_vel_2")},
+                   "torque_noise_max": _NON_NEGATIVE},
+    "MountainCar-v0": {"max_speed": _POSITIVE, "force": _POSITIVE, "gravity": _NON_NEGATIVE},
+    "Asterix-MinAtar": {f: _AT_LEAST_ONE for f in ("ramp_interval", "init_spawn_speed", "init_move_interval",
+                                                   "shot_cool_down")},
+    "Freeway-MinAtar": {"player_speed": _AT_LEAST_ONE},
+    "Seaquest-MinAtar": {f: _AT_LEAST_ONE for f in ("ramp_interval", "init_spawn_speed", "init_move_interval",
+                                                    "max_oxygen", "diver_spawn_speed", "shot_cool_down",
+                                                    "enemy_shot_interval", "enemy_move_interval",
+                                                    "diver_move_interval")},
+    "SpaceInvaders-MinAtar": {f: _AT_LEAST_ONE for f in ("shot_cool_down", "enemy_move_interval",
+                                                         "enemy_shot_interval")},
+    "MemoryChain-bsuite": {"memory_length": _AT_LEAST_ONE},
+    "UmbrellaChain-bsuite": {"chain_length": _AT_LEAST_ONE},
+    "FourRooms-misc": {"fail_prob": _PROBABILITY},
+    "BernoulliBandit-misc": {"reward_prob": _PROBABILITY},
+}
+
+
+def _check_range(env_id: str, field: str, value, spec: str) -> None:
+    """Raise `ValueError` when ``value`` lies outside the field's `FIELD_RANGES` entry (every env: an episode cap of
+    at least one step)."""
+    low, strict, high = _AT_LEAST_ONE if field == "max_steps_in_episode" else \
+        FIELD_RANGES.get(env_id, {}).get(field, (None, False, None))
+    if isinstance(value, bool) or low is None:
+        return
+    if value < low or (strict and value == low) or (high is not None and value > high):
+        allowed = (f"in [{low}, {high}]" if high is not None else f"> {low}" if strict else f">= {low}")
+        raise ValueError(f"task field {field!r} of {env_id} must be {allowed}, got {value} in {spec!r}")
+
 
 MINATAR_GAMES = ("Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "SpaceInvaders-MinAtar",
                  "Seaquest-MinAtar")
@@ -234,6 +277,7 @@ def parse_task(spec: str, protocol: str = "gymnax") -> Task:
                 f"allowed fields: {', '.join(settable + list(LEARNER_FIELDS))}"
             )
         overrides[name] = _coerce(env_id, name, raw, getattr(params, name))
+        _check_range(env_id, name, overrides[name], spec)
     params = params.replace(**overrides)
     if recompute is not None:
         params = recompute(params)

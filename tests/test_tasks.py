@@ -49,12 +49,28 @@ def test_parse_learner_fields():
         ("CartPole-v1:eps_end=0.1,eps_end=0.2", "'eps_end' given twice"),
         ("CartPole-v1:epsilon=0.1", "unknown field 'epsilon'.*allowed fields: .*gamma, eps_end, eps_decay_fraction"),
         ("Acrobot-v1:available_torque=1.0", "'available_torque' of Acrobot-v1 is not a scalar"),
+        ("CartPole-v1:length=0", r"task field 'length' of CartPole-v1 must be > 0, got 0.0 in 'CartPole-v1:length=0'"),
+        ("CartPole-v1:max_steps_in_episode=0", "'max_steps_in_episode' of CartPole-v1 must be >= 1, got 0"),
+        ("Seaquest-MinAtar:enemy_move_interval=0", "'enemy_move_interval' of Seaquest-MinAtar must be >= 1, got 0"),
+        ("FourRooms-misc:fail_prob=1.5", r"'fail_prob' of FourRooms-misc must be in \[0, 1\], got 1.5"),
+        ("Acrobot-v1:torque_noise_max=-0.1", "'torque_noise_max' of Acrobot-v1 must be >= 0, got -0.1"),
         ("", "non-empty string"),
     ],
 )
 def test_parse_errors(spec, message):
     with pytest.raises(ValueError, match=message):
         tasks.parse_task(spec)
+
+
+def test_every_ranged_field_exists_and_its_default_and_edge_values_are_allowed():
+    for env_id, ranges in tasks.FIELD_RANGES.items():
+        env, params = tasks._make_env(env_id)
+        for field, (low, strict, high) in ranges.items():
+            default = getattr(params, field)
+            spec = f"{env_id}:{field}={default}"
+            assert getattr(tasks.parse_task(spec).params, field) == default, spec
+            edge = high if high is not None else low + (0.5 if strict else 0)
+            tasks.parse_task(f"{env_id}:{field}={edge}")  # the edge itself (or just past a strict one) is allowed
 
 
 def test_suites():
