@@ -6,9 +6,12 @@ Commands are dataclasses whose `run` calls the library; no training logic lives 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -29,14 +32,16 @@ class RunOptions:
     run_dir: str | None = None
     """output directory (default runs/<command>/<timestamp>)"""
     checkpoint_every: int = 50_000
-    """env steps per task between checkpoints (0 = only at the end); --resume keeps the run's own unless given"""
+    """env steps per task between checkpoints (0 = only at the end); `train --resume` keeps the run's own unless
+    given"""
     keep_checkpoints: int = 3
-    """checkpoints kept (--resume keeps the run's own unless given)"""
+    """checkpoints kept (`train --resume` keeps the run's own unless given)"""
     log_every: int = 1_000
     """env steps per task between training-metric records (metrics.jsonl, TensorBoard); moved (at most 2.5x) to divide
-    the evaluation chunk"""
+    the evaluation chunk, and at most --eval-every"""
     stop_at_step: int | None = None
-    """save and stop at this many env steps per task (resume later with --resume)"""
+    """save and stop at this many env steps per task (continue a run later with `mtrl train --resume DIR`, a sweep
+    by rerunning its command)"""
     overwrite: bool = False
     """if --run-dir already holds a run, move it aside (to <run-dir>.replaced-<time>) instead of refusing"""
     tensorboard: bool = False
@@ -127,7 +132,14 @@ class Train:
 
         if self.tasks or self.suite:
             raise ValueError("--resume takes tasks, seeds and config from the run directory; drop --tasks/--suite")
-        saved = DQNConfig.from_dict(run_metadata(self.resume)["config"])
+        meta = run_metadata(self.resume)
+        saved = DQNConfig.from_dict(meta["config"])
+        options = self.run_options
+        if (options.seeds, options.seed) != (RunOptions.seeds, RunOptions.seed):  # given: must be the run's own
+            asked = options.seed_list()
+            if asked != list(meta["seeds"]):
+                raise ValueError(f"--seeds/--seed: the run in {self.resume} trains seeds {meta['seeds']}, not "
+                                 f"{asked}; a resume continues the run's own seeds (drop --seeds/--seed)")
         defaults = DQNConfig()
         # Options given on the command line (those not at their default) must agree with the checkpoint.
         given = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(DQNConfig)
@@ -276,7 +288,7 @@ class Sweep:
     tasks: tuple[str, ...] = ()
     """task specs ENV_ID[:field=value,...]"""
     suite: str | None = None
-    """a named suite instead of --tasks"""
+    """a named suite instead of --tasks (cartpole-lengths, classic, cartpole-gravity, minatar)"""
     max_settings_per_program: int | None = None
     """at most this many settings (each with every seed) per program (shard); default: as many as fit in memory"""
     launcher: Literal["local", "slurm"] | None = None
@@ -392,6 +404,27 @@ class Evaluate:
 COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "sweep": Sweep, "evaluate": Evaluate, "plot": Plot}
 
 
+@contextlib.contextmanager
+def mtrl_warnings():
+    """mtrl's own warnings (a `UserWarning` raised in the mtrl package, e.g. a run that takes no update) as one
+    ``mtrl: warning: ...`` line each, once per message however many checks raise it; other warnings as usual."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, UserWarning) and os.path.abspath(filename).startswith(package + os.sep):
+            if str(message) not in shown:
+                shown.add(str(message))
+                print(f"mtrl: warning: {message}", file=sys.stderr)
+            return
+        original(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        original = warnings.showwarning
+        warnings.showwarning = show
+        yield
+
+
 def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else list(args)
     if argv[:1] == ["--version"]:
@@ -418,7 +451,8 @@ def main(args: list[str] | None = None) -> None:
     from mtrl.trainer import RunDivergedError
 
     try:
-        command.run()
+        with mtrl_warnings():
+            command.run()
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"mtrl: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

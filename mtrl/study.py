@@ -142,6 +142,10 @@ def transfer_study(
     seeds = [int(s) for s in seeds]
     if not 0 < threshold <= 1.5:
         raise ValueError(f"threshold is a normalised return; must be in (0, 1.5], got {threshold}")
+    strays = [spec for spec in (references or {}) if spec not in tasks]
+    if strays:
+        raise ValueError(f"references name specs that are not target tasks: {', '.join(map(repr, strays))}; the "
+                         f"targets are {', '.join(map(repr, tasks))} (written as given)")
     reference = np.array([evaluate.reference_return(t, dict(references or {})) for t in tasks])  # before training
     from mtrl.tasks import make_taskset
 

@@ -39,6 +39,10 @@ def test_help_lists_options_with_defaults():
          "no reference return for 'Catch-bsuite'"),
         (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--reference", "CartPole-v1"],
          "--reference takes SPEC=RETURN"),
+        (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1:length=2.5", "--reference",
+          "CartPole-v1:length=2.5"],  # RETURN forgotten: the spec read is 'CartPole-v1:length'
+         "references name specs that are not target tasks: 'CartPole-v1:length'; the targets are "
+         "'CartPole-v1:length=2.5'"),
         (["study", "transfer", "--source", "/tmp", "--tasks", "Acrobot-v1:max_steps_in_episode=1000"],
          "this spec changes max_steps_in_episode"),
         (["sweep", "--suite", "classic", "--grid", "batch_size=32,64"], "batch_size: a static setting"),
@@ -60,6 +64,39 @@ def test_bad_input_exits_with_a_clear_message(args, message, capsys):
         main(args)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_resume_refuses_other_seeds_than_the_runs(tmp_path, capsys):
+    """--seeds/--seed on a resume must name the run's own seeds (they are not what the run trains otherwise)."""
+    import dataclasses
+
+    from mtrl.config import DQNConfig
+
+    meta = {"config": dataclasses.asdict(DQNConfig()), "tasks": ["CartPole-v1"], "seeds": [0, 1]}
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(SystemExit):
+        main(["train", "--resume", str(tmp_path), "--seeds", "3", "--seed", "5"])
+    assert ("--seeds/--seed: the run in" in (err := capsys.readouterr().err)
+            and "trains seeds [0, 1], not [5, 6, 7]" in err)
+    with pytest.raises(SystemExit):  # the run's own seeds pass this check (and stop later: no checkpoint here)
+        main(["train", "--resume", str(tmp_path), "--seeds", "2"])
+    assert "--seeds/--seed" not in capsys.readouterr().err
+
+
+def test_mtrl_warnings_are_one_line_each_once_and_others_pass_through(capsys, recwarn):
+    import warnings
+
+    from mtrl import config
+    from mtrl.cli import mtrl_warnings
+
+    with mtrl_warnings():
+        for stacklevel in (1, 1, 2):  # twice from mtrl/config.py, once from this test
+            warnings.warn_explicit("no update", UserWarning, config.__file__, 10 + stacklevel)
+        warnings.warn_explicit("elsewhere", UserWarning, __file__, 1)
+    err = capsys.readouterr().err
+    assert err.count("mtrl: warning: no update") == 1 and "Traceback" not in err
+    assert "mtrl: warning: elsewhere" not in err  # passed on as usual (here to pytest's record)
+    assert [str(w.message) for w in recwarn] == ["elsewhere"]
 
 
 def test_version(capsys):
