@@ -29,8 +29,20 @@ class ProvenanceMismatchError(ValueError):
 
 
 def holds_run(run_dir: str) -> bool:
-    """Whether ``run_dir`` holds any of a run's files (config.json, eval.csv, checkpoints/)."""
-    return any(os.path.exists(os.path.join(run_dir, name)) for name in RUN_MARKERS)
+    """Whether ``run_dir`` holds any of a run's files (config.json, eval.csv, a non-empty checkpoints/). An empty
+    checkpoints/ alone is what a run killed before writing anything (e.g. while compiling) leaves: no run."""
+    return bool(_present_markers(run_dir))
+
+
+def _present_markers(run_dir: str) -> list[str]:
+    present = []
+    for name in RUN_MARKERS:
+        path = os.path.join(run_dir, name)
+        if os.path.isdir(path) and not os.listdir(path):
+            continue
+        if os.path.exists(path):
+            present.append(name)
+    return present
 
 
 def has_checkpoint(run_dir: str) -> bool:
@@ -73,9 +85,9 @@ def claim_run_dir(run_dir: str, overwrite: bool = False) -> str | None:
     if not holds_run(run_dir):
         return None
     if not overwrite:
-        present = [name for name in RUN_MARKERS if os.path.exists(os.path.join(run_dir, name))]
+        present = ", ".join(_present_markers(run_dir))
         raise RunDirectoryInUseError(
-            f"{run_dir} already holds a run ({', '.join(present)}); continue it with --resume {run_dir} "
+            f"{run_dir} already holds a run ({present}); continue it with --resume {run_dir} "
             "(resume=True), move it aside with --overwrite (overwrite=True; nothing is deleted), or choose another "
             "--run-dir")
     return move_aside(run_dir)

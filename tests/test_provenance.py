@@ -53,6 +53,11 @@ def test_train_refuses_a_directory_that_holds_a_run_and_overwrite_moves_it_aside
 
 def test_an_empty_existing_directory_is_not_a_run(tmp_path):
     assert run_status(str(tmp_path)) == "empty"
+    (tmp_path / "checkpoints").mkdir()  # what a run killed while compiling leaves: still no run
+    assert run_status(str(tmp_path)) == "empty"
+    (tmp_path / "checkpoints" / "64.orbax-checkpoint-tmp").mkdir()  # a save under way: part of a run
+    assert run_status(str(tmp_path)) == "started"
+    (tmp_path / "checkpoints" / "64.orbax-checkpoint-tmp").rmdir()
     train(SOURCE, CFG, seeds=[0], run_dir=str(tmp_path), progress=False)
     assert run_status(str(tmp_path)) == "finished"
 
