@@ -470,6 +470,13 @@ def _over_tasks_and_envs(fn: Callable, per_env: tuple[bool, ...], envs_only: boo
     return jax.vmap(jax.vmap(fn, in_axes=env_axes), in_axes=0)(*args)
 
 
+def _task_identity(task: Task) -> tuple:
+    """What makes two tasks the same task whatever their specs: env, every `EnvParams` value (compared as float64)
+    and the per-task learner settings."""
+    values = tuple((np.shape(x), np.asarray(x, np.float64).tobytes()) for x in jax.tree.leaves(task.params))
+    return task.env_id, values, task.gamma, task.eps_end, task.eps_decay_fraction
+
+
 def make_taskset(tasks: Sequence[str | Task], protocol: str = "gymnax") -> TaskSet:
     """Build a `TaskSet` from spec strings (or tasks parsed under the same ``protocol``), keeping their order.
     Observations with different numbers of axes are flattened per task (`TaskSet.flatten_obs`); the same task
@@ -495,6 +502,12 @@ def make_taskset(tasks: Sequence[str | Task], protocol: str = "gymnax") -> TaskS
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"tasks must be distinct; repeated: {', '.join(dupes)}")
+    seen: dict[tuple, str] = {}
+    for task in parsed:  # specs that differ only in how they are written (a default value, 0.5 vs .5)
+        same = seen.setdefault(_task_identity(task), task.spec)
+        if same != task.spec:
+            raise ValueError(f"tasks must be distinct; {same!r} and {task.spec!r} are the same task (same env, "
+                             "field values and learner settings)")
     flatten = len({len(t.obs_shape) for t in parsed}) > 1
     shapes = [(int(np.prod(t.obs_shape)),) if flatten else t.obs_shape for t in parsed]
     obs_shape = tuple(int(max(s)) for s in zip(*shapes))

@@ -1,3 +1,5 @@
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -71,6 +73,19 @@ def test_every_ranged_field_exists_and_its_default_and_edge_values_are_allowed()
             assert getattr(tasks.parse_task(spec).params, field) == default, spec
             edge = high if high is not None else low + (0.5 if strict else 0)
             tasks.parse_task(f"{env_id}:{field}={edge}")  # the edge itself (or just past a strict one) is allowed
+
+
+@pytest.mark.parametrize("specs, first, second", [
+    (["CartPole-v1:length=0.5", "CartPole-v1"], "CartPole-v1:length=0.5", "CartPole-v1"),  # the default written out
+    (["Acrobot-v1", "CartPole-v1:length=.5", "CartPole-v1:length=0.50"], "CartPole-v1:length=.5",
+     "CartPole-v1:length=0.50"),
+    (["Asterix-MinAtar", "Asterix-MinAtar:ramping=true"], "Asterix-MinAtar", "Asterix-MinAtar:ramping=true"),
+])
+def test_specs_written_differently_for_the_same_task_are_refused(specs, first, second):
+    with pytest.raises(ValueError, match=f"tasks must be distinct; '{re.escape(first)}' and '{re.escape(second)}' "
+                                         "are the same task"):
+        tasks.make_taskset(specs)
+    tasks.make_taskset(["CartPole-v1:length=1.0", "CartPole-v1", "CartPole-v1:gamma=0.99"])  # all different
 
 
 def test_suites():
