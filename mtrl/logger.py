@@ -465,10 +465,11 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                      " ".join(f"{v:.0f}" for v in r["per_seed"])])
     table = markdown_table(["task", "IQM", "mean", "95% CI (mean)", "per seed"], rows)
     n = len(summary["seeds"])
-    few = (f"With {n} seed{'s' if n > 1 else ''} the 95% interval is not meaningful (with 2 it is about the range); "
-           "use 5 or more seeds for intervals.\n\n" if n < 5 else "")
+    few = ("With 1 seed there is no interval (its bounds are the seed's value); use 5 or more seeds for intervals.\n\n"
+           if n == 1 else f"With {n} seeds the 95% interval is not meaningful (with 2 it is about the range); use 5 or "
+           "more seeds for intervals.\n\n" if n < 5 else "")
     return (
-        f"Final greedy return over {n} seeds ({summary['seeds']}), "
+        f"Final greedy return over {n} seed{'s' if n != 1 else ''} ({summary['seeds']}), "
         f"{summary['env_steps_per_task']:,} env steps per task.\n\n{table}\n{few}"
         f"{_timing_line(summary)}\n"
     )

@@ -23,7 +23,7 @@ from mtrl.config import DQNConfig
 # grid name -> (the DQNConfig field it sets, allowed range as (low, high, low inclusive, high inclusive))
 GLOBAL = {
     "lr": ("lr", (0.0, math.inf, False, False)),
-    "gamma": ("gamma", (0.0, 1.0, True, False)),
+    "gamma": ("gamma", (0.0, 1.0, True, True)),
     "eps_start": ("eps_start", (0.0, 1.0, True, True)),
     "eps_end": ("eps_end", (0.0, 1.0, True, True)),
     "eps_decay": ("eps_decay_fraction", (0.0, 1.0, False, True)),

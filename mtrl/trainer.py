@@ -648,8 +648,8 @@ def train(
     versions = environment_info()["versions"] if checkpointer is not None else None
 
     def new_logger(resume_step: int | None):
-        metadata = {**(extra_metadata or {}), "checkpoints": plain_options(checkpoints),
-                    "log_every": window_iterations * cfg.num_envs}
+        metadata = {**(extra_metadata or {}), "checkpoints": plain_options(checkpoints),  # the window used:
+                    "log_every": window_sizes(cfg.chunk_iterations, window_iterations)[0] * cfg.num_envs}
         kind = functools.partial(GroupedRunLogger, groups=groups) if groups else RunLogger
         return kind(run_dir if primary else None, trainer.taskset.names, seeds, cfg, progress=progress and primary,
                     tensorboard=tensorboard, extra_metadata=metadata, resume_step=resume_step, wandb=wandb)

@@ -41,11 +41,12 @@ def _tb_scalars(directory) -> dict[str, dict[int, float]]:
 
 
 def test_metrics_every_window_per_seed_in_jsonl_and_tensorboard(tmp_path, tiny_config):
-    """Chunks of 128 env steps logged every 64: records at 64, 128, 192, 256, each with per-seed lists and their
-    means; evaluations only on the records that end a chunk; TensorBoard has one run per seed plus the mean, with
-    the same values under CleanRL's tag names."""
+    """Chunks of 128 env steps logged every 60, moved to 64 (16 iterations of 4 envs divide the chunk's 32; config.json
+    records 64): records at 64, 128, 192, 256, each with per-seed lists and their means; evaluations only on the
+    records that end a chunk; TensorBoard has one run per seed plus the mean, with the same values under CleanRL's
+    tag names."""
     run_dir = tmp_path / "run"
-    train(TASKS, tiny_config, seeds=[3, 4], run_dir=str(run_dir), progress=False, log_every=64, tensorboard=True)
+    train(TASKS, tiny_config, seeds=[3, 4], run_dir=str(run_dir), progress=False, log_every=60, tensorboard=True)
     records = _records(run_dir)
     assert [r["step"] for r in records] == [64, 128, 192, 256]
     assert json.loads((run_dir / "config.json").read_text())["log_every"] == 64

@@ -65,7 +65,7 @@ def test_static_items_are_refused_under_their_own_flag_and_none_says_how_to_comp
     ({"learning_rate": (1e-3,)}, "learning_rate: unknown setting; numeric settings: lr, gamma"),
     ({"gamma.2": (0.9,)}, r"task index must be 0\.\.1"),
     ({"gamma": (0.9,), "gamma.0": (0.8,)}, "swept for every task already"),
-    ({"gamma": (1.0,)}, r"1 is outside \[0, 1\)"),
+    ({"gamma": (1.5,)}, r"1.5 is outside \[0, 1\]"),
     ({"lr": (0.0,)}, r"0 is outside \(0, inf\)"),
     ({"task_weight.0": (-1.0,)}, "outside"),
     ({"popart_step_size": (1e-3,)}, "needs --loss-aggregation popart"),
