@@ -26,9 +26,10 @@ from mtrl import popart
 def _restore(run_dir: str, step: int | None):
     """(trainer, config.json, full runner state at ``step``) of a run directory."""
     from mtrl.checkpoint import Checkpointer
-    from mtrl.transfer import run_metadata, run_trainer
+    from mtrl.transfer import check_not_a_sweep_setting, run_metadata, run_trainer
 
     meta = run_metadata(run_dir)
+    check_not_a_sweep_setting(run_dir, "loaded")
     trainer = run_trainer(meta)
     ckpt = Checkpointer(run_dir, read_only=True)
     try:

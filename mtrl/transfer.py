@@ -365,6 +365,7 @@ def load_source(run_dir: str, step: int | None = None) -> Source:
 
     if not os.path.isdir(run_dir):
         raise ValueError(f"source run directory {run_dir!r} does not exist")
+    check_not_a_sweep_setting(run_dir, "transferred from")
     ckpt = Checkpointer(run_dir, read_only=True)
     try:
         metadata = ckpt.metadata(step)
@@ -491,6 +492,21 @@ def train_transfer(
     meta = {"transfer": provenance(source, transfer, list(seeds), tasks)}
     return train(None, seeds=seeds, run_dir=run_dir, trainer=trainer, init_state=initial_state_fn(source, transfer),
                  extra_metadata={**meta, **train_kwargs.pop("extra_metadata", {})}, **train_kwargs)
+
+
+def check_not_a_sweep_setting(run_dir: str, use: str) -> None:
+    """Raise `ValueError` when ``run_dir`` is one setting of a sweep (its config.json names a shard and it has no
+    checkpoints/ of its own): the shard's checkpoints hold every setting of its program in one state."""
+    from mtrl.provenance import read_config_json
+
+    meta = read_config_json(run_dir)
+    shard = (meta.get("sweep") or {}).get("shard")
+    if shard is not None and not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+        sweep_dir = os.path.dirname(os.path.normpath(run_dir))
+        raise ValueError(f"{run_dir!r} is one setting of the sweep in {sweep_dir}: its checkpoints are those of shard "
+                         f"{shard} ({os.path.join(sweep_dir, 'shards', str(shard))}), which holds every setting of its "
+                         f"program in one state and cannot be {use} as one run; to use this setting, train it "
+                         "alone as its config.json records it (config and sweep_setting)")
 
 
 def run_metadata(run_dir: str) -> dict[str, Any]:

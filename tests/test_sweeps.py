@@ -161,6 +161,13 @@ def test_a_setting_inside_a_sweep_is_bit_identical_to_the_setting_trained_alone(
         saved["settings"], key=lambda r: r["score"]["iqm"])["label"]
     assert "**best**" in (tmp_path / "sweep" / "sweep.md").read_text()
     assert (tmp_path / "sweep" / "sweep.png").stat().st_size > 5_000
+    from mtrl.policy import evaluate_run, load_policy
+    from mtrl.transfer import load_source
+
+    for load in (load_policy, evaluate_run, load_source):  # the checkpoints are the shard's: say so, naming it
+        with pytest.raises(ValueError, match=r"is one setting of the sweep in .*: its checkpoints are those of shard 0 "
+                                             r"\(.*shards/0\)"):
+            load(str(tmp_path / "sweep" / label))
 
 
 def test_a_stopped_sweep_resumes_to_the_same_results(tmp_path, tiny_config):
