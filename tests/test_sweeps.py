@@ -619,14 +619,14 @@ def test_a_transfer_sweep_over_transfer_factor_equals_the_joint_run_alone(tmp_pa
     source = str(tmp_path / "source")
     train(["CartPole-v1:length=0.5"], tiny_config, seeds=[0, 1], run_dir=source, progress=False)
     tcfg = TransferConfig(mode="joint")
-    sweep(["CartPole-v1"], tiny_config, {"transfer_factor": (0.5, 2.0)}, seeds=[0, 1], run_dir=str(tmp_path / "s"),
-          progress=False, source=source, transfer=tcfg)
-    train_transfer(source, ["CartPole-v1"], dataclasses.replace(tcfg, transfer_factor=2.0), tiny_config, seeds=[0, 1],
-                   run_dir=str(tmp_path / "alone"), progress=False)
+    sweep(["CartPole-v1:length=1.0"], tiny_config, {"transfer_factor": (0.5, 2.0)}, seeds=[0, 1],
+          run_dir=str(tmp_path / "s"), progress=False, source=source, transfer=tcfg)
+    train_transfer(source, ["CartPole-v1:length=1.0"], dataclasses.replace(tcfg, transfer_factor=2.0), tiny_config,
+                   seeds=[0, 1], run_dir=str(tmp_path / "alone"), progress=False)
     swept = tmp_path / "s" / "transfer_factor=2"
     assert _learning_record(swept) == _learning_record(tmp_path / "alone")
     _, curve, tasks = read_eval_csv(str(swept / "eval.csv"))
-    assert tasks == ["CartPole-v1:length=0.5", "CartPole-v1"]
+    assert tasks == ["CartPole-v1:length=0.5", "CartPole-v1:length=1.0"]
     np.testing.assert_array_equal(curve, read_eval_csv(str(tmp_path / "alone" / "eval.csv"))[1])
     assert _learning_record(tmp_path / "s" / "transfer_factor=0.5") != _learning_record(tmp_path / "alone")
 
