@@ -29,7 +29,7 @@ def _restore(run_dir: str, step: int | None):
     from mtrl.transfer import check_not_a_sweep_setting, run_metadata, run_trainer
 
     meta = run_metadata(run_dir)
-    check_not_a_sweep_setting(run_dir, "loaded")
+    check_not_a_sweep_setting(run_dir, "loaded", meta)
     trainer = run_trainer(meta)
     ckpt = Checkpointer(run_dir, read_only=True)
     try:

@@ -494,12 +494,13 @@ def train_transfer(
                  extra_metadata={**meta, **train_kwargs.pop("extra_metadata", {})}, **train_kwargs)
 
 
-def check_not_a_sweep_setting(run_dir: str, use: str) -> None:
-    """Raise `ValueError` when ``run_dir`` is one setting of a sweep (its config.json names a shard and it has no
-    checkpoints/ of its own): the shard's checkpoints hold every setting of its program in one state."""
+def check_not_a_sweep_setting(run_dir: str, use: str, meta: Mapping[str, Any] | None = None) -> None:
+    """Raise `ValueError` when ``run_dir`` is one setting of a sweep (its config.json, ``meta`` when already read,
+    names a shard and it has no checkpoints/ of its own): the shard's checkpoints hold every setting of its program
+    in one state."""
     from mtrl.provenance import read_config_json
 
-    meta = read_config_json(run_dir)
+    meta = read_config_json(run_dir) if meta is None else meta
     shard = (meta.get("sweep") or {}).get("shard")
     if shard is not None and not os.path.isdir(os.path.join(run_dir, "checkpoints")):
         sweep_dir = os.path.dirname(os.path.normpath(run_dir))
