@@ -2,9 +2,10 @@
 
     python -m benchmarks.report [--results benchmarks/results] [--out docs/benchmarks.md]
 
-Copies, verbatim, each ``<results>/*.md`` written by a benchmark on this machine and each ``<results>/gpu-*/*.md``
-written on an accelerator (the card is named in each), each table under its file's heading; the numbers are only
-those files' (regenerate them with the command each one states).
+Copies, verbatim, each ``<results>/*.md`` written by a benchmark on the reference 2-core CPU host, each
+``<results>/cpu-*/*.md`` written on another CPU host (the folder names what differs, e.g. ``cpu-avx512``) and each
+``<results>/gpu-*/*.md`` written on an accelerator (the card is named in each), each table under its file's heading;
+the numbers are only those files' (regenerate them with the command each one states, ``--out`` naming the folder).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def _key(path: str) -> tuple:
 
 def collect(results: str) -> str:
     local = sorted(glob.glob(os.path.join(results, "*.md")), key=_key)
+    other_cpus = sorted(glob.glob(os.path.join(results, "cpu-*")))
     accelerators = sorted(glob.glob(os.path.join(results, "gpu-*")))
     parts = ["# Benchmarks\n",
              "Every table below is a benchmark's own output file, copied verbatim by `python -m benchmarks.report` "
@@ -30,10 +32,11 @@ def collect(results: str) -> str:
              "run; absolute rates move between hosts.\n"]
     for path in local:
         parts.append(f"<!-- {os.path.relpath(path)} -->\n" + _demote(open(path).read()))
-    for folder in accelerators:
-        parts.append(f"## On an accelerator: `{os.path.relpath(folder)}`\n")
-        for path in sorted(glob.glob(os.path.join(folder, "*.md")), key=_key):
-            parts.append(f"<!-- {os.path.relpath(path)} -->\n" + _demote(open(path).read(), levels=2))
+    for heading, folders in (("On another CPU host", other_cpus), ("On an accelerator", accelerators)):
+        for folder in folders:
+            parts.append(f"## {heading}: `{os.path.relpath(folder)}`\n")
+            for path in sorted(glob.glob(os.path.join(folder, "*.md")), key=_key):
+                parts.append(f"<!-- {os.path.relpath(path)} -->\n" + _demote(open(path).read(), levels=2))
     return "\n".join(parts)
 
 

@@ -162,8 +162,9 @@ class DQNConfig:
             value = getattr(self, name)
             if value % self.num_envs:
                 low = value - value % self.num_envs
+                nearest = f"{low} or {low + self.num_envs}" if low else f"{self.num_envs}"
                 raise ValueError(f"{name} must be a multiple of num_envs ({self.num_envs}: {why}), got {value}; use "
-                                 f"{low or self.num_envs} or {low + self.num_envs}")
+                                 f"{nearest}")
         if not _is_int(self.learning_starts) or self.learning_starts < 0:
             raise ValueError(f"learning_starts must be an integer >= 0, got {self.learning_starts!r}")
         for name in ("double_q", "dueling", "layer_norm", "learner_diagnostics"):

@@ -456,21 +456,32 @@ def _drop_rows_after(path: str, step: int, step_of, header: bool = False) -> Non
     os.replace(tmp, path)
 
 
+def returns_table(tasks: dict[str, dict[str, Any]]) -> str:
+    """Markdown table of per-task `summarize` records (task -> {iqm, mean, ci_low, ci_high, per_seed}): IQM, mean,
+    the mean's 95% interval and every seed's value, one decimal each."""
+    rows = [[name, f"{r['iqm']:.1f}", f"{r['mean']:.1f}", f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]",
+             " ".join(f"{v:.1f}" for v in r["per_seed"])] for name, r in tasks.items()]
+    return markdown_table(["task", "IQM", "mean", "95% CI (mean)", "per seed"], rows)
+
+
+def few_seeds_note(n: int) -> str:
+    """What an interval over ``n`` seeds is worth, as a paragraph ending in a blank line ("" from 5 seeds on)."""
+    if n == 1:
+        return ("With 1 seed there is no interval (its bounds are the seed's value); use 5 or more seeds for "
+                "intervals.\n\n")
+    if n < 5:
+        return (f"With {n} seeds the 95% interval is not meaningful (with 2 it is about the range); use 5 or more "
+                "seeds for intervals.\n\n")
+    return ""
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
     """Per-task final greedy return table plus timing."""
-    rows = []
-    for name, s in summary["tasks"].items():
-        r = s["final_return"]
-        rows.append([name, f"{r['iqm']:.1f}", f"{r['mean']:.1f}", f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]",
-                     " ".join(f"{v:.0f}" for v in r["per_seed"])])
-    table = markdown_table(["task", "IQM", "mean", "95% CI (mean)", "per seed"], rows)
+    table = returns_table({name: s["final_return"] for name, s in summary["tasks"].items()})
     n = len(summary["seeds"])
-    few = ("With 1 seed there is no interval (its bounds are the seed's value); use 5 or more seeds for intervals.\n\n"
-           if n == 1 else f"With {n} seeds the 95% interval is not meaningful (with 2 it is about the range); use 5 or "
-           "more seeds for intervals.\n\n" if n < 5 else "")
     return (
         f"Final greedy return over {n} seed{'s' if n != 1 else ''} ({summary['seeds']}), "
-        f"{summary['env_steps_per_task']:,} env steps per task.\n\n{table}\n{few}"
+        f"{summary['env_steps_per_task']:,} env steps per task.\n\n{table}\n{few_seeds_note(n)}"
         f"{_timing_line(summary)}\n"
     )
 

@@ -132,7 +132,7 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
     Returns (and with ``write`` saves as ``run_dir/evaluation.{json,md}``) per task: per-seed mean returns and
     their mean, IQM and 95% bootstrap interval."""
     from mtrl.evaluate import make_evaluator, summarize
-    from mtrl.logger import markdown_table, write_json
+    from mtrl.logger import few_seeds_note, returns_table, write_json
 
     trainer, meta, state = _restore(run_dir, step)
     episodes = trainer.config.eval_episodes if episodes is None else int(episodes)
@@ -151,12 +151,8 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
               "tasks": {t: summarize(returns[:, names.index(t)]) for t in chosen}}
     if write:
         write_json(os.path.join(run_dir, "evaluation.json"), result)
-        rows = [[t, f"{s['iqm']:.1f}", f"{s['mean']:.1f}", f"[{s['ci_low']:.1f}, {s['ci_high']:.1f}]",
-                 " ".join(f"{v:.1f}" for v in s["per_seed"])] for t, s in result["tasks"].items()]
-        n = len(meta["seeds"])
         text = (f"Greedy return at {at:,} env steps per task, {episodes} episodes per task and seed, seeds "
-                f"{meta['seeds']}.\n\n" + markdown_table(["task", "IQM", "mean", "95% CI (mean)", "per seed"], rows)
-                + (f"\nWith {n} seed{'s' * (n > 1)} the interval is not meaningful.\n" if n < 5 else ""))
+                f"{meta['seeds']}.\n\n" + returns_table(result["tasks"]) + "\n" + few_seeds_note(len(meta["seeds"])))
         with open(os.path.join(run_dir, "evaluation.md"), "w") as f:
             f.write(text)
         result["markdown"] = text

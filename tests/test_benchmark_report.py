@@ -8,9 +8,13 @@ def test_the_page_holds_every_table_verbatim_with_headings_nested(tmp_path):
     (tmp_path / "throughput.md").write_text("# mtrl throughput\n\n| a | b |\n")
     (tmp_path / "gpu-h100").mkdir()
     (tmp_path / "gpu-h100" / "minatar.md").write_text("# MinAtar throughput\n\n- host: H100\n")
+    (tmp_path / "cpu-avx512").mkdir()
+    (tmp_path / "cpu-avx512" / "minatar.md").write_text("# MinAtar throughput\n\n- host: EPYC with AVX-512\n")
     page = collect(str(tmp_path))
-    assert page.index("## mtrl throughput") < page.index("## mtrl scaling") < page.index("### MinAtar throughput")
-    assert "| 4 seeds | 1 |" in page and "- host: H100" in page and page.startswith("# Benchmarks")
+    assert page.index("## mtrl throughput") < page.index("## mtrl scaling") < page.index("## On another CPU host")
+    assert page.index("- host: EPYC with AVX-512") < page.index("## On an accelerator") < page.index("- host: H100")
+    assert page.count("### MinAtar throughput") == 2
+    assert "| 4 seeds | 1 |" in page and page.startswith("# Benchmarks")
 
 
 # the benchmarks whose table is rendered by another module than benchmarks.<stem>

@@ -2,7 +2,7 @@ from mtrl.logger import summary_markdown
 
 
 def _summary(seeds):
-    values = [100.0 + s for s in range(len(seeds))]
+    values = [100.25 + s for s in range(len(seeds))]
     final = {"mean": sum(values) / len(values), "iqm": values[0], "ci_low": min(values), "ci_high": max(values),
              "per_seed": values}
     return {"tasks": {"CartPole-v1": {"final_return": final}}, "seeds": seeds, "env_steps_per_task": 1000,
@@ -12,8 +12,27 @@ def _summary(seeds):
 def test_summary_says_when_an_interval_over_few_seeds_is_not_meaningful():
     assert "not meaningful" in summary_markdown(_summary([0, 1]))
     assert "not meaningful" not in summary_markdown(_summary([0, 1, 2, 3, 4]))
-    assert "| CartPole-v1 | 100.0 | 102.0 | [100.0, 104.0] | 100 101 102 103 104 |" in summary_markdown(
-        _summary([0, 1, 2, 3, 4]))
+    assert "| CartPole-v1 | 100.2 | 102.2 | [100.2, 104.2] | 100.2 101.2 102.2 103.2 104.2 |" in summary_markdown(
+        _summary([0, 1, 2, 3, 4]))  # per-seed values with the table's one decimal
+
+
+def test_a_sweep_table_names_its_best_column_and_says_when_few_seeds_make_intervals_weak():
+    from mtrl.sweep_results import sweep_markdown
+
+    stats = {"iqm": 1.0, "mean": 1.0, "ci_low": 0.5, "ci_high": 1.5, "iqm_ci_low": 0.5, "iqm_ci_high": 1.5,
+             "per_seed": [0.5, 1.5]}
+    row = {"label": "lr=0.001", "setting": {"lr": 0.001}, "final_return": {"CartPole-v1": stats}, "score": stats,
+           "auc": stats, "diverged": {}}
+
+    def table(seeds):
+        return sweep_markdown({"grid": {"lr": [0.001]}, "tasks": ["CartPole-v1"], "seeds": seeds, "eval_steps": [100],
+                               "settings": [row], "best": "lr=0.001", "criterion": "final return"})
+
+    header = next(line for line in table([0, 1]).splitlines() if line.startswith("| lr"))
+    assert header.endswith("| diverged (frozen) at | best |")
+    assert table([0, 1]).endswith("| **best** |\n\nWith 2 seeds the 95% interval is not meaningful (with 2 it is "
+                                  "about the range); use 5 or more seeds for intervals.\n")
+    assert table(list(range(5))).endswith("| **best** |\n")
 
 
 def test_runs_record_the_commit_of_the_code_they_ran_and_whether_it_had_uncommitted_changes(tmp_path, monkeypatch):

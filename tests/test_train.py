@@ -137,6 +137,7 @@ def test_run_directory_outputs(tmp_path, tiny_config):
         ("buffer_size", 2, "buffer_size must be >= num_envs"),
         ("eval_every", 20_005, r"eval_every must be a multiple of num_envs \(10: .*got 20005; use 20000 or 20010"),
         ("total_steps", 99_995, r"total_steps must be a multiple of num_envs \(10: .*got 99995; use 99990 or 100000"),
+        ("eval_every", 7, r"eval_every must be a multiple of num_envs \(10: .*got 7; use 10$"),
         ("learning_starts", 5000.5, "learning_starts must be an integer >= 0, got 5000.5"),
         ("task_weights", (1.0,), "task_weights must have one weight per task \\(2\\), got 1"),
         ("task_weights", (1.0, float("nan")), r"task_weights must be finite and >= 0, got \(1.0, nan\)"),
