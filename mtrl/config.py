@@ -13,6 +13,15 @@ import warnings
 from typing import Literal
 
 
+class ConfigError(ValueError):
+    """A setting that cannot run. Its message starts with the setting's name (a field of `DQNConfig` or of
+    `mtrl.transfer.TransferConfig`), which the command line shows as its flag (``eval_every`` -> ``--eval-every``)."""
+
+    @property
+    def field(self) -> str:
+        return str(self).split(maxsplit=1)[0]
+
+
 @dataclasses.dataclass(frozen=True)
 class DQNConfig:
     """Multi-task DQN settings (static: changing one recompiles)."""
@@ -156,25 +165,25 @@ class DQNConfig:
         for name in positive:
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         for name, why in (("total_steps", "every iteration steps each env once"),
                           ("eval_every", "evaluations come between iterations")):
             value = getattr(self, name)
             if value % self.num_envs:
                 low = value - value % self.num_envs
                 nearest = f"{low} or {low + self.num_envs}" if low else f"{self.num_envs}"
-                raise ValueError(f"{name} must be a multiple of num_envs ({self.num_envs}: {why}), got {value}; use "
-                                 f"{nearest}")
+                raise ConfigError(f"{name} must be a multiple of num_envs ({self.num_envs}: {why}), got {value}; use "
+                                  f"{nearest}")
         if not _is_int(self.learning_starts) or self.learning_starts < 0:
-            raise ValueError(f"learning_starts must be an integer >= 0, got {self.learning_starts!r}")
+            raise ConfigError(f"learning_starts must be an integer >= 0, got {self.learning_starts!r}")
         for name in ("double_q", "dueling", "layer_norm", "learner_diagnostics"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.buffer_size < self.num_envs:
-            raise ValueError(f"buffer_size must be >= num_envs ({self.num_envs}), got {self.buffer_size}")
+            raise ConfigError(f"buffer_size must be >= num_envs ({self.num_envs}), got {self.buffer_size}")
         if self.n_step > 1 and self.buffer_size % self.num_envs:
-            raise ValueError(f"buffer_size must be a multiple of num_envs ({self.num_envs}) when n_step > 1 (n-step "
-                             f"windows follow each env through the buffer), got {self.buffer_size}")
+            raise ConfigError(f"buffer_size must be a multiple of num_envs ({self.num_envs}) when n_step > 1 (n-step "
+                              f"windows follow each env through the buffer), got {self.buffer_size}")
         checks = {
             "tau": (0.0 < self.tau <= 1.0, "in (0, 1]"),
             "lr": (self.lr > 0.0, "> 0"),
@@ -195,24 +204,24 @@ class DQNConfig:
         }
         for name, (ok, allowed) in checks.items():
             if not ok:
-                raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
         if self.loss_aggregation == "popart" and self.popart_step_size * self.batch_size >= 1.0:
-            raise ValueError(f"popart_step_size must be < 1 / batch_size ({1 / self.batch_size:.2g}): PopArt's "
-                             f"statistics take one step per target, got {self.popart_step_size}")
+            raise ConfigError(f"popart_step_size must be < 1 / batch_size ({1 / self.batch_size:.2g}): PopArt's "
+                              f"statistics take one step per target, got {self.popart_step_size}")
         if self.loss not in ("huber", "l2"):
-            raise ValueError(f"loss must be 'huber' or 'l2', got {self.loss!r}")
+            raise ConfigError(f"loss must be 'huber' or 'l2', got {self.loss!r}")
         if (not isinstance(self.torso, (tuple, list)) or not self.torso
                 or any(not _is_int(h) or h < 1 for h in self.torso)):
-            raise ValueError(f"torso must be a tuple of one or more positive integer layer sizes, got {self.torso!r}")
+            raise ConfigError(f"torso must be a tuple of one or more positive integer layer sizes, got {self.torso!r}")
         if self.task_weights is not None:
             if num_tasks is not None and len(self.task_weights) != num_tasks:
-                raise ValueError(
+                raise ConfigError(
                     f"task_weights must have one weight per task ({num_tasks}), got {len(self.task_weights)}"
                 )
             if not all(isinstance(w, numbers.Real) and math.isfinite(w) and w >= 0 for w in self.task_weights):
-                raise ValueError(f"task_weights must be finite and >= 0, got {self.task_weights}")
+                raise ConfigError(f"task_weights must be finite and >= 0, got {self.task_weights}")
             if not sum(self.task_weights) > 0:
-                raise ValueError(f"task_weights must not all be 0 (no task would train), got {self.task_weights}")
+                raise ConfigError(f"task_weights must not all be 0 (no task would train), got {self.task_weights}")
         if self.first_update_iteration >= self.iterations:
             warnings.warn(f"learning_starts ({self.learning_starts:,}) leaves no gradient update in total_steps "
                           f"({self.total_steps:,}) with update_every {self.update_every}: this run does not learn",

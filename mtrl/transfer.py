@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from mtrl.config import FIELDS_ADDED_LATER, DQNConfig
+from mtrl.config import FIELDS_ADDED_LATER, ConfigError, DQNConfig
 
 PER_TASK_PARTS = ("adapter", "head")
 
@@ -205,9 +205,9 @@ class TransferConfig(TransferSettings):
     def validate(self) -> TransferConfig:
         """Raise `ValueError` naming the first bad field and what is allowed; return self."""
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
         if not self.parts or any(p not in ("adapter", "torso", "head") for p in self.parts):
-            raise ValueError(f"parts must name parameter parts among adapter, torso, head; got {self.parts!r}")
+            raise ConfigError(f"parts must name parameter parts among adapter, torso, head; got {self.parts!r}")
         checks = {
             "unfreeze_at": (isinstance(self.unfreeze_at, int) and self.unfreeze_at >= 0, "an integer >= 0"),
             "unfreeze_lr_scale": (self.unfreeze_lr_scale > 0, "> 0"),
@@ -216,7 +216,7 @@ class TransferConfig(TransferSettings):
         }
         for name, (ok, allowed) in checks.items():
             if not ok:
-                raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
         return self
 
     def check_acts(self, config: DQNConfig) -> TransferConfig:
@@ -227,25 +227,25 @@ class TransferConfig(TransferSettings):
         if self.mode == "unfreeze":
             before = updates_before(config, min(self.unfreeze_at, config.total_steps))
             if before >= config.num_updates:
-                raise ValueError(f"unfreeze_at ({self.unfreeze_at:,}) must come before the run's last update "
-                                 f"(total_steps {config.total_steps:,}): the torso would never unfreeze and "
-                                 "'unfreeze' would be 'frozen'")
+                raise ConfigError(f"unfreeze_at ({self.unfreeze_at:,}) must come before the run's last update "
+                                  f"(total_steps {config.total_steps:,}): the torso would never unfreeze and "
+                                  "'unfreeze' would be 'frozen'")
             if before == 0 and self.unfreeze_lr_scale == 1:
-                raise ValueError(f"unfreeze_at ({self.unfreeze_at:,}) must come after the first update "
-                                 f"(learning_starts {config.learning_starts:,}), or unfreeze_lr_scale differ from 1: "
-                                 "otherwise 'unfreeze' is 'finetune'")
+                raise ConfigError(f"unfreeze_at ({self.unfreeze_at:,}) must come after the first update "
+                                  f"(learning_starts {config.learning_starts:,}), or unfreeze_lr_scale differ from 1: "
+                                  "otherwise 'unfreeze' is 'finetune'")
         if config.loss_aggregation == "popart" and "head" in self.parts and self.mode in ("frozen", "unfreeze", "l2sp"):
-            raise ValueError(f"parts must not include 'head' in mode {self.mode} with loss_aggregation 'popart': "
-                             "PopArt rescales the heads' last layer whenever its statistics move, so a frozen head "
-                             "would still change and L2-SP would compare normalised heads with unnormalised ones")
+            raise ConfigError(f"parts must not include 'head' in mode {self.mode} with loss_aggregation 'popart': "
+                              "PopArt rescales the heads' last layer whenever its statistics move, so a frozen head "
+                              "would still change and L2-SP would compare normalised heads with unnormalised ones")
         if self.mode == "joint" and config.task_weights is not None:
-            raise ValueError(f"task_weights must be unset in mode joint (got {config.task_weights}): joint weights the "
-                             "source tasks' losses 1 and the target tasks' transfer_factor itself")
+            raise ConfigError(f"task_weights must be unset in mode joint (got {config.task_weights}): joint weights "
+                              "the source tasks' losses 1 and the target tasks' transfer_factor itself")
         if self.mode == "l2sp" and self.l2sp_alpha == 0:
-            raise ValueError("l2sp_alpha must be > 0 in mode l2sp: with 0 the penalty vanishes and 'l2sp' is "
-                             "'finetune'")
+            raise ConfigError("l2sp_alpha must be > 0 in mode l2sp: with 0 the penalty vanishes and 'l2sp' is "
+                              "'finetune'")
         if self.mode == "joint" and self.transfer_factor == 0:
-            raise ValueError("transfer_factor must be > 0 in mode joint: with 0 the target tasks get no loss")
+            raise ConfigError("transfer_factor must be > 0 in mode joint: with 0 the target tasks get no loss")
         return self
 
     @classmethod

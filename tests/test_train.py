@@ -145,9 +145,12 @@ def test_run_directory_outputs(tmp_path, tiny_config):
     ],
 )
 def test_config_errors_before_compile(field, value, message):
+    from mtrl.config import ConfigError
+
     cfg = DQNConfig(**{field: value})
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message) as error:
         Trainer.create(["CartPole-v1", "Acrobot-v1"], cfg)
+    assert error.value.field == field  # the command line names it by its flag
 
 
 def test_a_run_without_any_update_is_warned_about_and_the_first_update_and_counts_are_where_learns_says():
