@@ -99,9 +99,9 @@ FIELD_RANGES: dict[str, dict[str, tuple]] = {
 
 def _check_range(env_id: str, field: str, value, spec: str) -> None:
     """Raise `ValueError` when ``value`` lies outside the field's `FIELD_RANGES` entry (every env: an episode cap of
-    at least one step)."""
-    low, strict, high = _AT_LEAST_ONE if field == "max_steps_in_episode" else \
-        FIELD_RANGES.get(env_id, {}).get(field, (None, False, None))
+    at least one step; every `LEARNER_FIELDS` setting: [0, 1])."""
+    low, strict, high = _AT_LEAST_ONE if field == "max_steps_in_episode" else _PROBABILITY if field in LEARNER_FIELDS \
+        else FIELD_RANGES.get(env_id, {}).get(field, (None, False, None))
     if isinstance(value, bool) or low is None:
         return
     if value < low or (strict and value == low) or (high is not None and value > high):
@@ -261,10 +261,8 @@ def parse_task(spec: str, protocol: str = "gymnax") -> Task:
         if name in overrides or name in learner:
             raise ValueError(f"task field {name!r} given twice in task spec {spec!r}")
         if name in LEARNER_FIELDS:
-            value = _coerce(env_id, name, raw, 0.0)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"task field {name!r} must be in [0, 1], got {value} in {spec!r}")
-            learner[name] = value
+            learner[name] = _coerce(env_id, name, raw, 0.0)
+            _check_range(env_id, name, learner[name], spec)
             continue
         if name in derived:
             raise ValueError(
