@@ -23,9 +23,10 @@ import os
 import shlex
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 
-from mtrl.config import DQNConfig
+from mtrl.config import ConfigError, DQNConfig
 from mtrl.logger import default_run_dir, environment_info, host_description, source_description, write_json
 
 # The library defaults the published studies (other than the quickstart and robustness) were made with: one-step
@@ -122,10 +123,17 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     checkpoint_every = getattr(args, "checkpoint_every", None)
     if checkpoint_every is not None and checkpoint_every < 0:
         parser.error(f"--checkpoint-every must be >= 0 (0 = only at the end), got {checkpoint_every}")
+    config = dataclasses.replace(config, total_steps=args.total_steps)
+    try:
+        with warnings.catch_warnings():  # a run without updates is the study's own choice (smokes): warned later
+            warnings.simplefilter("ignore", UserWarning)
+            config.validate()
+    except ConfigError as e:  # --total-steps is the config field a study's command line sets
+        parser.error(f"--total-steps{str(e)[len('total_steps'):]}" if e.field == "total_steps" else str(e))
     common = ("seeds", "seed", "total_steps", "run_dir", "rerun", "publish", "checkpoint_every")
     return StudyArgs(
         name=name,
-        config=dataclasses.replace(config, total_steps=args.total_steps),
+        config=config,
         seeds=list(range(args.seed, args.seed + args.seeds)),
         tuned_on=tuple(tuned_on),
         out=args.run_dir or default_run_dir(name),

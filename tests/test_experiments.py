@@ -79,6 +79,19 @@ def test_study_checkpoint_option_defaults_to_the_study_and_refuses_negative_valu
         parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "0"], checkpointed=False)
 
 
+def test_a_study_refuses_a_total_steps_its_config_cannot_run_naming_the_flag(capsys):
+    """Checked when the arguments are parsed, before anything trains: a usage error, not a traceback."""
+    import pytest
+
+    from experiments.common import parse_study_args
+    from mtrl.config import DQNConfig
+
+    with pytest.raises(SystemExit) as exc:
+        parse_study_args("doc", "s", DQNConfig(), ["--total-steps", "7"])
+    assert exc.value.code == 2
+    assert "error: --total-steps must be a multiple of num_envs (10: " in capsys.readouterr().err
+
+
 def test_results_files_name_run_directories_relative_to_the_working_directory(tmp_path):
     """A published results.json names no directory of the host that wrote it: absolute paths inside the working
     directory become relative; others (and non-path strings) stay as they are."""
