@@ -465,13 +465,12 @@ def returns_table(tasks: dict[str, dict[str, Any]]) -> str:
 
 
 def few_seeds_note(n: int) -> str:
-    """What an interval over ``n`` seeds is worth, as a paragraph ending in a blank line ("" from 5 seeds on)."""
+    """What an interval over ``n`` seeds is worth, one sentence ("" from 5 seeds on)."""
     if n == 1:
-        return ("With 1 seed there is no interval (its bounds are the seed's value); use 5 or more seeds for "
-                "intervals.\n\n")
+        return "With 1 seed there is no interval (its bounds are the seed's value); use 5 or more seeds for intervals."
     if n < 5:
         return (f"With {n} seeds the 95% interval is not meaningful (with 2 it is about the range); use 5 or more "
-                "seeds for intervals.\n\n")
+                "seeds for intervals.")
     return ""
 
 
@@ -479,10 +478,11 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     """Per-task final greedy return table plus timing."""
     table = returns_table({name: s["final_return"] for name, s in summary["tasks"].items()})
     n = len(summary["seeds"])
+    few = few_seeds_note(n)
     return (
         f"Final greedy return over {n} seed{'s' if n != 1 else ''} ({summary['seeds']}), "
-        f"{summary['env_steps_per_task']:,} env steps per task.\n\n{table}\n{few_seeds_note(n)}"
-        f"{_timing_line(summary)}\n"
+        f"{summary['env_steps_per_task']:,} env steps per task.\n\n{table}\n" + (f"{few}\n\n" if few else "")
+        + f"{_timing_line(summary)}\n"
     )
 
 

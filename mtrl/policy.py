@@ -152,7 +152,9 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
     if write:
         write_json(os.path.join(run_dir, "evaluation.json"), result)
         text = (f"Greedy return at {at:,} env steps per task, {episodes} episodes per task and seed, seeds "
-                f"{meta['seeds']}.\n\n" + returns_table(result["tasks"]) + "\n" + few_seeds_note(len(meta["seeds"])))
+                f"{meta['seeds']}.\n\n" + returns_table(result["tasks"]))
+        if few := few_seeds_note(len(meta["seeds"])):
+            text += f"\n{few}\n"
         with open(os.path.join(run_dir, "evaluation.md"), "w") as f:
             f.write(text)
         result["markdown"] = text

@@ -71,7 +71,7 @@ def sweep_markdown(results: dict[str, Any]) -> str:
             "task. Final greedy return: IQM [95% bootstrap interval of the IQM over seeds]; AUC: return averaged over "
             "the evaluations; a seed whose parameters became non-finite was frozen at its last finite logging window "
             f"(its returns are the frozen policy's). Best: `{results['best']}` ({results['criterion']}).\n\n"
-            + markdown_table(header, rows) + (f"\n{few.rstrip()}\n" if few else ""))
+            + markdown_table(header, rows) + (f"\n{few}\n" if few else ""))
 
 
 def write_sweep(run_dir: str, results: dict[str, Any]) -> None:
