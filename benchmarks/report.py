@@ -2,10 +2,11 @@
 
     python -m benchmarks.report [--results benchmarks/results] [--out docs/benchmarks.md]
 
-Copies, verbatim, each ``<results>/*.md`` written by a benchmark on the reference 2-core CPU host, each
-``<results>/cpu-*/*.md`` written on another CPU host (the folder names what differs, e.g. ``cpu-avx512``) and each
-``<results>/gpu-*/*.md`` written on an accelerator (the card is named in each), each table under its file's heading;
-the numbers are only those files' (regenerate them with the command each one states, ``--out`` naming the folder).
+Copies, verbatim, each ``<results>/*.md`` written by a benchmark on a 2-core CPU host, each ``<results>/cpu-*/*.md``
+the same benchmark on another CPU host kept beside it (the folder names what differs, e.g. ``cpu-avx512``) and each
+``<results>/gpu-*/*.md`` written on an accelerator, each table under its file's heading (each file names its host or
+card); the numbers are only those files' (regenerate them with the command each one states, ``--out`` naming the
+folder).
 """
 
 from __future__ import annotations
