@@ -144,6 +144,14 @@ def short_name(spec: str) -> str:
     return f"{env}:{fields}" if fields else env
 
 
+def short_names(specs: list[str]) -> list[str]:
+    """Compact labels of a task set's specs: the env's short name where the set has that env once
+    (``MountainCar-v0:gamma=0.98,eps_end=0.2`` beside ``CartPole-v1`` -> ``MountainCar``), else `short_name`
+    (``CartPole:length=0.25``, ``CartPole:length=0.5``)."""
+    envs = [spec.partition(":")[0] for spec in specs]
+    return [short_name(env if envs.count(env) == 1 else spec) for spec, env in zip(specs, envs, strict=True)]
+
+
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -281,7 +289,8 @@ class RunLogger:
                                  "charts/SPS": np.full(len(self.seeds), env_steps_per_s / len(self.seeds))})
         if self._bar is not None and eval_returns is not None:
             self._bar.update(step - self._bar.n)
-            shown = {short_name(n): f"{np.mean(eval_returns[:, t]):.0f}" for t, n in enumerate(self.task_names)}
+            labels = short_names(self.task_names)
+            shown = {label: f"{np.mean(eval_returns[:, t]):.0f}" for t, label in enumerate(labels)}
             self._bar.set_postfix({"env steps/s": f"{env_steps_per_s:,.0f}", **shown}, refresh=True)
 
     def _scalars(self, step: int, values: dict[str, np.ndarray]) -> None:

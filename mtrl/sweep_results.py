@@ -48,7 +48,7 @@ def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds
 def sweep_markdown(results: dict[str, Any]) -> str:
     """The sweep's table: one row per setting, best first marked."""
     from mtrl.evaluate import iqm_interval
-    from mtrl.logger import few_seeds_note, markdown_table, short_name
+    from mtrl.logger import few_seeds_note, markdown_table, short_names
 
     names, tasks = list(results["grid"]), results["tasks"]
 
@@ -62,7 +62,7 @@ def sweep_markdown(results: dict[str, Any]) -> str:
     rows = [[*(format_value(row['setting'][n]) for n in names), *(cell(row["final_return"][t]) for t in tasks),
              cell(row["score"]), cell(row["auc"]), diverged(row), "**best**" if row["label"] == results["best"] else ""]
             for row in results["settings"]]
-    header = [*names, *(short_name(t) for t in tasks), "mean over tasks", "AUC", "diverged (frozen) at", "best"]
+    header = [*names, *short_names(tasks), "mean over tasks", "AUC", "diverged (frozen) at", "best"]
     programs = results.get("programs", 1)
     few = few_seeds_note(len(results["seeds"]))
     return (f"Sweep of {len(results['settings'])} settings x {len(results['seeds'])} seeds "

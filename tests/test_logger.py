@@ -1,4 +1,4 @@
-from mtrl.logger import summary_markdown
+from mtrl.logger import short_names, summary_markdown
 
 
 def _summary(seeds):
@@ -70,3 +70,9 @@ def test_runs_record_the_commit_of_the_code_they_ran_and_whether_it_had_uncommit
     assert logger.source_revision() == {"commit": head, "dirty": True}
     described = logger.source_description({"source": logger.source_revision()})
     assert described == f"commit {head[:12]} with uncommitted changes"
+
+
+def test_labels_name_the_env_alone_where_the_task_set_has_it_once():
+    assert short_names(["CartPole-v1", "MountainCar-v0:gamma=0.98,eps_end=0.2"]) == ["CartPole", "MountainCar"]
+    assert short_names(["CartPole-v1:length=0.5", "CartPole-v1", "Acrobot-v1"]) == [
+        "CartPole:length=0.5", "CartPole", "Acrobot"]
