@@ -147,9 +147,11 @@ def short_name(spec: str) -> str:
 def short_names(specs: list[str]) -> list[str]:
     """Compact labels of a task set's specs: the env's short name where the set has that env once
     (``MountainCar-v0:gamma=0.98,eps_end=0.2`` beside ``CartPole-v1`` -> ``MountainCar``), else `short_name`
-    (``CartPole:length=0.25``, ``CartPole:length=0.5``)."""
+    (``CartPole:length=0.25``, ``CartPole:length=0.5``); the whole spec where two labels would be the same
+    (``Breakout-MinAtar`` beside ``Breakout-bsuite``)."""
     envs = [spec.partition(":")[0] for spec in specs]
-    return [short_name(env if envs.count(env) == 1 else spec) for spec, env in zip(specs, envs, strict=True)]
+    labels = [short_name(env if envs.count(env) == 1 else spec) for spec, env in zip(specs, envs, strict=True)]
+    return [spec if labels.count(label) > 1 else label for spec, label in zip(specs, labels, strict=True)]
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:

@@ -76,3 +76,5 @@ def test_labels_name_the_env_alone_where_the_task_set_has_it_once():
     assert short_names(["CartPole-v1", "MountainCar-v0:gamma=0.98,eps_end=0.2"]) == ["CartPole", "MountainCar"]
     assert short_names(["CartPole-v1:length=0.5", "CartPole-v1", "Acrobot-v1"]) == [
         "CartPole:length=0.5", "CartPole", "Acrobot"]
+    assert short_names(["Breakout-MinAtar", "Breakout-bsuite", "CartPole-v1"]) == [
+        "Breakout-MinAtar", "Breakout-bsuite", "CartPole"]  # never two tasks under one label
