@@ -129,7 +129,7 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
             warnings.simplefilter("ignore", UserWarning)
             config.validate()
     except ConfigError as e:  # --total-steps is the config field a study's command line sets
-        parser.error(f"--total-steps{str(e)[len('total_steps'):]}" if e.field == "total_steps" else str(e))
+        parser.error(e.with_flags({"total_steps"}))
     common = ("seeds", "seed", "total_steps", "run_dir", "rerun", "publish", "checkpoint_every")
     return StudyArgs(
         name=name,

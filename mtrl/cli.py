@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import math
 import os
-import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -426,19 +425,6 @@ def mtrl_warnings():
         yield
 
 
-def as_flags(error: ConfigError) -> str:
-    """``error``'s message with the settings it names written as their flags (``eval_every must be a multiple of
-    num_envs`` -> ``--eval-every must be a multiple of --num-envs``): its first word, and every other word that
-    is a setting's name with an underscore in it (one-word names such as ``torso`` are ordinary words too)."""
-    names = {f.name for f in dataclasses.fields(DQNConfig)} | {f.name for f in dataclasses.fields(TransferConfig)}
-
-    def flag(name: str) -> str:
-        return f"--{name.replace('_', '-')}" if name in names else name
-
-    head, _, rest = str(error).partition(" ")
-    return " ".join([flag(head), re.sub(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", lambda m: flag(m.group(0)), rest)])
-
-
 def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else list(args)
     if argv[:1] == ["--version"]:
@@ -468,7 +454,8 @@ def main(args: list[str] | None = None) -> None:
         with mtrl_warnings():
             command.run()
     except ConfigError as e:
-        print(f"mtrl: error: {as_flags(e)}", file=sys.stderr)
+        settings = {f.name for cls in (DQNConfig, TransferConfig) for f in dataclasses.fields(cls)}
+        print(f"mtrl: error: {e.with_flags(settings)}", file=sys.stderr)
         raise SystemExit(2) from None
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"mtrl: error: {e}", file=sys.stderr)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 import warnings
+from collections.abc import Collection
 from typing import Literal
 
 
@@ -20,6 +22,17 @@ class ConfigError(ValueError):
     @property
     def field(self) -> str:
         return str(self).split(maxsplit=1)[0]
+
+    def with_flags(self, settings: Collection[str]) -> str:
+        """The message with the ``settings`` it names written as command-line flags (``eval_every must be a multiple
+        of num_envs`` -> ``--eval-every must be a multiple of --num-envs``): its first word, and every other word
+        that is one of them with an underscore in it (one-word names such as ``torso`` are ordinary words too)."""
+
+        def flag(name: str) -> str:
+            return f"--{name.replace('_', '-')}" if name in settings else name
+
+        head, _, rest = str(self).partition(" ")
+        return " ".join([flag(head), re.sub(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", lambda m: flag(m.group(0)), rest)])
 
 
 @dataclasses.dataclass(frozen=True)
