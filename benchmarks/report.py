@@ -3,8 +3,8 @@
     python -m benchmarks.report [--results benchmarks/results] [--out docs/benchmarks.md]
 
 Copies, verbatim, each ``<results>/*.md`` written by a benchmark on a 2-core CPU host, each ``<results>/cpu-*/*.md``
-the same benchmark on another CPU host kept beside it (the folder names what differs, e.g. ``cpu-avx512``) and each
-``<results>/gpu-*/*.md`` written on an accelerator, each table under its file's heading (each file names its host or
+a benchmark rerun on another CPU host and kept beside the top-level table of the same name (the folder names what
+differs from that table's host, e.g. ``cpu-avx512``) and each ``<results>/gpu-*/*.md`` written on an accelerator, each table under its file's heading (each file names its host or
 card); the numbers are only those files' (regenerate them with the command each one states, ``--out`` naming the
 folder).
 """
@@ -25,8 +25,8 @@ def _key(path: str) -> tuple:
 
 def collect(results: str) -> str:
     local = sorted(glob.glob(os.path.join(results, "*.md")), key=_key)
-    other_cpus = sorted(glob.glob(os.path.join(results, "cpu-*")))
-    accelerators = sorted(glob.glob(os.path.join(results, "gpu-*")))
+    other_cpus, accelerators = (sorted(filter(os.path.isdir, glob.glob(os.path.join(results, pattern))))
+                                for pattern in ("cpu-*", "gpu-*"))
     parts = ["# Benchmarks\n",
              "Every table below is a benchmark's own output file, copied verbatim by `python -m benchmarks.report` "
              "(run by `make bench`); each states its command, host and versions. Ratios are measured within one "

@@ -88,6 +88,21 @@ def _ranges(seeds: Sequence[int]) -> str:
     return ("seeds " if len(seeds) > 1 else "seed ") + ", ".join(parts) if seeds else "no seeds"
 
 
+def with_total_steps(parser: argparse.ArgumentParser, config: DQNConfig, total_steps: int) -> DQNConfig:
+    """``config`` with the ``--total-steps`` given, checked while parsing: a value the config cannot run is a usage
+    error of ``parser`` (exit 2) naming the flag, not a traceback from inside the study."""
+    if total_steps < 1:
+        parser.error(f"--total-steps must be >= 1, got {total_steps}")
+    config = dataclasses.replace(config, total_steps=total_steps)
+    try:
+        with warnings.catch_warnings():  # a run without updates is the study's own choice (smokes): warned later
+            warnings.simplefilter("ignore", UserWarning)
+            config.validate()
+    except ConfigError as e:  # --total-steps is the config field a study's command line sets
+        parser.error(e.with_flags({"total_steps"}))
+    return config
+
+
 def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | None = None, seeds: int = 10,
                      tuned_on: Sequence[int] = (), extra: dict[str, dict] | None = None,
                      first_seed: int = HELD_OUT_FIRST_SEED,
@@ -118,18 +133,10 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    if args.total_steps < 1:
-        parser.error(f"--total-steps must be >= 1, got {args.total_steps}")
     checkpoint_every = getattr(args, "checkpoint_every", None)
     if checkpoint_every is not None and checkpoint_every < 0:
         parser.error(f"--checkpoint-every must be >= 0 (0 = only at the end), got {checkpoint_every}")
-    config = dataclasses.replace(config, total_steps=args.total_steps)
-    try:
-        with warnings.catch_warnings():  # a run without updates is the study's own choice (smokes): warned later
-            warnings.simplefilter("ignore", UserWarning)
-            config.validate()
-    except ConfigError as e:  # --total-steps is the config field a study's command line sets
-        parser.error(e.with_flags({"total_steps"}))
+    config = with_total_steps(parser, config, args.total_steps)
     common = ("seeds", "seed", "total_steps", "run_dir", "rerun", "publish", "checkpoint_every")
     return StudyArgs(
         name=name,

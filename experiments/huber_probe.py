@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import EARLIER_DEFAULTS
+from experiments.common import EARLIER_DEFAULTS, with_total_steps
 from mtrl import losses
 from mtrl.config import DQNConfig
 from mtrl.logger import default_run_dir, environment_info, host_description, source_description
@@ -346,6 +346,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sweep", choices=sorted(SWEEPS), default=None,
                         help="instead of the probe: final returns of every loss variant of this sweep")
     args = parser.parse_args(argv)
+    config = with_total_steps(parser, CONFIG, args.total_steps)
     if args.sweep:
         out = args.out or default_run_dir("huber_probe")
         os.makedirs(out, exist_ok=True)
@@ -355,7 +356,6 @@ def main(argv: list[str] | None = None) -> dict:
             data = json.load(f)
         plot(data["variants"], os.path.join(args.out, "q_values.png"), data["config"]["gamma"])
         return data
-    config = dataclasses.replace(CONFIG, total_steps=args.total_steps)
     out = args.out or default_run_dir("huber_probe")
     os.makedirs(out, exist_ok=True)
     results = {name: probe_variant(loss, delta, config, range(args.seeds)) for name, (loss, delta) in VARIANTS.items()}

@@ -21,18 +21,23 @@ class ConfigError(ValueError):
 
     @property
     def field(self) -> str:
-        return str(self).split(maxsplit=1)[0]
+        return (str(self).split(maxsplit=1) or [""])[0]
 
     def with_flags(self, settings: Collection[str]) -> str:
         """The message with the ``settings`` it names written as command-line flags (``eval_every must be a multiple
-        of num_envs`` -> ``--eval-every must be a multiple of --num-envs``): its first word, and every other word
-        that is one of them with an underscore in it (one-word names such as ``torso`` are ordinary words too)."""
+        of num_envs`` -> ``--eval-every must be a multiple of --num-envs``): its first word, and every other setting
+        name with an underscore in it (one-word names such as ``torso`` are ordinary words too). What the user gave
+        stays as given: nothing from ``got`` on, nor anything quoted (an apostrophe inside a word opens no quote)."""
 
         def flag(name: str) -> str:
             return f"--{name.replace('_', '-')}" if name in settings else name
 
         head, _, rest = str(self).partition(" ")
-        return " ".join([flag(head), re.sub(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", lambda m: flag(m.group(0)), rest)])
+        got = re.search(r"\bgot\b", rest)
+        explained, given = (rest[:got.start()], rest[got.start():]) if got else (rest, "")
+        explained = re.sub(r"(?<![A-Za-z])'[^']*'|\"[^\"]*\"|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b",
+                           lambda m: m.group(0) if m.group(0)[0] in "'\"" else flag(m.group(0)), explained)
+        return f"{flag(head)} {explained}{given}" if rest else flag(head)
 
 
 @dataclasses.dataclass(frozen=True)

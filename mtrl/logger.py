@@ -480,8 +480,8 @@ def few_seeds_note(n: int) -> str:
     if n == 1:
         return "With 1 seed there is no interval (its bounds are the seed's value); use 5 or more seeds for intervals."
     if n < 5:
-        return (f"With {n} seeds the 95% interval is not meaningful (with 2 it is about the range); use 5 or more "
-                "seeds for intervals.")
+        return (f"With {n} seeds the 95% interval is not meaningful (it spans about the range of the {n} values); "
+                "use 5 or more seeds for intervals.")
     return ""
 
 

@@ -10,7 +10,9 @@ def test_the_page_holds_every_table_verbatim_with_headings_nested(tmp_path):
     (tmp_path / "gpu-h100" / "minatar.md").write_text("# MinAtar throughput\n\n- host: H100\n")
     (tmp_path / "cpu-avx512").mkdir()
     (tmp_path / "cpu-avx512" / "minatar.md").write_text("# MinAtar throughput\n\n- host: EPYC with AVX-512\n")
+    (tmp_path / "cpu-notes.md").write_text("# Notes\n")  # a file, not a host's folder: a top-level table
     page = collect(str(tmp_path))
+    assert page.count("## On another CPU host") == 1 and page.count("## Notes") == 1
     assert page.index("## mtrl throughput") < page.index("## mtrl scaling") < page.index("## On another CPU host")
     assert page.index("- host: EPYC with AVX-512") < page.index("## On an accelerator") < page.index("- host: H100")
     assert page.count("### MinAtar throughput") == 2

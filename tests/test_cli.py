@@ -32,6 +32,9 @@ def test_help_lists_options_with_defaults():
          "use 10\n"),
         (["transfer", "--source", "/nonexistent", "--tasks", "CartPole-v1", "--mode", "unfreeze", "--unfreeze-at",
           "300000"], "error: --unfreeze-at (300,000) must come before the run's last update (--total-steps 300,000)"),
+        # ... but what the user gave stays as given, though it spells a setting
+        (["transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--parts", "num_envs"],
+         "error: --parts must name parameter parts among adapter, torso, head; got ('num_envs',)\n"),
         (["plot", "/nonexistent"], "has no eval.csv"),
         (["train", "--resume", "/nonexistent"], "'/nonexistent' is not a run directory"),
         (["train", "--resume", "/tmp", "--suite", "classic"], "--resume takes tasks, seeds and config"),
@@ -70,6 +73,18 @@ def test_bad_input_exits_with_a_clear_message(args, message, capsys):
         main(args)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_errors_flags_leave_what_the_user_gave_and_quoted_words_as_they_are():
+    from mtrl.config import ConfigError
+
+    settings = {"total_steps", "num_envs", "loss_aggregation", "parts"}
+    assert ConfigError("total_steps must be a multiple of num_envs, got num_envs").with_flags(settings) == \
+        "--total-steps must be a multiple of --num-envs, got num_envs"
+    assert ConfigError("parts must not be 'num_envs' in the run's loss_aggregation").with_flags(settings) == \
+        "--parts must not be 'num_envs' in the run's --loss-aggregation"
+    assert ConfigError("total_steps").with_flags(settings) == "--total-steps"
+    assert ConfigError("").field == ""
 
 
 def test_a_resume_refuses_other_seeds_than_the_runs(tmp_path, capsys):

@@ -80,16 +80,19 @@ def test_study_checkpoint_option_defaults_to_the_study_and_refuses_negative_valu
 
 
 def test_a_study_refuses_a_total_steps_its_config_cannot_run_naming_the_flag(capsys):
-    """Checked when the arguments are parsed, before anything trains: a usage error, not a traceback."""
+    """Checked when the arguments are parsed, before anything trains: a usage error, not a traceback (the studies'
+    common parser and the Huber probe's own)."""
     import pytest
 
+    from experiments import huber_probe
     from experiments.common import parse_study_args
     from mtrl.config import DQNConfig
 
-    with pytest.raises(SystemExit) as exc:
-        parse_study_args("doc", "s", DQNConfig(), ["--total-steps", "7"])
-    assert exc.value.code == 2
-    assert "error: --total-steps must be a multiple of num_envs (10: " in capsys.readouterr().err
+    for parse in (lambda argv: parse_study_args("doc", "s", DQNConfig(), argv), huber_probe.main):
+        with pytest.raises(SystemExit) as exc:
+            parse(["--total-steps", "7"])
+        assert exc.value.code == 2
+        assert "error: --total-steps must be a multiple of num_envs (10: " in capsys.readouterr().err
 
 
 def test_results_files_name_run_directories_relative_to_the_working_directory(tmp_path):

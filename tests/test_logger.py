@@ -30,8 +30,8 @@ def test_a_sweep_table_names_its_best_column_and_says_when_few_seeds_make_interv
 
     header = next(line for line in table([0, 1]).splitlines() if line.startswith("| lr"))
     assert header.endswith("| diverged (frozen) at | best |")
-    assert table([0, 1]).endswith("| **best** |\n\nWith 2 seeds the 95% interval is not meaningful (with 2 it is "
-                                  "about the range); use 5 or more seeds for intervals.\n")
+    assert table([0, 1]).endswith("| **best** |\n\nWith 2 seeds the 95% interval is not meaningful (it spans about "
+                                  "the range of the 2 values); use 5 or more seeds for intervals.\n")
     assert table(list(range(5))).endswith("| **best** |\n")
 
 

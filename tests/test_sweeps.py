@@ -285,9 +285,9 @@ def test_each_kind_of_setting_inside_a_sweep_learns_exactly_as_alone(tmp_path, t
 
 def test_a_popart_step_size_inside_a_sweep_learns_exactly_as_alone_at_xlas_default_optimisation(tmp_path,
                                                                                                tiny_config):
-    """`popart_step_size` as above, in a fresh process at XLA's default optimisation level (as users run). Under
-    the tests' reduced level (conftest) XLA compiles PopArt's statistics for 1 and for 2 runs differently, and the
-    two agree only to rounding (~1e-7)."""
+    """`popart_step_size` as above, in a fresh process at XLA's default optimisation level (as users run): under
+    the tests' reduced level (conftest) XLA has compiled PopArt's statistics differently for programs of different
+    numbers of runs (a 1-run and a 2-run program agreed only to rounding, ~1e-7)."""
     import subprocess
     import sys
 
