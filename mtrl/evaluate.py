@@ -52,6 +52,14 @@ def random_returns(taskset: TaskSet, num_episodes: int = 1000, seed: int = 0) ->
     return np.asarray(returns).mean(-1)
 
 
+def step_keys(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One evaluation step's keys from the loop's key: ``(next loop key, env step key, policy key)``, three
+    children of one split. jax's splits are prefix-stable (``split(k, 3)[:2] == split(k, 2)``), so the loop and
+    env keys are those of a two-way split: greedy evaluations, whose policy draws nothing, do not depend on the
+    third key."""
+    return tuple(jax.random.split(key, 3))
+
+
 def _episode_returns(taskset: TaskSet, num_episodes: int, policy: Callable, discounts: np.ndarray | None = None):
     """``one_run(params, key) -> (returns [T, E], discounted returns [T, E])`` of ``policy(params, obs [T, E, ...],
     key) -> actions [T, E]``; discounts ``[T]`` (default 1: the discounted return is the return)."""
@@ -70,8 +78,8 @@ def _episode_returns(taskset: TaskSet, num_episodes: int, policy: Callable, disc
 
         def body(carry):
             obs, env_states, returns, done, key, discounted, scale, t = carry
-            key, k_step = jax.random.split(key)
-            actions = policy(params, obs, jax.random.fold_in(k_step, 1))
+            key, k_step, k_policy = step_keys(key)
+            actions = policy(params, obs, k_policy)
             obs, env_states, reward, terminated, truncated, _ = taskset.step(k_step, env_states, actions)
             returns = returns + jnp.where(done, 0.0, reward)
             discounted = discounted + jnp.where(done, 0.0, scale * reward)

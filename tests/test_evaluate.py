@@ -165,3 +165,20 @@ def test_random_returns_of_cartpole_match_a_uniform_policy():
     returns = random_returns(make_taskset(["CartPole-v1", "CartPole-v1:length=2.5"]), num_episodes=500)
     assert 18 < returns[0] < 27  # uniform random CartPole lasts ~22 steps
     assert returns[1] > returns[0]  # a longer pole falls more slowly
+
+
+@pytest.mark.parametrize("impl", [None, "philox2x32"])  # random_returns' keys, and a run's evaluation keys
+def test_an_evaluation_steps_policy_key_is_none_of_its_env_keys_and_the_env_keys_are_a_two_way_splits(impl):
+    """The random policy's key is shared with no env's step key (`TaskSet.step` splits the step key into one per
+    task and env), and the loop and env keys equal a two-way split's: greedy evaluations are those of a loop that
+    drew no policy keys."""
+    from mtrl.evaluate import step_keys
+
+    key = jax.random.key(3, impl=impl)
+    loop, step, policy = step_keys(key)
+    data = jax.random.key_data
+    np.testing.assert_array_equal(np.stack([data(loop), data(step)]), data(jax.random.split(key)))
+    env_keys = data(jax.random.split(step, (3, 1000))).reshape(-1, 2)
+    for other in (data(policy), data(loop), data(step)):
+        assert not np.any(np.all(env_keys == other, axis=-1))
+    assert not np.array_equal(data(policy), data(loop)) and not np.array_equal(data(policy), data(step))
