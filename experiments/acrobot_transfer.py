@@ -29,7 +29,14 @@ import numpy as np
 
 from experiments.classic_multitask import SPECS
 from experiments.classic_transfer import SOURCE_CONFIG
-from experiments.common import EARLIER_DEFAULTS, parse_study_args, pretrain_and_study, scale_budget, write_study_results
+from experiments.common import (
+    EARLIER_DEFAULTS,
+    parse_study_args,
+    pretrain_and_study,
+    run,
+    scale_budget,
+    write_study_results,
+)
 from mtrl.config import DQNConfig
 from mtrl.evaluate import summarize
 from mtrl.logger import markdown_table
@@ -164,4 +171,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

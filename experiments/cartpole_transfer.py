@@ -13,7 +13,14 @@ continues an interrupted experiment (and refuses to mix in runs trained with oth
 
 from __future__ import annotations
 
-from experiments.common import EARLIER_DEFAULTS, parse_study_args, pretrain_and_study, publish_transfer, scale_budget
+from experiments.common import (
+    EARLIER_DEFAULTS,
+    parse_study_args,
+    pretrain_and_study,
+    publish_transfer,
+    run,
+    scale_budget,
+)
 from mtrl.config import DQNConfig
 from mtrl.transfer import TransferSettings
 
@@ -35,4 +42,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

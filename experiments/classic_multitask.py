@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from experiments.common import EARLIER_DEFAULTS, parse_study_args, run_wall_s, train_or_reuse, write_study_results
+from experiments.common import EARLIER_DEFAULTS, parse_study_args, run, run_wall_s, train_or_reuse, write_study_results
 from mtrl.config import DQNConfig
 from mtrl.logger import markdown_table
 
@@ -120,4 +120,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

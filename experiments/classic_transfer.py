@@ -16,7 +16,14 @@ from __future__ import annotations
 import os
 
 from experiments.classic_multitask import SPECS
-from experiments.common import EARLIER_DEFAULTS, parse_study_args, pretrain_and_study, publish_transfer, scale_budget
+from experiments.common import (
+    EARLIER_DEFAULTS,
+    parse_study_args,
+    pretrain_and_study,
+    publish_transfer,
+    run,
+    scale_budget,
+)
 from mtrl.config import DQNConfig
 from mtrl.transfer import TransferSettings
 
@@ -43,4 +50,4 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -24,7 +24,7 @@ import shlex
 import shutil
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mtrl.config import ConfigError, DQNConfig
 from mtrl.logger import default_run_dir, environment_info, host_description, source_description, write_json
@@ -86,6 +86,16 @@ def _ranges(seeds: Sequence[int]) -> str:
             parts.append(f"{start}–{s}" if s > start else f"{s}")
             start = None
     return ("seeds " if len(seeds) > 1 else "seed ") + ", ".join(parts) if seeds else "no seeds"
+
+
+def run(main: Callable[[], object]) -> None:
+    """An experiment's command: ``main()``, where a setting the study cannot run (`ConfigError`, raised before its
+    runs train) ends as a usage error naming it (``--total-steps`` as the flag), exit status 2, not a traceback."""
+    try:
+        main()
+    except ConfigError as e:
+        print(f"{os.path.basename(sys.argv[0])}: error: {e.with_flags({'total_steps'})}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def with_total_steps(parser: argparse.ArgumentParser, config: DQNConfig, total_steps: int) -> DQNConfig:
@@ -331,11 +341,14 @@ def pretrain_and_study(args: StudyArgs, out: str, source_tasks: list[str], targe
     from mtrl.study import transfer_study
     from mtrl.transfer import MODES, TransferSettings
 
+    transfer, modes = settings or TransferSettings(), modes or MODES
+    for mode in modes:  # every mode's settings must act within the targets' budget, checked before the source trains
+        transfer.with_mode(mode).validate().check_acts(target_config)
     source_dir = os.path.join(out, "source")
     train_or_reuse(source_tasks, source_config, args.seeds, source_dir, args.rerun, args.name,
                    checkpoints=args.checkpoints)
-    return transfer_study(source_dir, target_tasks, modes=modes or MODES, config=target_config, seeds=args.seeds,
-                          run_dir=os.path.join(out, "study"), transfer=settings or TransferSettings(),
+    return transfer_study(source_dir, target_tasks, modes=modes, config=target_config, seeds=args.seeds,
+                          run_dir=os.path.join(out, "study"), transfer=transfer,
                           rerun=args.rerun, **{"checkpoints": args.checkpoints, **study_kwargs})
 
 

@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import EARLIER_DEFAULTS, with_total_steps
+from experiments.common import EARLIER_DEFAULTS, run, with_total_steps
 from mtrl import losses
 from mtrl.config import DQNConfig
 from mtrl.logger import default_run_dir, environment_info, host_description, source_description
@@ -376,4 +376,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

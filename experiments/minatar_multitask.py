@@ -28,7 +28,7 @@ import os
 
 import numpy as np
 
-from experiments.common import StudyArgs, parse_study_args, train_or_collect, write_study_results
+from experiments.common import StudyArgs, parse_study_args, run, train_or_collect, write_study_results
 from experiments.minatar_common import (
     BUDGET_OPTION,
     COLLECT_OPTION,
@@ -176,4 +176,4 @@ def study_curves(out: str, games: list[str], finished_only: bool = False
     return steps, {label: r for label, (_, r) in runs.items()}
 
 if __name__ == "__main__":
-    main()
+    run(main)

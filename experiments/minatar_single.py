@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from experiments.common import parse_study_args, train_or_collect, write_study_results
+from experiments.common import parse_study_args, run, train_or_collect, write_study_results
 from experiments.minatar_common import (
     BUDGET_OPTION,
     COLLECT_OPTION,
@@ -61,4 +61,4 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

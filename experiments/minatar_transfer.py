@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from experiments.common import parse_study_args, pretrain_and_study, publish_transfer
+from experiments.common import parse_study_args, pretrain_and_study, publish_transfer, run
 from experiments.minatar_common import (
     BUDGET_OPTION,
     GAMES_OPTION,
@@ -79,4 +79,4 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import EARLIER_DEFAULTS, parse_study_args, write_study_results
+from experiments.common import EARLIER_DEFAULTS, parse_study_args, run, write_study_results
 from mtrl.config import DQNConfig
 from mtrl.evaluate import summarize
 from mtrl.logger import markdown_table
@@ -68,4 +68,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.common import parse_study_args, train_or_reuse, write_study_results
+from experiments.common import parse_study_args, run, train_or_reuse, write_study_results
 from experiments.robustness import TUNED_ON
 from mtrl.config import DQNConfig
 from mtrl.logger import summary_markdown
@@ -37,4 +37,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from experiments.common import EARLIER_DEFAULTS, parse_study_args, train_or_reuse, write_study_results
+from experiments.common import EARLIER_DEFAULTS, parse_study_args, run, train_or_reuse, write_study_results
 from mtrl.config import DQNConfig
 from mtrl.evaluate import iqm
 from mtrl.logger import markdown_table
@@ -103,4 +103,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -95,6 +95,30 @@ def test_a_study_refuses_a_total_steps_its_config_cannot_run_naming_the_flag(cap
         assert "error: --total-steps must be a multiple of num_envs (10: " in capsys.readouterr().err
 
 
+def test_a_transfer_setting_the_budget_cannot_act_on_is_a_usage_error_before_the_source_trains(tmp_path):
+    """`--total-steps 20000` leaves the CartPole transfer's unfreeze point (30k) after the targets' last update:
+    refused before the source run trains (no source directory), and the command exits 2 with the message, no
+    traceback."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    from experiments import cartpole_transfer
+    from mtrl.config import ConfigError
+
+    with pytest.raises(ConfigError, match="unfreeze_at"):
+        cartpole_transfer.main(["--total-steps", "20000", "--seeds", "1", "--run-dir", str(tmp_path)])
+    assert not (tmp_path / "source").exists()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-m", "experiments.cartpole_transfer", "--total-steps", "20000",
+                           "--run-dir", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert ("cartpole_transfer.py: error: unfreeze_at (30,000) must come before the run's last update "
+            "(--total-steps 20,000)") in proc.stderr
+
+
 def test_results_files_name_run_directories_relative_to_the_working_directory(tmp_path):
     """A published results.json names no directory of the host that wrote it: absolute paths inside the working
     directory become relative; others (and non-path strings) stay as they are."""
