@@ -4,9 +4,9 @@
 
 Copies, verbatim, each ``<results>/*.md`` written by a benchmark on a 2-core CPU host, each ``<results>/cpu-*/*.md``
 a benchmark rerun on another CPU host and kept beside the top-level table of the same name (the folder names what
-differs from that table's host, e.g. ``cpu-avx512``) and each ``<results>/gpu-*/*.md`` written on an accelerator, each table under its file's heading (each file names its host or
-card); the numbers are only those files' (regenerate them with the command each one states, ``--out`` naming the
-folder).
+differs from that table's host, e.g. ``cpu-avx512``) and each ``<results>/gpu-*/*.md`` written on an accelerator,
+each table under its file's heading (each file names its host or card); the numbers are only those files'
+(regenerate them with the command each one states, ``--out`` naming the folder).
 """
 
 from __future__ import annotations
