@@ -55,8 +55,8 @@ def random_returns(taskset: TaskSet, num_episodes: int = 1000, seed: int = 0) ->
 def step_keys(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One evaluation step's keys from the loop's key: ``(next loop key, env step key, policy key)``, three
     children of one split. jax's splits are prefix-stable (``split(k, 3)[:2] == split(k, 2)`` for its default
-    threefry and for philox keys; tested), so the loop and env keys are those of a two-way split: greedy evaluations, whose policy draws nothing, do not depend on the
-    third key."""
+    threefry and for philox keys; tested), so the loop and env keys are those of a two-way split: greedy
+    evaluations, whose policy draws nothing, do not depend on the third key."""
     return tuple(jax.random.split(key, 3))
 
 
