@@ -338,12 +338,11 @@ def pretrain_and_study(args: StudyArgs, out: str, source_tasks: list[str], targe
     """Pretrain ``source_tasks`` into ``out/source`` (reused when the same run is already there), then run every
     transfer mode on ``target_tasks`` into ``out/study`` (see `mtrl.study.transfer_study`; ``study_kwargs`` go to
     it and may replace the study's ``checkpoints``). Rerunning continues."""
-    from mtrl.study import transfer_study
+    from mtrl.study import check_modes, transfer_study
     from mtrl.transfer import MODES, TransferSettings
 
-    transfer, modes = settings or TransferSettings(), modes or MODES
-    for mode in modes:  # every mode's settings must act within the targets' budget, checked before the source trains
-        transfer.with_mode(mode).validate().check_acts(target_config)
+    transfer = settings or TransferSettings()
+    modes = check_modes(modes or MODES, transfer, target_config)  # before the source trains
     source_dir = os.path.join(out, "source")
     train_or_reuse(source_tasks, source_config, args.seeds, source_dir, args.rerun, args.name,
                    checkpoints=args.checkpoints)

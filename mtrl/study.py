@@ -103,6 +103,18 @@ def saved_mode_identity(run_dir: str, mode: str) -> dict[str, Any]:
     return identity
 
 
+def check_modes(modes: Sequence[str], transfer: TransferSettings, config: DQNConfig) -> list[str]:
+    """The study's modes (scratch first, each once), each mode's settings checked to act within the targets'
+    ``config`` (`TransferConfig.check_acts`): a study calls it before anything trains, its source run included."""
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ValueError(f"unknown modes {unknown}; allowed: {', '.join(MODES)}")
+    modes = ["scratch"] + [m for m in dict.fromkeys(modes) if m != "scratch"]
+    for mode in modes:
+        transfer.with_mode(mode).validate().check_acts(config)
+    return modes
+
+
 def transfer_study(
     source_run: str,
     tasks: Sequence[str],
@@ -134,10 +146,6 @@ def transfer_study(
 
     Returns the content of transfer.json.
     """
-    unknown = [m for m in modes if m not in MODES]
-    if unknown:
-        raise ValueError(f"unknown modes {unknown}; allowed: {', '.join(MODES)}")
-    modes = ["scratch"] + [m for m in dict.fromkeys(modes) if m != "scratch"]
     tasks = list(tasks)
     seeds = [int(s) for s in seeds]
     if not 0 < threshold <= 1.5:
@@ -151,8 +159,7 @@ def transfer_study(
 
     taskset = make_taskset(tasks, config.protocol)
     config.validate(taskset.num_tasks)
-    for mode in modes:  # every mode's settings must be able to act, before anything trains
-        transfer.with_mode(mode).validate().check_acts(config)
+    modes = check_modes(modes, transfer, config)  # before anything trains
     source = load_source(source_run, transfer.source_step)
     for mode in modes:  # and splice into the target network, before anything trains
         tcfg = transfer.with_mode(mode)
