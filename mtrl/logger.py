@@ -62,10 +62,15 @@ def host_description(info: dict[str, Any]) -> str:
     return host
 
 
+DOCS_PATHSPEC = (":(exclude)docs", ":(exclude)*.md")
+
+
 def source_revision() -> dict[str, Any] | None:
-    """``{"commit": sha, "dirty": bool}`` of the git checkout mtrl was imported from (``dirty``: tracked files
-    differ from the commit), or None where mtrl is not a checkout's own (an installed wheel) or git is missing:
-    which code produced a run, beside the package versions."""
+    """``{"commit": sha, "dirty": bool}`` of the git checkout mtrl was imported from (``dirty``: tracked files other
+    than documentation differ from the commit), or None where mtrl is not a checkout's own (an installed wheel) or
+    git is missing: which code produced a run, beside the package versions. Documentation (`DOCS_PATHSPEC`: docs/
+    and Markdown files) does not count, since no run reads it and publishing one study rewrites docs/results while
+    the next one trains."""
     import subprocess
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,13 +85,14 @@ def source_revision() -> dict[str, Any] | None:
     top = git("rev-parse", "--show-toplevel")
     if top is None or os.path.realpath(top) != os.path.realpath(root):
         return None
-    commit, status = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", *DOCS_PATHSPEC)
     return None if commit is None or status is None else {"commit": commit, "dirty": bool(status)}
 
 
 def source_description(info: dict[str, Any]) -> str | None:
-    """``"commit 1a2b3c4d5e6f"`` (``" with uncommitted changes"`` when dirty) from an `environment_info()` record;
-    None when it has no source revision."""
+    """``"commit 1a2b3c4d5e6f"`` (``" with uncommitted changes"`` when its code was dirty) from an
+    `environment_info()` record; None when it has no source revision."""
     source = info.get("source")
     if not source:
         return None

@@ -37,7 +37,7 @@ def test_a_sweep_table_names_its_best_column_and_says_when_few_seeds_make_interv
 
 def test_runs_record_the_commit_of_the_code_they_ran_and_whether_it_had_uncommitted_changes(tmp_path, monkeypatch):
     """mtrl imported from a git checkout (here a fresh one holding mtrl/logger.py): the HEAD commit and the dirty
-    flag, from tracked files only; outside a checkout, None."""
+    flag, from tracked files other than documentation only; outside a checkout, None."""
     import os
     import shutil
     import subprocess
@@ -50,7 +50,10 @@ def test_runs_record_the_commit_of_the_code_they_ran_and_whether_it_had_uncommit
         pytest.skip("git is not installed")
     repo = tmp_path / "repo"
     (repo / "mtrl").mkdir(parents=True)
+    (repo / "docs" / "results").mkdir(parents=True)
     (repo / "mtrl" / "logger.py").write_text("# mtrl\n")
+    (repo / "README.md").write_text("# readme\n")
+    (repo / "docs" / "results" / "study.json").write_text("{}\n")
     monkeypatch.setattr(logger, "__file__", str(repo / "mtrl" / "logger.py"))
     assert logger.source_revision() is None  # not a git checkout (yet)
 
@@ -61,11 +64,14 @@ def test_runs_record_the_commit_of_the_code_they_ran_and_whether_it_had_uncommit
                               env=env).stdout.strip()
 
     git("init", "-q")
-    git("add", "mtrl")
+    git("add", "mtrl", "docs", "README.md")
     git("commit", "-q", "-m", "x")
     head = git("rev-parse", "HEAD")
     (repo / "notes.txt").write_text("untracked files do not count")
     assert logger.source_revision() == {"commit": head, "dirty": False}
+    (repo / "README.md").write_text("# edited\n")
+    (repo / "docs" / "results" / "study.json").write_text('{"published": 1}\n')
+    assert logger.source_revision() == {"commit": head, "dirty": False}  # documentation runs nothing
     (repo / "mtrl" / "logger.py").write_text("# changed\n")
     assert logger.source_revision() == {"commit": head, "dirty": True}
     described = logger.source_description({"source": logger.source_revision()})
