@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import platform
@@ -99,9 +100,16 @@ def source_description(info: dict[str, Any]) -> str | None:
     return f"commit {source['commit'][:12]}" + (" with uncommitted changes" if source["dirty"] else "")
 
 
+@functools.cache
+def process_source_revision() -> dict[str, Any] | None:
+    """`source_revision()` as this process first asked for it (before its first run): the code a long study
+    imported, which a commit made while it trains does not change."""
+    return source_revision()
+
+
 def environment_info() -> dict[str, Any]:
-    """Package versions, Python, the CPU and the device the run used, and the source revision of mtrl's code
-    (`source_revision`)."""
+    """Package versions, Python, the CPU and the device the run used, and the source revision of the mtrl code this
+    process runs (`process_source_revision`)."""
     import jax
 
     versions = {}
@@ -120,7 +128,7 @@ def environment_info() -> dict[str, Any]:
         "avx512": avx512,
         "device": {"backend": jax.default_backend(), "kind": devices[0].device_kind, "count": len(devices),
                    "cpu_count": os.cpu_count()},
-        "source": source_revision(),
+        "source": process_source_revision(),
     }
 
 

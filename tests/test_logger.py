@@ -78,6 +78,21 @@ def test_runs_record_the_commit_of_the_code_they_ran_and_whether_it_had_uncommit
     assert described == f"commit {head[:12]} with uncommitted changes"
 
 
+def test_a_process_records_the_revision_of_the_code_it_imported_though_a_commit_lands_while_it_runs(monkeypatch):
+    """A study trains for hours while its author commits: every run it starts ran the code it imported."""
+    import mtrl.logger as logger
+
+    revisions = iter([{"commit": "a" * 40, "dirty": False}, {"commit": "b" * 40, "dirty": False}])
+    monkeypatch.setattr(logger, "source_revision", lambda: next(revisions))
+    logger.process_source_revision.cache_clear()
+    monkeypatch.setattr(logger, "_cpu", lambda: ("cpu", False))
+    try:
+        first, later = logger.environment_info()["source"], logger.environment_info()["source"]
+    finally:
+        logger.process_source_revision.cache_clear()
+    assert first == later == {"commit": "a" * 40, "dirty": False}
+
+
 def test_labels_name_the_env_alone_where_the_task_set_has_it_once():
     assert short_names(["CartPole-v1", "MountainCar-v0:gamma=0.98,eps_end=0.2"]) == ["CartPole", "MountainCar"]
     assert short_names(["CartPole-v1:length=0.5", "CartPole-v1", "Acrobot-v1"]) == [
