@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     multi_dir = os.path.join(out, "multi_task_popart" if popart else "multi_task")
     multi = train_or_reuse(SPECS, multi_config, seeds, multi_dir, args.rerun, args.name,
                            checkpoints=args.checkpoints)
-    single = {spec: train_or_reuse([spec], config, seeds, os.path.join(out, "single_" + spec.split(":")[0]),
-                                   args.rerun, args.name, checkpoints=args.checkpoints)
+    single_dirs = {spec: os.path.join(out, "single_" + spec.split(":")[0]) for spec in SPECS}
+    single = {spec: train_or_reuse([spec], config, seeds, single_dirs[spec], args.rerun, args.name,
+                                   checkpoints=args.checkpoints)
               for spec in SPECS}
     rows = compare(multi, single)
     data = {"config": dataclasses.asdict(config), "tasks": SPECS, "loss_aggregation": multi_config.loss_aggregation,
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             + ", ".join(f"{k}: {_wall(v)}" for k, v in single.items()) + "\n")
     write_study_results(args, "comparison_popart" if popart else "comparison", data, text,
                         "Multi-task vs single-task on classic control" + (" (PopArt)" if popart else ""),
-                        page="classic_multitask_popart" if popart else None)
+                        page="classic_multitask_popart" if popart else None,
+                        runs=[multi_dir, *single_dirs.values()])  # not the other aggregation's multi-task run
     return rows
 
 

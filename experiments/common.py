@@ -168,14 +168,15 @@ def run_wall_s(summary: dict) -> float | None:
     return all_sittings if all_sittings is not None else summary.get("wall_s")
 
 
-def runs_timing(root: str) -> dict:
-    """The training time of a study from its finished runs under ``root`` (the same whether they were trained now
+def runs_timing(roots: Sequence[str]) -> dict:
+    """The training time of a study from its finished runs under ``roots`` (the same whether they were trained now
     or reused; runs moved aside are not counted): ``wall_s`` summed over runs and over each run's sittings,
     ``runs``, ``partial`` (resumed runs whose earlier sittings' time is unknown: only their last sitting counts)
     ``devices`` (where the runs trained, from their config.json) and ``code`` (the source revisions they trained
     from, `mtrl.logger.source_description`)."""
     total, count, partial, devices, code = 0.0, 0, 0, set(), set()
-    for directory, _, files in os.walk(root):
+    walked = (entry for root in dict.fromkeys(roots) for entry in os.walk(root))
+    for directory, _, files in walked:
         if "summary.json" in files and ".replaced-" not in directory:
             with open(os.path.join(directory, "summary.json")) as f:
                 summary = json.load(f)
@@ -199,8 +200,9 @@ def _machine(info: dict) -> str:
     return f"{where} (jax {info.get('versions', {}).get('jax', '?')})"
 
 
-def provenance_header(args: StudyArgs) -> str:
-    """Markdown lines saying how a results file was made: command, seeds, host, package versions, run time."""
+def provenance_header(args: StudyArgs, runs: Sequence[str] | None = None) -> str:
+    """Markdown lines saying how a results file was made: command, seeds, host, package versions, and the
+    training time, devices and code of ``runs`` (run directories; default: every run under the study's directory)."""
     info = environment_info()
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
     host = host_description(info)
@@ -209,7 +211,7 @@ def provenance_header(args: StudyArgs) -> str:
              f"- versions: Python {info['python']}, {versions}",
              f"- code: {source_description(info) or 'not a git checkout'}",
              f"- written: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}"]
-    timing = runs_timing(args.out)
+    timing = runs_timing(runs if runs is not None else [args.out])
     if timing["runs"]:
         runs = timing["runs"]
         lines.append(f"- runs trained on: {'; '.join(timing['devices'])}")
@@ -236,17 +238,19 @@ def portable_paths(data, root: str):
 
 
 def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title: str,
-                        figures: dict[str, str] | None = None, page: str | None = None) -> None:
+                        figures: dict[str, str] | None = None, page: str | None = None,
+                        runs: Sequence[str] | None = None) -> None:
     """Write ``out/<stem>.json`` (``data`` plus provenance; paths relative to the working directory) and
     ``out/<stem>.md`` (title, provenance header, ``text``), print the text; with ``--publish`` also
     docs/results/<page>.md (default: the study's name),
     docs/results/<study>/<stem>.json and the ``figures`` (name -> path of a file the study wrote), shown at the end
-    of the published page."""
+    of the published page. ``runs``: the run directories the results come from, whose training time the header
+    sums (default: every run under ``out``; a study whose directory also holds another page's runs names its own)."""
     os.makedirs(args.out, exist_ok=True)
     data = {**data, "seeds": args.seeds, "tuned_on": list(args.tuned_on), "held_out": args.held_out,
             "command": ["python", "-m", f"experiments.{args.name}", *sys.argv[1:]], **environment_info()}
     data = portable_paths(data, os.path.abspath(os.getcwd()))
-    markdown = f"# {title}\n\n{provenance_header(args)}\n{text}"
+    markdown = f"# {title}\n\n{provenance_header(args, runs)}\n{text}"
     targets = [(os.path.join(args.out, f"{stem}.json"), os.path.join(args.out, f"{stem}.md"))]
     if args.publish:
         targets.append((os.path.join(DOCS_RESULTS, args.name, f"{stem}.json"),
@@ -372,4 +376,5 @@ def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str, vari
         parts.append((f"## {heading}\n\n" if heading else "") + "Source run, final greedy return:\n\n" + source_text
                      + "\nTransfer vs scratch:\n\n" + study_markdown(study))
     write_study_results(args, "_".join(filter(None, ("results", variant))), {"studies": studies}, "\n".join(parts),
-                        title, figures, page="_".join(filter(None, (args.name, variant))))
+                        title, figures, page="_".join(filter(None, (args.name, variant))),
+                        runs=[os.path.dirname(study["source_run"]) for study in studies.values()])

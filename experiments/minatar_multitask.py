@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             "not_finished": missing, "runs": {"single": single, **{k: v[games[0]] for k, v in multi.items()}}}
     write_study_results(args, budget_name, data, text, "MinAtar: five games in one network",
                         figures={f"{budget_name}_curves.png": figure} if curves is not None else None,
-                        page="minatar" if budget_name == "cpu" else f"minatar_{budget_name}")
+                        page="minatar" if budget_name == "cpu" else f"minatar_{budget_name}",
+                        runs=[*(os.path.join(args.out, name) for name in AGGREGATIONS),
+                              *(os.path.join(args.out, "single", game) for game in games)])
     return data["runs"]
 
 

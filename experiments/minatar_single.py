@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             f"{cfg.eval_episodes} episodes per seed): IQM [95% bootstrap interval of the IQM over seeds].\n\n"
             + results_table({"alone": single}, cfg.protocol, games))
     write_study_results(args, "results", {"budget": budget_name, "config": dataclasses.asdict(cfg), "single": single},
-                        text,
-                        "MinAtar: each game alone")
+                        text, "MinAtar: each game alone",
+                        runs=[os.path.join(args.out, "single", game) for game in games])
     return single
 
 

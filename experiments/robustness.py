@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
             + table(results, tasks, len(args.seeds))
             + "\n" + "\n".join(f"- {name}: {VARIANTS[name] or 'the baseline'}" for name in names) + "\n")
     write_study_results(args, "results", {"variants": {n: VARIANTS[n] for n in names}, "results": results}, text,
-                        "Robustness: stabilisers on cartpole-lengths")
+                        "Robustness: stabilisers on cartpole-lengths",
+                        runs=[os.path.join(args.out, slug(name)) for name in names])
     return results
 
 

@@ -153,3 +153,28 @@ def test_a_study_may_replace_the_checkpoint_options_of_its_transfer_runs(monkeyp
     calls.clear()
     common.pretrain_and_study(args, str(tmp_path), ["CartPole-v1"], ["Acrobot-v1"], DQNConfig(), DQNConfig())
     assert calls["study"]["checkpoints"] == args.checkpoints == CheckpointOptions(every=4000)
+
+
+def test_a_page_sums_the_training_time_of_its_own_runs_not_of_every_run_sharing_its_directory(tmp_path):
+    """classic_multitask's sum and PopArt pages share the single-task runs of one directory; each page's header
+    counts its multi-task run and those, not the other page's multi-task run."""
+    from experiments.common import StudyArgs, provenance_header
+    from mtrl.config import DQNConfig
+
+    def finished_run(name, wall_s, commit):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"wall_s": wall_s, "wall_s_all_sittings": wall_s}))
+        (tmp_path / name / "config.json").write_text(json.dumps({"source": {"commit": commit, "dirty": False}}))
+
+    finished_run("multi_task", 600.0, "a" * 40)
+    finished_run("multi_task_popart", 6000.0, "b" * 40)
+    finished_run("single_CartPole-v1", 120.0, "a" * 40)
+    args = StudyArgs("classic_multitask", DQNConfig(), [0], (), str(tmp_path), False, False, {})
+
+    def header_line(start, runs=None):
+        return next(line for line in provenance_header(args, runs).splitlines() if line.startswith(start))
+
+    own = [str(tmp_path / "multi_task"), str(tmp_path / "single_CartPole-v1")]
+    assert header_line("- training wall time", own).startswith("- training wall time: 12.0 min (sum over the 2 runs")
+    assert header_line("- runs trained from", own) == f"- runs trained from: commit {'a' * 12}"
+    assert header_line("- training wall time").startswith("- training wall time: 112.0 min (sum over the 3 runs")
