@@ -174,10 +174,10 @@ def runs_timing(roots: Sequence[str]) -> dict:
     ``runs``, ``partial`` (resumed runs whose earlier sittings' time is unknown: only their last sitting counts)
     ``devices`` (where the runs trained, from their config.json) and ``code`` (the source revisions they trained
     from, `mtrl.logger.source_description`)."""
-    total, count, partial, devices, code = 0.0, 0, 0, set(), set()
-    walked = (entry for root in dict.fromkeys(roots) for entry in os.walk(root))
-    for directory, _, files in walked:
-        if "summary.json" in files and ".replaced-" not in directory:
+    total, count, partial, devices, code, seen = 0.0, 0, 0, set(), set(), set()
+    for directory, _, files in (entry for root in roots for entry in os.walk(root)):
+        if "summary.json" in files and ".replaced-" not in directory and os.path.realpath(directory) not in seen:
+            seen.add(os.path.realpath(directory))  # a run named twice, or inside another root, counts once
             with open(os.path.join(directory, "summary.json")) as f:
                 summary = json.load(f)
             known = run_wall_s(summary)
@@ -377,4 +377,11 @@ def publish_transfer(args: StudyArgs, studies: dict[str, dict], title: str, vari
                      + "\nTransfer vs scratch:\n\n" + study_markdown(study))
     write_study_results(args, "_".join(filter(None, ("results", variant))), {"studies": studies}, "\n".join(parts),
                         title, figures, page="_".join(filter(None, (args.name, variant))),
-                        runs=[os.path.dirname(study["source_run"]) for study in studies.values()])
+                        runs=[run for study in studies.values() for run in study_runs(study)])
+
+
+def study_runs(study: dict) -> list[str]:
+    """The run directories a `pretrain_and_study` study's results come from: its source and its modes' runs
+    (``out/source``, ``out/study/<mode>``; not the runs of modes left out this time)."""
+    study_dir = os.path.join(os.path.dirname(study["source_run"]), "study")
+    return [study["source_run"], *(os.path.join(study_dir, mode) for mode in study["modes"])]

@@ -87,7 +87,8 @@ def source_revision() -> dict[str, Any] | None:
     if top is None or os.path.realpath(top) != os.path.realpath(root):
         return None
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", *DOCS_PATHSPEC)
+    # no optional locks: a status refresh must not hold index.lock against the author's own commits
+    status = git("--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", ".", *DOCS_PATHSPEC)
     return None if commit is None or status is None else {"commit": commit, "dirty": bool(status)}
 
 

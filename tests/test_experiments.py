@@ -178,3 +178,32 @@ def test_a_page_sums_the_training_time_of_its_own_runs_not_of_every_run_sharing_
     assert header_line("- training wall time", own).startswith("- training wall time: 12.0 min (sum over the 2 runs")
     assert header_line("- runs trained from", own) == f"- runs trained from: commit {'a' * 12}"
     assert header_line("- training wall time").startswith("- training wall time: 112.0 min (sum over the 3 runs")
+    overlapping = [own[0], own[0] + "/", str(tmp_path)]  # a run named twice and inside another root counts once
+    assert header_line("- training wall time", overlapping).startswith("- training wall time: 112.0 min (sum over "
+                                                                      "the 3 runs")
+
+
+def test_the_classic_and_transfer_pages_name_exactly_the_runs_they_report(monkeypatch, tmp_path):
+    from experiments import common
+    from experiments.common import study_runs
+
+    trained, written = [], {}
+    monkeypatch.setattr(classic_multitask, "train_or_reuse", lambda tasks, config, seeds, run_dir, *a, **k: (
+        trained.append(run_dir) or _summary(tasks[0], [1.0, 2.0]) if len(tasks) == 1 else
+        {"tasks": {t: _summary(t, [1.0, 2.0])["tasks"][t] for t in tasks}, "wall_s": 1.0}))
+    monkeypatch.setattr(classic_multitask, "write_study_results", lambda *a, runs=None, **k: written.update(runs=runs))
+    classic_multitask.main(["--run-dir", str(tmp_path), "--loss-aggregation", "popart"])
+    assert written["runs"] == [str(tmp_path / "multi_task_popart"), *trained]
+    assert len(trained) == len(classic_multitask.SPECS)
+
+    import mtrl.study
+
+    monkeypatch.setattr(common, "write_study_results", lambda *a, runs=None, **k: written.update(runs=runs))
+    monkeypatch.setattr(mtrl.study, "study_markdown", lambda study: "")
+    studies = {f"Target: {game}": {"source_run": f"/r/{game}/source", "modes": ["scratch", "finetune"]}
+               for game in ("Seaquest", "Breakout")}
+    args = common.StudyArgs("minatar_transfer", None, [0], (), "/r", False, False, {})
+    common.publish_transfer(args, studies, "title")
+    assert written["runs"] == [*study_runs(studies["Target: Seaquest"]), *study_runs(studies["Target: Breakout"])]
+    assert study_runs(studies["Target: Seaquest"]) == [
+        "/r/Seaquest/source", "/r/Seaquest/study/scratch", "/r/Seaquest/study/finetune"]  # not modes left out

@@ -53,6 +53,7 @@ def test_runs_record_the_commit_of_the_code_they_ran_and_whether_it_had_uncommit
     (repo / "docs" / "results").mkdir(parents=True)
     (repo / "mtrl" / "logger.py").write_text("# mtrl\n")
     (repo / "README.md").write_text("# readme\n")
+    (repo / "mtrl" / "notes.md").write_text("# notes\n")
     (repo / "docs" / "results" / "study.json").write_text("{}\n")
     monkeypatch.setattr(logger, "__file__", str(repo / "mtrl" / "logger.py"))
     assert logger.source_revision() is None  # not a git checkout (yet)
@@ -71,6 +72,7 @@ def test_runs_record_the_commit_of_the_code_they_ran_and_whether_it_had_uncommit
     assert logger.source_revision() == {"commit": head, "dirty": False}
     (repo / "README.md").write_text("# edited\n")
     (repo / "docs" / "results" / "study.json").write_text('{"published": 1}\n')
+    (repo / "mtrl" / "notes.md").write_text("# edited notes\n")
     assert logger.source_revision() == {"commit": head, "dirty": False}  # documentation runs nothing
     (repo / "mtrl" / "logger.py").write_text("# changed\n")
     assert logger.source_revision() == {"commit": head, "dirty": True}
