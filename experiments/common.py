@@ -213,10 +213,10 @@ def provenance_header(args: StudyArgs, runs: Sequence[str] | None = None) -> str
              f"- written: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}"]
     timing = runs_timing(runs if runs is not None else [args.out])
     if timing["runs"]:
-        runs = timing["runs"]
+        n = timing["runs"]
         lines.append(f"- runs trained on: {'; '.join(timing['devices'])}")
         lines.append(f"- runs trained from: {'; '.join(timing['code'])}")
-        lines.append(f"- training wall time: {timing['wall_s'] / 60:.1f} min (sum over the {runs} run{'s' * (runs > 1)}"
+        lines.append(f"- training wall time: {timing['wall_s'] / 60:.1f} min (sum over the {n} run{'s' * (n > 1)}"
                      " and their sittings, from their summary.json"
                      + (f"; only the last sitting of {timing['partial']} resumed run{'s' * (timing['partial'] > 1)}, "
                         "whose earlier sittings were not recorded" if timing["partial"] else "") + ")")
