@@ -18,10 +18,12 @@ demo: $(STAMP)
 	$(PY) -m experiments.quickstart
 
 # The suite in 2 worker processes (pytest-xdist): XLA compiles mostly on one core, so two halve the time on 2 cores.
+# Work stealing: a worker that runs out of tests takes the other's queued ones, so a few long tests (multi-process,
+# sharded and resume runs of 30-60 s) do not leave one worker idle at the end.
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mtrl experiments benchmarks tests
