@@ -114,12 +114,13 @@ def with_total_steps(parser: argparse.ArgumentParser, config: DQNConfig, total_s
 
 
 def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | None = None, seeds: int = 10,
-                     tuned_on: Sequence[int] = (), extra: dict[str, dict] | None = None,
+                     tuned_on: Sequence[int] = (), extra: dict[str | tuple[str, ...], dict] | None = None,
                      first_seed: int = HELD_OUT_FIRST_SEED,
                      checkpoint_every: int | None = None, checkpointed: bool = True) -> StudyArgs:
     """``--seeds``, ``--seed``, ``--total-steps``, ``--run-dir``, ``--rerun``, ``--publish`` of a study,
     ``--checkpoint-every`` when its runs are ``checkpointed`` (default ``checkpoint_every``), plus the study's own
-    options ``extra`` (flag -> `add_argument` keywords; values in `StudyArgs.options` by dest)."""
+    options ``extra`` (flag, or a tuple of a flag and its aliases -> `add_argument` keywords; values in
+    `StudyArgs.options` by dest)."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=seeds, help=f"number of seeds (default {seeds})")
     parser.add_argument("--seed", type=int, default=first_seed,
@@ -138,8 +139,8 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
                             help="env steps per task between checkpoints (default: "
                                  + (f"{checkpoint_every:,}" if checkpoint_every is not None else "train's")
                                  + "; 0 = only at the end of each run); a stopped study resumes from the last one")
-    for flag, kwargs in (extra or {}).items():
-        parser.add_argument(flag, **kwargs)
+    for flags, kwargs in (extra or {}).items():
+        parser.add_argument(*((flags,) if isinstance(flags, str) else flags), **kwargs)
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")

@@ -2,7 +2,7 @@
 
     python -m experiments.minatar_transfer [--budget smoke|cpu|paper] [--targets G,...] [--games G,...] [--modes M,...]
                                            [--seeds S] [--seed 1000] [--total-steps N] [--run-dir DIR] [--rerun]
-                                           [--aggregation sum|popart] [--publish]
+                                           [--loss-aggregation sum|popart] [--publish]
 
 For each target game (default: all five): pretrain on the other four games (the other ``--games``; same per-game
 budget and settings as `experiments.minatar_multitask`), then train the target in every transfer mode — scratch,
@@ -11,11 +11,11 @@ the last evaluations, AUC, transfer ratio, time to threshold, censored; `mtrl.st
 differ (4-10), so every network here maps each game's channels through its own 1x1-conv adapter
 (`ADAPTER_CHANNELS`) before the shared torso: the torso then has the same shape for any set of games and splices
 unchanged.
-``--aggregation popart`` trains the source and every target run (scratch included, so the comparison stays like
-for like) with PopArt-normalised losses instead of their plain sum, into its own results page; use its own
-``--run-dir``. Normalised returns use the MinAtar paper's DQN at 5M frames as the reference (`PAPER_DQN_5M`; its
-protocol differs unless `--budget paper`). Rerunning the same command continues: finished runs are reused,
-interrupted ones resumed.
+``--loss-aggregation popart`` (alias ``--aggregation``) trains the source and every target run (scratch included, so
+the comparison stays like for like) with PopArt-normalised losses instead of their plain sum, into its own results
+page; use its own ``--run-dir``. Normalised returns use the MinAtar paper's DQN at 5M frames as the reference
+(`PAPER_DQN_5M`; its protocol differs unless `--budget paper`). Rerunning the same command continues: finished runs
+are reused, interrupted ones resumed.
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     extra = {**BUDGET_OPTION, **GAMES_OPTION,
              "--targets": {"default": None, "help": "comma-separated target games (default: every game of --games)"},
              "--modes": {"default": ",".join(MODES), "help": f"transfer modes (default: {','.join(MODES)})"},
-             "--aggregation": {"choices": AGGREGATIONS, "default": "sum",
+             ("--loss-aggregation", "--aggregation"): {"choices": AGGREGATIONS, "default": "sum",
                                "help": "loss aggregation of the source and of every target run, scratch included: "
                                        "sum (default) or popart (published as minatar_transfer_popart)"}}
     args = parse_study_args(__doc__, "minatar_transfer", config, argv, seeds=budget.seeds, tuned_on=TUNED_ON,
                             extra=extra, checkpoint_every=budget.checkpoint_every)
-    aggregation = args.options["aggregation"]
+    aggregation = args.options["loss_aggregation"]
     args = dataclasses.replace(args, config=dataclasses.replace(args.config, loss_aggregation=aggregation))
     modes = [m.strip() for m in args.options["modes"].split(",") if m.strip()]
     # unfreeze after a fifth of the target budget, and not before the first update (else 'unfreeze' is 'finetune')

@@ -20,7 +20,7 @@ import optax
 from flax import struct
 
 from mtrl import losses, popart, replay
-from mtrl.config import DQNConfig
+from mtrl.config import ConfigError, DQNConfig
 from mtrl.networks import MultiTaskQNetwork
 from mtrl.tasks import TaskSet
 
@@ -129,11 +129,11 @@ class Agent:
         """Agent for ``taskset``; ``optimizer`` overrides the config's (transfer modes build their own).
 
         Raises:
-            ValueError: ``conv_channels`` set while the tasks' observations are not images ``[H, W, C]``.
+            ConfigError: ``conv_channels`` set while the tasks' observations are not images ``[H, W, C]``.
         """
         if config.conv_channels and len(taskset.obs_shape) != 3:
-            raise ValueError(f"conv_channels={tuple(config.conv_channels)} needs image observations [H, W, C]; the "
-                             f"tasks' observations are {taskset.obs_shape}; use conv_channels=() for them")
+            raise ConfigError(f"conv_channels {tuple(config.conv_channels)} needs image observations [H, W, C]; the "
+                              f"tasks' observations have shape {taskset.obs_shape}: leave conv_channels empty for them")
         network = MultiTaskQNetwork(
             num_tasks=taskset.num_tasks,
             num_actions=taskset.num_actions,

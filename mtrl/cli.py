@@ -40,8 +40,8 @@ class RunOptions:
     """env steps per task between training-metric records (metrics.jsonl, TensorBoard); moved (at most 2.5x) to divide
     the evaluation chunk, and at most --eval-every"""
     stop_at_step: int | None = None
-    """save and stop at this many env steps per task (continue a run later with `mtrl train --resume DIR`, a sweep
-    by rerunning its command)"""
+    """save and stop at the first evaluation (every --eval-every env steps per task) at or after this many env steps
+    per task (continue a run later with `mtrl train --resume DIR`, a sweep by rerunning its command)"""
     overwrite: bool = False
     """if --run-dir already holds a run, move it aside (to <run-dir>.replaced-<time>) instead of refusing"""
     tensorboard: bool = False
@@ -67,6 +67,11 @@ class RunOptions:
     def seed_list(self) -> list[int]:
         if self.seeds < 1:
             raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
+        from mtrl.trainer import SEED_LIMIT
+
+        if self.seed < 0 or self.seed + self.seeds > SEED_LIMIT:
+            raise ValueError(f"--seed must be >= 0 and --seed + --seeds at most 2**32 (seeds are uint32), got --seed "
+                             f"{self.seed} with --seeds {self.seeds}")
         return list(range(self.seed, self.seed + self.seeds))
 
     def train_kwargs(self) -> dict:
@@ -80,6 +85,13 @@ class RunOptions:
             require_tensorboard()
         if self.log_every < 1:
             raise ValueError(f"--log-every must be a positive number of env steps per task, got {self.log_every}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"--checkpoint-every must be >= 0 env steps per task (0 = only at the end), got "
+                             f"{self.checkpoint_every}")
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}")
+        if self.stop_at_step is not None and self.stop_at_step < 1:
+            raise ValueError(f"--stop-at-step must be >= 1 env steps per task, got {self.stop_at_step}")
         checkpoints = CheckpointOptions(every=self.checkpoint_every, keep=self.keep_checkpoints).validate()
         kwargs = {"progress": self.progress, "tensorboard": self.tensorboard, "checkpoints": checkpoints,
                   "stop_at_step": self.stop_at_step, "overwrite": self.overwrite, "log_every": self.log_every}
@@ -132,6 +144,9 @@ class Train:
 
         if self.tasks or self.suite:
             raise ValueError("--resume takes tasks, seeds and config from the run directory; drop --tasks/--suite")
+        if self.run_options.run_dir is not None and (os.path.realpath(self.run_options.run_dir)
+                                                     != os.path.realpath(self.resume)):
+            raise ValueError(f"--run-dir: a resume continues in its own directory ({self.resume}); drop --run-dir")
         meta = run_metadata(self.resume)
         saved = DQNConfig.from_dict(meta["config"])
         options = self.run_options
@@ -396,6 +411,8 @@ class Evaluate:
     def run(self) -> None:
         from mtrl.policy import evaluate_run
 
+        if self.episodes is not None and self.episodes < 1:
+            raise ValueError(f"--episodes must be >= 1, got {self.episodes}")
         result = evaluate_run(self.run_dir, self.episodes, self.step, self.tasks)
         print(result["markdown"])
         print(f"written: {self.run_dir}/evaluation.json, evaluation.md")
@@ -433,7 +450,8 @@ def main(args: list[str] | None = None) -> None:
         print(f"mtrl {__version__}")
         return
     command = tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="mtrl", args=args,
-                                                   description="Multi-task and transfer deep Q-learning in JAX.")
+                                                   description="Multi-task and transfer deep Q-learning in JAX. "
+                                                               "`mtrl --version` prints the version.")
     options = getattr(command, "run_options", None)
     if options is not None and options.distributed:
         why = None

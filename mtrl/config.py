@@ -85,7 +85,8 @@ class DQNConfig:
     double_q: bool = True
     """double-DQN targets (False = plain max over the target network)"""
     loss: Literal["huber", "l2"] = "l2"
-    """TD loss: l2 = ½δ². Huber (δ=1) learned CartPole far worse with these settings; see README."""
+    """TD loss: l2 = ½δ², or huber (δ = --huber-delta). Huber (δ=1) learned CartPole far worse with these settings
+    (docs/results/huber.md)."""
     huber_delta: float = 1.0
     """Huber threshold"""
     torso: tuple[int, ...] = (120, 84)
@@ -244,6 +245,9 @@ class DQNConfig:
             warnings.warn(f"learning_starts ({self.learning_starts:,}) leaves no gradient update in total_steps "
                           f"({self.total_steps:,}) with update_every {self.update_every}: this run does not learn",
                           stacklevel=2)
+        if self.batch_size > self.buffer_size:
+            warnings.warn(f"batch_size ({self.batch_size:,}) is larger than buffer_size ({self.buffer_size:,}): every "
+                          f"batch repeats transitions", stacklevel=2)
         return self
 
 

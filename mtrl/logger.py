@@ -262,12 +262,16 @@ class RunLogger:
         ``episodes``, ``loss`` (TD loss), ``td_abs`` (mean |TD error|), ``q_taken`` (mean online Q of the
         sampled actions), ``epsilon``, with PopArt ``popart_shift`` and ``popart_scale`` (μ, σ of the task's
         targets) per task; ``learning_rate`` and ``grad_norm`` (before clipping) per seed (None: not measured,
-        `DQNConfig.learner_diagnostics`);
+        `DQNConfig.learner_diagnostics`); ``loss``, ``td_abs``, ``q_taken`` and ``grad_norm`` are None in a window
+        without an update (before ``learning_starts``);
         ``updates`` and ``env_steps_per_s`` (every task and seed, per second of training since the process
         started, measured at chunk ends); ``diverged`` per seed (its parameters became non-finite in the window
         and were frozen at the window's start).
         """
         episodes = np.asarray(metrics["episodes"])
+        if int(metrics["updates"]) == 0:  # no gradient step in the window: the learner's zeros are not measurements
+            metrics = {**metrics, **{k: np.full(np.shape(metrics[k]), np.nan)
+                                     for k in ("loss", "td_abs", "q_taken", "grad_norm") if k in metrics}}
         with np.errstate(invalid="ignore", divide="ignore"):
             train_return = np.where(episodes > 0, metrics["return_sum"] / np.maximum(episodes, 1), np.nan)
         per_task = {"train_return": train_return, "episodes": episodes,

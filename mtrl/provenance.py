@@ -87,9 +87,9 @@ def claim_run_dir(run_dir: str, overwrite: bool = False) -> str | None:
     if not overwrite:
         present = ", ".join(_present_markers(run_dir))
         raise RunDirectoryInUseError(
-            f"{run_dir} already holds a run ({present}); continue it with --resume {run_dir} "
-            "(resume=True), move it aside with --overwrite (overwrite=True; nothing is deleted), or choose another "
-            "--run-dir")
+            f"{run_dir} already holds a run ({present}); continue it with `mtrl train --resume {run_dir}` "
+            "(in Python: resume=True), move it aside with --overwrite (overwrite=True; nothing is deleted), or choose "
+            "another --run-dir")
     return move_aside(run_dir)
 
 

@@ -287,7 +287,7 @@ def study_markdown(study: dict[str, Any]) -> str:
         rows.append([mode] + [_fmt(r["aggregate"][key]) for key, _ in IQM_METRICS] + [
             "—" if mode == "scratch" else _fmt_ratio(r["transfer_ratio"]),
             f"{t['reached']}/{t['runs']}", _fmt_threshold(t), _fmt_threshold(r["time_to_threshold_with_source"]),
-            f"{r['probability_of_improvement_auc']:.2f} [{low:.2f}, {high:.2f}]"])
+            "—" if mode == "scratch" else f"{r['probability_of_improvement_auc']:.2f} [{low:.2f}, {high:.2f}]"])
     norm = ", ".join(f"{t}: random {v['random']:.1f}, reference {v['reference']:.0f}"
                      for t, v in study["normalisation"].items())
     few = len(study["seeds"]) < 5

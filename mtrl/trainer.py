@@ -165,9 +165,7 @@ class Trainer:
 
     def _init_args(self, seeds: Sequence[int], hparams: Hyperparams | None, learning_rates: Sequence[float] | None):
         """``(keys [S], hparams [S, ...], learning rates [S], run sharding or None)`` for `init`."""
-        seeds = [int(s) for s in seeds]
-        if not seeds:
-            raise ValueError("seeds must name at least one seed")
+        seeds = check_seeds(seeds)
         num_runs = len(seeds)
         if hparams is None:
             hparams = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_runs,) + x.shape), self.hparams)
@@ -463,6 +461,20 @@ def run_sharding(num_runs: int) -> NamedSharding | None:
     return NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
 
 
+SEED_LIMIT = 2**32  # seeds become uint32 PRNG keys
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """``seeds`` as Python ints, or a ValueError when there are none or one is outside [0, 2**32)."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    outside = [s for s in seeds if not 0 <= s < SEED_LIMIT]
+    if outside:
+        raise ValueError(f"seeds must be integers in [0, 2**32) (PRNG keys are uint32), got {outside}")
+    return seeds
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckpointOptions:
     """When `train` saves the full runner state (orbax, asynchronous) into ``run_dir/checkpoints``."""
@@ -622,7 +634,9 @@ def train(
         raise ValueError(f"on_divergence must be 'stop' or 'freeze', got {on_divergence!r}")
     trainer = trainer or Trainer.create(tasks, config)
     cfg = trainer.config
-    seeds = [int(s) for s in seeds]
+    seeds = check_seeds(seeds)
+    if stop_at_step is not None and (not isinstance(stop_at_step, int) or stop_at_step < 1):
+        raise ValueError(f"stop_at_step must be an integer >= 1 (env steps per task), got {stop_at_step!r}")
     window_iterations = log_iterations(log_every, cfg)
     if resume and run_dir is None:
         raise ValueError("resume needs the run_dir to continue")

@@ -197,10 +197,12 @@ class TransferSettings:
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig(TransferSettings):
-    """How a target run uses a source run (see the module docstring for the modes)."""
+    """How a target run uses a source run (the modes: README's transfer table, or this module's docstring)."""
 
     mode: Literal["scratch", "finetune", "frozen", "unfreeze", "l2sp", "joint"] = "finetune"
-    """scratch, finetune, frozen, unfreeze, l2sp or joint"""
+    """scratch (nothing transferred), finetune (source torso, everything trains), frozen (source torso never
+    updated), unfreeze (frozen for --unfreeze-at env steps, then trained), l2sp (finetune + --l2sp-alpha pull toward
+    the source torso) or joint (source tasks stay, L = L_source + --transfer-factor L_target)"""
 
     def validate(self) -> TransferConfig:
         """Raise `ValueError` naming the first bad field and what is allowed; return self."""

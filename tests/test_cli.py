@@ -36,9 +36,20 @@ def test_help_lists_options_with_defaults():
         (["transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--parts", "num_envs"],
          "error: --parts must name parameter parts among adapter, torso, head; got ('num_envs',)\n"),
         (["plot", "/nonexistent"], "has no eval.csv"),
+        (["evaluate", "/nonexistent", "--episodes", "0"], "error: --episodes must be >= 1, got 0"),
+        (["train", "--tasks", "CartPole-v1", "--conv-channels", "16"],
+         "error: --conv-channels (16,) needs image observations [H, W, C]; the tasks' observations have shape (4,): "
+         "leave --conv-channels empty for them"),
         (["train", "--resume", "/nonexistent"], "'/nonexistent' is not a run directory"),
         (["train", "--resume", "/tmp", "--suite", "classic"], "--resume takes tasks, seeds and config"),
-        (["train", "--suite", "classic", "--checkpoint-every", "-1"], "checkpoint every must be an integer >= 0"),
+        (["train", "--suite", "classic", "--checkpoint-every", "-1"], "error: --checkpoint-every must be >= 0"),
+        (["train", "--suite", "classic", "--keep-checkpoints", "0"], "error: --keep-checkpoints must be >= 1, got 0"),
+        (["train", "--suite", "classic", "--stop-at-step", "-5"], "error: --stop-at-step must be >= 1"),
+        (["train", "--suite", "classic", "--seed", "-3"], "error: --seed must be >= 0 and --seed + --seeds at most"),
+        (["train", "--suite", "classic", "--seeds", "2", "--seed", "4294967295"],
+         "got --seed 4294967295 with --seeds 2"),
+        (["train", "--resume", "/tmp", "--run-dir", "/tmp/elsewhere"],
+         "--run-dir: a resume continues in its own directory (/tmp)"),
         (["transfer", "--source", "/nonexistent", "--tasks", "CartPole-v1"],
          "source run directory '/nonexistent' does not exist"),
         (["transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--l2sp-alpha", "-1"], "--l2sp-alpha must be >= 0"),
@@ -179,6 +190,8 @@ def test_study_transfer_from_the_command_line(tmp_path, capsys):
         assert (tmp_path / "study" / name).exists(), name
     table = (tmp_path / "study" / "transfer.md").read_text()
     assert "| scratch | 0.00 [0.00, 0.00] | 0.00 [0.00, 0.00] |" in table and "| frozen |" in table
+    scratch_row = next(line for line in table.splitlines() if line.startswith("| scratch |"))
+    assert scratch_row.endswith("| — |")  # scratch is not compared with itself: no P(AUC > scratch)
     study = json.loads((tmp_path / "study" / "transfer.json").read_text())
     assert study["modes"] == ["scratch", "frozen"] and len(study["results"]["frozen"]["per_seed"]["auc"]) == 2
     # A finished study is reused, not retrained: the same numbers come back.

@@ -79,6 +79,16 @@ def test_study_checkpoint_option_defaults_to_the_study_and_refuses_negative_valu
         parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "0"], checkpointed=False)
 
 
+def test_a_study_option_may_have_aliases():
+    from experiments.common import parse_study_args
+    from mtrl.config import DQNConfig
+
+    extra = {("--loss-aggregation", "--aggregation"): {"choices": ("sum", "popart"), "default": "sum"}}
+    for flag in ("--loss-aggregation", "--aggregation"):  # the old name keeps published commands working
+        assert parse_study_args("doc", "s", DQNConfig(), [flag, "popart"], extra=extra).options == {
+            "loss_aggregation": "popart"}
+
+
 def test_a_study_refuses_a_total_steps_its_config_cannot_run_naming_the_flag(capsys):
     """Checked when the arguments are parsed, before anything trains: a usage error, not a traceback (the studies'
     common parser and the Huber probe's own)."""

@@ -42,7 +42,7 @@ def test_train_refuses_a_directory_that_holds_a_run_and_overwrite_moves_it_aside
     train(SOURCE, CFG, seeds=[0], run_dir=str(run_dir), progress=False)
     before = (run_dir / "eval.csv").read_text()
     with pytest.raises(RunDirectoryInUseError, match=r"already holds a run \(config.json, eval.csv, checkpoints\)"
-                                                     r".*--resume.*--overwrite"):
+                                                     r".*`mtrl train --resume .*run`.*--overwrite"):
         train(SOURCE, CFG, seeds=[1], run_dir=str(run_dir), progress=False)
     assert (run_dir / "eval.csv").read_text() == before  # untouched
     train(SOURCE, CFG, seeds=[1], run_dir=str(run_dir), progress=False, overwrite=True)

@@ -82,6 +82,24 @@ def test_metrics_every_window_per_seed_in_jsonl_and_tensorboard(tmp_path, tiny_c
     assert sorted(mean["eval/return/CartPole-v1"]) == [0, 128, 256]
 
 
+def test_windows_without_an_update_record_no_learner_metrics(tmp_path, tiny_config):
+    cfg = dataclasses.replace(tiny_config, learning_starts=64)
+    run_dir = tmp_path / "run"
+    train(TASKS, cfg, seeds=[0, 1], run_dir=str(run_dir), progress=False, log_every=32)
+    records = _records(run_dir)
+    idle = [r for r in records if r["updates"] == 0]
+    assert [r["step"] for r in idle] == [32]  # updates start in the window that reaches learning_starts
+    for r in records:
+        measured = r["updates"] > 0
+        assert all((v is not None) == measured for v in r["grad_norm"]), r["step"]
+        for name in TASKS:
+            task = r["tasks"][name]
+            for key in ("loss", "td_abs", "q_taken"):
+                assert all((v is not None) == measured for v in task[key]), (r["step"], key)
+                assert (task["seed_mean"][key] is not None) == measured
+            assert all(v is not None for v in task["epsilon"])
+
+
 def test_tensorboard_missing_fails_before_anything_is_built(tmp_path, monkeypatch, tiny_config, capsys):
     monkeypatch.setitem(sys.modules, "tensorboardX", None)  # import fails as if the extra were not installed
 

@@ -1,6 +1,7 @@
 import csv
 import itertools
 import json
+import warnings
 
 import chex
 import jax
@@ -151,6 +152,29 @@ def test_config_errors_before_compile(field, value, message):
     with pytest.raises(ConfigError, match=message) as error:
         Trainer.create(["CartPole-v1", "Acrobot-v1"], cfg)
     assert error.value.field == field  # the command line names it by its flag
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"seeds": [-1]}, r"seeds must be integers in \[0, 2\*\*32\) \(PRNG keys are uint32\), got \[-1\]"),
+        ({"seeds": [0, 2**32]}, r"got \[4294967296\]"),
+        ({"seeds": []}, "seeds must name at least one seed"),
+        ({"stop_at_step": 0}, "stop_at_step must be an integer >= 1"),
+    ],
+)
+def test_bad_seeds_and_stop_step_are_refused_before_the_run_directory_is_made(tmp_path, tiny_config, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train(["CartPole-v1"], tiny_config, run_dir=str(tmp_path / "run"), progress=False, **kwargs)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_batch_larger_than_the_buffer_is_warned_about():
+    with pytest.warns(UserWarning, match=r"batch_size \(128\) is larger than buffer_size \(50\): every batch"):
+        DQNConfig(num_envs=10, buffer_size=50, batch_size=128).validate(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DQNConfig(num_envs=10, buffer_size=50, batch_size=50).validate(1)
 
 
 def test_a_run_without_any_update_is_warned_about_and_the_first_update_and_counts_are_where_learns_says():
