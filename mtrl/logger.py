@@ -263,7 +263,7 @@ class RunLogger:
         sampled actions), ``epsilon``, with PopArt ``popart_shift`` and ``popart_scale`` (μ, σ of the task's
         targets) per task; ``learning_rate`` and ``grad_norm`` (before clipping) per seed (None: not measured,
         `DQNConfig.learner_diagnostics`); ``loss``, ``td_abs``, ``q_taken`` and ``grad_norm`` are None in a window
-        without an update (before ``learning_starts``);
+        without a gradient update (before ``learning_starts``, or a window shorter than ``update_every``);
         ``updates`` and ``env_steps_per_s`` (every task and seed, per second of training since the process
         started, measured at chunk ends); ``diverged`` per seed (its parameters became non-finite in the window
         and were frozen at the window's start).

@@ -33,6 +33,7 @@ from mtrl import evaluate
 from mtrl.config import DQNConfig
 from mtrl.logger import markdown_table, write_json
 from mtrl.provenance import prepare_reuse, read_config_json
+from mtrl.trainer import check_seeds
 from mtrl.transfer import (
     MODE_SETTINGS,
     MODES,
@@ -147,7 +148,7 @@ def transfer_study(
     Returns the content of transfer.json.
     """
     tasks = list(tasks)
-    seeds = [int(s) for s in seeds]
+    seeds = check_seeds(seeds)
     if not 0 < threshold <= 1.5:
         raise ValueError(f"threshold is a normalised return; must be in (0, 1.5], got {threshold}")
     strays = [spec for spec in (references or {}) if spec not in tasks]

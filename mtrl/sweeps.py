@@ -97,9 +97,9 @@ def sweep(
     Returns the content of sweep.json (`mtrl.sweep_results.sweep_results`), or ``{"stopped_at": step, "signal":
     signum or None}`` when a shard was stopped.
     """
-    from mtrl.trainer import Trainer
+    from mtrl.trainer import Trainer, check_seeds
 
-    seeds = [int(s) for s in seeds]
+    seeds = check_seeds(seeds)
     if (source is None) != (transfer is None):
         raise GridError("a transfer sweep needs both source (the source run) and transfer (its TransferConfig)")
     transfer_plan = None

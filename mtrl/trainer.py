@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import json
 import math
+import operator
 import os
 import signal
 import threading
@@ -465,11 +466,15 @@ SEED_LIMIT = 2**32  # seeds become uint32 PRNG keys
 
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
-    """``seeds`` as Python ints, or a ValueError when there are none or one is outside [0, 2**32)."""
-    seeds = [int(s) for s in seeds]
+    """``seeds`` as Python ints, or a ValueError when there are none, one is not an integer (``operator.index``:
+    numpy integers pass, floats and strings do not) or one is outside [0, 2**32)."""
+    try:
+        seeds = [operator.index(s) for s in seeds]
+    except TypeError as e:
+        raise ValueError(f"seeds must be integers, got {list(seeds)!r}") from e
     if not seeds:
         raise ValueError("seeds must name at least one seed")
-    outside = [s for s in seeds if not 0 <= s < SEED_LIMIT]
+    outside = sorted({s for s in seeds if not 0 <= s < SEED_LIMIT})
     if outside:
         raise ValueError(f"seeds must be integers in [0, 2**32) (PRNG keys are uint32), got {outside}")
     return seeds
@@ -603,7 +608,8 @@ def train(
             last checkpoint but before its summary gets the summary written from that checkpoint.
         overwrite: a new run into a ``run_dir`` that already holds a run moves that run aside
             (``<run_dir>.replaced-<time>``) instead of refusing; nothing is deleted.
-        stop_at_step: save and stop once this many env steps per task are done (the run stays resumable).
+        stop_at_step: save and stop at the first evaluation (chunk end, every ``config.eval_every`` env steps per
+            task) at or after this many env steps per task (the run stays resumable).
         log_every: env steps per task between training-metric records (metrics.jsonl, TensorBoard), rounded to
             whole iterations and fitted to the chunk (`window_sizes`); evaluations stay at ``config.eval_every``.
         trainer: a prebuilt `Trainer` (transfer modes build one with their optimiser).
@@ -635,7 +641,8 @@ def train(
     trainer = trainer or Trainer.create(tasks, config)
     cfg = trainer.config
     seeds = check_seeds(seeds)
-    if stop_at_step is not None and (not isinstance(stop_at_step, int) or stop_at_step < 1):
+    if stop_at_step is not None and (not isinstance(stop_at_step, int) or isinstance(stop_at_step, bool)
+                                     or stop_at_step < 1):
         raise ValueError(f"stop_at_step must be an integer >= 1 (env steps per task), got {stop_at_step!r}")
     window_iterations = log_iterations(log_every, cfg)
     if resume and run_dir is None:

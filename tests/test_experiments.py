@@ -79,6 +79,19 @@ def test_study_checkpoint_option_defaults_to_the_study_and_refuses_negative_valu
         parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "0"], checkpointed=False)
 
 
+def test_a_study_refuses_seeds_outside_uint32_naming_the_flag(capsys):
+    import pytest
+
+    from experiments.common import parse_study_args
+    from mtrl.config import DQNConfig
+
+    for argv in (["--seed", "-1"], ["--seed", str(2**32 - 2), "--seeds", "3"]):
+        with pytest.raises(SystemExit):
+            parse_study_args("doc", "s", DQNConfig(), argv)
+        assert "error: --seed must be >= 0 and --seed + --seeds at most 2**32" in capsys.readouterr().err
+    assert parse_study_args("doc", "s", DQNConfig(), ["--seed", str(2**32 - 3), "--seeds", "3"]).seeds[-1] == 2**32 - 1
+
+
 def test_a_study_option_may_have_aliases():
     from experiments.common import parse_study_args
     from mtrl.config import DQNConfig

@@ -160,6 +160,7 @@ def test_config_errors_before_compile(field, value, message):
         ({"seeds": [-1]}, r"seeds must be integers in \[0, 2\*\*32\) \(PRNG keys are uint32\), got \[-1\]"),
         ({"seeds": [0, 2**32]}, r"got \[4294967296\]"),
         ({"seeds": []}, "seeds must name at least one seed"),
+        ({"seeds": [1.5]}, r"seeds must be integers, got \[1.5\]"),
         ({"stop_at_step": 0}, "stop_at_step must be an integer >= 1"),
     ],
 )
@@ -167,6 +168,19 @@ def test_bad_seeds_and_stop_step_are_refused_before_the_run_directory_is_made(tm
     with pytest.raises(ValueError, match=message):
         train(["CartPole-v1"], tiny_config, run_dir=str(tmp_path / "run"), progress=False, **kwargs)
     assert not (tmp_path / "run").exists()
+
+
+def test_sweeps_and_studies_refuse_bad_seeds_before_writing_anything(tmp_path, tiny_config):
+    from mtrl.study import transfer_study
+    from mtrl.sweeps import sweep
+
+    with pytest.raises(ValueError, match=r"seeds must be integers in \[0, 2\*\*32\) .*got \[-1\]$"):
+        sweep(["CartPole-v1"], tiny_config, {"lr": [1e-3, 2e-3]}, seeds=[-1], run_dir=str(tmp_path / "sweep"),
+              progress=False)
+    with pytest.raises(ValueError, match=r"got \[-1\]$"):
+        transfer_study(str(tmp_path / "no_source"), ["CartPole-v1"], config=tiny_config, seeds=[-1],
+                       run_dir=str(tmp_path / "study"), progress=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_batch_larger_than_the_buffer_is_warned_about():
