@@ -90,12 +90,17 @@ def _ranges(seeds: Sequence[int]) -> str:
 
 def run(main: Callable[[], object]) -> None:
     """An experiment's command: ``main()``, where a setting the study cannot run (`ConfigError`, raised before its
-    runs train) ends as a usage error naming it (``--total-steps`` as the flag), exit status 2, not a traceback."""
+    runs train) ends as a usage error naming it (``--total-steps`` as the flag), exit status 2, and a study stopped
+    by Ctrl-C or SIGTERM (its run saved, `train_or_reuse`) as one line saying how to continue, exit status 130; not
+    a traceback."""
     try:
         main()
     except ConfigError as e:
         print(f"{os.path.basename(sys.argv[0])}: error: {e.with_flags({'total_steps'})}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt as e:
+        print(f"{os.path.basename(sys.argv[0])}: stopped: {str(e) or 'interrupted'}", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 def with_total_steps(parser: argparse.ArgumentParser, config: DQNConfig, total_steps: int) -> DQNConfig:

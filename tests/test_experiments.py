@@ -230,3 +230,26 @@ def test_the_classic_and_transfer_pages_name_exactly_the_runs_they_report(monkey
     assert written["runs"] == [*study_runs(studies["Target: Seaquest"]), *study_runs(studies["Target: Breakout"])]
     assert study_runs(studies["Target: Seaquest"]) == [
         "/r/Seaquest/source", "/r/Seaquest/study/scratch", "/r/Seaquest/study/finetune"]  # not modes left out
+
+
+def test_a_stopped_study_ends_with_one_line_and_status_130_not_a_traceback(capsys, monkeypatch):
+    import sys
+
+    import pytest
+
+    from experiments.common import run
+
+    monkeypatch.setattr(sys, "argv", ["study.py"])
+
+    def stopped():
+        raise KeyboardInterrupt("study: runs/x stopped at 100 env steps per task (checkpoint saved); rerun the same "
+                                "command to continue")
+
+    with pytest.raises(SystemExit) as exc:
+        run(stopped)
+    assert exc.value.code == 130
+    assert capsys.readouterr().err == ("study.py: stopped: study: runs/x stopped at 100 env steps per task (checkpoint "
+                                       "saved); rerun the same command to continue\n")
+    with pytest.raises(SystemExit):  # a bare Ctrl-C outside training
+        run(lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert capsys.readouterr().err == "study.py: stopped: interrupted\n"
