@@ -147,13 +147,11 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     for flags, kwargs in (extra or {}).items():
         parser.add_argument(*((flags,) if isinstance(flags, str) else flags), **kwargs)
     args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    from mtrl.trainer import SEED_LIMIT
+    from mtrl.trainer import seed_flags_error
 
-    if args.seed < 0 or args.seed + args.seeds > SEED_LIMIT:
-        parser.error(f"--seed must be >= 0 and --seed + --seeds at most 2**32 (seeds are uint32), got --seed "
-                     f"{args.seed} with --seeds {args.seeds}")
+    error = seed_flags_error(args.seed, args.seeds)
+    if error:
+        parser.error(error)
     checkpoint_every = getattr(args, "checkpoint_every", None)
     if checkpoint_every is not None and checkpoint_every < 0:
         parser.error(f"--checkpoint-every must be >= 0 (0 = only at the end), got {checkpoint_every}")

@@ -65,13 +65,11 @@ class RunOptions:
     """show a progress bar"""
 
     def seed_list(self) -> list[int]:
-        if self.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
-        from mtrl.trainer import SEED_LIMIT
+        from mtrl.trainer import seed_flags_error
 
-        if self.seed < 0 or self.seed + self.seeds > SEED_LIMIT:
-            raise ValueError(f"--seed must be >= 0 and --seed + --seeds at most 2**32 (seeds are uint32), got --seed "
-                             f"{self.seed} with --seeds {self.seeds}")
+        error = seed_flags_error(self.seed, self.seeds)
+        if error:
+            raise ValueError(error)
         return list(range(self.seed, self.seed + self.seeds))
 
     def train_kwargs(self) -> dict:

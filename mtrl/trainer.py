@@ -480,6 +480,18 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
     return seeds
 
 
+def seed_flags_error(seed: int, seeds: int) -> str | None:
+    """What is wrong with the command-line flags ``--seed`` (first seed) and ``--seeds`` (how many), or None: the
+    message `mtrl` and the experiment scripts print, checked before anything is built (`check_seeds` is the
+    library's check of the list itself)."""
+    if seeds < 1:
+        return f"--seeds must be >= 1, got {seeds}"
+    if seed < 0 or seed + seeds > SEED_LIMIT:
+        return (f"--seed must be >= 0 and --seed + --seeds at most 2**32 (seeds are uint32), got --seed {seed} with "
+                f"--seeds {seeds}")
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckpointOptions:
     """When `train` saves the full runner state (orbax, asynchronous) into ``run_dir/checkpoints``."""
