@@ -467,8 +467,10 @@ SEED_LIMIT = 2**32  # seeds become uint32 PRNG keys
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
     """``seeds`` as Python ints, or a ValueError when there are none, one is not an integer (``operator.index``:
-    numpy integers pass, floats and strings do not) or one is outside [0, 2**32)."""
+    numpy integers pass; floats, strings and bools do not) or one is outside [0, 2**32)."""
     try:
+        if any(isinstance(s, (bool, np.bool_)) for s in seeds):
+            raise TypeError("a bool is not a seed")
         seeds = [operator.index(s) for s in seeds]
     except TypeError as e:
         raise ValueError(f"seeds must be integers, got {list(seeds)!r}") from e

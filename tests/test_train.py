@@ -161,6 +161,7 @@ def test_config_errors_before_compile(field, value, message):
         ({"seeds": [0, 2**32]}, r"got \[4294967296\]"),
         ({"seeds": []}, "seeds must name at least one seed"),
         ({"seeds": [1.5]}, r"seeds must be integers, got \[1.5\]"),
+        ({"seeds": [0, True]}, r"seeds must be integers, got \[0, True\]"),
         ({"stop_at_step": 0}, "stop_at_step must be an integer >= 1"),
     ],
 )
