@@ -469,11 +469,15 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
     """``seeds`` as Python ints, or a ValueError when there are none, one is not an integer (``operator.index``:
     numpy integers pass; floats, strings and bools do not) or one is outside [0, 2**32)."""
     try:
-        if any(isinstance(s, (bool, np.bool_)) for s in seeds):
-            raise TypeError("a bool is not a seed")
-        seeds = [operator.index(s) for s in seeds]
+        given = list(seeds)
     except TypeError as e:
-        raise ValueError(f"seeds must be integers, got {list(seeds)!r}") from e
+        raise ValueError(f"seeds must be a list of integers, got {seeds!r}") from e
+    try:
+        if any(isinstance(s, (bool, np.bool_)) for s in given):
+            raise TypeError("a bool is not a seed")
+        seeds = [operator.index(s) for s in given]
+    except TypeError as e:
+        raise ValueError(f"seeds must be integers, got {given!r}") from e
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     outside = sorted({s for s in seeds if not 0 <= s < SEED_LIMIT})

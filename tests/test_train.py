@@ -162,6 +162,8 @@ def test_config_errors_before_compile(field, value, message):
         ({"seeds": []}, "seeds must name at least one seed"),
         ({"seeds": [1.5]}, r"seeds must be integers, got \[1.5\]"),
         ({"seeds": [0, True]}, r"seeds must be integers, got \[0, True\]"),
+        ({"seeds": (s for s in [0, 2.0])}, r"seeds must be integers, got \[0, 2.0\]"),
+        ({"seeds": 3}, r"seeds must be a list of integers, got 3"),
         ({"stop_at_step": 0}, "stop_at_step must be an integer >= 1"),
     ],
 )
