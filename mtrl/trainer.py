@@ -472,12 +472,9 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
         given = list(seeds)
     except TypeError as e:
         raise ValueError(f"seeds must be a list of integers, got {seeds!r}") from e
-    try:
-        if any(isinstance(s, (bool, np.bool_)) for s in given):
-            raise TypeError("a bool is not a seed")
-        seeds = [operator.index(s) for s in given]
-    except TypeError as e:
-        raise ValueError(f"seeds must be integers, got {given!r}") from e
+    if not all(hasattr(type(s), "__index__") and not isinstance(s, (bool, np.bool_)) for s in given):
+        raise ValueError(f"seeds must be integers, got {given!r}")
+    seeds = [operator.index(s) for s in given]
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     outside = sorted({s for s in seeds if not 0 <= s < SEED_LIMIT})

@@ -250,6 +250,7 @@ def test_a_stopped_study_ends_with_one_line_and_status_130_not_a_traceback(capsy
     assert exc.value.code == 130
     assert capsys.readouterr().err == ("study.py: stopped: study: runs/x stopped at 100 env steps per task (checkpoint "
                                        "saved); rerun the same command to continue\n")
+
     def ctrl_c():  # a bare Ctrl-C outside training
         raise KeyboardInterrupt
 
