@@ -147,14 +147,12 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     for flags, kwargs in (extra or {}).items():
         parser.add_argument(*((flags,) if isinstance(flags, str) else flags), **kwargs)
     args = parser.parse_args(argv)
-    from mtrl.trainer import seed_flags_error
+    from mtrl.trainer import checkpoint_flags_error, seed_flags_error
 
-    error = seed_flags_error(args.seed, args.seeds)
+    checkpoint_every = getattr(args, "checkpoint_every", None)
+    error = seed_flags_error(args.seed, args.seeds) or checkpoint_flags_error(every=checkpoint_every)
     if error:
         parser.error(error)
-    checkpoint_every = getattr(args, "checkpoint_every", None)
-    if checkpoint_every is not None and checkpoint_every < 0:
-        parser.error(f"--checkpoint-every must be >= 0 (0 = only at the end), got {checkpoint_every}")
     config = with_total_steps(parser, config, args.total_steps)
     common = ("seeds", "seed", "total_steps", "run_dir", "rerun", "publish", "checkpoint_every")
     return StudyArgs(

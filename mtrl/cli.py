@@ -75,7 +75,7 @@ class RunOptions:
     def train_kwargs(self) -> dict:
         """`train` keyword arguments; checks the options (and that TensorBoard is installed when asked for)
         before anything is built."""
-        from mtrl.trainer import CheckpointOptions
+        from mtrl.trainer import CheckpointOptions, checkpoint_flags_error
 
         if self.tensorboard:
             from mtrl.logger import require_tensorboard
@@ -83,13 +83,9 @@ class RunOptions:
             require_tensorboard()
         if self.log_every < 1:
             raise ValueError(f"--log-every must be a positive number of env steps per task, got {self.log_every}")
-        if self.checkpoint_every < 0:
-            raise ValueError(f"--checkpoint-every must be >= 0 env steps per task (0 = only at the end), got "
-                             f"{self.checkpoint_every}")
-        if self.keep_checkpoints < 1:
-            raise ValueError(f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}")
-        if self.stop_at_step is not None and self.stop_at_step < 1:
-            raise ValueError(f"--stop-at-step must be >= 1 env steps per task, got {self.stop_at_step}")
+        error = checkpoint_flags_error(self.checkpoint_every, self.keep_checkpoints, self.stop_at_step)
+        if error:
+            raise ValueError(error)
         checkpoints = CheckpointOptions(every=self.checkpoint_every, keep=self.keep_checkpoints).validate()
         kwargs = {"progress": self.progress, "tensorboard": self.tensorboard, "checkpoints": checkpoints,
                   "stop_at_step": self.stop_at_step, "overwrite": self.overwrite, "log_every": self.log_every}

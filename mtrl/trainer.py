@@ -495,6 +495,20 @@ def seed_flags_error(seed: int, seeds: int) -> str | None:
     return None
 
 
+def checkpoint_flags_error(every: int | None = None, keep: int | None = None,
+                           stop_at_step: int | None = None) -> str | None:
+    """What is wrong with the command-line flags ``--checkpoint-every``, ``--keep-checkpoints`` and
+    ``--stop-at-step`` (None: not given), or None: the message `mtrl` and the experiment scripts print, checked before
+    anything is built (`CheckpointOptions.validate` is the library's check)."""
+    if every is not None and every < 0:
+        return f"--checkpoint-every must be >= 0 env steps per task (0 = only at the end), got {every}"
+    if keep is not None and keep < 1:
+        return f"--keep-checkpoints must be >= 1, got {keep}"
+    if stop_at_step is not None and stop_at_step < 1:
+        return f"--stop-at-step must be >= 1 env steps per task, got {stop_at_step}"
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckpointOptions:
     """When `train` saves the full runner state (orbax, asynchronous) into ``run_dir/checkpoints``."""

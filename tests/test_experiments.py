@@ -64,7 +64,7 @@ def test_the_defaults_are_the_robustness_studys_chosen_row_and_failures_are_coun
     assert cells[:3] == ["v", "2", "3"] and cells[3].endswith("/ 450") and cells[4].endswith("/ 120")
 
 
-def test_study_checkpoint_option_defaults_to_the_study_and_refuses_negative_values():
+def test_study_checkpoint_option_defaults_to_the_study_and_refuses_negative_values(capsys):
     import pytest
 
     from experiments.common import parse_study_args
@@ -75,6 +75,8 @@ def test_study_checkpoint_option_defaults_to_the_study_and_refuses_negative_valu
     assert parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "0"]).checkpoints.every == 0
     with pytest.raises(SystemExit):
         parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "-1"])
+    assert "error: --checkpoint-every must be >= 0 env steps per task (0 = only at the end), got -1" in \
+        capsys.readouterr().err  # the same words as `mtrl train`'s
     with pytest.raises(SystemExit):  # a study that keeps no checkpoints does not offer the option
         parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "0"], checkpointed=False)
 
