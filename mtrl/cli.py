@@ -11,13 +11,14 @@ import dataclasses
 import math
 import os
 import sys
+import types
 import warnings
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import tyro
 
-from mtrl.config import ConfigError, DQNConfig
+from mtrl.config import EMPTY_BY_DEFAULT, ConfigError, DQNConfig
 from mtrl.transfer import MODES, TransferConfig, TransferSettings
 
 
@@ -117,7 +118,7 @@ def _report(result, run_dir: str) -> None:
 class Train:
     """Train one multi-task DQN per seed on a task set, all seeds in one compiled program."""
 
-    tasks: tuple[str, ...] = ()
+    tasks: Annotated[tuple[str, ...], EMPTY_BY_DEFAULT] = ()
     """task specs ENV_ID[:field=value,...], e.g. CartPole-v1:length=1.0 Acrobot-v1"""
     suite: str | None = None
     """a named suite instead of --tasks (cartpole-lengths, classic, cartpole-gravity, minatar)"""
@@ -220,7 +221,7 @@ class Study:
     """evaluations averaged for the final gain over scratch"""
     rerun: bool = False
     """retrain a mode whose run in the study directory was trained with other settings (it is moved aside)"""
-    reference: tuple[str, ...] = ()
+    reference: Annotated[tuple[str, ...], EMPTY_BY_DEFAULT] = ()
     """reference returns SPEC=RETURN for target specs without a known one (e.g. changed episode limits)"""
     transfer: Annotated[TransferSettings, tyro.conf.OmitArgPrefixes] = dataclasses.field(
         default_factory=TransferSettings)
@@ -285,16 +286,16 @@ class Sweep:
     """Train a grid of numeric settings x seeds in one compiled program (or several, when it does not fit in memory
     or is spread over jobs) and compare the settings (sweep.md)."""
 
-    grid: tuple[str, ...] = ()
+    grid: Annotated[tuple[str, ...], EMPTY_BY_DEFAULT] = ()
     """NAME=V1,V2,... per setting, e.g. lr=1e-4,3e-4 gamma=0.99,0.995 gamma.1=0.9,0.99 (numeric per-run settings:
     lr, gamma, eps_start, eps_end, eps_decay, tau, popart_step_size; per task by index: gamma.<t>, eps_start.<t>,
     eps_end.<t>, eps_decay.<t>, task_weight.<t>)"""
-    static: tuple[str, ...] = ()
+    static: Annotated[tuple[str, ...], EMPTY_BY_DEFAULT] = ()
     """NAME=V1,V2,... of settings that change the program (num_envs, buffer_size, batch_size, learning_starts,
     update_every, target_update_period, n_step, lr_end_fraction, max_grad_norm, huber_delta, adapter_size,
     eval_episodes; layer sizes torso, conv_channels as widths joined by x: torso=64x64,256): each combination gets
     programs (shards) of its own; without --grid, only these vary"""
-    tasks: tuple[str, ...] = ()
+    tasks: Annotated[tuple[str, ...], EMPTY_BY_DEFAULT] = ()
     """task specs ENV_ID[:field=value,...]"""
     suite: str | None = None
     """a named suite instead of --tasks (cartpole-lengths, classic, cartpole-gravity, minatar)"""
@@ -307,7 +308,7 @@ class Sweep:
     """SLURM partition of the shard jobs"""
     gpus_per_job: int = 1
     """GPUs per shard job (--launcher slurm)"""
-    slurm: tuple[str, ...] = ()
+    slurm: Annotated[tuple[str, ...], EMPTY_BY_DEFAULT] = ()
     """more sbatch settings of the shard jobs as NAME=VALUE (submitit's slurm_NAME), e.g. account=lab qos=normal
     constraint=a100 cpus_per_task=8 mem=64G array_parallelism=16"""
     device_memory_gib: float | None = None
@@ -399,8 +400,8 @@ class Evaluate:
     """greedy episodes per task and seed (default: the run's eval_episodes, which reproduces its evaluation)"""
     step: int | None = None
     """checkpoint (env steps per task; default: the latest)"""
-    tasks: tuple[str, ...] = ()
-    """only these of the run's tasks (default: all)"""
+    tasks: Annotated[tuple[str, ...], tyro.conf.arg(help_behavior_hint="(default: all)")] = ()
+    """only these of the run's tasks"""
 
     def run(self) -> None:
         from mtrl.policy import evaluate_run
@@ -413,6 +414,21 @@ class Evaluate:
 
 
 COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "sweep": Sweep, "evaluate": Evaluate, "plot": Plot}
+
+
+def help_as_paragraphs(command: type) -> None:
+    """Give each field of the dataclass ``command`` (and of the dataclasses its fields default to) its docstring as
+    one paragraph in ``help`` metadata, which tyro reads before the docstring. tyro (1.0.17) joins a field
+    docstring's lines before dedenting them, so every indented continuation line kept its break and ``--help``
+    broke sentences wherever the source wrapped them."""
+    import docstring_parser
+
+    docs = {p.arg_name: p.description for p in docstring_parser.parse_from_object(command).params if p.description}
+    for field in dataclasses.fields(command):
+        if field.name in docs and "help" not in field.metadata:
+            field.metadata = types.MappingProxyType({**field.metadata, "help": " ".join(docs[field.name].split())})
+        if dataclasses.is_dataclass(field.default_factory):
+            help_as_paragraphs(field.default_factory)
 
 
 @contextlib.contextmanager
@@ -443,6 +459,8 @@ def main(args: list[str] | None = None) -> None:
 
         print(f"mtrl {__version__}")
         return
+    for cls in COMMANDS.values():
+        help_as_paragraphs(cls)
     command = tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="mtrl", args=args,
                                                    description="Multi-task and transfer deep Q-learning in JAX. "
                                                                "`mtrl --version` prints the version.")

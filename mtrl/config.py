@@ -12,7 +12,12 @@ import numbers
 import re
 import warnings
 from collections.abc import Collection
-from typing import Literal
+from typing import Annotated, Literal
+
+import tyro
+
+# A tuple setting whose default is empty: the command line's help says "(default: none)", not "(default: )".
+EMPTY_BY_DEFAULT = tyro.conf.arg(help_behavior_hint="(default: none)")
 
 
 class ConfigError(ValueError):
@@ -91,7 +96,7 @@ class DQNConfig:
     """Huber threshold"""
     torso: tuple[int, ...] = (120, 84)
     """hidden sizes of the shared torso's dense layers"""
-    conv_channels: tuple[int, ...] = ()
+    conv_channels: Annotated[tuple[int, ...], EMPTY_BY_DEFAULT] = ()
     """output channels of 3x3, stride-1, unpadded conv layers before the dense ones, for image observations
     [H, W, C] (the MinAtar paper's network: conv_channels=(16,), torso=(128,)); () = dense layers only"""
     layer_norm: bool = False

@@ -9,11 +9,14 @@ from mtrl.cli import main
 
 def test_help_lists_options_with_defaults():
     out = subprocess.run([sys.executable, "-m", "mtrl", "train", "--help"], capture_output=True, text=True,
-                         check=True, env={"COLUMNS": "200", "PATH": ""}).stdout
+                         check=True, env={"COLUMNS": "400", "PATH": ""}).stdout
     for flag in ("--tasks", "--suite", "--seeds", "--total-steps", "--run-dir", "--lr", "--tensorboard", "--resume",
                  "--checkpoint-every", "--keep-checkpoints", "--stop-at-step"):
         assert flag in out
     assert "(default: 300000)" in out
+    # a docstring wrapped over source lines is one paragraph (a nested config's too), and an empty default says so
+    assert "unpadded conv layers before the dense ones, for image observations [H, W, C] (the MinAtar paper's" in out
+    assert "(default: )" not in out and "() = dense layers only (default: none)" in out
 
 
 @pytest.mark.parametrize(
