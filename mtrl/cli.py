@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
-from mtrl.config import EMPTY_BY_DEFAULT, ConfigError, DQNConfig
+from mtrl.config import EMPTY_BY_DEFAULT, ConfigError, ConfigWarning, DQNConfig
 from mtrl.transfer import MODES, TransferConfig, TransferSettings
 
 
@@ -431,18 +431,25 @@ def help_as_paragraphs(command: type) -> None:
             help_as_paragraphs(field.default_factory)
 
 
+def setting_names() -> set[str]:
+    """The settings a `ConfigError` or `ConfigWarning` may name, each one a flag of the command line."""
+    return {f.name for cls in (DQNConfig, TransferConfig) for f in dataclasses.fields(cls)}
+
+
 @contextlib.contextmanager
 def mtrl_warnings():
     """mtrl's own warnings (a `UserWarning` raised in the mtrl package, e.g. a run that takes no update) as one
-    ``mtrl: warning: ...`` line each, once per message however many checks raise it; other warnings as usual."""
+    ``mtrl: warning: ...`` line each (settings named as flags), once per message however many checks raise it; other
+    warnings as usual."""
     package = os.path.dirname(os.path.abspath(__file__))
     shown: set[str] = set()
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, UserWarning) and os.path.abspath(filename).startswith(package + os.sep):
-            if str(message) not in shown:
-                shown.add(str(message))
-                print(f"mtrl: warning: {message}", file=sys.stderr)
+            text = message.with_flags(setting_names()) if isinstance(message, ConfigWarning) else str(message)
+            if text not in shown:
+                shown.add(text)
+                print(f"mtrl: warning: {text}", file=sys.stderr)
             return
         original(message, category, filename, lineno, file, line)
 
@@ -484,8 +491,7 @@ def main(args: list[str] | None = None) -> None:
         with mtrl_warnings():
             command.run()
     except ConfigError as e:
-        settings = {f.name for cls in (DQNConfig, TransferConfig) for f in dataclasses.fields(cls)}
-        print(f"mtrl: error: {e.with_flags(settings)}", file=sys.stderr)
+        print(f"mtrl: error: {e.with_flags(setting_names())}", file=sys.stderr)
         raise SystemExit(2) from None
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"mtrl: error: {e}", file=sys.stderr)

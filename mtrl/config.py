@@ -20,9 +20,9 @@ import tyro
 EMPTY_BY_DEFAULT = tyro.conf.arg(help_behavior_hint="(default: none)")
 
 
-class ConfigError(ValueError):
-    """A setting that cannot run. Its message starts with the setting's name (a field of `DQNConfig` or of
-    `mtrl.transfer.TransferConfig`), which the command line shows as its flag (``eval_every`` -> ``--eval-every``)."""
+class _NamesSettings:
+    """A message that starts with the setting's name (a field of `DQNConfig` or of `mtrl.transfer.TransferConfig`),
+    which the command line shows as its flag (``eval_every`` -> ``--eval-every``)."""
 
     @property
     def field(self) -> str:
@@ -43,6 +43,14 @@ class ConfigError(ValueError):
         explained = re.sub(r"(?<![A-Za-z])'[^']*'|\"[^\"]*\"|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b",
                            lambda m: m.group(0) if m.group(0)[0] in "'\"" else flag(m.group(0)), explained)
         return f"{flag(head)} {explained}{given}" if rest else flag(head)
+
+
+class ConfigError(_NamesSettings, ValueError):
+    """A setting that cannot run, named first in the message."""
+
+
+class ConfigWarning(_NamesSettings, UserWarning):
+    """A setting that runs but likely not as meant (a run without updates), named first in the message."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,12 +255,12 @@ class DQNConfig:
             if not sum(self.task_weights) > 0:
                 raise ConfigError(f"task_weights must not all be 0 (no task would train), got {self.task_weights}")
         if self.first_update_iteration >= self.iterations:
-            warnings.warn(f"learning_starts ({self.learning_starts:,}) leaves no gradient update in total_steps "
-                          f"({self.total_steps:,}) with update_every {self.update_every}: this run does not learn",
-                          stacklevel=2)
+            warnings.warn(ConfigWarning(
+                f"learning_starts ({self.learning_starts:,}) leaves no gradient update in total_steps "
+                f"({self.total_steps:,}) with update_every {self.update_every}: this run does not learn"), stacklevel=2)
         if self.batch_size > self.buffer_size:
-            warnings.warn(f"batch_size ({self.batch_size:,}) is larger than buffer_size ({self.buffer_size:,}): every "
-                          f"batch repeats transitions", stacklevel=2)
+            warnings.warn(ConfigWarning(f"batch_size ({self.batch_size:,}) is larger than buffer_size "
+                                        f"({self.buffer_size:,}): every batch repeats transitions"), stacklevel=2)
         return self
 
 

@@ -134,6 +134,16 @@ def test_mtrl_warnings_are_one_line_each_once_and_others_pass_through(capsys, re
     assert [str(w.message) for w in recwarn] == ["elsewhere"]
 
 
+def test_a_config_warning_names_the_settings_as_flags(capsys, tmp_path):
+    with pytest.raises(SystemExit):  # warned while checking the config, then stopped by --keep-checkpoints 0
+        main(["train", "--suite", "classic", "--total-steps", "1000", "--batch-size", "512", "--buffer-size", "250",
+              "--keep-checkpoints", "0", "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert ("mtrl: warning: --learning-starts (5,000) leaves no gradient update in --total-steps (1,000) with "
+            "--update-every 1: this run does not learn\n") in err
+    assert "mtrl: warning: --batch-size (512) is larger than --buffer-size (250): every batch repeats" in err
+
+
 def test_version(capsys):
     import mtrl
 
