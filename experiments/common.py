@@ -147,12 +147,17 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     for flags, kwargs in (extra or {}).items():
         parser.add_argument(*((flags,) if isinstance(flags, str) else flags), **kwargs)
     args = parser.parse_args(argv)
-    from mtrl.trainer import checkpoint_flags_error, seed_flags_error
+    from mtrl.trainer import CheckpointOptions, seed_flags_error
 
-    checkpoint_every = getattr(args, "checkpoint_every", None)
-    error = seed_flags_error(args.seed, args.seeds) or checkpoint_flags_error(every=checkpoint_every)
+    error = seed_flags_error(args.seed, args.seeds)
     if error:
         parser.error(error)
+    checkpoint_every = getattr(args, "checkpoint_every", None)
+    if checkpoint_every is not None:
+        try:
+            CheckpointOptions(every=checkpoint_every).validate()
+        except ConfigError as e:
+            parser.error(e.with_flags({"checkpoints.every": "--checkpoint-every"}))
     config = with_total_steps(parser, config, args.total_steps)
     common = ("seeds", "seed", "total_steps", "run_dir", "rerun", "publish", "checkpoint_every")
     return StudyArgs(

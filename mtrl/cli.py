@@ -76,7 +76,7 @@ class RunOptions:
     def train_kwargs(self) -> dict:
         """`train` keyword arguments; checks the options (and that TensorBoard is installed when asked for)
         before anything is built."""
-        from mtrl.trainer import CheckpointOptions, checkpoint_flags_error
+        from mtrl.trainer import CheckpointOptions, check_stop_at_step
 
         if self.tensorboard:
             from mtrl.logger import require_tensorboard
@@ -84,10 +84,8 @@ class RunOptions:
             require_tensorboard()
         if self.log_every < 1:
             raise ValueError(f"--log-every must be a positive number of env steps per task, got {self.log_every}")
-        error = checkpoint_flags_error(self.checkpoint_every, self.keep_checkpoints, self.stop_at_step)
-        if error:
-            raise ValueError(error)
         checkpoints = CheckpointOptions(every=self.checkpoint_every, keep=self.keep_checkpoints).validate()
+        check_stop_at_step(self.stop_at_step)
         kwargs = {"progress": self.progress, "tensorboard": self.tensorboard, "checkpoints": checkpoints,
                   "stop_at_step": self.stop_at_step, "overwrite": self.overwrite, "log_every": self.log_every}
         if self.wandb:
@@ -431,9 +429,15 @@ def help_as_paragraphs(command: type) -> None:
             help_as_paragraphs(field.default_factory)
 
 
-def setting_names() -> set[str]:
-    """The settings a `ConfigError` or `ConfigWarning` may name, each one a flag of the command line."""
-    return {f.name for cls in (DQNConfig, TransferConfig) for f in dataclasses.fields(cls)}
+# `train`'s arguments a `ConfigError` may name, with the flags that set them.
+TRAIN_ARGUMENT_FLAGS = {"checkpoints.every": "--checkpoint-every", "checkpoints.keep": "--keep-checkpoints",
+                        "stop_at_step": "--stop-at-step"}
+
+
+def setting_flags() -> dict[str, str]:
+    """The settings a `ConfigError` or `ConfigWarning` may name, each with its flag on the command line."""
+    fields = {f.name for cls in (DQNConfig, TransferConfig) for f in dataclasses.fields(cls)}
+    return {name: f"--{name.replace('_', '-')}" for name in fields} | TRAIN_ARGUMENT_FLAGS
 
 
 @contextlib.contextmanager
@@ -446,7 +450,7 @@ def mtrl_warnings():
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, UserWarning) and os.path.abspath(filename).startswith(package + os.sep):
-            text = message.with_flags(setting_names()) if isinstance(message, ConfigWarning) else str(message)
+            text = message.with_flags(setting_flags()) if isinstance(message, ConfigWarning) else str(message)
             if text not in shown:
                 shown.add(text)
                 print(f"mtrl: warning: {text}", file=sys.stderr)
@@ -491,7 +495,7 @@ def main(args: list[str] | None = None) -> None:
         with mtrl_warnings():
             command.run()
     except ConfigError as e:
-        print(f"mtrl: error: {e.with_flags(setting_names())}", file=sys.stderr)
+        print(f"mtrl: error: {e.with_flags(setting_flags())}", file=sys.stderr)
         raise SystemExit(2) from None
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"mtrl: error: {e}", file=sys.stderr)

@@ -11,7 +11,7 @@ import math
 import numbers
 import re
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Annotated, Literal
 
 import tyro
@@ -21,20 +21,24 @@ EMPTY_BY_DEFAULT = tyro.conf.arg(help_behavior_hint="(default: none)")
 
 
 class _NamesSettings:
-    """A message that starts with the setting's name (a field of `DQNConfig` or of `mtrl.transfer.TransferConfig`),
-    which the command line shows as its flag (``eval_every`` -> ``--eval-every``)."""
+    """A message that starts with the setting's name (a field of `DQNConfig` or of `mtrl.transfer.TransferConfig`, or
+    an argument of `mtrl.trainer.train` such as ``checkpoints.every``), which the command line shows as its flag
+    (``eval_every`` -> ``--eval-every``)."""
 
     @property
     def field(self) -> str:
         return (str(self).split(maxsplit=1) or [""])[0]
 
-    def with_flags(self, settings: Collection[str]) -> str:
+    def with_flags(self, settings: Collection[str] | Mapping[str, str]) -> str:
         """The message with the ``settings`` it names written as command-line flags (``eval_every must be a multiple
         of num_envs`` -> ``--eval-every must be a multiple of --num-envs``): its first word, and every other setting
-        name with an underscore in it (one-word names such as ``torso`` are ordinary words too). What the user gave
+        name with an underscore in it (one-word names such as ``torso`` are ordinary words too). A mapping gives a
+        setting's flag where it is not the name's (``{"checkpoints.keep": "--keep-checkpoints"}``). What the user gave
         stays as given: nothing from ``got`` on, nor anything quoted (an apostrophe inside a word opens no quote)."""
 
         def flag(name: str) -> str:
+            if isinstance(settings, Mapping) and name in settings:
+                return settings[name]
             return f"--{name.replace('_', '-')}" if name in settings else name
 
         head, _, rest = str(self).partition(" ")

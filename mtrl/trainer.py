@@ -35,7 +35,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mtrl import compilation_cache, replay
 from mtrl.agent import Agent, Hyperparams, TrainState, current_learning_rate, default_hparams, epsilon
-from mtrl.config import DQNConfig
+from mtrl.config import ConfigError, DQNConfig
 from mtrl.distributed import barrier, is_primary, process_max, to_host
 from mtrl.evaluate import make_evaluator
 from mtrl.tasks import TaskSet, make_taskset
@@ -495,18 +495,11 @@ def seed_flags_error(seed: int, seeds: int) -> str | None:
     return None
 
 
-def checkpoint_flags_error(every: int | None = None, keep: int | None = None,
-                           stop_at_step: int | None = None) -> str | None:
-    """What is wrong with the command-line flags ``--checkpoint-every``, ``--keep-checkpoints`` and
-    ``--stop-at-step`` (None: not given), or None: the message `mtrl` and the experiment scripts print, checked before
-    anything is built (`CheckpointOptions.validate` is the library's check)."""
-    if every is not None and every < 0:
-        return f"--checkpoint-every must be >= 0 env steps per task (0 = only at the end), got {every}"
-    if keep is not None and keep < 1:
-        return f"--keep-checkpoints must be >= 1, got {keep}"
-    if stop_at_step is not None and stop_at_step < 1:
-        return f"--stop-at-step must be >= 1 env steps per task, got {stop_at_step}"
-    return None
+def check_stop_at_step(stop_at_step: int | None) -> None:
+    """Refuse a ``stop_at_step`` (env steps per task; None: run to the end) that `train` could never stop at."""
+    if stop_at_step is not None and (not isinstance(stop_at_step, int) or isinstance(stop_at_step, bool)
+                                     or stop_at_step < 1):
+        raise ConfigError(f"stop_at_step must be an integer >= 1 (env steps per task), got {stop_at_step!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -519,10 +512,12 @@ class CheckpointOptions:
     """checkpoints kept (older ones are deleted)"""
 
     def validate(self) -> CheckpointOptions:
-        if not isinstance(self.every, int) or self.every < 0:
-            raise ValueError(f"checkpoint every must be an integer >= 0 (env steps per task), got {self.every!r}")
-        if not isinstance(self.keep, int) or self.keep < 1:
-            raise ValueError(f"checkpoint keep must be an integer >= 1, got {self.keep!r}")
+        """These options, or a `ConfigError` naming ``checkpoints.every`` / ``checkpoints.keep`` (`train`'s argument
+        and its field; the command line shows them as ``--checkpoint-every`` / ``--keep-checkpoints``)."""
+        for name, value, least, unit in (("every", self.every, 0, " (env steps per task; 0 = only at the end)"),
+                                         ("keep", self.keep, 1, "")):
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ConfigError(f"checkpoints.{name} must be an integer >= {least}{unit}, got {value!r}")
         return self
 
 
@@ -670,9 +665,7 @@ def train(
     trainer = trainer or Trainer.create(tasks, config)
     cfg = trainer.config
     seeds = check_seeds(seeds)
-    if stop_at_step is not None and (not isinstance(stop_at_step, int) or isinstance(stop_at_step, bool)
-                                     or stop_at_step < 1):
-        raise ValueError(f"stop_at_step must be an integer >= 1 (env steps per task), got {stop_at_step!r}")
+    check_stop_at_step(stop_at_step)
     window_iterations = log_iterations(log_every, cfg)
     if resume and run_dir is None:
         raise ValueError("resume needs the run_dir to continue")

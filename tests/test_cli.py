@@ -45,9 +45,13 @@ def test_help_lists_options_with_defaults():
          "leave --conv-channels empty for them"),
         (["train", "--resume", "/nonexistent"], "'/nonexistent' is not a run directory"),
         (["train", "--resume", "/tmp", "--suite", "classic"], "--resume takes tasks, seeds and config"),
-        (["train", "--suite", "classic", "--checkpoint-every", "-1"], "error: --checkpoint-every must be >= 0"),
-        (["train", "--suite", "classic", "--keep-checkpoints", "0"], "error: --keep-checkpoints must be >= 1, got 0"),
-        (["train", "--suite", "classic", "--stop-at-step", "-5"], "error: --stop-at-step must be >= 1"),
+        # train's own checks (checkpoints.every, stop_at_step), named by the flags that set them
+        (["train", "--suite", "classic", "--checkpoint-every", "-1"],
+         "error: --checkpoint-every must be an integer >= 0 (env steps per task; 0 = only at the end), got -1\n"),
+        (["train", "--suite", "classic", "--keep-checkpoints", "0"],
+         "error: --keep-checkpoints must be an integer >= 1, got 0\n"),
+        (["train", "--suite", "classic", "--stop-at-step", "-5"],
+         "error: --stop-at-step must be an integer >= 1 (env steps per task), got -5\n"),
         (["train", "--suite", "classic", "--seed", "-3"], "error: --seed must be >= 0 and --seed + --seeds at most"),
         (["train", "--suite", "classic", "--seeds", "2", "--seed", "4294967295"],
          "got --seed 4294967295 with --seeds 2"),
@@ -98,6 +102,9 @@ def test_an_errors_flags_leave_what_the_user_gave_and_quoted_words_as_they_are()
     assert ConfigError("parts must not be 'num_envs' in the run's loss_aggregation").with_flags(settings) == \
         "--parts must not be 'num_envs' in the run's --loss-aggregation"
     assert ConfigError("total_steps").with_flags(settings) == "--total-steps"
+    flags = {"checkpoints.keep": "--keep-checkpoints", "total_steps": "--total-steps"}  # flags not spelled as names
+    assert ConfigError("checkpoints.keep must be below total_steps, got 0").with_flags(flags) == \
+        "--keep-checkpoints must be below --total-steps, got 0"
     assert ConfigError("").field == ""
 
 

@@ -75,8 +75,8 @@ def test_study_checkpoint_option_defaults_to_the_study_and_refuses_negative_valu
     assert parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "0"]).checkpoints.every == 0
     with pytest.raises(SystemExit):
         parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "-1"])
-    assert "error: --checkpoint-every must be >= 0 env steps per task (0 = only at the end), got -1" in \
-        capsys.readouterr().err  # the same words as `mtrl train`'s
+    assert "error: --checkpoint-every must be an integer >= 0 (env steps per task; 0 = only at the end), got -1" in \
+        capsys.readouterr().err  # the same words as `mtrl train`'s (both are `CheckpointOptions.validate`'s)
     with pytest.raises(SystemExit):  # a study that keeps no checkpoints does not offer the option
         parse_study_args("doc", "s", DQNConfig(), ["--checkpoint-every", "0"], checkpointed=False)
 

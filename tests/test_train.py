@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mtrl.config import DQNConfig
+from mtrl.config import ConfigError, DQNConfig
 from mtrl.tasks import suite
-from mtrl.trainer import Trainer, pack_learner_metrics, train, unpack_learner_metrics, window_sizes
+from mtrl.trainer import CheckpointOptions, Trainer, pack_learner_metrics, train, unpack_learner_metrics, window_sizes
 
 
 def _run(cfg, seeds, steps_chunks=2):
@@ -146,8 +146,6 @@ def test_run_directory_outputs(tmp_path, tiny_config):
     ],
 )
 def test_config_errors_before_compile(field, value, message):
-    from mtrl.config import ConfigError
-
     cfg = DQNConfig(**{field: value})
     with pytest.raises(ConfigError, match=message) as error:
         Trainer.create(["CartPole-v1", "Acrobot-v1"], cfg)
@@ -164,13 +162,19 @@ def test_config_errors_before_compile(field, value, message):
         ({"seeds": [0, True]}, r"seeds must be integers, got \[0, True\]"),
         ({"seeds": (s for s in [0, 2.0])}, r"seeds must be integers, got \[0, 2.0\]"),
         ({"seeds": 3}, r"seeds must be a list of integers, got 3"),
-        ({"stop_at_step": 0}, "stop_at_step must be an integer >= 1"),
+        ({"stop_at_step": 0}, r"^stop_at_step must be an integer >= 1 \(env steps per task\), got 0$"),
+        ({"checkpoints": CheckpointOptions(every=-1)}, r"^checkpoints.every must be an integer >= 0 .*got -1$"),
+        ({"checkpoints": CheckpointOptions(every=True)}, r"^checkpoints.every must be an integer >= 0 .*got True$"),
+        ({"checkpoints": CheckpointOptions(keep=0)}, r"^checkpoints.keep must be an integer >= 1, got 0$"),
     ],
 )
-def test_bad_seeds_and_stop_step_are_refused_before_the_run_directory_is_made(tmp_path, tiny_config, kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_seeds_and_train_options_are_refused_before_the_run_directory_is_made(tmp_path, tiny_config, kwargs,
+                                                                                    message):
+    with pytest.raises(ValueError, match=message) as error:
         train(["CartPole-v1"], tiny_config, run_dir=str(tmp_path / "run"), progress=False, **kwargs)
     assert not (tmp_path / "run").exists()
+    if "seeds" not in kwargs:  # a setting's error names it first (the command line shows it as its flag)
+        assert isinstance(error.value, ConfigError) and error.value.field == message.split()[0].lstrip("^")
 
 
 def test_sweeps_and_studies_refuse_bad_seeds_before_writing_anything(tmp_path, tiny_config):
