@@ -88,18 +88,27 @@ def _ranges(seeds: Sequence[int]) -> str:
     return ("seeds " if len(seeds) > 1 else "seed ") + ", ".join(parts) if seeds else "no seeds"
 
 
+# The config setting a study's command line sets, with its flag.
+STUDY_FLAGS = {"total_steps": "--total-steps"}
+
+
 def run(main: Callable[[], object]) -> None:
     """An experiment's command: ``main()``, where a setting the study cannot run (`ConfigError`, raised before its
     runs train) ends as a usage error naming it (``--total-steps`` as the flag), exit status 2, and a study stopped
     by Ctrl-C or SIGTERM (its run saved, `train_or_reuse`) as one line saying how to continue, exit status 130; not
-    a traceback."""
+    a traceback. mtrl's warnings (a smoke budget's run without updates) are one ``SCRIPT: warning: ...`` line each,
+    as `mtrl`'s are (`mtrl.cli.mtrl_warnings`)."""
+    from mtrl.cli import mtrl_warnings
+
+    prog = os.path.basename(sys.argv[0])
     try:
-        main()
+        with mtrl_warnings(prog, STUDY_FLAGS):
+            main()
     except ConfigError as e:
-        print(f"{os.path.basename(sys.argv[0])}: error: {e.with_flags({'total_steps'})}", file=sys.stderr)
+        print(f"{prog}: error: {e.with_flags(STUDY_FLAGS)}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt as e:
-        print(f"{os.path.basename(sys.argv[0])}: stopped: {str(e) or 'interrupted'}", file=sys.stderr)
+        print(f"{prog}: stopped: {str(e) or 'interrupted'}", file=sys.stderr)
         raise SystemExit(130) from None
 
 
@@ -114,7 +123,7 @@ def with_total_steps(parser: argparse.ArgumentParser, config: DQNConfig, total_s
             warnings.simplefilter("ignore", UserWarning)
             config.validate()
     except ConfigError as e:  # --total-steps is the config field a study's command line sets
-        parser.error(e.with_flags({"total_steps"}))
+        parser.error(e.with_flags(STUDY_FLAGS))
     return config
 
 

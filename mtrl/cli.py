@@ -13,7 +13,7 @@ import os
 import sys
 import types
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import tyro
@@ -441,19 +441,21 @@ def setting_flags() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def mtrl_warnings():
+def mtrl_warnings(prog: str = "mtrl", flags: Mapping[str, str] | None = None):
     """mtrl's own warnings (a `UserWarning` raised in the mtrl package, e.g. a run that takes no update) as one
-    ``mtrl: warning: ...`` line each (settings named as flags), once per message however many checks raise it; other
-    warnings as usual."""
+    ``PROG: warning: ...`` line each, once per message however many checks raise it; a `ConfigWarning` names the
+    settings in ``flags`` (name -> flag; default: all of `mtrl`'s, `setting_flags`) as flags. Other warnings as
+    usual."""
     package = os.path.dirname(os.path.abspath(__file__))
+    flags = setting_flags() if flags is None else flags
     shown: set[str] = set()
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, UserWarning) and os.path.abspath(filename).startswith(package + os.sep):
-            text = message.with_flags(setting_flags()) if isinstance(message, ConfigWarning) else str(message)
+            text = message.with_flags(flags) if isinstance(message, ConfigWarning) else str(message)
             if text not in shown:
                 shown.add(text)
-                print(f"mtrl: warning: {text}", file=sys.stderr)
+                print(f"{prog}: warning: {text}", file=sys.stderr)
             return
         original(message, category, filename, lineno, file, line)
 

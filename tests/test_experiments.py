@@ -259,3 +259,20 @@ def test_a_stopped_study_ends_with_one_line_and_status_130_not_a_traceback(capsy
     with pytest.raises(SystemExit):
         run(ctrl_c)
     assert capsys.readouterr().err == "study.py: stopped: interrupted\n"
+
+
+def test_a_studys_config_warnings_are_one_line_each_naming_its_flag(capsys, monkeypatch):
+    """A smoke budget's run without updates is warned as `mtrl` warns it; --total-steps is the study's flag, the
+    other settings are the config's names (the study has no flags for them)."""
+    import sys
+
+    from experiments.common import run
+    from mtrl.config import DQNConfig
+    from mtrl.trainer import Trainer
+
+    monkeypatch.setattr(sys, "argv", ["/x/study.py"])
+    config = DQNConfig(total_steps=1000, learning_starts=5000)
+    run(lambda: [Trainer.create(["CartPole-v1"], config) for _ in range(2)])  # warned in mtrl, twice
+    assert capsys.readouterr().err == (
+        "study.py: warning: learning_starts (5,000) leaves no gradient update in --total-steps (1,000) with "
+        "update_every 1: this run does not learn\n")
