@@ -88,8 +88,8 @@ def _ranges(seeds: Sequence[int]) -> str:
     return ("seeds " if len(seeds) > 1 else "seed ") + ", ".join(parts) if seeds else "no seeds"
 
 
-# The config setting a study's command line sets, with its flag.
-STUDY_FLAGS = {"total_steps": "--total-steps"}
+# The settings a study's command line sets (the config's and `train`'s), with their flags.
+STUDY_FLAGS = {"total_steps": "--total-steps", "checkpoints.every": "--checkpoint-every"}
 
 
 def run(main: Callable[[], object]) -> None:
@@ -166,7 +166,7 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
         try:
             CheckpointOptions(every=checkpoint_every).validate()
         except ConfigError as e:
-            parser.error(e.with_flags({"checkpoints.every": "--checkpoint-every"}))
+            parser.error(e.with_flags(STUDY_FLAGS))
     config = with_total_steps(parser, config, args.total_steps)
     common = ("seeds", "seed", "total_steps", "run_dir", "rerun", "publish", "checkpoint_every")
     return StudyArgs(
