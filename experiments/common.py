@@ -115,14 +115,12 @@ def run(main: Callable[[], object]) -> None:
 def with_total_steps(parser: argparse.ArgumentParser, config: DQNConfig, total_steps: int) -> DQNConfig:
     """``config`` with the ``--total-steps`` given, checked while parsing: a value the config cannot run is a usage
     error of ``parser`` (exit 2) naming the flag, not a traceback from inside the study."""
-    if total_steps < 1:
-        parser.error(f"--total-steps must be >= 1, got {total_steps}")
     config = dataclasses.replace(config, total_steps=total_steps)
     try:
         with warnings.catch_warnings():  # a run without updates is the study's own choice (smokes): warned later
             warnings.simplefilter("ignore", UserWarning)
             config.validate()
-    except ConfigError as e:  # --total-steps is the config field a study's command line sets
+    except ConfigError as e:  # named by its flag where it is one of STUDY_FLAGS
         parser.error(e.with_flags(STUDY_FLAGS))
     return config
 

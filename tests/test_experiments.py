@@ -114,10 +114,12 @@ def test_a_study_refuses_a_total_steps_its_config_cannot_run_naming_the_flag(cap
     from mtrl.config import DQNConfig
 
     for parse in (lambda argv: parse_study_args("doc", "s", DQNConfig(), argv), huber_probe.main):
-        with pytest.raises(SystemExit) as exc:
-            parse(["--total-steps", "7"])
-        assert exc.value.code == 2
-        assert "error: --total-steps must be a multiple of num_envs (10: " in capsys.readouterr().err
+        for value, message in (("7", "--total-steps must be a multiple of num_envs (10: "),
+                               ("0", "--total-steps must be a positive integer, got 0\n")):  # the config's words
+            with pytest.raises(SystemExit) as exc:
+                parse(["--total-steps", value])
+            assert exc.value.code == 2
+            assert f"error: {message}" in capsys.readouterr().err
 
 
 def test_a_transfer_setting_the_budget_cannot_act_on_is_a_usage_error_before_the_source_trains(tmp_path):
