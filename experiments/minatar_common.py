@@ -16,9 +16,9 @@ Budgets (``--budget``; ``--total-steps`` and ``--seeds`` still override):
 
 Settings (`base_config`) follow the MinAtar paper's DQN where mtrl has the same knob (conv 16x3x3 -> Dense 128,
 γ 0.99, replay 100k per game, ε decaying over the first 10% of the budget instead of its first 100k of 5M frames,
-target network copied every 1000 env steps per game) and mtrl's defaults elsewhere (Adam, 3-step double-DQN
-targets, ½δ² loss, lr 2.5e-4 decayed linearly to 0). They were set a priori, not tuned on any seed (the ``paper``
-budget's multi-task network width aside).
+target network copied every 992 env steps per game: 62 iterations of 16 envs, the paper's 1000 frames rounded down)
+and mtrl's defaults elsewhere (Adam, 3-step double-DQN targets, ½δ² loss, lr 2.5e-4 decayed linearly to 0). They
+were set a priori, not tuned on any seed (the ``paper`` budget's multi-task network width aside).
 """
 
 from __future__ import annotations
@@ -59,8 +59,9 @@ WIDE_MULTI_NETWORK = BUDGETS["paper"].multi_network  # √5 times one game's wid
 
 # Young & Tian (2019), "MinAtar", DQN (with experience replay and a target network) at 5M frames under their
 # protocol (sticky actions 0.1, full action set), read off the paper's learning curves (Figure 2), so approximate;
-# their Seaquest predates MinAtar 1.0.11's fix of that game. gymnax-blines' PPO at 10M steps (gymnax README,
-# minimal action sets, gymnax's episode caps). Both are for comparison only: say which protocol a number used.
+# their Seaquest predates MinAtar 1.0.11's fix of that game. gymnax-blines' PPO (returns: gymnax README's table;
+# 10M steps: `num_train_steps` of gymnax-blines' agents/<game>/ppo.yaml; minimal action sets, gymnax's episode caps).
+# Both are for comparison only: say which protocol a number used.
 PAPER_DQN_5M = {"Breakout-MinAtar": 10.0, "Asterix-MinAtar": 17.0, "Freeway-MinAtar": 50.0,
                 "SpaceInvaders-MinAtar": 43.0, "Seaquest-MinAtar": 20.0}
 GYMNAX_PPO_10M = {"Asterix-MinAtar": 15.0, "Breakout-MinAtar": 28.0, "Freeway-MinAtar": 58.0,
@@ -70,7 +71,7 @@ MULTI_NETWORK_TUNED_ON: tuple[int, ...] = (0, 1)  # the pilot that chose the pap
 
 
 def base_config(budget: Budget) -> DQNConfig:
-    updates_per_target_copy = max(1, 1000 // budget.num_envs)  # every 1000 env steps per game
+    updates_per_target_copy = max(1, 1000 // budget.num_envs)  # about every 1000 env steps per game
     return DQNConfig(
         total_steps=budget.total_steps, num_envs=budget.num_envs, buffer_size=100_000 - 100_000 % budget.num_envs,
         batch_size=budget.batch_size, learning_starts=5_000, update_every=1,
@@ -165,7 +166,8 @@ def results_table(columns: dict[str, dict[str, dict | None]], protocol: str, gam
             "budget runs the paper's protocol.\n")
     references = ("\nReference columns: the paper's DQN values are read off Young & Tian's (2019) learning curves "
                   "(their Figure 2), so approximate, and their Seaquest predates MinAtar 1.0.11's fix of that game; "
-                  "gymnax PPO is gymnax-blines' PPO, another algorithm, after 10M env steps (gymnax README).\n")
+                  "gymnax PPO is gymnax-blines' PPO, another algorithm (returns: the gymnax README's table), after 10M "
+                  "env steps (the `num_train_steps` of gymnax-blines' MinAtar PPO configs).\n")
     return markdown_table(header, rows) + note + references
 
 

@@ -152,13 +152,14 @@ def summarize(per_seed: np.ndarray) -> dict[str, object]:
 
 # Reference ("good") returns of each env id with gymnax's default `EnvParams`; the normaliser's floor is the random
 # policy's measured return. CartPole-v1: the maximum episode return (one reward per step, so `max_steps_in_episode`;
-# computed per spec). Acrobot-v1: gymnax's published PPO return (-80 at 500k steps, gymnax README). MountainCar-v0:
-# Gym's "solved" threshold (-110; gymnax's PPO reached -118). A spec that changes the environment gets CartPole's
-# computed maximum or an error: the published figures hold only for the default parameters.
+# computed per spec). Acrobot-v1: gymnax's published PPO return (-80, gymnax README; after 500k steps, the
+# `num_train_steps` of gymnax-blines' agents/Acrobot-v1/ppo.yaml). MountainCar-v0: Gym's "solved" threshold (-110;
+# gymnax's PPO reached -118). A spec that changes the environment gets CartPole's computed maximum or an error: the
+# published figures hold only for the default parameters.
 REFERENCE_RETURNS = {"CartPole-v1": 500.0, "Acrobot-v1": -80.0, "MountainCar-v0": -110.0}
 REFERENCE_SOURCES = {
     "CartPole-v1": "maximum return (max_steps_in_episode)",
-    "Acrobot-v1": "gymnax README, PPO at 500k steps",
+    "Acrobot-v1": "gymnax README's PPO return; 500k steps: gymnax-blines' agents/Acrobot-v1/ppo.yaml",
     "MountainCar-v0": "Gym's solved threshold",
 }
 
