@@ -42,7 +42,8 @@ class RunOptions:
     the evaluation chunk, and at most --eval-every"""
     stop_at_step: int | None = None
     """save and stop at the first evaluation (every --eval-every env steps per task) at or after this many env steps
-    per task (continue a run later with `mtrl train --resume DIR`, a sweep by rerunning its command)"""
+    per task (continue a run later with `mtrl train --resume DIR`, a sweep or study by rerunning its command without
+    --stop-at-step)"""
     overwrite: bool = False
     """if --run-dir already holds a run, move it aside (to <run-dir>.replaced-<time>) instead of refusing"""
     tensorboard: bool = False
@@ -110,6 +111,16 @@ def _report(result, run_dir: str) -> None:
         return
     print(summary_markdown(result.summary))
     print(f"run directory: {run_dir}")
+
+
+def _stopped(what: str, where: str, stopped_at: int, signal: int | None, run_dir: str) -> None:
+    """Say that a sweep or study stopped (checkpoint saved) and how to continue it; a signal's exit status."""
+    why = f"signal {signal}" if signal else "--stop-at-step"
+    again = "the same command" + ("" if signal else " without --stop-at-step (or with a later step)")
+    print(f"{what} stopped by {why} {where}at {stopped_at:,} env steps per task; checkpoint saved.\n"
+          f"continue with {again} and --run-dir {run_dir}")
+    if signal:
+        raise SystemExit(128 + signal)
 
 
 @dataclasses.dataclass
@@ -228,7 +239,7 @@ class Study:
 
     def run(self) -> None:
         from mtrl.logger import default_run_dir
-        from mtrl.study import study_markdown, transfer_study
+        from mtrl.study import StudyStopped, study_markdown, transfer_study
 
         run_dir = self.run_options.run_dir or default_run_dir("study_transfer")
         kwargs = self.run_options.train_kwargs()
@@ -244,9 +255,13 @@ class Study:
             if not eq or not spec:
                 raise ValueError(f"--reference takes SPEC=RETURN, e.g. Acrobot-v1:max_steps_in_episode=1000=-90; "
                                  f"got {item!r}")
-        study = transfer_study(self.source, self.tasks, self.modes, self.transfer, self.config,
-                               seeds=self.run_options.seed_list(), run_dir=run_dir, threshold=self.threshold,
-                               last_k=self.last_k, rerun=self.rerun, references=references, **kwargs)
+        try:
+            study = transfer_study(self.source, self.tasks, self.modes, self.transfer, self.config,
+                                   seeds=self.run_options.seed_list(), run_dir=run_dir, threshold=self.threshold,
+                                   last_k=self.last_k, rerun=self.rerun, references=references, **kwargs)
+        except StudyStopped as stop:
+            _stopped("study", f"in mode {stop.mode} ", stop.stopped_at, stop.signal, run_dir)
+            return
         print(study_markdown(study))
         print(f"study directory: {run_dir}")
 
@@ -366,10 +381,7 @@ class Sweep:
                         transfer=None if self.source is None else self.transfer,
                         static=static, **kwargs)
         if "stopped_at" in results:
-            print(f"stopped at {results['stopped_at']:,} env steps per task; checkpoint saved.\n"
-                  f"continue with the same command (and --run-dir {run_dir})")
-            if results["signal"]:
-                raise SystemExit(128 + results["signal"])
+            _stopped("sweep", "", results["stopped_at"], results["signal"], run_dir)
             return
         print(sweep_markdown(results))
         print(f"sweep directory: {run_dir} (one run directory per setting; sweep.json, sweep.md, sweep.png)")

@@ -104,6 +104,16 @@ def saved_mode_identity(run_dir: str, mode: str) -> dict[str, Any]:
     return identity
 
 
+class StudyStopped(KeyboardInterrupt):
+    """A study's run stopped by a signal or ``stop_at_step`` with its checkpoint saved: the study stops before its
+    next run (an interrupt), and rerunning the same command continues it."""
+
+    def __init__(self, mode: str, stopped_at: int, signal: int | None):
+        super().__init__(f"study stopped in mode {mode} at {stopped_at:,} env steps per task (checkpoint saved); "
+                         "rerun the same command to continue")
+        self.mode, self.stopped_at, self.signal = mode, stopped_at, signal
+
+
 def check_modes(modes: Sequence[str], transfer: TransferSettings, config: DQNConfig) -> list[str]:
     """The study's modes (scratch first, each once), each mode's settings checked to act within the targets'
     ``config`` (`TransferConfig.check_acts`): a study calls it before anything trains, its source run included."""
@@ -160,6 +170,10 @@ def transfer_study(
 
     taskset = make_taskset(tasks, config.protocol)
     config.validate(taskset.num_tasks)
+    evaluations = config.num_chunks + 1  # at step 0 and after every chunk
+    if not 1 <= last_k <= evaluations:
+        raise ValueError(f"last_k must be in [1, {evaluations}] (the number of evaluations: one at the start and one "
+                         f"every eval_every env steps per task), got {last_k}")
     modes = check_modes(modes, transfer, config)  # before anything trains
     source = load_source(source_run, transfer.source_step)
     for mode in modes:  # and splice into the target network, before anything trains
@@ -184,7 +198,7 @@ def transfer_study(
                 result = train_transfer(source_run, tasks, transfer.with_mode(mode), config,
                                         seeds=seeds, run_dir=mode_dir, progress=progress, **train_kwargs)
             if result.stopped_at is not None:
-                raise KeyboardInterrupt(f"study stopped in mode {mode}; rerun the same command to continue")
+                raise StudyStopped(mode, result.stopped_at, result.signal)
         steps, raw = mode_curves(mode_dir, tasks)
         curves[mode] = (steps, evaluate.normalise(raw, random[None, :, None], reference[None, :, None]))
 

@@ -237,9 +237,15 @@ def parse_task(spec: str, protocol: str = "gymnax") -> Task:
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"task spec must be a non-empty string like 'CartPole-v1:length=1.0', got {spec!r}")
+    # A spec is the task's name in run files and is matched as written (--reference, evaluate --tasks): one spelling
+    # without spaces or empty fields, not several that parse alike.
+    form = "write ENV_ID or ENV_ID:field=value,field=value (no spaces), e.g. 'CartPole-v1:length=1.0,gravity=3.0'"
+    if any(c.isspace() for c in spec):
+        raise ValueError(f"task spec {spec!r} contains whitespace; {form}")
+    env_id, colon, field_text = spec.partition(":")
+    if colon and not all(field_text.split(",")):
+        raise ValueError(f"task spec {spec!r} has an empty field (nothing after ':' or between commas); {form}")
     check_protocol(protocol)
-    env_id, _, field_text = spec.strip().partition(":")
-    env_id = env_id.strip()
     allowed_envs = supported_envs()
     if env_id in _UNSUPPORTED_ENVS:
         raise ValueError(_UNSUPPORTED_ENVS[env_id].format(env=env_id) + f"; allowed: {', '.join(allowed_envs)}")
@@ -253,9 +259,8 @@ def parse_task(spec: str, protocol: str = "gymnax") -> Task:
     settable = [f.name for f in dataclasses.fields(params) if f.name not in derived]
     overrides: dict[str, Any] = {}
     learner: dict[str, float] = {}
-    for item in filter(None, (s.strip() for s in field_text.split(","))):
+    for item in field_text.split(",") if colon else ():
         name, eq, raw = item.partition("=")
-        name, raw = name.strip(), raw.strip()
         if not eq or not name or not raw:
             raise ValueError(f"malformed field {item!r} in task spec {spec!r}; expected field=value")
         if name in overrides or name in learner:
@@ -281,7 +286,7 @@ def parse_task(spec: str, protocol: str = "gymnax") -> Task:
         params = recompute(params)
     obs = _obs_spec(env, params)
     return Task(
-        spec=spec.strip(),
+        spec=spec,
         env_id=env_id,
         env=env,
         params=params,

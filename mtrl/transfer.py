@@ -545,8 +545,8 @@ def resume_run(run_dir: str, config: DQNConfig | None = None, **train_kwargs):
 
     meta = run_metadata(run_dir)
     if meta.get("sweep") is not None:
-        raise ValueError(f"{run_dir} is a shard of a sweep: continue it by rerunning the same `python -m mtrl sweep` "
-                         "command or mtrl.sweep(...) call, which resumes its shards")
+        raise ValueError(f"{run_dir} belongs to a sweep (one of its settings or shards): continue it by rerunning "
+                         "the same `python -m mtrl sweep` command or mtrl.sweep(...) call, which resumes its shards")
     trainer = run_trainer(meta, config)
     info = meta.get("transfer")
     extra = {"transfer": info} if info is not None else None

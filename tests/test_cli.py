@@ -72,6 +72,10 @@ def test_help_lists_options_with_defaults():
          "'CartPole-v1:length=2.5'"),
         (["study", "transfer", "--source", "/tmp", "--tasks", "Acrobot-v1:max_steps_in_episode=1000"],
          "this spec changes max_steps_in_episode"),
+        # checked before any mode trains: 300k steps evaluated every 10k (and at 0) give 31 evaluations
+        (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--total-steps", "300000",
+          "--eval-every", "10000", "--last-k", "32"], "last_k must be in [1, 31] (the number of evaluations"),
+        (["train", "--tasks", "CartPole-v1:length=1.0,,gravity=3.0"], "has an empty field"),
         (["sweep", "--suite", "classic", "--grid", "batch_size=32,64"], "batch_size: a static setting"),
         (["sweep", "--suite", "classic", "--grid", "lr=fast"], "'fast' is not a number"),
         (["sweep", "--suite", "classic", "--grid", "gamma.3=0.9"], "task index must be 0..2"),
@@ -218,6 +222,21 @@ def test_study_transfer_from_the_command_line(tmp_path, capsys):
     main(["study", "transfer", "--source", str(tmp_path / "src"), "--tasks", "CartPole-v1:length=1.5",
           "--modes", "frozen", "--total-steps", "256", "--run-dir", str(tmp_path / "study"), *tiny])
     assert json.loads((tmp_path / "study" / "transfer.json").read_text())["results"] == study["results"]
+    # --stop-at-step stops the study in its first mode (checkpoint saved, no traceback, exit status 0); the same
+    # command without it continues and ends with the numbers of the study never stopped.
+    capsys.readouterr()
+    args = ["study", "transfer", "--source", str(tmp_path / "src"), "--tasks", "CartPole-v1:length=1.5",
+            "--modes", "frozen", "--total-steps", "256", "--run-dir", str(tmp_path / "stopped"), *tiny]
+    try:
+        main([*args, "--stop-at-step", "128"])
+    except KeyboardInterrupt as stop:  # would end the whole pytest session, not fail this test
+        pytest.fail(f"the study's stop escaped `mtrl study` as an interrupt: {stop}")
+    said = capsys.readouterr().out
+    assert "study stopped by --stop-at-step in mode scratch at 128 env steps per task; checkpoint saved." in said
+    assert "continue with the same command without --stop-at-step" in said
+    assert not (tmp_path / "stopped" / "frozen").exists()
+    main(args)
+    assert json.loads((tmp_path / "stopped" / "transfer.json").read_text())["results"] == study["results"]
     # The same directory with other settings is refused, not silently reused.
     capsys.readouterr()
     with pytest.raises(SystemExit):

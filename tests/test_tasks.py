@@ -57,6 +57,12 @@ def test_parse_learner_fields():
         ("FourRooms-misc:fail_prob=1.5", r"'fail_prob' of FourRooms-misc must be in \[0, 1\], got 1.5"),
         ("Acrobot-v1:torque_noise_max=-0.1", "'torque_noise_max' of Acrobot-v1 must be >= 0, got -0.1"),
         ("", "non-empty string"),
+        # one spelling per spec (it names the task in run files and is matched as written)
+        ("CartPole-v1:length=1.0,,gravity=3.0", "has an empty field.*no spaces"),
+        ("CartPole-v1:", "has an empty field"),
+        ("CartPole-v1:length=1.0,", "has an empty field"),
+        ("CartPole-v1: length = 1.0", "contains whitespace; write ENV_ID or ENV_ID:field=value"),
+        (" CartPole-v1", "contains whitespace"),
     ],
 )
 def test_parse_errors(spec, message):
