@@ -13,6 +13,8 @@ kernel of their own (`benchmarks/gpu_kernels.py` counts them).
 Bootstrapping stops only on termination; truncated transitions bootstrap from the true next observation.
 
 Functions here return one loss per task, ``[T]``; aggregation across tasks belongs to the agent.
+
+Axes: ``T`` tasks, ``B`` transitions per task in the batch, ``A`` actions (the widest task's, masked per task).
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ Metrics (`mtrl.evaluate`): jumpstart, gain over the last k evaluations and AUC p
 IQM and mean with stratified-bootstrap intervals; the transfer ratio of summed areas (Taylor & Stone) with a
 paired bootstrap interval; time to threshold with censoring (fraction reached, Kaplan–Meier median); the
 probability that a mode's AUC beats scratch's.
+
+Axes: ``S`` seeds, ``T`` target tasks, ``E`` evaluations (curves ``[S, T, E]``, per-seed metrics ``[S, T]``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """A sweep's comparison of its settings: per-setting final returns and AUC with intervals over seeds, the best
-setting by a stated criterion, and sweep.json / sweep.md / sweep.png (`mtrl.sweeps`)."""
+setting by a stated criterion, and sweep.json / sweep.md / sweep.png (`mtrl.sweeps`).
+
+Axes: ``E`` evaluations, ``R`` runs (settings x seeds, setting-major), ``T`` tasks."""
 
 from __future__ import annotations
 

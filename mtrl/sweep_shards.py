@@ -1,6 +1,8 @@
 """A sweep's shards: the plan that cuts its settings into programs that fit the device memory, one shard's training
 (`train_shard`, resumable), merging finished shards into the sweep's results (`collect`) and running shards as
-submitit jobs (`launch`: local processes or a SLURM job array). See `mtrl.sweeps`."""
+submitit jobs (`launch`: local processes or a SLURM job array). See `mtrl.sweeps`.
+
+Axes: ``E`` evaluations, ``R`` runs of a shard or of the merged sweep, ``T`` tasks."""
 
 from __future__ import annotations
 
