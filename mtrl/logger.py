@@ -12,6 +12,8 @@ A run directory holds::
                     mean (``tb/mean``), with CleanRL's tag names
 
 Every text file uses LF line endings.
+
+Axes: ``S`` runs (seeds), ``T`` tasks (greedy returns ``[S, T]`` per evaluation).
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ With several devices the run axis is sharded over them (`NamedSharding`); the pr
 Host work (progress bar, evaluation, logging, checkpoints) happens in `train` between chunks only. `train`
 saves the full runner state with `mtrl.checkpoint` on a schedule, resumes from it bit-identically, and turns
 SIGINT/SIGTERM into "finish this chunk, save, return".
+
+Axes: ``S`` runs, ``T`` tasks, ``N`` envs per task, ``B`` transitions per task in a batch, ``K`` iterations per
+chunk, ``W`` logging windows per chunk.
 """
 
 from __future__ import annotations

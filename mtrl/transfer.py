@@ -20,6 +20,8 @@ Target run ``r`` starts from source run ``r mod S_source`` (recorded in the prov
 trainers and initial states; the training loop is `mtrl.trainer.train`.
 
 Param tree contract (see `mtrl.networks`): ``{"adapter"?: [T, ...], "torso": shared, "head": [T, ...]}``.
+
+Axes: ``S`` (``S_source``) runs of the target (source) run, ``T`` tasks.
 """
 
 from __future__ import annotations
