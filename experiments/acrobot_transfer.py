@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_study_args(__doc__, "acrobot_transfer", TARGET_CONFIG, argv, tuned_on=TUNED_ON)
     sources = [s for s in SPECS if not s.startswith(TARGET)]
     source = scale_budget(SOURCE_CONFIG, args.config.total_steps, TARGET_CONFIG.total_steps)
-    keep = args.config.num_chunks + 1
+    keep = args.config.num_evaluations
     study = pretrain_and_study(args, args.out, sources, [TARGET], source, args.config, SETTINGS, modes=MODES,
                                checkpoints=CheckpointOptions(every=args.config.eval_every, keep=keep))
     curves = {}

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     targets = selected_games(args.options["targets"] or args.options["games"])
     if set(targets) - set(games):
         raise SystemExit(f"--targets must be among --games ({', '.join(games)})")
-    last_k = min(3, 1 + len(args.config.chunk_sizes()))  # evaluations averaged for the final gain
+    last_k = min(3, args.config.num_evaluations)  # evaluations averaged for the final gain
     studies = {}
     for target in targets:
         sources = [g for g in games if g != target]

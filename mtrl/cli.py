@@ -103,22 +103,22 @@ def _report(result, run_dir: str) -> None:
     if result.already_complete:
         return  # `train` said so; nothing was trained
     if result.stopped_at is not None:
-        why = f"signal {result.signal}" if result.signal else "--stop-at-step"
-        print(f"stopped by {why} at {result.stopped_at:,} env steps per task; checkpoint saved.\n"
-              f"continue with: python -m mtrl train --resume {run_dir}")
-        if result.signal:
-            raise SystemExit(128 + result.signal)
-        return
+        return _stopped("", "", result.stopped_at, result.signal, run_dir,
+                        resume_command=f"python -m mtrl train --resume {run_dir}")
     print(summary_markdown(result.summary))
     print(f"run directory: {run_dir}")
 
 
-def _stopped(what: str, where: str, stopped_at: int, signal: int | None, run_dir: str) -> None:
-    """Say that a sweep or study stopped (checkpoint saved) and how to continue it; a signal's exit status."""
+def _stopped(what: str, where: str, stopped_at: int, signal: int | None, run_dir: str,
+             resume_command: str | None = None) -> None:
+    """Say that a run (``what`` "") or a sweep or study stopped (checkpoint saved) and how to continue it: with
+    ``resume_command``, else by rerunning its command; after a signal, exit with its status (128 + signal)."""
     why = f"signal {signal}" if signal else "--stop-at-step"
-    again = "the same command" + ("" if signal else " without --stop-at-step (or with a later step)")
-    print(f"{what} stopped by {why} {where}at {stopped_at:,} env steps per task; checkpoint saved.\n"
-          f"continue with {again} and --run-dir {run_dir}")
+    head = " ".join(filter(None, (what, "stopped by", why, where, f"at {stopped_at:,} env steps per task")))
+    again = (f": {resume_command}" if resume_command else
+             " the same command" + ("" if signal else " without --stop-at-step (or with a later step)")
+             + f" and --run-dir {run_dir}")
+    print(f"{head}; checkpoint saved.\ncontinue with{again}")
     if signal:
         raise SystemExit(128 + signal)
 
@@ -260,7 +260,7 @@ class Study:
                                    seeds=self.run_options.seed_list(), run_dir=run_dir, threshold=self.threshold,
                                    last_k=self.last_k, rerun=self.rerun, references=references, **kwargs)
         except StudyStopped as stop:
-            _stopped("study", f"in mode {stop.mode} ", stop.stopped_at, stop.signal, run_dir)
+            _stopped("study", f"in mode {stop.mode}", stop.stopped_at, stop.signal, run_dir)
             return
         print(study_markdown(study))
         print(f"study directory: {run_dir}")

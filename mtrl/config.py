@@ -166,6 +166,11 @@ class DQNConfig:
     def num_chunks(self) -> int:
         return -(-self.iterations // self.chunk_iterations)
 
+    @property
+    def num_evaluations(self) -> int:
+        """Greedy evaluations of a run: one before training and one after every chunk."""
+        return self.num_chunks + 1
+
     def chunk_sizes(self) -> list[int]:
         """Iterations of each chunk: full chunks, then a shorter last one when ``total_steps`` is not a multiple of
         the chunk, so a run trains exactly ``total_steps`` env steps per task."""

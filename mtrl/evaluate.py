@@ -215,6 +215,12 @@ def time_to_threshold(steps: np.ndarray, curve: np.ndarray, threshold: float) ->
     return values, censored
 
 
+def check_last_k(last_k: int, evaluations: int) -> None:
+    """``last_k`` (evaluations averaged for the final gain) must be in [1, ``evaluations``]."""
+    if not 1 <= last_k <= evaluations:
+        raise ValueError(f"last_k must be in [1, {evaluations}] (the number of evaluations), got {last_k}")
+
+
 def transfer_metrics(steps: np.ndarray, transfer: np.ndarray, scratch: np.ndarray, last_k: int = 3,
                      threshold: float = 0.95, source_steps: float = 0.0) -> dict[str, np.ndarray]:
     """Per-seed, per-task transfer metrics from normalised greedy curves ``[S, T, E]`` at ``steps [E]``.
@@ -230,8 +236,7 @@ def transfer_metrics(steps: np.ndarray, transfer: np.ndarray, scratch: np.ndarra
     transfer, scratch = np.asarray(transfer, np.float64), np.asarray(scratch, np.float64)
     if transfer.shape != scratch.shape or transfer.shape[-1] != len(steps):
         raise ValueError(f"curves must both be [S, T, E={len(steps)}]; got {transfer.shape} and {scratch.shape}")
-    if not 1 <= last_k <= len(steps):
-        raise ValueError(f"last_k must be in [1, {len(steps)}] (the number of evaluations), got {last_k}")
+    check_last_k(last_k, len(steps))
     ttt, censored = time_to_threshold(steps, transfer, threshold)
     ttt_scratch, censored_scratch = time_to_threshold(steps, scratch, threshold)
     return {

@@ -172,10 +172,7 @@ def transfer_study(
 
     taskset = make_taskset(tasks, config.protocol)
     config.validate(taskset.num_tasks)
-    evaluations = config.num_chunks + 1  # at step 0 and after every chunk
-    if not 1 <= last_k <= evaluations:
-        raise ValueError(f"last_k must be in [1, {evaluations}] (the number of evaluations: one at the start and one "
-                         f"every eval_every env steps per task), got {last_k}")
+    evaluate.check_last_k(last_k, config.num_evaluations)  # before anything trains; `transfer_metrics` uses it too
     modes = check_modes(modes, transfer, config)  # before anything trains
     source = load_source(source_run, transfer.source_step)
     for mode in modes:  # and splice into the target network, before anything trains

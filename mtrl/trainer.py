@@ -89,7 +89,7 @@ class RunState:
     env_states: tuple[Any, ...]  # per env group, leaves [T_g, N, ...]
     obs: jax.Array  # [T, N, *obs_shape]
     key: jax.Array  # training stream
-    eval_key: jax.Array  # evaluation stream, folded with the step; never advances training randomness
+    eval_key: jax.Array  # evaluation stream, folded with the iteration; never advances training randomness
     episode_return: jax.Array  # [T, N] return of the running episode
 
 
@@ -359,7 +359,7 @@ class Trainer:
         return jax.jit(train_chunk, donate_argnums=0)
 
     def make_evaluate(self) -> Callable[[RunnerState], jax.Array]:
-        """``evaluate(state) -> returns [S, T, E]``: greedy episodes of every task; key folded with the step."""
+        """``evaluate(state) -> returns [S, T, E]``: greedy episodes of every task; key folded with the iteration."""
         evaluator = make_evaluator(self.agent, self.taskset, self.config.eval_episodes)
 
         @jax.jit
