@@ -66,8 +66,10 @@ class Policy:
     def _task_index(self, task: str | int) -> int:
         if isinstance(task, int) and 0 <= task < len(self.tasks):
             return task
-        if task in self.tasks:
-            return self.tasks.index(task)
+        from mtrl.tasks import find_spec
+
+        if isinstance(task, str) and (found := find_spec(task, self.tasks, self._taskset.tasks[0].protocol)):
+            return self.tasks.index(found)
         raise ValueError(f"task {task!r} is not in this run; its tasks: {', '.join(self.tasks)}")
 
     def with_seed(self, seed: int) -> Policy:
@@ -138,8 +140,10 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
     episodes = trainer.config.eval_episodes if episodes is None else int(episodes)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    from mtrl.tasks import find_spec
+
     names = list(meta["tasks"])
-    chosen = list(tasks) if tasks else names
+    chosen = [find_spec(t, names, trainer.config.protocol) or t for t in tasks] if tasks else names
     unknown = [t for t in chosen if t not in names]
     if unknown:
         raise ValueError(f"tasks {unknown} are not in this run; its tasks: {', '.join(names)}")

@@ -163,12 +163,19 @@ def transfer_study(
     seeds = check_seeds(seeds)
     if not 0 < threshold <= 1.5:
         raise ValueError(f"threshold is a normalised return; must be in (0, 1.5], got {threshold}")
-    strays = [spec for spec in (references or {}) if spec not in tasks]
+    from mtrl.tasks import find_spec, make_taskset
+
+    # keyed by the targets' spelling: a reference may write a target another way (length=0.50 for length=0.5)
+    by_target = {spec: (find_spec(spec, tasks, config.protocol), value) for spec, value in (references or {}).items()}
+    strays = [spec for spec, (target, _) in by_target.items() if target is None]
     if strays:
         raise ValueError(f"references name specs that are not target tasks: {', '.join(map(repr, strays))}; the "
-                         f"targets are {', '.join(map(repr, tasks))} (written as given)")
-    reference = np.array([evaluate.reference_return(t, dict(references or {})) for t in tasks])  # before training
-    from mtrl.tasks import make_taskset
+                         f"targets are {', '.join(map(repr, tasks))}")
+    twice = sorted({t for t, _ in by_target.values() if [u for u, _ in by_target.values()].count(t) > 1})
+    if twice:
+        raise ValueError(f"references give target {twice[0]!r} more than one return (written in two ways)")
+    references = {target: value for target, value in by_target.values()}
+    reference = np.array([evaluate.reference_return(t, references) for t in tasks])  # before training
 
     taskset = make_taskset(tasks, config.protocol)
     config.validate(taskset.num_tasks)

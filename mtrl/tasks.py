@@ -237,8 +237,7 @@ def parse_task(spec: str, protocol: str = "gymnax") -> Task:
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"task spec must be a non-empty string like 'CartPole-v1:length=1.0', got {spec!r}")
-    # A spec is the task's name in run files and is matched as written (--reference, evaluate --tasks): one spelling
-    # without spaces or empty fields, not several that parse alike.
+    # A spec is the task's name in run files, tables and plots: one spelling without spaces or empty fields.
     form = "write ENV_ID or ENV_ID:field=value,field=value (no spaces), e.g. 'CartPole-v1:length=1.0,gravity=3.0'"
     if any(c.isspace() for c in spec):
         raise ValueError(f"task spec {spec!r} contains whitespace; {form}")
@@ -478,6 +477,19 @@ def _task_identity(task: Task) -> tuple:
     and the per-task learner settings."""
     values = tuple((np.shape(x), np.asarray(x, np.float64).tobytes()) for x in jax.tree.leaves(task.params))
     return task.env_id, values, task.gamma, task.eps_end, task.eps_decay_fraction
+
+
+def find_spec(spec: str, specs: Sequence[str], protocol: str = "gymnax") -> str | None:
+    """The member of ``specs`` that names the same task as ``spec`` (``length=0.50`` finds ``length=0.5``, a field
+    set to its default finds the spec without it), or None. Matching as written comes first; otherwise every spec is
+    parsed under ``protocol`` and compared by `_task_identity`. A ``spec`` that does not parse matches nothing."""
+    if spec in specs:
+        return spec
+    try:
+        wanted = _task_identity(parse_task(spec, protocol))
+    except ValueError:
+        return None
+    return next((s for s in specs if _task_identity(parse_task(s, protocol)) == wanted), None)
 
 
 def make_taskset(tasks: Sequence[str | Task], protocol: str = "gymnax") -> TaskSet:

@@ -72,6 +72,13 @@ def test_help_lists_options_with_defaults():
          "'CartPole-v1:length=2.5'"),
         (["study", "transfer", "--source", "/tmp", "--tasks", "Acrobot-v1:max_steps_in_episode=1000"],
          "this spec changes max_steps_in_episode"),
+        (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1:length=2.5", "--reference",
+          "CartPole-v1:length=2.50=400", "CartPole-v1:length=2.5=300"],
+         "references give target 'CartPole-v1:length=2.5' more than one return"),
+        # a reference written another way names its target: the study goes on to the next check
+        (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1:length=2.5", "--reference",
+          "CartPole-v1:length=2.50=400", "--total-steps", "300000", "--eval-every", "10000", "--last-k", "32"],
+         "last_k must be in"),
         # checked before any mode trains: 300k steps evaluated every 10k (and at 0) give 31 evaluations
         (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--total-steps", "300000",
           "--eval-every", "10000", "--last-k", "32"], "last_k must be in [1, 31] (the number of evaluations"),

@@ -37,6 +37,9 @@ def test_evaluate_run_reproduces_the_runs_last_evaluation(runs):
     assert "not meaningful" in (root / "l2sp" / "evaluation.md").read_text()
     only = evaluate_run(str(root / "plain"), episodes=2, tasks=["Acrobot-v1"], write=False)
     assert list(only["tasks"]) == ["Acrobot-v1"] and only["episodes"] == 2
+    other_spelling = evaluate_run(str(root / "l2sp"), tasks=["CartPole-v1:length=1.50"], write=False)
+    assert list(other_spelling["tasks"]) == ["CartPole-v1:length=1.5"]  # named as the run names it
+    assert other_spelling["tasks"] == evaluate_run(str(root / "l2sp"), write=False)["tasks"]
     with pytest.raises(ValueError, match="not in this run; its tasks: CartPole-v1, Acrobot-v1"):
         evaluate_run(str(root / "plain"), tasks=["MountainCar-v0"], write=False)
 
@@ -50,6 +53,7 @@ def test_load_policy_gives_q_values_over_each_tasks_own_actions(runs):
     assert q.shape == (5, 2)  # Acrobot's third action is not CartPole's
     assert policy.q_values(1, np.zeros((7, 6), np.float32)).shape == (7, 3)
     np.testing.assert_array_equal(policy.act("CartPole-v1", obs), q.argmax(-1))
+    np.testing.assert_array_equal(policy.q_values("CartPole-v1:length=0.50", obs), q)  # the same task
     # the Q-values are the trained network's: the run's own agent on its own params for seed 4
     other = policy.with_seed(4)
     assert not np.allclose(other.q_values("CartPole-v1", obs), q)

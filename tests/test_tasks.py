@@ -57,7 +57,7 @@ def test_parse_learner_fields():
         ("FourRooms-misc:fail_prob=1.5", r"'fail_prob' of FourRooms-misc must be in \[0, 1\], got 1.5"),
         ("Acrobot-v1:torque_noise_max=-0.1", "'torque_noise_max' of Acrobot-v1 must be >= 0, got -0.1"),
         ("", "non-empty string"),
-        # one spelling per spec (it names the task in run files and is matched as written)
+        # one spelling per spec (it names the task in run files, tables and plots)
         ("CartPole-v1:length=1.0,,gravity=3.0", "has an empty field.*no spaces"),
         ("CartPole-v1:", "has an empty field"),
         ("CartPole-v1:length=1.0,", "has an empty field"),
@@ -92,6 +92,18 @@ def test_specs_written_differently_for_the_same_task_are_refused(specs, first, s
                                          "are the same task"):
         tasks.make_taskset(specs)
     tasks.make_taskset(["CartPole-v1:length=1.0", "CartPole-v1", "CartPole-v1:gamma=0.99"])  # all different
+
+
+def test_find_spec_finds_the_same_task_written_another_way():
+    specs = ["CartPole-v1:length=0.5,gravity=3.0", "Acrobot-v1", "CartPole-v1:gamma=0.9"]
+    assert tasks.find_spec("Acrobot-v1", specs) == "Acrobot-v1"
+    assert tasks.find_spec("CartPole-v1:gravity=3,length=.50", specs) == specs[0]  # order, spelling
+    assert tasks.find_spec("CartPole-v1:gravity=3.0", specs) == specs[0]  # length 0.5 is the default
+    assert tasks.find_spec("Acrobot-v1:link_length_1=1.0", specs) == "Acrobot-v1"
+    assert tasks.find_spec("CartPole-v1:gamma=0.90", specs) == specs[2]
+    assert tasks.find_spec("CartPole-v1", specs) is None  # gravity 9.8, not 3
+    assert tasks.find_spec("CartPole-v1:gamma=0.99", specs) is None  # another learner setting
+    assert tasks.find_spec("CartPole-v1:lenght=0.5", specs) is None  # does not parse
 
 
 def test_suites():
