@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import os
 import sys
@@ -477,6 +478,21 @@ def mtrl_warnings(prog: str = "mtrl", flags: Mapping[str, str] | None = None):
         yield
 
 
+def seeds_list_error(argv: Sequence[str]) -> str | None:
+    """The message for ``--seeds`` given a list of seeds (tyro would only say "Unrecognized options")."""
+    for i, token in enumerate(argv):
+        given = list(itertools.takewhile(str.isdigit, argv[i + 1:]))
+        if token == "--seeds" and len(given) > 1:
+            seeds = [int(g) for g in given]
+            if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+                instead = f"write --seed {seeds[0]} --seeds {len(seeds)}"
+            else:
+                instead = f"seeds that are not consecutive need the Python API: train(..., seeds={seeds})"
+            return (f"--seeds takes how many seeds, not a list: --seeds N trains seeds --seed, --seed + 1, ..., "
+                    f"--seed + N - 1; got --seeds {' '.join(given)}: {instead}")
+    return None
+
+
 def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else list(args)
     if argv[:1] == ["--version"]:
@@ -484,6 +500,9 @@ def main(args: list[str] | None = None) -> None:
 
         print(f"mtrl {__version__}")
         return
+    if error := seeds_list_error(argv):
+        print(f"mtrl: error: {error}", file=sys.stderr)
+        raise SystemExit(2)
     for cls in COMMANDS.values():
         help_as_paragraphs(cls)
     command = tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="mtrl", args=args,

@@ -95,6 +95,11 @@ def test_help_lists_options_with_defaults():
         (["sweep", "--tasks", "CartPole-v1", "--grid", "lr=1e-3", "--static", "batch_size=0"],
          "batch_size must be a positive integer"),
         (["sweep", "--collect", "/tmp"], "/tmp holds no sweep"),
+        (["train", "--suite", "classic", "--seeds", "0", "1", "2", "--total-steps", "100"],
+         "--seeds takes how many seeds, not a list: --seeds N trains seeds --seed, --seed + 1, ..., --seed + N - 1; "
+         "got --seeds 0 1 2: write --seed 0 --seeds 3"),
+        (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--seeds", "0", "3", "5"],
+         "got --seeds 0 3 5: seeds that are not consecutive need the Python API: train(..., seeds=[0, 3, 5])"),
     ],
 )
 def test_bad_input_exits_with_a_clear_message(args, message, capsys):
