@@ -17,7 +17,9 @@ Measures, in one process (ratios are taken within this run), at the MinAtar stud
 4. the replay: bytes per stored transition (observations are bool) against the bound 2·H·W·C + 32, and the whole
    buffer's size for the five games (100k transitions each at the `cpu` budget);
 5. why `mtrl.networks.Conv3x3` (a 3x3 convolution as one matmul) and not flax's `nn.Conv`: the five-game program
-   with each.
+   with each;
+6. the multi-task studies' wider network (`WIDE_MULTI_NETWORK`, √5 times one game's widths: the `paper` budget's
+   and the `cpu` width pilot's) on the five games with the budget's seeds, beside one game's network size.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from flax import linen as nn
 
 import mtrl.networks
 from benchmarks.throughput import chunk_rate, record, write_results
-from experiments.minatar_common import BUDGETS, base_config
+from experiments.minatar_common import BUDGETS, WIDE_MULTI_NETWORK, base_config
 from mtrl.logger import environment_info, host_description, markdown_table
 from mtrl.replay import init as replay_init
 from mtrl.tasks import MINATAR_GAMES, make_taskset
@@ -155,6 +157,12 @@ def main() -> None:
     record(results, "replay", replay_memory(games, base_config(budget).buffer_size, config.protocol))
     sps, compile_s = flax_conv_rate(games, config, iters)
     record(results, "five_games_flax_conv", {"env_steps_per_s": sps, "compile_s": compile_s})
+    conv, dense = WIDE_MULTI_NETWORK
+    sps, compile_s = chunk_rate(Trainer.create(games, dataclasses.replace(config, conv_channels=conv, torso=dense)),
+                                seeds, iters)
+    record(results, "five_games_study_seeds_wide", {"seeds": len(seeds), "conv_channels": list(conv),
+                                                    "torso": list(dense), "env_steps_per_s": sps,
+                                                    "compile_s": compile_s})
     write_results(args.out, "minatar", results, render_markdown)
 
 
@@ -172,6 +180,11 @@ def render_markdown(r: dict) -> str:
     if "five_games_flax_conv" in r:
         s = r["five_games_flax_conv"]
         rows.append(["five games, one program, flax `nn.Conv` in place of `Conv3x3`", f"{s['env_steps_per_s']:,.0f}",
+                     f"{s['compile_s']:.1f}", "—"])
+    if "five_games_study_seeds_wide" in r:
+        s = r["five_games_study_seeds_wide"]
+        rows.append([f"five games, {s['seeds']} seeds, one program, the multi-task studies' wide network (conv "
+                     f"{s['conv_channels']} -> dense {s['torso']})", f"{s['env_steps_per_s']:,.0f}",
                      f"{s['compile_s']:.1f}", "—"])
     fvs, rep = r["fused_vs_sequential"], r["replay"]
     return (
@@ -194,7 +207,10 @@ def render_markdown(r: dict) -> str:
         f"games x {rep['capacity_per_game']:,} transitions\n"
         + (f"- the torso's convolution as one matmul (`Conv3x3`) vs flax's `nn.Conv`: "
            f"{r['five_games']['env_steps_per_s'] / r['five_games_flax_conv']['env_steps_per_s']:.2f}x the five-game "
-           "program's training rate\n" if "five_games_flax_conv" in r else ""))
+           "program's training rate\n" if "five_games_flax_conv" in r else "")
+        + (f"- the wide multi-task network vs one game's size (five games, the budget's seeds): "
+           f"{r['five_games_study_seeds_wide']['env_steps_per_s'] / r['five_games_study_seeds']['env_steps_per_s']:.2f}x"
+           " the training rate\n" if "five_games_study_seeds_wide" in r else ""))
 
 
 if __name__ == "__main__":
