@@ -302,18 +302,17 @@ class Agent:
 
 
 def default_hparams(taskset: TaskSet, config: DQNConfig) -> Hyperparams:
-    """Hyperparameters of one run from the config; a task's spec `gamma`, `eps_end` and `eps_decay_fraction`
-    override the config's for that task."""
+    """Hyperparameters of one run from the config; a task's spec `gamma`, `eps_start`, `eps_end` and
+    `eps_decay_fraction` override the config's for that task."""
     num_tasks = taskset.num_tasks
     gammas = taskset.gammas(config.gamma)
     # decay steps in float64, then float32 (as every committed result was computed)
     decay_fractions = taskset.learner_values("eps_decay_fraction", config.eps_decay_fraction, np.float64)
     weights = np.ones(num_tasks, np.float32) if config.task_weights is None else np.asarray(config.task_weights)
-    full = lambda v: jnp.full((num_tasks,), v, jnp.float32)  # noqa: E731
     return Hyperparams(
         gammas=jnp.asarray(gammas),
         task_weights=jnp.asarray(weights, jnp.float32),
-        eps_start=full(config.eps_start),
+        eps_start=jnp.asarray(taskset.learner_values("eps_start", config.eps_start)),
         eps_end=jnp.asarray(taskset.learner_values("eps_end", config.eps_end)),
         eps_decay_steps=jnp.asarray(np.maximum(1.0, decay_fractions * config.total_steps), jnp.float32),
         tau=jnp.asarray(config.tau, jnp.float32),

@@ -40,6 +40,7 @@ from mtrl.transfer import (
     MODE_SETTINGS,
     MODES,
     Source,
+    TransferConfig,
     TransferSettings,
     build_trainer,
     check_splice,
@@ -161,6 +162,9 @@ def transfer_study(
     """
     tasks = list(tasks)
     seeds = check_seeds(seeds)
+    if isinstance(transfer, TransferConfig):  # its mode would be ignored, and recorded in transfer.json
+        raise ValueError(f"transfer takes the modes' shared settings, a TransferSettings, not a TransferConfig "
+                         f"(mode {transfer.mode!r}); name the modes in modes=[...]")
     if not 0 < threshold <= 1.5:
         raise ValueError(f"threshold is a normalised return; must be in (0, 1.5], got {threshold}")
     from mtrl.tasks import find_spec, make_taskset

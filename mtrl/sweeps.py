@@ -124,8 +124,9 @@ def sweep(
         check_launcher_options(launcher, launcher_options or {})
     if launcher == "slurm" and memory_budget is None:
         raise GridError("a SLURM sweep is planned on this machine, which cannot see its jobs' GPUs: give memory_budget "
-                        "(--device-memory-gib), what JAX may use on one job's GPUs together (by default 75% of each "
-                        "card: 59 GiB for one H100 80GB), so that each shard fits its job")
+                        "in bytes (CLI: --device-memory-gib in GiB), what JAX may use on one job's GPUs together (by "
+                        "default 75% of each card: 59 GiB, memory_budget=59 * 2**30, for one H100 80GB), so that each "
+                        "shard fits its job")
     job_devices = (launcher_options or {}).get("gpus_per_node", 1) if launcher == "slurm" else None
     combos = check_static(static or {}, config, trainer.taskset.num_tasks) if static else [{}]
     block = len(grid_settings(grid))  # settings per static combination, consecutive in `plan_settings`

@@ -3,7 +3,7 @@
 A *task* is one gymnax environment with one set of `EnvParams` and a discount. A task is written as a spec
 string ``ENV_ID[:field=value,...]``, e.g. ``CartPole-v1:length=1.0,gravity=15.0`` or ``Acrobot-v1:gamma=0.995``.
 Fields are the env's gymnax `EnvParams` fields (values coerced to the field's type and checked against
-`FIELD_RANGES`) plus the per-task learner settings in `LEARNER_FIELDS` (``gamma``, ``eps_end``,
+`FIELD_RANGES`) plus the per-task learner settings in `LEARNER_FIELDS` (``gamma``, ``eps_start``, ``eps_end``,
 ``eps_decay_fraction``), which override the run's config for that task only, e.g.
 ``MountainCar-v0:gamma=0.98,eps_end=0.2``.
 
@@ -52,7 +52,7 @@ _UNSUPPORTED_ENVS = {
 
 # Spec keys that are not EnvParams fields: per-task overrides of the `DQNConfig` field of the same name. Each
 # must lie in [0, 1].
-LEARNER_FIELDS = ("gamma", "eps_end", "eps_decay_fraction")
+LEARNER_FIELDS = ("gamma", "eps_start", "eps_end", "eps_decay_fraction")
 
 
 def _cartpole_derived(params):
@@ -146,8 +146,8 @@ class Task:
         env: the gymnax environment (stateless; shared by tasks of the same env id).
         params: the env's `EnvParams` with overrides applied and derived fields recomputed.
         gamma: discount for this task's TD targets, or None to use the run's default.
-        eps_end, eps_decay_fraction: this task's ε schedule (final ε; fraction of the run's steps over which it
-            decays), or None to use the run's default.
+        eps_start, eps_end, eps_decay_fraction: this task's ε schedule (first and final ε; fraction of the run's
+            steps over which it decays), or None to use the run's default.
         obs_shape, obs_dtype: one observation as mtrl steps it (the env's, except bool for `BINARY_OBS_ENVS`).
         num_actions: size of the env's discrete action space.
         protocol: the protocol the env was built under (`PROTOCOLS`; only MinAtar games differ between them).
@@ -165,6 +165,7 @@ class Task:
     eps_end: float | None = None
     eps_decay_fraction: float | None = None
     protocol: str = "gymnax"
+    eps_start: float | None = None
     cap_is_terminal: bool = False
 
     @property
@@ -476,7 +477,7 @@ def _task_identity(task: Task) -> tuple:
     """What makes two tasks the same task whatever their specs: env, every `EnvParams` value (compared as float64)
     and the per-task learner settings."""
     values = tuple((np.shape(x), np.asarray(x, np.float64).tobytes()) for x in jax.tree.leaves(task.params))
-    return task.env_id, values, task.gamma, task.eps_end, task.eps_decay_fraction
+    return task.env_id, values, task.gamma, task.eps_start, task.eps_end, task.eps_decay_fraction
 
 
 def find_spec(spec: str, specs: Sequence[str], protocol: str = "gymnax") -> str | None:

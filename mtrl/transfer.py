@@ -439,11 +439,16 @@ def check_splice(source: Source, trainer, tcfg: TransferConfig) -> None:
     src = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), source.params)
     problems = splice_problems(src, target, tcfg.parts, *_splice_plan(source, target, tcfg, trainer))
     if problems:
+        network = ("torso", "adapter_size", "conv_channels", "layer_norm")
+        source_config = source.metadata.get("config") or {}
+        as_json = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
+        sizes = ", ".join(f"{k} {as_json(source_config[k])} (target {as_json(getattr(trainer.config, k))})"
+                          for k in network if k in source_config)
         raise ValueError(f"cannot transfer from {source.run_dir} in mode {tcfg.mode}; cannot splice parameters:\n  "
                          + "\n  ".join(problems) + "\nThe spliced parts must have the same shapes in both networks: "
                          "the same --torso, and observations padded to the same width unless both runs use "
                          "--adapter-size (mode joint on images with more channels: also --conv-channels, whose "
-                         "adapters are 1x1 convolutions).")
+                         f"adapters are 1x1 convolutions). The source's network (its config.json): {sizes}.")
 
 
 def initial_state_fn(source: Source, tcfg: TransferConfig, hparams=None, learning_rates=None,

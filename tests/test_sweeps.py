@@ -523,7 +523,8 @@ def test_a_slurm_sweep_needs_the_jobs_memory_and_known_sbatch_settings_before_wr
     monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ["PATH"])
     monkeypatch.setenv("FAKE_SLURM_STATE", state)
     run_dir = str(tmp_path / "s")
-    with pytest.raises(GridError, match=r"cannot see its jobs' GPUs: give memory_budget \(--device-memory-gib\)"):
+    with pytest.raises(GridError, match=r"cannot see its jobs' GPUs: give memory_budget in bytes "
+                                        r"\(CLI: --device-memory-gib in GiB\)"):
         sweep(["CartPole-v1"], tiny_config, {"lr": (1e-4, 3e-4)}, run_dir=run_dir, launcher="slurm")
     with pytest.raises(GridError, match="unknown job setting 'slurm_acount'; sbatch settings submitit knows: .*acc"):
         sweep(["CartPole-v1"], tiny_config, {"lr": (1e-4, 3e-4)}, run_dir=run_dir, launcher="slurm",

@@ -33,6 +33,29 @@ def test_parse_learner_fields():
     np.testing.assert_allclose(ts.learner_values("eps_end", 0.05), [0.05, 0.2])
 
 
+
+def test_a_spec_learner_setting_gives_the_hyperparameters_a_sweep_setting_for_that_task_gives():
+    """``Acrobot-v1:eps_start=0.5`` trains as the sweep setting ``eps_start.1=0.5`` does (so such a setting can be
+    trained alone); likewise ``gamma``, ``eps_end`` and ``eps_decay_fraction`` (sweep name ``eps_decay``)."""
+    from mtrl.agent import default_hparams
+    from mtrl.config import DQNConfig
+    from mtrl.sweep_grid import per_task_overrides
+
+    config = DQNConfig(total_steps=1000)
+    plain = default_hparams(tasks.make_taskset(["CartPole-v1", "Acrobot-v1"]), config)
+    spec = default_hparams(tasks.make_taskset(
+        ["CartPole-v1", "Acrobot-v1:eps_start=0.5,gamma=0.9,eps_end=0.2,eps_decay_fraction=0.3"]), config)
+    setting = {"eps_start.1": 0.5, "gamma.1": 0.9, "eps_end.1": 0.2, "eps_decay.1": 0.3}
+    for field, values in per_task_overrides(setting, config.total_steps).items():
+        swept = np.array(getattr(plain, field), np.float32)
+        swept[list(values)] = list(values.values())
+        np.testing.assert_array_equal(np.asarray(getattr(spec, field)), swept, err_msg=field)
+    assert np.asarray(spec.eps_start).tolist() == [1.0, 0.5]
+    assert tasks.parse_task("Acrobot-v1:eps_start=0.5").eps_start == 0.5
+    with pytest.raises(ValueError, match="'eps_start' of Acrobot-v1 must be in"):
+        tasks.parse_task("Acrobot-v1:eps_start=1.5")
+
+
 @pytest.mark.parametrize(
     "spec, message",
     [
@@ -49,7 +72,8 @@ def test_parse_learner_fields():
         ("CartPole-v1:gamma=1.5", "'gamma' of CartPole-v1 must be in \\[0, 1\\], got 1.5"),
         ("CartPole-v1:eps_end=-0.1", "'eps_end' of CartPole-v1 must be in \\[0, 1\\], got -0.1"),
         ("CartPole-v1:eps_end=0.1,eps_end=0.2", "'eps_end' given twice"),
-        ("CartPole-v1:epsilon=0.1", "unknown field 'epsilon'.*allowed fields: .*gamma, eps_end, eps_decay_fraction"),
+        ("CartPole-v1:epsilon=0.1",
+         "unknown field 'epsilon'.*allowed fields: .*gamma, eps_start, eps_end, eps_decay_fraction"),
         ("Acrobot-v1:available_torque=1.0", "'available_torque' of Acrobot-v1 is not a scalar"),
         ("CartPole-v1:length=0", r"task field 'length' of CartPole-v1 must be > 0, got 0.0 in 'CartPole-v1:length=0'"),
         ("CartPole-v1:max_steps_in_episode=0", "'max_steps_in_episode' of CartPole-v1 must be >= 1, got 0"),

@@ -227,9 +227,12 @@ def test_a_torso_that_cannot_be_spliced_is_refused_before_anything_is_built(sour
 
     monkeypatch.setattr(Trainer, "start", no_compile)
     message = r"mode finetune; cannot splice parameters:\n  torso\['Dense_0'\]\['kernel'\]: source shape \(4, 16\) vs "
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as error:
         train_transfer(source_dir, ["Acrobot-v1"], TransferConfig(), CFG, seeds=[0], run_dir=str(tmp_path / "run"),
                        progress=False)
+    assert error.value.args[0].endswith("The source's network (its config.json): torso [16] (target [16]), "
+                                        "adapter_size 0 (target 0), conv_channels [] (target []), layer_norm False "
+                                        "(target False).")
     with pytest.raises(ValueError, match=message):
         transfer_study(source_dir, ["Acrobot-v1"], modes=["finetune"], config=CFG, run_dir=str(tmp_path / "study"),
                        progress=False)
@@ -254,6 +257,9 @@ def test_settings_that_cannot_act_are_refused_before_training(source_dir, tmp_pa
         transfer_study(source_dir, TARGET, modes=[mode], transfer=TransferSettings(**settings), config=CFG,
                        run_dir=str(tmp_path), progress=False)
     assert not (tmp_path / "scratch").exists()
+    with pytest.raises(ValueError, match="not a TransferConfig \\(mode 'l2sp'\\); name the modes in modes="):
+        transfer_study(source_dir, TARGET, modes=["joint"], transfer=TransferConfig(mode="l2sp"), config=CFG,
+                       run_dir=str(tmp_path), progress=False)
 
 
 def test_joint_with_weights_of_its_own_frozen_popart_heads_or_heads_across_protocols_are_refused(source_dir):
