@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -494,6 +495,11 @@ def train_transfer(
 
     transfer.validate().check_acts(config)
     source = load_source(source_run, transfer.source_step)
+    if transfer.mode != "scratch" and len(seeds) > len(source.seeds):
+        warnings.warn(f"{len(seeds)} target seeds start from {len(source.seeds)} source networks (target run r from "
+                      f"the source's (r mod {len(source.seeds)})-th seed): runs that share a source network are not "
+                      "independent, so intervals over the seeds are too narrow; train the source with at least as "
+                      "many seeds", stacklevel=1)
     all_tasks = target_task_list(transfer.mode, source.tasks, tasks)
     cfg = target_config(config, transfer, len(source.tasks), len(tasks))
     trainer = build_trainer(all_tasks, cfg, transfer)

@@ -217,6 +217,19 @@ def test_bad_transfer_settings_are_clear_errors(source_dir):
         train_transfer(source_dir, TARGET, TransferConfig(), wider, seeds=[0], progress=False)
 
 
+def test_more_target_seeds_than_source_networks_warn_that_runs_share_one(source_dir, monkeypatch, recwarn):
+    import mtrl.trainer
+
+    monkeypatch.setattr(mtrl.trainer, "train", lambda *args, **kwargs: None)  # the warning comes before training
+    for seeds in ([0, 1], [5, 6]):
+        train_transfer(source_dir, TARGET, TransferConfig(), CFG, seeds=seeds)
+    train_transfer(source_dir, TARGET, TransferConfig(mode="scratch"), CFG, seeds=[0, 1, 2])
+    assert not [w for w in recwarn if "source network" in str(w.message)]
+    with pytest.warns(UserWarning, match=r"3 target seeds start from 2 source networks \(target run r from the "
+                                         r"source's \(r mod 2\)-th seed\): runs that share a source network"):
+        train_transfer(source_dir, TARGET, TransferConfig(), CFG, seeds=[0, 1, 2])
+
+
 def test_a_torso_that_cannot_be_spliced_is_refused_before_anything_is_built(source_dir, tmp_path, monkeypatch):
     """Acrobot's 6 observation features against the source's 4: refused from shapes alone, naming the layer, before
     a run directory exists or a program compiles; a study refuses before its scratch run trains."""
