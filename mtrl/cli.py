@@ -249,6 +249,8 @@ class Study:
         references = {}
         for item in self.reference:
             spec, eq, value = item.rpartition("=")
+            if spec in references:
+                raise ValueError(f"--reference gives {spec!r} twice; give each target one return")
             try:
                 references[spec] = float(value)
             except ValueError:
@@ -478,16 +480,24 @@ def mtrl_warnings(prog: str = "mtrl", flags: Mapping[str, str] | None = None):
         yield
 
 
+# the Python function behind each training command, for messages that point to it
+PYTHON_API = {"train": "mtrl.train", "transfer": "mtrl.transfer.train_transfer",
+              "study": "mtrl.study.transfer_study", "sweep": "mtrl.sweep"}
+
+
 def seeds_list_error(argv: Sequence[str]) -> str | None:
     """The message for ``--seeds`` given a list of seeds (tyro would only say "Unrecognized options")."""
+    is_number = lambda token: token.isascii() and token.isdecimal()  # noqa: E731
     for i, token in enumerate(argv):
-        given = list(itertools.takewhile(str.isdigit, argv[i + 1:]))
-        if token == "--seeds" and len(given) > 1:
+        flag, eq, first = token.partition("=")
+        given = ([first] if eq else []) + list(itertools.takewhile(is_number, argv[i + 1:]))
+        if flag == "--seeds" and len(given) > 1 and all(map(is_number, given)):
             seeds = [int(g) for g in given]
             if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
                 instead = f"write --seed {seeds[0]} --seeds {len(seeds)}"
             else:
-                instead = f"seeds that are not consecutive need the Python API: train(..., seeds={seeds})"
+                api = PYTHON_API.get(argv[0] if argv else "", "mtrl.train")
+                instead = f"seeds that are not consecutive need the Python API: {api}(..., seeds={seeds})"
             return (f"--seeds takes how many seeds, not a list: --seeds N trains seeds --seed, --seed + 1, ..., "
                     f"--seed + N - 1; got --seeds {' '.join(given)}: {instead}")
     return None

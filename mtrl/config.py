@@ -91,9 +91,9 @@ class DQNConfig:
     gamma: float = 0.995
     """discount for tasks whose spec sets none"""
     eps_start: float = 1.0
-    """exploration epsilon at step 0"""
+    """exploration epsilon at step 0, for tasks whose spec sets none"""
     eps_end: float = 0.01
-    """exploration epsilon after the decay"""
+    """exploration epsilon after the decay, for tasks whose spec sets none"""
     eps_decay_fraction: float = 0.3
     """fraction of total_steps over which epsilon decays linearly"""
     n_step: int = 3

@@ -167,14 +167,17 @@ REFERENCE_SOURCES = {
 def reference_return(spec: str, references: dict[str, float] | None = None) -> float:
     """The reference return of a task spec *as configured*.
 
-    ``references`` (spec -> return) wins where it names the spec. Otherwise CartPole-v1's is its episode limit
+    ``references`` (spec -> return) wins where one of its specs names the same task, however written
+    (`mtrl.tasks.find_spec`). Otherwise CartPole-v1's is its episode limit
     (the maximum return of that variant); Acrobot-v1's and MountainCar-v0's published figures are used only when
     the spec leaves the environment's parameters at their defaults (learner fields such as ``gamma`` aside).
     Raises `ValueError` naming the spec, what it changes, and how to give a reference.
     """
-    if references and spec in references:
-        return float(references[spec])
-    from mtrl.tasks import changed_env_fields, parse_task
+    from mtrl.tasks import changed_env_fields, find_spec, parse_task
+
+    named = next((key for key in references or {} if find_spec(key, [spec])), None)
+    if named is not None:
+        return float(references[named])
 
     task = parse_task(spec)
     if task.env_id == "CartPole-v1":

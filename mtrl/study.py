@@ -49,6 +49,7 @@ from mtrl.transfer import (
     target_config,
     target_task_list,
     train_transfer,
+    warn_shared_sources,
 )
 
 # (metric key, table label) of the per-seed metrics summarised by IQM in transfer.md.
@@ -161,7 +162,7 @@ def transfer_study(
     Returns the content of transfer.json.
     """
     tasks = list(tasks)
-    seeds = check_seeds(seeds)
+    seeds = check_seeds(seeds, distinct=True)
     if isinstance(transfer, TransferConfig):  # its mode would be ignored, and recorded in transfer.json
         raise ValueError(f"transfer takes the modes' shared settings, a TransferSettings, not a TransferConfig "
                          f"(mode {transfer.mode!r}); name the modes in modes=[...]")
@@ -190,6 +191,8 @@ def transfer_study(
         tcfg = transfer.with_mode(mode)
         check_splice(source, build_trainer(target_task_list(mode, source.tasks, tasks),
                                            target_config(config, tcfg, len(source.tasks), len(tasks)), tcfg), tcfg)
+    if set(modes) - {"scratch"}:
+        warn_shared_sources(source, seeds)  # before anything trains (each mode's train_transfer says it again)
     random = evaluate.random_returns(taskset, random_episodes)
     os.makedirs(run_dir, exist_ok=True)
 

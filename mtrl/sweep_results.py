@@ -70,8 +70,9 @@ def sweep_markdown(results: dict[str, Any]) -> str:
     return (f"Sweep of {len(results['settings'])} settings x {len(results['seeds'])} seeds "
             f"({', '.join(map(str, results['seeds']))}), {'one program' if programs == 1 else f'{programs} programs'}, "
             f"{results['eval_steps'][-1]:,} env steps per "
-            "task. Final greedy return: IQM [95% bootstrap interval of the IQM over seeds]; AUC: return averaged over "
-            "the evaluations; a seed whose parameters became non-finite was frozen at its last finite logging window "
+            "task. Final greedy return: IQM [95% bootstrap interval of the IQM over seeds]; AUC: raw return averaged "
+            "over the evaluations and tasks (on tasks of different scales the widest decides); a seed whose "
+            "parameters became non-finite was frozen at its last finite logging window "
             f"(its returns are the frozen policy's). Best: `{results['best']}` ({results['criterion']}).\n\n"
             + markdown_table(header, rows) + (f"\n{few}\n" if few else ""))
 

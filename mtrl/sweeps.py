@@ -99,18 +99,27 @@ def sweep(
     """
     from mtrl.trainer import Trainer, check_seeds
 
-    seeds = check_seeds(seeds)
+    seeds = check_seeds(seeds, distinct=True)
     if (source is None) != (transfer is None):
         raise GridError("a transfer sweep needs both source (the source run) and transfer (its TransferConfig)")
     transfer_plan = None
     if source is not None:
-        from mtrl.transfer import build_trainer, check_splice, load_source, target_config, target_task_list
+        from mtrl.transfer import (
+            build_trainer,
+            check_splice,
+            load_source,
+            target_config,
+            target_task_list,
+            warn_shared_sources,
+        )
 
         transfer.validate().check_acts(config)
         src = load_source(source, transfer.source_step)
         all_tasks = target_task_list(transfer.mode, src.tasks, tasks)
         trainer = build_trainer(all_tasks, target_config(config, transfer, len(src.tasks), len(tasks)), transfer)
         check_splice(src, trainer, transfer)
+        if transfer.mode != "scratch":
+            warn_shared_sources(src, seeds)
         transfer_plan = {"source": source, "settings": dataclasses.asdict(transfer), "target_tasks": list(tasks)}
     else:
         trainer = Trainer.create(list(tasks), config)
@@ -124,9 +133,9 @@ def sweep(
         check_launcher_options(launcher, launcher_options or {})
     if launcher == "slurm" and memory_budget is None:
         raise GridError("a SLURM sweep is planned on this machine, which cannot see its jobs' GPUs: give memory_budget "
-                        "in bytes (CLI: --device-memory-gib in GiB), what JAX may use on one job's GPUs together (by "
-                        "default 75% of each card: 59 GiB, memory_budget=59 * 2**30, for one H100 80GB), so that each "
-                        "shard fits its job")
+                        "in bytes (CLI: --device-memory-gib in GiB), what JAX may use on one job's GPUs together, so "
+                        "that each shard fits its job; JAX takes 75% of each card by default: for one H100 80GB, "
+                        "59 GiB (memory_budget=59 * 2**30)")
     job_devices = (launcher_options or {}).get("gpus_per_node", 1) if launcher == "slurm" else None
     combos = check_static(static or {}, config, trainer.taskset.num_tasks) if static else [{}]
     block = len(grid_settings(grid))  # settings per static combination, consecutive in `plan_settings`

@@ -141,7 +141,7 @@ class Task:
     """One environment with fixed parameters.
 
     Attributes:
-        spec: the canonical spec string (fields in the order given).
+        spec: the spec as written (the run's name for the task; fields in the order given).
         env_id: gymnax env id.
         env: the gymnax environment (stateless; shared by tasks of the same env id).
         params: the env's `EnvParams` with overrides applied and derived fields recomputed.
@@ -162,10 +162,10 @@ class Task:
     obs_shape: tuple[int, ...]
     obs_dtype: np.dtype
     num_actions: int
+    eps_start: float | None = None
     eps_end: float | None = None
     eps_decay_fraction: float | None = None
     protocol: str = "gymnax"
-    eps_start: float | None = None
     cap_is_terminal: bool = False
 
     @property
@@ -481,16 +481,26 @@ def _task_identity(task: Task) -> tuple:
 
 
 def find_spec(spec: str, specs: Sequence[str], protocol: str = "gymnax") -> str | None:
-    """The member of ``specs`` that names the same task as ``spec`` (``length=0.50`` finds ``length=0.5``, a field
-    set to its default finds the spec without it), or None. Matching as written comes first; otherwise every spec is
-    parsed under ``protocol`` and compared by `_task_identity`. A ``spec`` that does not parse matches nothing."""
+    """The member of ``specs`` that names the same task as ``spec`` (``length=0.50`` finds ``length=0.5``, an
+    `EnvParams` field set to its default finds the spec without it; learner fields compare as written: ``gamma``
+    set to the config's default is still another task spec), or None. Matching as written comes first; otherwise
+    the specs are parsed under ``protocol`` and compared by `_task_identity`. A ``spec`` that does not parse matches
+    nothing."""
     if spec in specs:
         return spec
+    wanted = _spec_identity(spec, protocol)
+    if wanted is None:
+        return None
+    return next((s for s in specs if _spec_identity(s, protocol) == wanted), None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _spec_identity(spec: str, protocol: str) -> tuple | None:
+    """`_task_identity` of a spec (None when it does not parse), cached: `Policy` looks task names up per call."""
     try:
-        wanted = _task_identity(parse_task(spec, protocol))
+        return _task_identity(parse_task(spec, protocol))
     except ValueError:
         return None
-    return next((s for s in specs if _task_identity(parse_task(s, protocol)) == wanted), None)
 
 
 def make_taskset(tasks: Sequence[str | Task], protocol: str = "gymnax") -> TaskSet:

@@ -468,9 +468,10 @@ def run_sharding(num_runs: int) -> NamedSharding | None:
 SEED_LIMIT = 2**32  # seeds become uint32 PRNG keys
 
 
-def check_seeds(seeds: Sequence[int]) -> list[int]:
+def check_seeds(seeds: Sequence[int], distinct: bool = False) -> list[int]:
     """``seeds`` as Python ints, or a ValueError when there are none, one is not an integer (``operator.index``:
-    numpy integers pass; floats, strings and bools do not) or one is outside [0, 2**32)."""
+    numpy integers pass; floats, strings and bools do not), one is outside [0, 2**32), or (``distinct``: a user's
+    seeds, not a sweep program's runs) one is repeated."""
     try:
         given = list(seeds)
     except TypeError as e:
@@ -483,6 +484,10 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
     outside = sorted({s for s in seeds if not 0 <= s < SEED_LIMIT})
     if outside:
         raise ValueError(f"seeds must be integers in [0, 2**32) (PRNG keys are uint32), got {outside}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1}) if distinct else []
+    if repeated:
+        raise ValueError(f"seeds must be distinct (runs of one seed are identical, not independent); repeated: "
+                         f"{repeated}")
     return seeds
 
 
@@ -667,7 +672,7 @@ def train(
         raise ValueError(f"on_divergence must be 'stop' or 'freeze', got {on_divergence!r}")
     trainer = trainer or Trainer.create(tasks, config)
     cfg = trainer.config
-    seeds = check_seeds(seeds)
+    seeds = check_seeds(seeds, distinct=not groups)  # a sweep program's runs repeat its seeds per setting
     check_stop_at_step(stop_at_step)
     window_iterations = log_iterations(log_every, cfg)
     if resume and run_dir is None:

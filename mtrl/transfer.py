@@ -440,16 +440,21 @@ def check_splice(source: Source, trainer, tcfg: TransferConfig) -> None:
     src = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), source.params)
     problems = splice_problems(src, target, tcfg.parts, *_splice_plan(source, target, tcfg, trainer))
     if problems:
-        network = ("torso", "adapter_size", "conv_channels", "layer_norm")
+        from mtrl.tasks import make_taskset
+
         source_config = source.metadata.get("config") or {}
-        as_json = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
-        sizes = ", ".join(f"{k} {as_json(source_config[k])} (target {as_json(getattr(trainer.config, k))})"
-                          for k in network if k in source_config)
+        as_list = lambda v: list(v) if isinstance(v, (tuple, list)) else v  # noqa: E731
+        source_obs = make_taskset(source.tasks, source_protocol).obs_shape
+        differ = [f"{k} {as_list(source_config[k])} vs {as_list(getattr(trainer.config, k))}"
+                  for k in ("torso", "adapter_size", "conv_channels", "layer_norm")
+                  if k in source_config and as_list(source_config[k]) != as_list(getattr(trainer.config, k))]
+        if tuple(source_obs) != tuple(trainer.taskset.obs_shape):
+            differ.append(f"observations (padded) {list(source_obs)} vs {list(trainer.taskset.obs_shape)}")
         raise ValueError(f"cannot transfer from {source.run_dir} in mode {tcfg.mode}; cannot splice parameters:\n  "
                          + "\n  ".join(problems) + "\nThe spliced parts must have the same shapes in both networks: "
                          "the same --torso, and observations padded to the same width unless both runs use "
                          "--adapter-size (mode joint on images with more channels: also --conv-channels, whose "
-                         f"adapters are 1x1 convolutions). The source's network (its config.json): {sizes}.")
+                         "adapters are 1x1 convolutions). Source vs target: " + "; ".join(differ) + ".")
 
 
 def initial_state_fn(source: Source, tcfg: TransferConfig, hparams=None, learning_rates=None,
@@ -477,6 +482,19 @@ def initial_state_fn(source: Source, tcfg: TransferConfig, hparams=None, learnin
     return init_state
 
 
+def warn_shared_sources(source: Source, seeds: Sequence[int]) -> None:
+    """Warn when target runs must share source networks: target run r (0-based) starts from the source's run
+    r mod S_source, so with more target seeds than source seeds some targets are not independent."""
+    num_sources, seeds = len(source.seeds), list(seeds)
+    if len(seeds) > num_sources:
+        shared = [seeds[r::num_sources] for r in range(num_sources) if len(seeds[r::num_sources]) > 1]
+        warnings.warn(f"{len(seeds)} target seeds start from {num_sources} source networks (target run r starts from "
+                      f"source run r mod {num_sources}; target seeds {shared[0]} share source seed "
+                      f"{source.seeds[seeds.index(shared[0][0]) % num_sources]}): runs that share a source network are "
+                      "not independent, so intervals over the seeds are too narrow; train the source with at least as "
+                      "many seeds", stacklevel=1)  # one location: shown once however many callers warn
+
+
 def train_transfer(
     source_run: str,
     tasks: Sequence[str],
@@ -495,15 +513,12 @@ def train_transfer(
 
     transfer.validate().check_acts(config)
     source = load_source(source_run, transfer.source_step)
-    if transfer.mode != "scratch" and len(seeds) > len(source.seeds):
-        warnings.warn(f"{len(seeds)} target seeds start from {len(source.seeds)} source networks (target run r from "
-                      f"the source's (r mod {len(source.seeds)})-th seed): runs that share a source network are not "
-                      "independent, so intervals over the seeds are too narrow; train the source with at least as "
-                      "many seeds", stacklevel=1)
     all_tasks = target_task_list(transfer.mode, source.tasks, tasks)
     cfg = target_config(config, transfer, len(source.tasks), len(tasks))
     trainer = build_trainer(all_tasks, cfg, transfer)
     check_splice(source, trainer, transfer)
+    if transfer.mode != "scratch":
+        warn_shared_sources(source, seeds)
     meta = {"transfer": provenance(source, transfer, list(seeds), tasks)}
     return train(None, seeds=seeds, run_dir=run_dir, trainer=trainer, init_state=initial_state_fn(source, transfer),
                  extra_metadata={**meta, **train_kwargs.pop("extra_metadata", {})}, **train_kwargs)

@@ -75,6 +75,9 @@ def test_help_lists_options_with_defaults():
         (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1:length=2.5", "--reference",
           "CartPole-v1:length=2.50=400", "CartPole-v1:length=2.5=300"],
          "references give target 'CartPole-v1:length=2.5' more than one return"),
+        (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1:length=2.5", "--reference",
+          "CartPole-v1:length=2.5=400", "CartPole-v1:length=2.5=300"],
+         "--reference gives 'CartPole-v1:length=2.5' twice; give each target one return"),
         # a reference written another way names its target: the study goes on to the next check
         (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1:length=2.5", "--reference",
           "CartPole-v1:length=2.50=400", "--total-steps", "300000", "--eval-every", "10000", "--last-k", "32"],
@@ -99,7 +102,10 @@ def test_help_lists_options_with_defaults():
          "--seeds takes how many seeds, not a list: --seeds N trains seeds --seed, --seed + 1, ..., --seed + N - 1; "
          "got --seeds 0 1 2: write --seed 0 --seeds 3"),
         (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--seeds", "0", "3", "5"],
-         "got --seeds 0 3 5: seeds that are not consecutive need the Python API: train(..., seeds=[0, 3, 5])"),
+         "got --seeds 0 3 5: seeds that are not consecutive need the Python API: mtrl.study.transfer_study(..., "
+         "seeds=[0, 3, 5])"),
+        (["train", "--suite", "classic", "--seeds=0", "2"], "got --seeds 0 2: seeds that are not consecutive need the "
+                                                            "Python API: mtrl.train(..., seeds=[0, 2])"),
     ],
 )
 def test_bad_input_exits_with_a_clear_message(args, message, capsys):

@@ -137,6 +137,10 @@ def test_reference_return_is_for_the_task_as_configured():
         reference_return("Acrobot-v1:max_steps_in_episode=1000")
     assert reference_return("Acrobot-v1:max_steps_in_episode=1000", {"Acrobot-v1:max_steps_in_episode=1000": -90}) \
         == -90.0
+    # a reference names the task however it is written; another task's reference does not count
+    written_otherwise = {"Acrobot-v1:link_length_1=1.0,max_steps_in_episode=1000": -95}
+    assert reference_return("Acrobot-v1:max_steps_in_episode=1000", written_otherwise) == -95.0
+    assert reference_return("CartPole-v1:length=2.5", {"CartPole-v1:length=1.5": 100}) == 500.0
     with pytest.raises(ValueError, match="no reference return for 'Catch-bsuite'"):
         reference_return("Catch-bsuite")
 

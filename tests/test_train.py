@@ -162,6 +162,8 @@ def test_config_errors_before_compile(field, value, message):
         ({"seeds": [0, True]}, r"seeds must be integers, got \[0, True\]"),
         ({"seeds": (s for s in [0, 2.0])}, r"seeds must be integers, got \[0, 2.0\]"),
         ({"seeds": 3}, r"seeds must be a list of integers, got 3"),
+        ({"seeds": [3, 4, 3]}, r"seeds must be distinct \(runs of one seed are identical, not independent\); "
+                               r"repeated: \[3\]"),
         ({"stop_at_step": 0}, r"^stop_at_step must be an integer >= 1 \(env steps per task\), got 0$"),
         ({"checkpoints": CheckpointOptions(every=-1)}, r"^checkpoints.every must be an integer >= 0 .*got -1$"),
         ({"checkpoints": CheckpointOptions(every=True)}, r"^checkpoints.every must be an integer >= 0 .*got True$"),
@@ -186,6 +188,12 @@ def test_sweeps_and_studies_refuse_bad_seeds_before_writing_anything(tmp_path, t
               progress=False)
     with pytest.raises(ValueError, match=r"got \[-1\]$"):
         transfer_study(str(tmp_path / "no_source"), ["CartPole-v1"], config=tiny_config, seeds=[-1],
+                       run_dir=str(tmp_path / "study"), progress=False)
+    with pytest.raises(ValueError, match=r"seeds must be distinct .*repeated: \[0\]"):
+        sweep(["CartPole-v1"], tiny_config, {"lr": [1e-3, 2e-3]}, seeds=[0, 0], run_dir=str(tmp_path / "sweep"),
+              progress=False)
+    with pytest.raises(ValueError, match=r"seeds must be distinct .*repeated: \[1\]"):
+        transfer_study(str(tmp_path / "no_source"), ["CartPole-v1"], config=tiny_config, seeds=[1, 1],
                        run_dir=str(tmp_path / "study"), progress=False)
     assert list(tmp_path.iterdir()) == []
 

@@ -213,22 +213,43 @@ def test_bad_transfer_settings_are_clear_errors(source_dir):
     with pytest.raises(ValueError, match="does not exist"):
         load_source("/nonexistent/run")
     wider = DQNConfig(**{**CFG.__dict__, "torso": (32,)})
-    with pytest.raises(ValueError, match=r"torso\['Dense_0'\]\['kernel'\]: source shape \(4, 16\) vs target shape"):
+    with pytest.raises(ValueError, match=r"torso\['Dense_0'\]\['kernel'\]: source shape \(4, 16\) vs target shape"
+                                         r"(.|\n)*Source vs target: torso \[16\] vs \[32\]\.$"):
         train_transfer(source_dir, TARGET, TransferConfig(), wider, seeds=[0], progress=False)
 
 
-def test_more_target_seeds_than_source_networks_warn_that_runs_share_one(source_dir, monkeypatch, recwarn):
+def test_more_target_seeds_than_source_networks_warn_that_runs_share_one(source_dir, tmp_path, monkeypatch, recwarn):
+    """In a transfer run, a study (before any mode trains) and a transfer sweep (before its shards train)."""
     import mtrl.trainer
+    from mtrl.study import transfer_study
+    from mtrl.sweeps import sweep
 
-    monkeypatch.setattr(mtrl.trainer, "train", lambda *args, **kwargs: None)  # the warning comes before training
+    class Trained(Exception):
+        pass
+
+    def no_training(*args, **kwargs):
+        raise Trained
+
+    monkeypatch.setattr(mtrl.trainer, "train", no_training)  # every warning comes before training
     for seeds in ([0, 1], [5, 6]):
-        train_transfer(source_dir, TARGET, TransferConfig(), CFG, seeds=seeds)
-    train_transfer(source_dir, TARGET, TransferConfig(mode="scratch"), CFG, seeds=[0, 1, 2])
+        with pytest.raises(Trained):
+            train_transfer(source_dir, TARGET, TransferConfig(), CFG, seeds=seeds)
+    with pytest.raises(Trained):
+        train_transfer(source_dir, TARGET, TransferConfig(mode="scratch"), CFG, seeds=[0, 1, 2])
     assert not [w for w in recwarn if "source network" in str(w.message)]
-    with pytest.warns(UserWarning, match=r"3 target seeds start from 2 source networks \(target run r from the "
-                                         r"source's \(r mod 2\)-th seed\): runs that share a source network"):
-        train_transfer(source_dir, TARGET, TransferConfig(), CFG, seeds=[0, 1, 2])
-
+    message = (r"3 target seeds start from 2 source networks \(target run r starts from source run r mod 2; target "
+               r"seeds \[5, 7\] share source seed 0\): runs that share a source network are not independent")
+    with pytest.warns(UserWarning, match=message):
+        with pytest.raises(Trained):
+            train_transfer(source_dir, TARGET, TransferConfig(), CFG, seeds=[5, 6, 7])
+    with pytest.warns(UserWarning, match=message):
+        with pytest.raises(Trained):  # the study's scratch mode would train first: warned before it
+            transfer_study(source_dir, TARGET, modes=["finetune"], config=CFG, seeds=[5, 6, 7],
+                           run_dir=str(tmp_path / "study"), progress=False)
+    with pytest.warns(UserWarning, match=message):
+        with pytest.raises(Trained):
+            sweep(TARGET, CFG, {"lr": (1e-3, 2e-3)}, seeds=[5, 6, 7], source=source_dir,
+                  transfer=TransferConfig(mode="finetune"), progress=False)
 
 def test_a_torso_that_cannot_be_spliced_is_refused_before_anything_is_built(source_dir, tmp_path, monkeypatch):
     """Acrobot's 6 observation features against the source's 4: refused from shapes alone, naming the layer, before
@@ -243,9 +264,7 @@ def test_a_torso_that_cannot_be_spliced_is_refused_before_anything_is_built(sour
     with pytest.raises(ValueError, match=message) as error:
         train_transfer(source_dir, ["Acrobot-v1"], TransferConfig(), CFG, seeds=[0], run_dir=str(tmp_path / "run"),
                        progress=False)
-    assert error.value.args[0].endswith("The source's network (its config.json): torso [16] (target [16]), "
-                                        "adapter_size 0 (target 0), conv_channels [] (target []), layer_norm False "
-                                        "(target False).")
+    assert error.value.args[0].endswith("Source vs target: observations (padded) [4] vs [6].")
     with pytest.raises(ValueError, match=message):
         transfer_study(source_dir, ["Acrobot-v1"], modes=["finetune"], config=CFG, run_dir=str(tmp_path / "study"),
                        progress=False)
