@@ -66,11 +66,13 @@ class Policy:
     def _task_index(self, task: str | int) -> int:
         if isinstance(task, int) and 0 <= task < len(self.tasks):
             return task
-        from mtrl.tasks import find_spec
+        from mtrl.tasks import find_spec, spec_error
 
-        if isinstance(task, str) and (found := find_spec(task, self.tasks, self._taskset.tasks[0].protocol)):
+        protocol = self._taskset.tasks[0].protocol
+        if isinstance(task, str) and (found := find_spec(task, self.tasks, protocol)):
             return self.tasks.index(found)
-        raise ValueError(f"task {task!r} is not in this run; its tasks: {', '.join(self.tasks)}")
+        raise ValueError(f"task {task!r} is not in this run; its tasks: {', '.join(self.tasks)}"
+                         + (spec_error(task, protocol) if isinstance(task, str) else ""))
 
     def with_seed(self, seed: int) -> Policy:
         """The same policy for another of the run's seeds."""
@@ -140,13 +142,14 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
     episodes = trainer.config.eval_episodes if episodes is None else int(episodes)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    from mtrl.tasks import find_spec
+    from mtrl.tasks import find_spec, spec_error
 
     names = list(meta["tasks"])
     chosen = [find_spec(t, names, trainer.config.protocol) or t for t in tasks] if tasks else names
     unknown = [t for t in chosen if t not in names]
     if unknown:
-        raise ValueError(f"tasks {unknown} are not in this run; its tasks: {', '.join(names)}")
+        raise ValueError(f"tasks {unknown} are not in this run; its tasks: {', '.join(names)}"
+                         + "".join(spec_error(t, trainer.config.protocol) for t in unknown))
     evaluator = make_evaluator(trainer.agent, trainer.taskset, episodes)
     keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.runs.eval_key, state.iteration)
     returns = np.asarray(evaluator(state.runs.train.params, keys)).mean(-1)  # [S, T]

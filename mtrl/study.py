@@ -168,14 +168,15 @@ def transfer_study(
                          f"(mode {transfer.mode!r}); name the modes in modes=[...]")
     if not 0 < threshold <= 1.5:
         raise ValueError(f"threshold is a normalised return; must be in (0, 1.5], got {threshold}")
-    from mtrl.tasks import find_spec, make_taskset
+    from mtrl.tasks import find_spec, make_taskset, spec_error
 
     # keyed by the targets' spelling: a reference may write a target another way (length=0.50 for length=0.5)
     by_target = {spec: (find_spec(spec, tasks, config.protocol), value) for spec, value in (references or {}).items()}
     strays = [spec for spec, (target, _) in by_target.items() if target is None]
     if strays:
         raise ValueError(f"references name specs that are not target tasks: {', '.join(map(repr, strays))}; the "
-                         f"targets are {', '.join(map(repr, tasks))}")
+                         f"targets are {', '.join(map(repr, tasks))}"
+                         + "".join(spec_error(s, config.protocol) for s in strays))
     twice = sorted({t for t, _ in by_target.values() if [u for u, _ in by_target.values()].count(t) > 1})
     if twice:
         raise ValueError(f"references give target {twice[0]!r} more than one return (written in two ways)")

@@ -494,6 +494,16 @@ def find_spec(spec: str, specs: Sequence[str], protocol: str = "gymnax") -> str 
     return next((s for s in specs if _spec_identity(s, protocol) == wanted), None)
 
 
+def spec_error(spec: str, protocol: str = "gymnax") -> str:
+    """``"; 'SPEC' does not parse: why"`` when ``spec`` does not parse, else ``""`` (for messages about specs not
+    found)."""
+    try:
+        parse_task(spec, protocol)
+    except ValueError as e:
+        return f"; {spec!r} does not parse: {e}"
+    return ""
+
+
 @functools.lru_cache(maxsize=1024)
 def _spec_identity(spec: str, protocol: str) -> tuple | None:
     """`_task_identity` of a spec (None when it does not parse), cached: `Policy` looks task names up per call."""

@@ -78,6 +78,9 @@ def test_help_lists_options_with_defaults():
         (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1:length=2.5", "--reference",
           "CartPole-v1:length=2.5=400", "CartPole-v1:length=2.5=300"],
          "--reference gives 'CartPole-v1:length=2.5' twice; give each target one return"),
+        (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1:length=2.5", "--reference",
+          "CartPole-v1:lenght=2.5=400"], "the targets are 'CartPole-v1:length=2.5'; 'CartPole-v1:lenght=2.5' does not "
+                                         "parse: unknown field 'lenght'"),
         # a reference written another way names its target: the study goes on to the next check
         (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1:length=2.5", "--reference",
           "CartPole-v1:length=2.50=400", "--total-steps", "300000", "--eval-every", "10000", "--last-k", "32"],

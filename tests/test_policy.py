@@ -42,6 +42,9 @@ def test_evaluate_run_reproduces_the_runs_last_evaluation(runs):
     assert other_spelling["tasks"] == evaluate_run(str(root / "l2sp"), write=False)["tasks"]
     with pytest.raises(ValueError, match="not in this run; its tasks: CartPole-v1, Acrobot-v1"):
         evaluate_run(str(root / "plain"), tasks=["MountainCar-v0"], write=False)
+    with pytest.raises(ValueError, match="its tasks: CartPole-v1, Acrobot-v1; 'Acrobot-v1:lenght=2' does not parse: "
+                                         "unknown field 'lenght'"):
+        evaluate_run(str(root / "plain"), tasks=["Acrobot-v1:lenght=2"], write=False)
 
 
 def test_load_policy_gives_q_values_over_each_tasks_own_actions(runs):
