@@ -177,9 +177,11 @@ def transfer_study(
         raise ValueError(f"references name specs that are not target tasks: {', '.join(map(repr, strays))}; the "
                          f"targets are {', '.join(map(repr, tasks))}"
                          + "".join(spec_error(s, config.protocol) for s in strays))
-    twice = sorted({t for t, _ in by_target.values() if [u for u, _ in by_target.values()].count(t) > 1})
-    if twice:
-        raise ValueError(f"references give target {twice[0]!r} more than one return (written in two ways)")
+    for target in tasks:
+        named = [spec for spec, (t, _) in by_target.items() if t == target]
+        if len(named) > 1:
+            raise ValueError(f"references give target {target!r} more than one return: "
+                             f"{', '.join(map(repr, named))} all name it")
     references = {target: value for target, value in by_target.values()}
     reference = np.array([evaluate.reference_return(t, references) for t in tasks])  # before training
 

@@ -74,7 +74,8 @@ def test_help_lists_options_with_defaults():
          "this spec changes max_steps_in_episode"),
         (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1:length=2.5", "--reference",
           "CartPole-v1:length=2.50=400", "CartPole-v1:length=2.5=300"],
-         "references give target 'CartPole-v1:length=2.5' more than one return"),
+         "references give target 'CartPole-v1:length=2.5' more than one return: 'CartPole-v1:length=2.50', "
+         "'CartPole-v1:length=2.5' all name it"),
         (["study", "transfer", "--source", "/tmp", "--tasks", "CartPole-v1:length=2.5", "--reference",
           "CartPole-v1:length=2.5=400", "CartPole-v1:length=2.5=300"],
          "--reference gives 'CartPole-v1:length=2.5' twice; give each target one return"),
