@@ -454,7 +454,8 @@ def check_splice(source: Source, trainer, tcfg: TransferConfig) -> None:
                          + "\n  ".join(problems) + "\nThe spliced parts must have the same shapes in both networks: "
                          "the same --torso, and observations padded to the same width unless both runs use "
                          "--adapter-size (mode joint on images with more channels: also --conv-channels, whose "
-                         "adapters are 1x1 convolutions). Source vs target: " + "; ".join(differ) + ".")
+                         "adapters are 1x1 convolutions)."
+                         + (f" Source vs target: {'; '.join(differ)}." if differ else ""))
 
 
 def initial_state_fn(source: Source, tcfg: TransferConfig, hparams=None, learning_rates=None,
@@ -487,10 +488,9 @@ def warn_shared_sources(source: Source, seeds: Sequence[int]) -> None:
     r mod S_source, so with more target seeds than source seeds some targets are not independent."""
     num_sources, seeds = len(source.seeds), list(seeds)
     if len(seeds) > num_sources:
-        shared = [seeds[r::num_sources] for r in range(num_sources) if len(seeds[r::num_sources]) > 1]
         warnings.warn(f"{len(seeds)} target seeds start from {num_sources} source networks (target run r starts from "
-                      f"source run r mod {num_sources}; target seeds {shared[0]} share source seed "
-                      f"{source.seeds[seeds.index(shared[0][0]) % num_sources]}): runs that share a source network are "
+                      f"source run r mod {num_sources}; target seeds {seeds[::num_sources]} share source seed "
+                      f"{source.seeds[0]}): runs that share a source network are "
                       "not independent, so intervals over the seeds are too narrow; train the source with at least as "
                       "many seeds", stacklevel=1)  # one location: shown once however many callers warn
 
