@@ -2,9 +2,10 @@
 
 `load_policy(run_dir)` restores a checkpoint (default: the latest) of a plain or transfer run and returns a
 `Policy`: the task names, the online parameters of every seed, `q_values(task, obs)` over the task's own actions
-and `act(task, obs, epsilon)`. `evaluate_run(run_dir)` plays greedy episodes of every task with every seed in one
-jitted program and writes ``evaluation.json`` and ``evaluation.md``; with the run's own episode count it uses the
-run's evaluation keys, so it reproduces the run's logged evaluation at that checkpoint exactly.
+and `act(task, obs, epsilon)`; `TrainResult.policy()` gives the same for a run just trained, in memory.
+`evaluate_run(run_dir)` plays greedy episodes of every task with every seed in one jitted program and writes
+``evaluation.json`` and ``evaluation.md``; with the run's own episode count it uses the run's evaluation keys, so it
+reproduces the run's logged evaluation at that checkpoint exactly.
 
 Axes: ``S`` seeds, ``T`` tasks, ``X`` observations (any leading shape), ``E`` episodes.
 """
@@ -116,15 +117,22 @@ class Policy:
         return np.where(explore, random, greedy)
 
 
+def policy_from_state(trainer: Any, seeds: Sequence[int], state: Any, seed: int | None = None) -> Policy:
+    """The policy of a `Trainer`'s runner ``state`` (one run per seed of ``seeds``), acting with ``seed`` (default:
+    the first); parameters and PopArt statistics are copied to the host."""
+    seeds = [int(s) for s in seeds]
+    policy = Policy(tasks=list(trainer.taskset.names), seeds=seeds,
+                    step=int(state.iteration) * trainer.config.num_envs,
+                    params=jax.device_get(state.runs.train.params), seed=seeds[0], _agent=trainer.agent,
+                    _taskset=trainer.taskset, popart=jax.device_get(state.runs.train.popart))
+    return policy if seed is None else policy.with_seed(seed)
+
+
 def load_policy(run_dir: str, step: int | None = None, seed: int | None = None) -> Policy:
     """The policy of ``run_dir`` (plain or transfer) at checkpoint ``step`` (default: the latest), acting with
     ``seed`` (default: the run's first seed)."""
     trainer, meta, state = _restore(run_dir, step)
-    seeds = [int(s) for s in meta["seeds"]]
-    policy = Policy(tasks=list(meta["tasks"]), seeds=seeds, step=int(state.iteration) * trainer.config.num_envs,
-                    params=jax.device_get(state.runs.train.params), seed=seeds[0], _agent=trainer.agent,
-                    _taskset=trainer.taskset, popart=jax.device_get(state.runs.train.popart))
-    return policy if seed is None else policy.with_seed(seed)
+    return policy_from_state(trainer, meta["seeds"], state, seed)
 
 
 def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = None,

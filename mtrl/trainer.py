@@ -582,6 +582,23 @@ class TrainResult:
     signal: int | None = None
     already_complete: bool = False
     diverged: dict[int, int] = dataclasses.field(default_factory=dict)
+    _trainer: Trainer | None = dataclasses.field(default=None, repr=False, compare=False)
+    _grouped: bool = dataclasses.field(default=False, repr=False, compare=False)
+
+    def policy(self, seed: int | None = None):
+        """The trained policy of this result's final state (a `mtrl.policy.Policy`: ``q_values``, ``act``, every
+        seed's parameters), acting with ``seed`` (default: the first); what `mtrl.load_policy` gives from the run's
+        last checkpoint, without needing a run directory."""
+        if self._grouped:
+            raise ValueError("this result is a sweep's program, one run per setting and seed, not one policy: train "
+                             "the setting alone (its run directory's config.json records it) or load it from its "
+                             "run directory when it has checkpoints of its own")
+        if self.state is None or self._trainer is None:
+            raise ValueError("this result holds no trained state: resume found the run already complete and "
+                             "restored nothing; load it with mtrl.load_policy(run_dir)")
+        from mtrl.policy import policy_from_state
+
+        return policy_from_state(self._trainer, self.seeds, self.state, seed)
 
 
 class RunDivergedError(RuntimeError):
@@ -817,6 +834,8 @@ def train(
         stopped_at=stopped_at,
         signal=stop.signum,
         diverged=diverged,
+        _trainer=trainer,
+        _grouped=bool(groups),
     )
     if stopped_at is not None:
         logger.close_tracking()

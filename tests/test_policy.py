@@ -1,5 +1,6 @@
 """Trained policies out of run directories: `load_policy` and `evaluate_run` (also `python -m mtrl evaluate`)."""
 
+import dataclasses
 import json
 
 import jax
@@ -68,6 +69,22 @@ def test_load_policy_gives_q_values_over_each_tasks_own_actions(runs):
         policy.q_values("Pong-misc", obs)
     with pytest.raises(ValueError, match="needs a key"):
         policy.act("CartPole-v1", obs, epsilon=0.5)
+
+
+def test_a_train_result_gives_the_policy_its_last_checkpoint_loads(runs):
+    root, plain, target = runs
+    obs = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32)
+    for name, result in (("plain", plain), ("l2sp", target)):
+        for seed in result.seeds:
+            in_memory, loaded = result.policy(seed), load_policy(str(root / name), seed=seed)
+            assert (in_memory.tasks, in_memory.seeds, in_memory.step) == (loaded.tasks, loaded.seeds, 128)
+            np.testing.assert_array_equal(in_memory.q_values(0, obs), loaded.q_values(0, obs))
+    assert plain.policy().seed == 3
+    complete = train(TASKS, CFG, seeds=[3, 4], run_dir=str(root / "plain"), progress=False, resume=True)
+    with pytest.raises(ValueError, match=r"already complete and restored nothing; load it with mtrl.load_policy"):
+        complete.policy()
+    with pytest.raises(ValueError, match="a sweep's program"):
+        dataclasses.replace(plain, _grouped=True).policy()
 
 
 def test_evaluate_from_the_command_line(runs, capsys):
