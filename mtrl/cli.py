@@ -405,23 +405,28 @@ class Plot:
 
 @dataclasses.dataclass
 class Evaluate:
-    """Evaluate a run's policy greedily (every task and seed in one program); writes evaluation.json and .md."""
+    """Evaluate a run's policy (every task and seed in one program); writes evaluation.json and .md."""
 
     run_dir: tyro.conf.Positional[str]
     """a run directory with checkpoints (plain or transfer)"""
     episodes: int | None = None
-    """greedy episodes per task and seed (default: the run's eval_episodes, which reproduces its evaluation)"""
+    """episodes per task and seed (default: the run's eval_episodes, which reproduces its evaluation)"""
     step: int | None = None
     """checkpoint (env steps per task; default: the latest)"""
     tasks: Annotated[tuple[str, ...], tyro.conf.arg(help_behavior_hint="(default: all)")] = ()
     """only these of the run's tasks"""
+    epsilon: float | None = None
+    """probability of a uniformly random valid action at each step (0 = greedy; default: the run's eval_epsilon,
+    which reproduces its evaluation)"""
 
     def run(self) -> None:
         from mtrl.policy import evaluate_run
 
         if self.episodes is not None and self.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {self.episodes}")
-        result = evaluate_run(self.run_dir, self.episodes, self.step, self.tasks)
+        if self.epsilon is not None and not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"--epsilon must be in [0, 1] (0 = greedy), got {self.epsilon}")
+        result = evaluate_run(self.run_dir, self.episodes, self.step, self.tasks, epsilon=self.epsilon)
         print(result["markdown"])
         print(f"written: {self.run_dir}/evaluation.json, evaluation.md")
 

@@ -129,10 +129,13 @@ class DQNConfig:
     """environment protocol for MinAtar games (mtrl.tasks): gymnax's minimal action sets and caps, or the MinAtar
     paper's full action set, sticky actions (0.1) and no episode cap"""
     eval_every: int = 20_000
-    """env steps per task between greedy evaluations, a multiple of num_envs (also the compiled chunk length; the last
+    """env steps per task between evaluations, a multiple of num_envs (also the compiled chunk length; the last
     chunk may be shorter)"""
     eval_episodes: int = 10
-    """greedy episodes per task and seed at each evaluation"""
+    """evaluation episodes per task and seed at each evaluation"""
+    eval_epsilon: float = 0.0
+    """probability of a uniformly random valid action at each step of an evaluation episode (0 = greedy;
+    DQN's Atari protocol evaluated at 0.05, Mnih et al. 2015)"""
 
     @classmethod
     def from_dict(cls, values: dict) -> DQNConfig:
@@ -168,7 +171,7 @@ class DQNConfig:
 
     @property
     def num_evaluations(self) -> int:
-        """Greedy evaluations of a run: one before training and one after every chunk."""
+        """Evaluations of a run: one before training and one after every chunk."""
         return self.num_chunks + 1
 
     def chunk_sizes(self) -> list[int]:
@@ -232,6 +235,7 @@ class DQNConfig:
             "gamma": (0.0 <= self.gamma <= 1.0, "in [0, 1]"),
             "eps_start": (0.0 <= self.eps_start <= 1.0, "in [0, 1]"),
             "eps_end": (0.0 <= self.eps_end <= 1.0, "in [0, 1]"),
+            "eval_epsilon": (0.0 <= self.eval_epsilon <= 1.0, "in [0, 1] (0 = greedy evaluation)"),
             "lr_end_fraction": (0.0 <= self.lr_end_fraction <= 1.0, "in [0, 1]"),
             "eps_decay_fraction": (0.0 <= self.eps_decay_fraction <= 1.0, "in [0, 1]"),
             "huber_delta": (self.huber_delta > 0.0, "> 0"),
@@ -280,6 +284,7 @@ def _is_int(value) -> bool:
 
 # Fields added after runs were first saved, with the value that reproduces what a run saved without them did
 # (its config.json lacks them): those runs used one-step targets, no LayerNorm, no conv layers, the plain sum of
-# task losses and gymnax's protocol, and logged every learner diagnostic.
+# task losses and gymnax's protocol, logged every learner diagnostic and evaluated greedily.
 FIELDS_ADDED_LATER = {"n_step": 1, "layer_norm": False, "conv_channels": (), "loss_aggregation": "sum",
-                      "popart_step_size": 3e-4, "protocol": "gymnax", "learner_diagnostics": True}
+                      "popart_step_size": 3e-4, "protocol": "gymnax", "learner_diagnostics": True,
+                      "eval_epsilon": 0.0}

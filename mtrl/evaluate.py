@@ -1,7 +1,7 @@
-"""Greedy evaluation in jit, normalised scores, transfer metrics, and statistics across seeds and tasks.
+"""Evaluation in jit, normalised scores, transfer metrics, and statistics across seeds and tasks.
 
-`make_evaluator` returns a jitted function that plays a fixed number of greedy episodes of every task for every
-run at once; `random_returns` does the same with a uniformly random policy (the normaliser's floor).
+`make_evaluator` returns a jitted function that plays a fixed number of greedy (or ε-greedy) episodes of every task
+for every run at once; `random_returns` does the same with a uniformly random policy (the normaliser's floor).
 Statistics use scipy (already a jax dependency): `scipy.stats.trim_mean` for the interquartile mean and
 `scipy.stats.bootstrap` (percentile) for 95% intervals across seeds. The stratified bootstrap over
 (seeds × tasks) and the probability of improvement follow rliable (Agarwal et al., 2021) but are written here:
@@ -26,19 +26,29 @@ from mtrl.agent import Agent
 from mtrl.tasks import TaskSet
 
 
-def make_evaluator(agent: Agent, taskset: TaskSet, num_episodes: int,
-                   discounts: np.ndarray | None = None) -> Callable[[object, jax.Array], jax.Array]:
+def make_evaluator(agent: Agent, taskset: TaskSet, num_episodes: int, discounts: np.ndarray | None = None,
+                   epsilon: float = 0.0) -> Callable[[object, jax.Array], jax.Array]:
     """Build ``evaluate(params [S, ...], keys [S]) -> returns [S, T, E]`` (jitted).
 
-    Each of the E envs per task plays one greedy episode (no exploration) from a fresh reset; the loop runs
-    until every episode has ended, at most the longest `max_steps_in_episode` of the task set. With
-    ``discounts [T]`` it returns ``(returns, discounted_returns)``, the second Σₜ γᵗ rₜ per episode.
+    Each of the E envs per task plays one episode from a fresh reset, greedily, or with ``epsilon`` > 0 taking a
+    uniformly random valid action with that probability at each step; the loop runs until every episode has ended,
+    at most the longest `max_steps_in_episode` of the task set. With ``discounts [T]`` it returns
+    ``(returns, discounted_returns)``, the second Σₜ γᵗ rₜ per episode.
     """
-    greedy = lambda p, obs, _: agent.greedy_actions(p, obs)  # noqa: E731
-    one_run = _episode_returns(taskset, num_episodes, greedy, discounts)
+    if epsilon > 0:
+        eps = jnp.full((taskset.num_tasks,), epsilon, jnp.float32)
+        policy = lambda p, obs, key: agent.act(p, obs, key, eps)  # noqa: E731
+    else:  # draws nothing from its key: the same program as before ε existed
+        policy = lambda p, obs, _: agent.greedy_actions(p, obs)  # noqa: E731
+    one_run = _episode_returns(taskset, num_episodes, policy, discounts)
     if discounts is None:
         return jax.jit(jax.vmap(lambda p, k: one_run(p, k)[0]))
     return jax.jit(jax.vmap(one_run))
+
+
+def return_label(epsilon: float = 0.0) -> str:
+    """What an evaluation's returns are, for tables and axes: ``greedy return`` or ``return (evaluation ε 0.05)``."""
+    return "greedy return" if not epsilon else f"return (evaluation ε {epsilon:g})"
 
 
 def random_returns(taskset: TaskSet, num_episodes: int = 1000, seed: int = 0) -> np.ndarray:

@@ -4,16 +4,17 @@ A run directory holds::
 
     config.json     config, tasks, seeds, checkpoint options, logging cadence, package versions, device
     metrics.jsonl   training metrics every `log_every` env steps per task (see `RunLogger.log_window`)
-    eval.csv        step,task,seed,return (greedy, mean over the evaluation episodes)
+    eval.csv        step,task,seed,return (mean over the evaluation episodes: greedy, or at the config's eval_epsilon)
     summary.json    per-task final return {mean, iqm, ci_low, ci_high, iqm_ci_low, iqm_ci_high, per_seed}, timing
+                    (and eval_epsilon when evaluation was not greedy)
     summary.md      the same as a table
-    curves.png      greedy return vs env steps per task, mean and 95% bootstrap band across seeds
+    curves.png      evaluation return vs env steps per task, mean and 95% bootstrap band across seeds
     tb/             TensorBoard events (``tensorboard=True``): one run per seed (``tb/seed_<k>``) and their
                     mean (``tb/mean``), with CleanRL's tag names
 
 Every text file uses LF line endings.
 
-Axes: ``S`` runs (seeds), ``T`` tasks (greedy returns ``[S, T]`` per evaluation).
+Axes: ``S`` runs (seeds), ``T`` tasks (evaluation returns ``[S, T]`` per evaluation).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from mtrl.evaluate import summarize
+from mtrl.evaluate import return_label, summarize
 
 PACKAGES = ("mtrl-jax", "jax", "jaxlib", "flax", "optax", "chex", "gymnax", "rlax", "orbax-checkpoint")
 
@@ -335,9 +336,11 @@ class RunLogger:
     def finish(self, eval_steps: np.ndarray, eval_returns: np.ndarray, timing: dict[str, float]) -> dict[str, Any]:
         """Write summary.json, summary.md and curves.png; return the summary."""
         final = eval_returns[-1]  # [S, T]
+        epsilon = getattr(self.config, "eval_epsilon", 0.0)
         summary = {
             "tasks": {name: {"final_return": summarize(final[:, t])} for t, name in enumerate(self.task_names)},
             "seeds": self.seeds,
+            **({"eval_epsilon": epsilon} if epsilon else {}),  # returns of ε-greedy episodes, not greedy ones
             **timing,
         }
         if self.run_dir is not None:
@@ -346,7 +349,8 @@ class RunLogger:
                 f.write(summary_markdown(summary))
             from mtrl.plots import plot_curves
 
-            plot_curves(eval_steps, eval_returns, self.task_names, os.path.join(self.run_dir, "curves.png"))
+            plot_curves(eval_steps, eval_returns, self.task_names, os.path.join(self.run_dir, "curves.png"),
+                        ylabel=return_label(epsilon))
         if self._wandb is not None:
             self._wandb.finish(summary, os.path.join(self.run_dir, "curves.png"))
             self._wandb = None
@@ -507,12 +511,13 @@ def few_seeds_note(n: int) -> str:
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """Per-task final greedy return table plus timing."""
+    """Per-task final return table (greedy, or at the run's ``eval_epsilon``) plus timing."""
     table = returns_table({name: s["final_return"] for name, s in summary["tasks"].items()})
     n = len(summary["seeds"])
     few = few_seeds_note(n)
+    label = return_label(summary.get("eval_epsilon", 0.0))
     return (
-        f"Final greedy return over {n} seed{'s' if n != 1 else ''} ({summary['seeds']}), "
+        f"Final {label} over {n} seed{'s' if n != 1 else ''} ({summary['seeds']}), "
         f"{summary['env_steps_per_task']:,} env steps per task.\n\n{table}\n" + (f"{few}\n\n" if few else "")
         + f"{_timing_line(summary)}\n"
     )

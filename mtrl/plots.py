@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from mtrl.evaluate import bootstrap_ci, iqm_interval  # noqa: E402
+from mtrl.evaluate import bootstrap_ci, iqm_interval, return_label  # noqa: E402
 
 
 def mean_and_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -29,8 +29,9 @@ def mean_and_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def plot_curves(eval_steps: np.ndarray, eval_returns: np.ndarray, task_names: list[str], path: str,
-                title: str | None = None) -> None:
-    """One panel per task: greedy return vs env steps per task, mean with a 95% band across seeds."""
+                title: str | None = None, ylabel: str = "greedy return") -> None:
+    """One panel per task: ``ylabel`` (the evaluation's return) vs env steps per task, mean with a 95% band across
+    seeds."""
     num_tasks = len(task_names)
     cols = min(num_tasks, 4)
     rows = -(-num_tasks // cols)
@@ -43,12 +44,12 @@ def plot_curves(eval_steps: np.ndarray, eval_returns: np.ndarray, task_names: li
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("env steps (per task)")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:g}k" if x else "0"))
-        ax.set_ylabel("greedy return")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     for t in range(num_tasks, rows * cols):
         axes[t // cols][t % cols].axis("off")
     seeds = np.asarray(eval_returns).shape[1]
-    fig.suptitle(title or f"mean greedy return, 95% bootstrap band over {seeds} seed(s)", fontsize=10)
+    fig.suptitle(title or f"mean {ylabel}, 95% bootstrap band over {seeds} seed(s)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -69,6 +70,18 @@ def read_eval_csv(path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.asarray(steps), out, tasks
 
 
+def _eval_epsilon(run_dir: str) -> float:
+    """The run's evaluation ε from its config.json (0, greedy, when it has none or does not record one)."""
+    import json
+    import os
+
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        return 0.0
+    with open(path) as f:
+        return float((json.load(f).get("config") or {}).get("eval_epsilon") or 0.0)
+
+
 def plot_run_dir(run_dir: str) -> str:
     """Redraw ``run_dir/curves.png`` from ``run_dir/eval.csv``; returns the image path."""
     import os
@@ -78,7 +91,7 @@ def plot_run_dir(run_dir: str) -> str:
         raise ValueError(f"run_dir {run_dir!r} has no eval.csv; is it a directory written by `mtrl train`?")
     steps, returns, tasks = read_eval_csv(csv_path)
     path = os.path.join(run_dir, "curves.png")
-    plot_curves(steps, returns, tasks, path)
+    plot_curves(steps, returns, tasks, path, ylabel=return_label(_eval_epsilon(run_dir)))
     return path
 
 

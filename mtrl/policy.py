@@ -3,9 +3,9 @@
 `load_policy(run_dir)` restores a checkpoint (default: the latest) of a plain or transfer run and returns a
 `Policy`: the task names, the online parameters of every seed, `q_values(task, obs)` over the task's own actions
 and `act(task, obs, epsilon)`; `TrainResult.policy()` gives the same for a run just trained, in memory.
-`evaluate_run(run_dir)` plays greedy episodes of every task with every seed in one jitted program and writes
-``evaluation.json`` and ``evaluation.md``; with the run's own episode count it uses the run's evaluation keys, so it
-reproduces the run's logged evaluation at that checkpoint exactly.
+`evaluate_run(run_dir)` plays evaluation episodes (greedy, or at the run's `eval_epsilon`) of every task with every
+seed in one jitted program and writes ``evaluation.json`` and ``evaluation.md``; with the run's own episode count and
+ε it uses the run's evaluation keys, so it reproduces the run's logged evaluation at that checkpoint exactly.
 
 Axes: ``S`` seeds, ``T`` tasks, ``X`` observations (any leading shape), ``E`` episodes.
 """
@@ -136,20 +136,25 @@ def load_policy(run_dir: str, step: int | None = None, seed: int | None = None) 
 
 
 def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = None,
-                 tasks: Sequence[str] | None = None, write: bool = True) -> dict[str, Any]:
-    """Greedy returns of every task and seed of ``run_dir`` at checkpoint ``step`` (default: the latest),
-    ``episodes`` per task and seed (default: the run's ``eval_episodes``), all in one jitted program. Keys are the
-    run's evaluation keys at that step, so with the run's episode count the returns equal its logged evaluation.
+                 tasks: Sequence[str] | None = None, write: bool = True,
+                 epsilon: float | None = None) -> dict[str, Any]:
+    """Returns of every task and seed of ``run_dir`` at checkpoint ``step`` (default: the latest), ``episodes`` per
+    task and seed (default: the run's ``eval_episodes``), played greedily or with a random valid action at
+    probability ``epsilon`` (default: the run's ``eval_epsilon``), all in one jitted program. Keys are the run's
+    evaluation keys at that step, so with the run's episode count and ε the returns equal its logged evaluation.
 
     Returns (and with ``write`` saves as ``run_dir/evaluation.{json,md}``) per task: per-seed mean returns and
     their mean, IQM and 95% bootstrap interval."""
-    from mtrl.evaluate import make_evaluator, summarize
+    from mtrl.evaluate import make_evaluator, return_label, summarize
     from mtrl.logger import few_seeds_note, returns_table, write_json
 
+    if epsilon is not None and not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1] (0 = greedy), got {epsilon}")
     trainer, meta, state = _restore(run_dir, step)
     episodes = trainer.config.eval_episodes if episodes is None else int(episodes)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    epsilon = trainer.config.eval_epsilon if epsilon is None else float(epsilon)
     from mtrl.tasks import find_spec, spec_error
 
     names = list(meta["tasks"])
@@ -158,16 +163,16 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
     if unknown:
         raise ValueError(f"tasks {unknown} are not in this run; its tasks: {', '.join(names)}"
                          + "".join(spec_error(t, trainer.config.protocol) for t in unknown))
-    evaluator = make_evaluator(trainer.agent, trainer.taskset, episodes)
+    evaluator = make_evaluator(trainer.agent, trainer.taskset, episodes, epsilon=epsilon)
     keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.runs.eval_key, state.iteration)
     returns = np.asarray(evaluator(state.runs.train.params, keys)).mean(-1)  # [S, T]
     at = int(state.iteration) * trainer.config.num_envs
-    result = {"run_dir": os.path.abspath(run_dir), "step": at, "episodes": episodes, "seeds": meta["seeds"],
-              "tasks": {t: summarize(returns[:, names.index(t)]) for t in chosen}}
+    result = {"run_dir": os.path.abspath(run_dir), "step": at, "episodes": episodes, "epsilon": epsilon,
+              "seeds": meta["seeds"], "tasks": {t: summarize(returns[:, names.index(t)]) for t in chosen}}
     if write:
         write_json(os.path.join(run_dir, "evaluation.json"), result)
-        text = (f"Greedy return at {at:,} env steps per task, {episodes} episodes per task and seed, seeds "
-                f"{meta['seeds']}.\n\n" + returns_table(result["tasks"]))
+        text = (f"{return_label(epsilon).capitalize()} at {at:,} env steps per task, {episodes} episodes per task "
+                f"and seed, seeds {meta['seeds']}.\n\n" + returns_table(result["tasks"]))
         if few := few_seeds_note(len(meta["seeds"])):
             text += f"\n{few}\n"
         with open(os.path.join(run_dir, "evaluation.md"), "w") as f:

@@ -359,8 +359,10 @@ class Trainer:
         return jax.jit(train_chunk, donate_argnums=0)
 
     def make_evaluate(self) -> Callable[[RunnerState], jax.Array]:
-        """``evaluate(state) -> returns [S, T, E]``: greedy episodes of every task; key folded with the iteration."""
-        evaluator = make_evaluator(self.agent, self.taskset, self.config.eval_episodes)
+        """``evaluate(state) -> returns [S, T, E]``: evaluation episodes of every task (greedy, or at
+        ``eval_epsilon``); key folded with the iteration."""
+        evaluator = make_evaluator(self.agent, self.taskset, self.config.eval_episodes,
+                                   epsilon=self.config.eval_epsilon)
 
         @jax.jit
         def evaluate(state: RunnerState):
@@ -560,7 +562,8 @@ class TrainResult:
     Attributes:
         state: final runner state; None when ``resume`` found the run already complete (nothing was restored).
         eval_steps: ``[E]`` env steps per task at each evaluation (the first is 0, before training).
-        eval_returns: ``[E, S, T]`` mean greedy return per evaluation, run and task.
+        eval_returns: ``[E, S, T]`` mean evaluation return (greedy unless ``eval_epsilon``) per evaluation, run and
+            task.
         task_names: task specs, in order.
         seeds: one per run.
         summary: the run summary (also written to `summary.json`); empty when the run stopped early.
@@ -638,7 +641,8 @@ def train(
     on_divergence: str = "stop",
     wandb: Any = None,
 ) -> TrainResult:
-    """Train one multi-task DQN per seed on ``tasks`` and evaluate it greedily after every chunk.
+    """Train one multi-task DQN per seed on ``tasks`` and evaluate it after every chunk (greedily unless
+    ``config.eval_epsilon``).
 
     Args:
         tasks: task specs (``"CartPole-v1:length=1.0"``) or a `TaskSet` (ignored when ``trainer`` is given).

@@ -87,6 +87,32 @@ def test_a_train_result_gives_the_policy_its_last_checkpoint_loads(runs):
         dataclasses.replace(plain, _grouped=True).policy()
 
 
+def test_evaluation_epsilon_plays_epsilon_greedy_episodes_without_changing_training(runs, tmp_path):
+    """The evaluation's ε does not touch training (its keys are the evaluation's own): the ε run's parameters are
+    the greedy run's, so its checkpoint evaluated greedily gives the greedy run's logged returns exactly, and
+    evaluated at its own ε its logged ones."""
+    root, plain, _ = runs
+    noisy = train(TASKS, dataclasses.replace(CFG, eval_epsilon=0.5), seeds=[3, 4], run_dir=str(tmp_path / "noisy"),
+                  progress=False)
+    assert not np.array_equal(noisy.eval_returns[-1], plain.eval_returns[-1])
+    greedy = evaluate_run(str(tmp_path / "noisy"), epsilon=0.0, write=False)
+    per_task = np.array([s["per_seed"] for s in greedy["tasks"].values()]).T
+    np.testing.assert_allclose(per_task, plain.eval_returns[-1], rtol=1e-6)
+    own = evaluate_run(str(tmp_path / "noisy"))
+    assert own["epsilon"] == 0.5 and greedy["epsilon"] == 0.0
+    np.testing.assert_allclose(np.array([s["per_seed"] for s in own["tasks"].values()]).T, noisy.eval_returns[-1],
+                               rtol=1e-6)
+    assert own["markdown"].startswith("Return (evaluation ε 0.5) at 128 env steps per task")
+    summary = json.loads((tmp_path / "noisy" / "summary.json").read_text())
+    assert summary["eval_epsilon"] == 0.5 and "eval_epsilon" not in plain.summary
+    assert (tmp_path / "noisy" / "summary.md").read_text().startswith("Final return (evaluation ε 0.5) over 2 seeds")
+    from mtrl.plots import _eval_epsilon
+
+    assert _eval_epsilon(str(tmp_path / "noisy")) == 0.5 and _eval_epsilon(str(root / "plain")) == 0.0
+    with pytest.raises(ValueError, match=r"epsilon must be in \[0, 1\] \(0 = greedy\), got 2"):
+        evaluate_run(str(tmp_path / "noisy"), epsilon=2, write=False)
+
+
 def test_evaluate_from_the_command_line(runs, capsys):
     from mtrl.cli import main
 
@@ -94,6 +120,11 @@ def test_evaluate_from_the_command_line(runs, capsys):
     main(["evaluate", str(root / "plain"), "--episodes", "2"])
     out = capsys.readouterr().out
     assert "2 episodes per task and seed" in out and "| Acrobot-v1 |" in out
+    main(["evaluate", str(root / "plain"), "--episodes", "2", "--epsilon", "0.25"])
+    assert capsys.readouterr().out.startswith("Return (evaluation ε 0.25) at 128 env steps per task, 2 episodes")
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(root / "plain"), "--epsilon", "-0.1"])
+    assert "--epsilon must be in [0, 1] (0 = greedy), got -0.1" in capsys.readouterr().err
 
 
 def test_package_front_door():

@@ -143,6 +143,7 @@ def test_run_directory_outputs(tmp_path, tiny_config):
         ("task_weights", (1.0,), "task_weights must have one weight per task \\(2\\), got 1"),
         ("task_weights", (1.0, float("nan")), r"task_weights must be finite and >= 0, got \(1.0, nan\)"),
         ("task_weights", (0.0, 0.0), "task_weights must not all be 0"),
+        ("eval_epsilon", 1.5, r"eval_epsilon must be in \[0, 1\] \(0 = greedy evaluation\), got 1.5"),
     ],
 )
 def test_config_errors_before_compile(field, value, message):
