@@ -58,8 +58,9 @@ BUDGETS = {
 WIDE_MULTI_NETWORK = BUDGETS["paper"].multi_network  # √5 times one game's widths: chosen on MULTI_NETWORK_TUNED_ON
 
 # Young & Tian (2019), "MinAtar", DQN (with experience replay and a target network) at 5M frames under their
-# protocol (sticky actions 0.1, full action set), read off the paper's learning curves (Figure 2), so approximate;
-# their Seaquest predates MinAtar 1.0.11's fix of that game. gymnax-blines' PPO (returns: gymnax README's table;
+# protocol (sticky actions 0.1, full action set), read off the paper's learning curves (Figure 2), so approximate:
+# average returns of training episodes (ε-greedy, ε 0.1 after 100k frames; mtrl reports greedy evaluations); their
+# Seaquest predates MinAtar 1.0.11's fix of that game. gymnax-blines' PPO (returns: gymnax README's table;
 # 10M steps: `num_train_steps` of gymnax-blines' agents/<game>/ppo.yaml; minimal action sets, gymnax's episode caps).
 # Both are for comparison only: say which protocol a number used.
 PAPER_DQN_5M = {"Breakout-MinAtar": 10.0, "Asterix-MinAtar": 17.0, "Freeway-MinAtar": 50.0,
@@ -166,6 +167,9 @@ def results_table(columns: dict[str, dict[str, dict | None]], protocol: str, gam
             "budget runs the paper's protocol.\n")
     references = ("\nReference columns: the paper's DQN values are read off Young & Tian's (2019) learning curves "
                   "(their Figure 2), so approximate, and their Seaquest predates MinAtar 1.0.11's fix of that game; "
+                  "those curves average the returns of training episodes, which act ε-greedily (ε 0.1 after the first "
+                  "100k frames), where mtrl's columns are greedy evaluation episodes, so the measures differ too "
+                  "(`python -m mtrl evaluate RUN --epsilon 0.1` plays a run's checkpoint as those episodes act); "
                   "gymnax PPO is gymnax-blines' PPO, another algorithm (returns: the gymnax README's table), after 10M "
                   "env steps (the `num_train_steps` of gymnax-blines' MinAtar PPO configs).\n")
     return markdown_table(header, rows) + note + references
