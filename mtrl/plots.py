@@ -96,12 +96,12 @@ def plot_run_dir(run_dir: str) -> str:
 
 
 def plot_transfer_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], task_names: list[str],
-                         path: str) -> None:
-    """One panel per target task: normalised greedy return ``curves[mode] [S, T, E]`` vs target env steps,
-    one line per mode, mean with a 95% bootstrap band across seeds."""
+                         path: str, eval_epsilon: float = 0.0) -> None:
+    """One panel per target task: normalised evaluation return (greedy unless ``eval_epsilon``) ``curves[mode]
+    [S, T, E]`` vs target env steps, one line per mode, mean with a 95% bootstrap band across seeds."""
     seeds = np.asarray(next(iter(curves.values()))).shape[0]
     plot_compared_curves(eval_steps, curves, task_names, path, xlabel="target env steps (per task)",
-                         ylabel="normalised greedy return",
+                         ylabel=f"normalised {return_label(eval_epsilon)}",
                          title=f"transfer vs scratch: mean, 95% bootstrap band over {seeds} seed(s)")
 
 
@@ -148,7 +148,7 @@ def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
 
 
 def plot_sweep(results: dict, path: str) -> None:
-    """One panel per swept setting: every setting's score (final greedy return averaged over tasks, IQM with its
+    """One panel per swept setting: every setting's score (final evaluation return averaged over tasks, IQM with its
     95% interval over seeds) against that setting's value (layer sizes: one tick per value, in the grid's order);
     the line joins the best score at each value."""
     from mtrl.sweep_grid import SHAPE_STATIC, format_value

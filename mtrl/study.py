@@ -4,7 +4,8 @@
 
     transfer.json         per mode: every metric per seed and task, and aggregates with 95% intervals
     transfer.md           one row per mode: each metric with its interval, P(improvement over scratch)
-    transfer_curves.png   normalised greedy return vs target env steps, one line per mode with a 95% band
+    transfer_curves.png   normalised evaluation return (greedy unless eval_epsilon) vs target env steps, one line
+                          per mode with a 95% band
 
 A mode directory that already holds a run is reused (finished) or resumed (interrupted) only when that run is
 the same experiment (`mode_identity`: the whole config with the task weights the mode sets, the settings the mode
@@ -248,7 +249,7 @@ def transfer_study(
     from mtrl.plots import plot_transfer_curves
 
     plot_transfer_curves(steps, {m: c for m, (_, c) in curves.items()}, tasks,
-                         os.path.join(run_dir, "transfer_curves.png"))
+                         os.path.join(run_dir, "transfer_curves.png"), eval_epsilon=config.eval_epsilon)
     return study
 
 
@@ -302,6 +303,12 @@ def _fmt_threshold(t: dict[str, Any]) -> str:
     return f"{_fmt_steps(t['median'])} [{_fmt_steps(low)}, {_fmt_steps(high)}]"
 
 
+def _evaluation_note(config: dict[str, Any]) -> str:
+    """A sentence for a study whose evaluation episodes were not greedy (its config's ``eval_epsilon``)."""
+    epsilon = config.get("eval_epsilon") or 0.0
+    return f"Evaluation episodes take a random action with probability {epsilon:g} at each step. " if epsilon else ""
+
+
 def study_markdown(study: dict[str, Any]) -> str:
     """transfer.md: one row per mode. IQM over (seed, task) with stratified-bootstrap 95% CIs for the per-run
     metrics; the transfer ratio of summed areas with a paired bootstrap CI; time to threshold censored (runs
@@ -325,7 +332,8 @@ def study_markdown(study: dict[str, Any]) -> str:
     return (
         f"Transfer from {study['source_tasks']} (checkpoint at {study['source_step']:,} env steps per task) to "
         f"{study['target_tasks']}; seeds {study['seeds']}; {study['config']['total_steps']:,} target env steps per "
-        f"task.\n\nReturns are normalised (R - R_random) / (R_ref - R_random) ({norm}). Jumpstart, the gain over "
+        f"task.\n\n{_evaluation_note(study['config'])}Returns are normalised (R - R_random) / (R_ref - R_random) "
+        f"({norm}). Jumpstart, the gain over "
         f"the last {k} evaluations (a gain at the end of the budget, not an asymptote unless both runs have "
         f"converged) and AUC (mean normalised return over training) are per (seed, task): IQM with "
         f"stratified-bootstrap 95% CIs; jumpstart and gain are differences to scratch at the same seed. Transfer "

@@ -14,14 +14,15 @@ from mtrl.sweep_grid import SHAPE_STATIC, format_value, setting_label
 
 
 def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds: list[int],
-                  eval_steps: np.ndarray, eval_returns: np.ndarray, diverged: Mapping[int, int] | None = None
-                  ) -> dict[str, Any]:
+                  eval_steps: np.ndarray, eval_returns: np.ndarray, diverged: Mapping[int, int] | None = None,
+                  eval_epsilon: float = 0.0) -> dict[str, Any]:
     """Per setting (runs in setting-major order on the run axis of ``eval_returns [E, R, T]``): each task's final
     greedy return and the score, the final return averaged over tasks (IQM and 95% interval over seeds), the area
     under the curve (greedy return averaged over the evaluations and tasks; same statistics), and ``diverged``
     (seed -> env steps per task where it was frozen; ``diverged`` maps run index -> step). The best setting is the
-    one with the highest score's IQM among those where no seed diverged (among all when every one did)."""
-    from mtrl.evaluate import summarize
+    one with the highest score's IQM among those where no seed diverged (among all when every one did). Returns
+    are ε-greedy ones (recorded as ``eval_epsilon``) when the sweep's config evaluates at ``eval_epsilon`` > 0."""
+    from mtrl.evaluate import return_label, summarize
 
     n = len(seeds)
     returns = np.asarray(eval_returns, np.float64)  # [E, R, T]
@@ -43,13 +44,14 @@ def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds
             "grid": {name: list(dict.fromkeys(v)) if name in SHAPE_STATIC else sorted(set(v))
                      for name, v in values.items()},
             "eval_steps": [int(s) for s in eval_steps], "settings": rows, "best": rows[best]["label"],
-            "criterion": "highest IQM over seeds of the final greedy return averaged over tasks, among settings "
-                         "where no seed diverged"}
+            **({"eval_epsilon": eval_epsilon} if eval_epsilon else {}),
+            "criterion": f"highest IQM over seeds of the final {return_label(eval_epsilon)} averaged over tasks, "
+                         "among settings where no seed diverged"}
 
 
 def sweep_markdown(results: dict[str, Any]) -> str:
     """The sweep's table: one row per setting, best first marked."""
-    from mtrl.evaluate import iqm_interval
+    from mtrl.evaluate import iqm_interval, return_label
     from mtrl.logger import few_seeds_note, markdown_table, short_names
 
     names, tasks = list(results["grid"]), results["tasks"]
@@ -67,10 +69,11 @@ def sweep_markdown(results: dict[str, Any]) -> str:
     header = [*names, *short_names(tasks), "mean over tasks", "AUC", "diverged (frozen) at", "best"]
     programs = results.get("programs", 1)
     few = few_seeds_note(len(results["seeds"]))
+    label = return_label(results.get("eval_epsilon", 0.0))
     return (f"Sweep of {len(results['settings'])} settings x {len(results['seeds'])} seeds "
             f"({', '.join(map(str, results['seeds']))}), {'one program' if programs == 1 else f'{programs} programs'}, "
             f"{results['eval_steps'][-1]:,} env steps per "
-            "task. Final greedy return: IQM [95% bootstrap interval of the IQM over seeds]; AUC: raw return averaged "
+            f"task. Final {label}: IQM [95% bootstrap interval of the IQM over seeds]; AUC: raw return averaged "
             "over the evaluations and tasks (on tasks of different scales the widest decides); a seed whose "
             "parameters became non-finite was frozen at its last finite logging window "
             f"(its returns are the frozen policy's). Best: `{results['best']}` ({results['criterion']}).\n\n"

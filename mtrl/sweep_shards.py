@@ -335,7 +335,8 @@ def merge_shards(plan: Mapping[str, Any], contents: Sequence[Mapping[str, Any]])
             i, j = divmod(int(run), n)
             diverged[content["settings"][i] * n + j] = step
     results = sweep_results(settings, plan["tasks"], list(plan["seeds"]), np.asarray(steps),
-                            np.stack(returns, axis=1), diverged)
+                            np.stack(returns, axis=1), diverged,
+                            eval_epsilon=DQNConfig.with_defaults(plan["config"])["eval_epsilon"])
     return {**results, "programs": len(contents)}
 
 

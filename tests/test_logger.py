@@ -35,6 +35,28 @@ def test_a_sweep_table_names_its_best_column_and_says_when_few_seeds_make_interv
     assert table(list(range(5))).endswith("| **best** |\n")
 
 
+def test_tables_name_an_evaluation_that_was_not_greedy():
+    import numpy as np
+
+    from mtrl.study import _evaluation_note
+    from mtrl.sweep_results import sweep_markdown, sweep_results
+
+    assert summary_markdown(_summary([0, 1])).startswith("Final greedy return over 2 seeds")
+    assert summary_markdown({**_summary([0, 1]), "eval_epsilon": 0.05}).startswith(
+        "Final return (evaluation ε 0.05) over 2 seeds")
+    returns = np.arange(12, dtype=float).reshape(3, 4, 1)  # [E, R = 2 settings x 2 seeds, T]
+    args = ([{"lr": 1e-3}, {"lr": 1e-4}], ["CartPole-v1"], [0, 1], np.array([0, 10, 20]), returns)
+    greedy, noisy = sweep_results(*args), sweep_results(*args, eval_epsilon=0.1)
+    assert "eval_epsilon" not in greedy and noisy["eval_epsilon"] == 0.1
+    assert noisy["criterion"].startswith("highest IQM over seeds of the final return (evaluation ε 0.1) averaged")
+    assert "Final greedy return: IQM" in sweep_markdown(greedy)
+    assert "Final return (evaluation ε 0.1): IQM" in sweep_markdown(noisy)
+    assert noisy["settings"] == greedy["settings"] and noisy["best"] == greedy["best"] == "lr=0.0001"
+    assert _evaluation_note({"eval_epsilon": 0.0}) == _evaluation_note({}) == ""
+    assert _evaluation_note({"eval_epsilon": 0.05}).startswith("Evaluation episodes take a random action with "
+                                                               "probability 0.05")
+
+
 def test_runs_record_the_commit_of_the_code_they_ran_and_whether_it_had_uncommitted_changes(tmp_path, monkeypatch):
     """mtrl imported from a git checkout (here a fresh one holding mtrl/logger.py): the HEAD commit and the dirty
     flag, from tracked files other than documentation only; outside a checkout, None."""
