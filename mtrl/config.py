@@ -223,6 +223,12 @@ class DQNConfig:
         for name in ("double_q", "dueling", "layer_norm", "learner_diagnostics"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        for field in dataclasses.fields(self):  # before the range checks, which compare them with numbers
+            value = getattr(self, field.name)
+            if field.type in ("float", "float | None") and not (
+                    (isinstance(value, numbers.Real) and not isinstance(value, bool))
+                    or (value is None and field.type == "float | None")):
+                raise ConfigError(f"{field.name} must be a number, got {value!r}")
         if self.buffer_size < self.num_envs:
             raise ConfigError(f"buffer_size must be >= num_envs ({self.num_envs}), got {self.buffer_size}")
         if self.n_step > 1 and self.buffer_size % self.num_envs:

@@ -35,6 +35,8 @@ def make_evaluator(agent: Agent, taskset: TaskSet, num_episodes: int, discounts:
     at most the longest `max_steps_in_episode` of the task set. With ``discounts [T]`` it returns
     ``(returns, discounted_returns)``, the second Σₜ γᵗ rₜ per episode.
     """
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1] (0 = greedy), got {epsilon}")
     if epsilon > 0:
         eps = jnp.full((taskset.num_tasks,), epsilon, jnp.float32)
         policy = lambda p, obs, key: agent.act(p, obs, key, eps)  # noqa: E731
@@ -236,7 +238,7 @@ def check_last_k(last_k: int, evaluations: int) -> None:
 
 def transfer_metrics(steps: np.ndarray, transfer: np.ndarray, scratch: np.ndarray, last_k: int = 3,
                      threshold: float = 0.95, source_steps: float = 0.0) -> dict[str, np.ndarray]:
-    """Per-seed, per-task transfer metrics from normalised greedy curves ``[S, T, E]`` at ``steps [E]``.
+    """Per-seed, per-task transfer metrics from normalised evaluation curves ``[S, T, E]`` at ``steps [E]``.
 
     Seeds are paired: run s of ``transfer`` is compared with run s of ``scratch`` (same seed). Returns arrays
     ``[S, T]``: ``jumpstart`` (first evaluation, before any target update, minus scratch's), ``final_gain``

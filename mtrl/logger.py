@@ -247,7 +247,7 @@ class RunLogger:
                         for name in [*(f"seed_{seed}" for seed in seeds), "mean"]}
 
     def log_eval(self, step: int, returns: np.ndarray) -> None:
-        """Greedy returns ``[S, T]`` at ``step`` env steps per task."""
+        """Evaluation returns ``[S, T]`` at ``step`` env steps per task."""
         if self._eval_file is not None:
             for t, name in enumerate(self.task_names):
                 for s, seed in enumerate(self.seeds):

@@ -13,6 +13,7 @@ Axes: ``S`` seeds, ``T`` tasks, ``X`` observations (any leading shape), ``E`` ep
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -119,12 +120,14 @@ class Policy:
 
 def policy_from_state(trainer: Any, seeds: Sequence[int], state: Any, seed: int | None = None) -> Policy:
     """The policy of a `Trainer`'s runner ``state`` (one run per seed of ``seeds``), acting with ``seed`` (default:
-    the first); parameters and PopArt statistics are copied to the host."""
+    the first); parameters and PopArt statistics are copied to the host (gathered from every process of a program
+    that spans several)."""
+    from mtrl.distributed import to_host
+
     seeds = [int(s) for s in seeds]
-    policy = Policy(tasks=list(trainer.taskset.names), seeds=seeds,
-                    step=int(state.iteration) * trainer.config.num_envs,
-                    params=jax.device_get(state.runs.train.params), seed=seeds[0], _agent=trainer.agent,
-                    _taskset=trainer.taskset, popart=jax.device_get(state.runs.train.popart))
+    params, stats, iteration = to_host((state.runs.train.params, state.runs.train.popart, state.iteration))
+    policy = Policy(tasks=list(trainer.taskset.names), seeds=seeds, step=int(iteration) * trainer.config.num_envs,
+                    params=params, seed=seeds[0], _agent=trainer.agent, _taskset=trainer.taskset, popart=stats)
     return policy if seed is None else policy.with_seed(seed)
 
 
@@ -148,8 +151,9 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
     from mtrl.evaluate import make_evaluator, return_label, summarize
     from mtrl.logger import few_seeds_note, returns_table, write_json
 
-    if epsilon is not None and not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"epsilon must be in [0, 1] (0 = greedy), got {epsilon}")
+    if epsilon is not None and not (isinstance(epsilon, numbers.Real) and not isinstance(epsilon, bool)
+                                    and 0.0 <= epsilon <= 1.0):
+        raise ValueError(f"epsilon must be a number in [0, 1] (0 = greedy), got {epsilon!r}")
     trainer, meta, state = _restore(run_dir, step)
     episodes = trainer.config.eval_episodes if episodes is None else int(episodes)
     if episodes < 1:

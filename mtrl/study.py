@@ -58,7 +58,7 @@ IQM_METRICS = (("jumpstart", "jumpstart"), ("final_gain", "gain over last {k} ev
 
 
 def mode_curves(run_dir: str, target_tasks: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy curves of a finished run's target tasks: steps ``[E]``, returns ``[S, T, E]``."""
+    """Evaluation curves of a finished run's target tasks: steps ``[E]``, returns ``[S, T, E]``."""
     from mtrl.plots import read_eval_csv
 
     steps, returns, tasks = read_eval_csv(os.path.join(run_dir, "eval.csv"))  # returns [E, S, T_all]
@@ -306,7 +306,8 @@ def _fmt_threshold(t: dict[str, Any]) -> str:
 def _evaluation_note(config: dict[str, Any]) -> str:
     """A sentence for a study whose evaluation episodes were not greedy (its config's ``eval_epsilon``)."""
     epsilon = config.get("eval_epsilon") or 0.0
-    return f"Evaluation episodes take a random action with probability {epsilon:g} at each step. " if epsilon else ""
+    return (f"Evaluation episodes take a random action with probability {epsilon:g} at each step; the normalisation's "
+            "reference and the threshold are not adjusted for it. ") if epsilon else ""
 
 
 def study_markdown(study: dict[str, Any]) -> str:

@@ -17,8 +17,8 @@ def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds
                   eval_steps: np.ndarray, eval_returns: np.ndarray, diverged: Mapping[int, int] | None = None,
                   eval_epsilon: float = 0.0) -> dict[str, Any]:
     """Per setting (runs in setting-major order on the run axis of ``eval_returns [E, R, T]``): each task's final
-    greedy return and the score, the final return averaged over tasks (IQM and 95% interval over seeds), the area
-    under the curve (greedy return averaged over the evaluations and tasks; same statistics), and ``diverged``
+    evaluation return and the score, the final return averaged over tasks (IQM and 95% interval over seeds), the
+    area under the curve (return averaged over the evaluations and tasks; same statistics), and ``diverged``
     (seed -> env steps per task where it was frozen; ``diverged`` maps run index -> step). The best setting is the
     one with the highest score's IQM among those where no seed diverged (among all when every one did). Returns
     are ε-greedy ones (recorded as ``eval_epsilon``) when the sweep's config evaluates at ``eval_epsilon`` > 0."""

@@ -190,7 +190,9 @@ def _claim_sweep_dir(run_dir: str, plan: dict[str, Any], overwrite: bool) -> dic
     if os.path.exists(path) and not overwrite:
         saved = load_plan(run_dir)
         keys = ("tasks", "config", "grid", "static", "seeds", "transfer")
-        problems = identity_differences(saved, {k: plan[k] for k in keys})
+        # a plan saved before a config field existed ran without it (`FIELDS_ADDED_LATER`)
+        comparable = {**saved, "config": DQNConfig.with_defaults(saved.get("config"))}
+        problems = identity_differences(comparable, {k: plan[k] for k in keys})
         if problems:
             raise ProvenanceMismatchError(f"{run_dir} holds another sweep:\n  " + "\n  ".join(problems)
                                           + "\nuse another run_dir, or overwrite=True (--overwrite) to move it aside")

@@ -109,8 +109,10 @@ def test_evaluation_epsilon_plays_epsilon_greedy_episodes_without_changing_train
     from mtrl.plots import _eval_epsilon
 
     assert _eval_epsilon(str(tmp_path / "noisy")) == 0.5 and _eval_epsilon(str(root / "plain")) == 0.0
-    with pytest.raises(ValueError, match=r"epsilon must be in \[0, 1\] \(0 = greedy\), got 2"):
+    with pytest.raises(ValueError, match=r"epsilon must be a number in \[0, 1\] \(0 = greedy\), got 2"):
         evaluate_run(str(tmp_path / "noisy"), epsilon=2, write=False)
+    with pytest.raises(ValueError, match="epsilon must be a number in .*, got '0.1'"):
+        evaluate_run(str(tmp_path / "noisy"), epsilon="0.1", write=False)
 
 
 def test_evaluate_from_the_command_line(runs, capsys):

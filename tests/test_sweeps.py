@@ -186,6 +186,12 @@ def test_a_stopped_sweep_resumes_to_the_same_results(tmp_path, tiny_config):
     again = sweep(["CartPole-v1"], cfg, grid, seeds=[3], run_dir=str(tmp_path / "b"), progress=False)
     assert again["settings"] == resumed["settings"]
     assert json.loads((tmp_path / "b" / label / "summary.json").read_text())["summary_from_checkpoint"]
+    plan_path = tmp_path / "b" / "sweep_plan.json"  # a plan saved before a config field existed continues
+    plan = json.loads(plan_path.read_text())
+    del plan["config"]["eval_epsilon"]
+    plan_path.write_text(json.dumps(plan))
+    assert sweep(["CartPole-v1"], cfg, grid, seeds=[3], run_dir=str(tmp_path / "b"), progress=False)["settings"] \
+        == resumed["settings"]
     with pytest.raises(ProvenanceMismatchError, match="another sweep:\n  grid"):  # never mixed with another grid
         sweep(["CartPole-v1"], cfg, {"eps_end": (0.05, 0.3)}, seeds=[3], run_dir=str(tmp_path / "b"), progress=False)
 

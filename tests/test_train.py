@@ -144,6 +144,9 @@ def test_run_directory_outputs(tmp_path, tiny_config):
         ("task_weights", (1.0, float("nan")), r"task_weights must be finite and >= 0, got \(1.0, nan\)"),
         ("task_weights", (0.0, 0.0), "task_weights must not all be 0"),
         ("eval_epsilon", 1.5, r"eval_epsilon must be in \[0, 1\] \(0 = greedy evaluation\), got 1.5"),
+        ("eval_epsilon", None, "eval_epsilon must be a number, got None"),
+        ("gamma", "0.99", "gamma must be a number, got '0.99'"),
+        ("max_grad_norm", True, "max_grad_norm must be a number, got True"),
     ],
 )
 def test_config_errors_before_compile(field, value, message):
