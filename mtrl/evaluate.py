@@ -42,7 +42,7 @@ def make_evaluator(agent: Agent, taskset: TaskSet, num_episodes: int, discounts:
         policy = lambda p, obs, key: agent.act(p, obs, key, eps)  # noqa: E731
     else:  # draws nothing from its key: the same program as before ε existed
         policy = lambda p, obs, _: agent.greedy_actions(p, obs)  # noqa: E731
-    one_run = _episode_returns(taskset, num_episodes, policy, discounts)
+    one_run = episode_loop(taskset, num_episodes, policy, discounts)
     if discounts is None:
         return jax.jit(jax.vmap(lambda p, k: one_run(p, k)[0]))
     return jax.jit(jax.vmap(one_run))
@@ -60,7 +60,7 @@ def random_returns(taskset: TaskSet, num_episodes: int = 1000, seed: int = 0) ->
     def policy(_, obs, key):
         return jax.random.randint(key, obs.shape[:2], 0, num_actions)
 
-    returns = jax.jit(_episode_returns(taskset, num_episodes, policy))(None, jax.random.key(seed))[0]
+    returns = jax.jit(episode_loop(taskset, num_episodes, policy))(None, jax.random.key(seed))[0]
     return np.asarray(returns).mean(-1)
 
 
@@ -72,7 +72,7 @@ def step_keys(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     return tuple(jax.random.split(key, 3))
 
 
-def _episode_returns(taskset: TaskSet, num_episodes: int, policy: Callable, discounts: np.ndarray | None = None):
+def episode_loop(taskset: TaskSet, num_episodes: int, policy: Callable, discounts: np.ndarray | None = None):
     """``one_run(params, key) -> (returns [T, E], discounted returns [T, E])`` of ``policy(params, obs [T, E, ...],
     key) -> actions [T, E]``; discounts ``[T]`` (default 1: the discounted return is the return)."""
     max_steps = taskset.max_episode_steps

@@ -1,8 +1,9 @@
 """Trained policies out of a run directory: load one to inspect or act with it, or evaluate a whole run.
 
 `load_policy(run_dir)` restores a checkpoint (default: the latest) of a plain or transfer run and returns a
-`Policy`: the task names, the online parameters of every seed, `q_values(task, obs)` over the task's own actions
-and `act(task, obs, epsilon)`; `TrainResult.policy()` gives the same for a run just trained, in memory.
+`Policy`: the task names, the online parameters of every seed, `q_values(task, obs)` over the task's own actions,
+`act(task, obs, epsilon)` and `episode_returns(spec, ...)` (whole episodes in one compiled loop, also of a task the
+run never trained on); `TrainResult.policy()` gives the same for a run just trained, in memory.
 `evaluate_run(run_dir)` plays evaluation episodes (greedy, or at the run's `eval_epsilon`) of every task with every
 seed in one jitted program and writes ``evaluation.json`` and ``evaluation.md``; with the run's own episode count and
 ε it uses the run's evaluation keys, so it reproduces the run's logged evaluation at that checkpoint exactly.
@@ -82,26 +83,76 @@ class Policy:
             raise ValueError(f"seed {seed} is not in this run; its seeds: {self.seeds}")
         return dataclasses.replace(self, seed=seed)
 
+    def _seed_params(self) -> tuple[Any, Any]:
+        """(online params, PopArt statistics or None) of the acting seed."""
+        index = self.seeds.index(self.seed)
+        pick = lambda tree: jax.tree.map(lambda x: x[index], tree)  # noqa: E731
+        return pick(self.params), None if self.popart is None else pick(self.popart)
+
+    def _head_q(self, params: Any, stats: Any, t: int, obs: jax.Array) -> jax.Array:
+        """Q-values ``[X, A_t]`` of task ``t``'s head over its own actions for observations ``[X, *obs_shape_t]``
+        (traceable: also the policy inside `episode_returns`' compiled loop)."""
+        task_obs_shape = self._taskset.tasks[t].obs_shape
+        flat = self._taskset.pad_obs(obs, task_obs_shape)
+        batch = jnp.broadcast_to(flat[None], (len(self.tasks),) + flat.shape)  # every task's head sees the obs
+        q = self._agent.q_values(params, batch)  # [T, X, A_max]
+        if stats is not None:
+            q = popart.unnormalize(stats, q)
+        return q[t, :, : int(self._taskset.action_mask[t].sum())]
+
     def q_values(self, task: str | int, obs: Any) -> np.ndarray:
         """Q-values ``[X..., A_t]`` of ``task``'s own A_t actions (the padded ones of a shared head are dropped)
         for observations ``[X..., *obs_shape]`` of that task, as its env emits them."""
         t = self._task_index(task)
-        task_obs_shape = self._taskset.tasks[t].obs_shape
+        task_obs_shape = tuple(self._taskset.tasks[t].obs_shape)
         obs = jnp.asarray(obs)
         lead = obs.shape[: obs.ndim - len(task_obs_shape)]
-        if tuple(obs.shape[len(lead):]) != tuple(task_obs_shape):
+        if tuple(obs.shape[len(lead):]) != task_obs_shape:
             raise ValueError(f"obs for {self.tasks[t]} must end in its observation shape {task_obs_shape}, "
                              f"got {obs.shape}")
-        flat = self._taskset.pad_obs(obs.reshape((-1,) + tuple(task_obs_shape)), task_obs_shape)
-        batch = jnp.broadcast_to(flat[None], (len(self.tasks),) + flat.shape)  # every task's head sees the obs
-        index = self.seeds.index(self.seed)
-        params = jax.tree.map(lambda x: x[index], self.params)
-        q = self._agent.q_values(params, batch)  # [T, X, A_max]
-        if self.popart is not None:
-            q = popart.unnormalize(jax.tree.map(lambda x: x[index], self.popart), q)
-        q = q[t]
-        n = int(self._taskset.action_mask[t].sum())
-        return np.asarray(q[:, :n]).reshape(lead + (n,))
+        q = self._head_q(*self._seed_params(), t, obs.reshape((-1,) + task_obs_shape))
+        return np.asarray(q).reshape(lead + (q.shape[-1],))
+
+    def episode_returns(self, spec: str, episodes: int = 10, epsilon: float = 0.0, head: str | int | None = None,
+                        key: jax.Array | None = None) -> np.ndarray:
+        """Returns ``[episodes]`` of full episodes of task ``spec`` played by this seed's network, greedily or with
+        a uniformly random valid action at probability ``epsilon``, all episodes in one compiled loop.
+
+        ``spec`` may be one of the run's tasks or a task it never trained on (zero-shot: ``CartPole-v1:length=3.0``
+        from a run on shorter poles), acted on by the head of ``head`` (default: the run's task ``spec`` names),
+        whose task must have the same observation shape and number of actions. ``key`` (default ``key(0)``) seeds
+        the resets, env steps and ε draws. `evaluate_run` instead reproduces a run's own logged evaluations."""
+        from mtrl.evaluate import episode_loop
+        from mtrl.tasks import find_spec, make_taskset
+
+        if not (isinstance(episodes, int) and not isinstance(episodes, bool) and episodes >= 1):
+            raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+        if not (isinstance(epsilon, (int, float)) and not isinstance(epsilon, bool) and 0.0 <= epsilon <= 1.0):
+            raise ValueError(f"epsilon must be a number in [0, 1] (0 = greedy), got {epsilon!r}")
+        protocol = self._taskset.tasks[0].protocol
+        if head is None and not find_spec(spec, self.tasks, protocol):
+            raise ValueError(f"{spec!r} is not one of this run's tasks ({', '.join(self.tasks)}): name the task "
+                             "whose head acts in it (head=...)")
+        t = self._task_index(spec if head is None else head)
+        played = make_taskset([spec], protocol)
+        own_shape, shape = tuple(self._taskset.tasks[t].obs_shape), tuple(played.tasks[0].obs_shape)
+        num_actions, played_actions = int(self._taskset.action_mask[t].sum()), int(played.action_mask[0].sum())
+        if (shape, played_actions) != (own_shape, num_actions):
+            raise ValueError(f"{spec!r} has observations {shape} and {played_actions} actions, but head "
+                             f"{self.tasks[t]!r} was trained on {own_shape} and {num_actions}: it can only act in a "
+                             "task of the same shapes")
+        params, stats = self._seed_params()
+
+        def act(params, obs, key):  # obs [1, E, *obs_shape] -> actions [1, E]
+            greedy = jnp.argmax(self._head_q(params, stats, t, obs[0]), axis=-1).astype(jnp.int32)
+            if epsilon == 0:
+                return greedy[None]
+            k_explore, k_random = jax.random.split(key)
+            explore = jax.random.uniform(k_explore, greedy.shape) < epsilon
+            return jnp.where(explore, jax.random.randint(k_random, greedy.shape, 0, num_actions), greedy)[None]
+
+        returns, _ = jax.jit(episode_loop(played, episodes, act))(params, jax.random.key(0) if key is None else key)
+        return np.asarray(returns[0])
 
     def act(self, task: str | int, obs: Any, epsilon: float = 0.0, key: jax.Array | None = None) -> np.ndarray:
         """Actions ``[X...]``: greedy over the task's own actions, or with ``epsilon`` > 0 a uniform one of them

@@ -115,6 +115,34 @@ def test_evaluation_epsilon_plays_epsilon_greedy_episodes_without_changing_train
         evaluate_run(str(tmp_path / "noisy"), epsilon="0.1", write=False)
 
 
+def test_a_policy_plays_episodes_of_its_tasks_and_of_tasks_it_never_trained_on(runs, tmp_path):
+    root, plain, _ = runs
+    # one task: the played task set is the run's own, so with the run's evaluation key the greedy episodes are the
+    # run's logged evaluation, episode for episode
+    alone = train(["CartPole-v1"], CFG, seeds=[5, 6], run_dir=None, progress=False)
+    for i, seed in enumerate(alone.seeds):
+        key = jax.random.fold_in(alone.state.runs.eval_key[i], alone.state.iteration)
+        returns = alone.policy(seed).episode_returns("CartPole-v1", episodes=CFG.eval_episodes, key=key)
+        assert returns.shape == (CFG.eval_episodes,)
+        np.testing.assert_allclose(returns.mean(), alone.eval_returns[-1, i, 0], rtol=1e-6)
+    policy = plain.policy()
+    own = policy.episode_returns("CartPole-v1", episodes=5)
+    assert own.shape == (5,) and np.all((own >= 8) & (own <= 500))
+    np.testing.assert_array_equal(policy.episode_returns("CartPole-v1:length=0.50", episodes=5), own)  # same task
+    random = policy.episode_returns("CartPole-v1", episodes=300, epsilon=1.0, key=jax.random.key(1))
+    assert 18 < random.mean() < 27  # a uniformly random policy's ≈ 22
+    assert policy.episode_returns("CartPole-v1:length=2.5", episodes=3, head="CartPole-v1").shape == (3,)
+    with pytest.raises(ValueError, match=r"'CartPole-v1:length=2.5' is not one of this run's tasks .*head=\.\.\."):
+        policy.episode_returns("CartPole-v1:length=2.5")
+    with pytest.raises(ValueError, match=r"'Acrobot-v1' has observations \(6,\) and 3 actions, but head 'CartPole-v1' "
+                                         r"was trained on \(4,\) and 2"):
+        policy.episode_returns("Acrobot-v1", head="CartPole-v1")
+    with pytest.raises(ValueError, match="episodes must be a positive integer, got 0"):
+        policy.episode_returns("CartPole-v1", episodes=0)
+    with pytest.raises(ValueError, match=r"epsilon must be a number in \[0, 1\]"):
+        policy.episode_returns("CartPole-v1", epsilon=1.5)
+
+
 def test_evaluate_from_the_command_line(runs, capsys):
     from mtrl.cli import main
 
