@@ -8,6 +8,8 @@ device, and the write continues in a background thread. Orbax writes each step t
 renames it when complete, so a checkpoint killed mid-save is never listed and the previous one is used.
 
 Typed PRNG keys are stored as their raw key data and re-wrapped with the implementation of the restore target.
+`Checkpointer.restore_parts` reads only some subtrees of a saved state (orbax's partial restore): a policy needs a
+run's parameters, not its replay buffer, which in a MinAtar study is most of a checkpoint.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from mtrl.config import DQNConfig
@@ -44,6 +48,14 @@ class IncompatibleCheckpointError(ValueError):
 
 def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _key_name(entry: Any) -> str:
+    """The name orbax stores a pytree key path entry under (attribute, dict key or sequence index)."""
+    for attribute in ("name", "key", "idx"):
+        if hasattr(entry, attribute):
+            return str(getattr(entry, attribute))
+    raise TypeError(f"unsupported pytree key {entry!r}")
 
 
 def to_saveable(tree: Any) -> Any:
@@ -108,6 +120,43 @@ class Checkpointer:
                                     metadata=ocp.args.JsonRestore()),
         )
         return from_saveable(restored["state"], like), restored["metadata"]
+
+    def restore_parts(self, parts: Mapping[str, Any], step: int | None = None) -> dict[str, Any]:
+        """Only some subtrees of the state saved at ``step`` (default: the latest), read from disk without the rest.
+
+        ``parts`` maps a dotted path in the state (``"runs.train.params"``, ``"iteration"``) to that subtree's
+        abstract value (`jax.eval_shape` of the state, e.g. of `Trainer.init`: shapes, dtypes, typed keys); the
+        result maps each path to its subtree, restored to the same structure on the default device."""
+        step = self._require_step(step)
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        item: dict[str, Any] = {}
+        flat = {}
+        for path, abstract in parts.items():
+            leaves, treedef = jax.tree_util.tree_flatten_with_path(abstract)
+            flat[path] = (leaves, treedef)
+            for key_path, leaf in leaves:
+                names = [*path.split("."), *(_key_name(k) for k in key_path)]
+                saved = jax.eval_shape(jax.random.key_data, leaf) if _is_key(leaf) else leaf
+                node = item
+                for name in names[:-1]:
+                    node = node.setdefault(name, {})
+                node[names[-1]] = jax.ShapeDtypeStruct(saved.shape, saved.dtype, sharding=device)
+        restored = ocp.Checkpointer(ocp.PyTreeCheckpointHandler()).restore(
+            os.path.join(self.directory, str(step), "state"),
+            args=ocp.args.PyTreeRestore(item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+                                        partial_restore=True))
+        out = {}
+        for path, (leaves, treedef) in flat.items():
+            values = []
+            for key_path, leaf in leaves:
+                value = restored
+                for name in [*path.split("."), *(_key_name(k) for k in key_path)]:
+                    value = value[name]
+                if _is_key(leaf):  # the abstract key's implementation, read off a zero key of its dtype
+                    value = jax.random.wrap_key_data(value, impl=jax.random.key_impl(jnp.zeros((), leaf.dtype)))
+                values.append(value)
+            out[path] = jax.tree_util.tree_unflatten(treedef, values)
+        return out
 
     def restore_untyped(self, step: int | None = None) -> dict[str, Any]:
         """The state at ``step`` as saved, without a target structure: nested dicts of arrays (keys as raw key

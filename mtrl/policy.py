@@ -26,22 +26,39 @@ import numpy as np
 from mtrl import popart
 
 
+@dataclasses.dataclass(frozen=True)
+class _Restored:
+    """The parts of a checkpoint a policy uses: online params ``[S, ...]``, PopArt statistics (or None),
+    evaluation keys ``[S]`` and the iteration."""
+
+    params: Any
+    popart: Any
+    eval_key: jax.Array
+    iteration: jax.Array
+
+
 def _restore(run_dir: str, step: int | None):
-    """(trainer, config.json, full runner state at ``step``) of a run directory."""
+    """(trainer, config.json, `_Restored` at ``step``) of a run directory. Only those parts are read from disk (the
+    replay buffer, most of a checkpoint, stays there)."""
     from mtrl.checkpoint import Checkpointer
     from mtrl.transfer import check_not_a_sweep_setting, run_metadata, run_trainer
 
     meta = run_metadata(run_dir)
     check_not_a_sweep_setting(run_dir, "loaded", meta)
     trainer = run_trainer(meta)
+    abstract = trainer.init_shapes(meta["seeds"], placed=False)
+    parts = {"runs.train.params": abstract.runs.train.params, "runs.train.popart": abstract.runs.train.popart,
+             "runs.eval_key": abstract.runs.eval_key, "iteration": abstract.iteration}
     ckpt = Checkpointer(run_dir, read_only=True)
     try:
-        state, _ = ckpt.restore(trainer.init(meta["seeds"]), step)
+        restored = ckpt.restore_parts(parts, step)
     except FileNotFoundError as e:
         raise ValueError(f"{run_dir!r} has no checkpoint to load ({e})") from None
     finally:
         ckpt.close()
-    return trainer, meta, state
+    params, stats = jax.device_get((restored["runs.train.params"], restored["runs.train.popart"]))
+    return trainer, meta, _Restored(params=params, popart=stats, eval_key=restored["runs.eval_key"],
+                                    iteration=restored["iteration"])
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -175,8 +192,14 @@ def policy_from_state(trainer: Any, seeds: Sequence[int], state: Any, seed: int 
     that spans several)."""
     from mtrl.distributed import to_host
 
-    seeds = [int(s) for s in seeds]
     params, stats, iteration = to_host((state.runs.train.params, state.runs.train.popart, state.iteration))
+    return _policy(trainer, seeds, _Restored(params=params, popart=stats, eval_key=None, iteration=iteration), seed)
+
+
+def _policy(trainer: Any, seeds: Sequence[int], restored: _Restored, seed: int | None) -> Policy:
+    """The `Policy` of ``restored`` host-side parts, acting with ``seed`` (default: the first)."""
+    seeds = [int(s) for s in seeds]
+    params, stats, iteration = restored.params, restored.popart, restored.iteration
     policy = Policy(tasks=list(trainer.taskset.names), seeds=seeds, step=int(iteration) * trainer.config.num_envs,
                     params=params, seed=seeds[0], _agent=trainer.agent, _taskset=trainer.taskset, popart=stats)
     return policy if seed is None else policy.with_seed(seed)
@@ -185,8 +208,8 @@ def policy_from_state(trainer: Any, seeds: Sequence[int], state: Any, seed: int 
 def load_policy(run_dir: str, step: int | None = None, seed: int | None = None) -> Policy:
     """The policy of ``run_dir`` (plain or transfer) at checkpoint ``step`` (default: the latest), acting with
     ``seed`` (default: the run's first seed)."""
-    trainer, meta, state = _restore(run_dir, step)
-    return policy_from_state(trainer, meta["seeds"], state, seed)
+    trainer, meta, restored = _restore(run_dir, step)
+    return _policy(trainer, meta["seeds"], restored, seed)
 
 
 def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = None,
@@ -219,8 +242,8 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
         raise ValueError(f"tasks {unknown} are not in this run; its tasks: {', '.join(names)}"
                          + "".join(spec_error(t, trainer.config.protocol) for t in unknown))
     evaluator = make_evaluator(trainer.agent, trainer.taskset, episodes, epsilon=epsilon)
-    keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.runs.eval_key, state.iteration)
-    returns = np.asarray(evaluator(state.runs.train.params, keys)).mean(-1)  # [S, T]
+    keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.eval_key, state.iteration)
+    returns = np.asarray(evaluator(state.params, keys)).mean(-1)  # [S, T]
     at = int(state.iteration) * trainer.config.num_envs
     result = {"run_dir": os.path.abspath(run_dir), "step": at, "episodes": episodes, "epsilon": epsilon,
               "seeds": meta["seeds"], "tasks": {t: summarize(returns[:, names.index(t)]) for t in chosen}}

@@ -183,11 +183,12 @@ class Trainer:
         keys = jax.vmap(lambda s: jax.random.key(s, impl=impl))(jnp.asarray(seeds, jnp.uint32))
         return keys, hparams, lrs, sharding
 
-    def init_shapes(self, seeds: Sequence[int]) -> RunnerState | None:
+    def init_shapes(self, seeds: Sequence[int], placed: bool = True) -> RunnerState | None:
         """Shapes and dtypes of ``init(seeds)`` without running or compiling it; None for runs sharded over
-        several devices (their placement is only known once the state exists)."""
+        several devices (their placement is only known once the state exists), unless ``placed`` is False (shapes
+        and dtypes only, e.g. to read parts of a checkpoint)."""
         keys, hparams, lrs, sharding = self._init_args(seeds, None, None)
-        if sharding is not None:
+        if sharding is not None and placed:
             return None
         runs = jax.eval_shape(jax.vmap(self.init_run), keys, hparams, lrs)
         counter = jax.ShapeDtypeStruct((), jnp.int32)

@@ -44,6 +44,23 @@ def test_round_trip_restores_every_leaf_and_key(tiny_config, tmp_path):
     assert jax.random.key_impl(restored.runs.key) == jax.random.key_impl(state.runs.key)
 
 
+def test_restore_parts_reads_only_the_subtrees_asked_for(tiny_config, tmp_path):
+    trainer = Trainer.create(TASKS, tiny_config)
+    state, _ = trainer.make_train_chunk()(trainer.init([0, 1]))
+    ckpt = Checkpointer(str(tmp_path))
+    ckpt.save(128, state, {})
+    ckpt.wait()
+    abstract = trainer.init_shapes([0, 1], placed=False)
+    parts = ckpt.restore_parts({"runs.train.params": abstract.runs.train.params, "runs.key": abstract.runs.key,
+                                "iteration": abstract.iteration})
+    ckpt.close()
+    assert list(parts) == ["runs.train.params", "runs.key", "iteration"]
+    chex.assert_trees_all_equal(jax.device_get(parts["runs.train.params"]), jax.device_get(state.runs.train.params))
+    assert jax.random.key_impl(parts["runs.key"]) == jax.random.key_impl(state.runs.key)  # typed keys, as saved
+    np.testing.assert_array_equal(jax.random.key_data(parts["runs.key"]), jax.random.key_data(state.runs.key))
+    assert int(parts["iteration"]) == int(state.iteration) > 0
+
+
 def test_stop_and_resume_is_bit_identical_and_metrics_continue(tiny_config, tmp_path):
     cfg = dataclasses.replace(tiny_config, total_steps=512)
     straight = _train(cfg, tmp_path / "straight", checkpoints=EVERY_CHUNK)

@@ -32,9 +32,15 @@ SCRIPT = textwrap.dedent(
     from mtrl.checkpoint import Checkpointer
     ckpt = Checkpointer(sys.argv[1] + ".ckpt")
     ckpt.save(128, state, {})
+    saved = jax.device_get(state.runs.train.params)
     state, _ = ckpt.restore(trainer.init([0, 1, 2, 3]))
     ckpt.close()
     print("devices_restored", len(state.runs.obs.sharding.device_set))
+    abstract = trainer.init_shapes([0, 1, 2, 3], placed=False)  # a policy's read: the params alone, one device
+    part = Checkpointer(sys.argv[1] + ".ckpt", read_only=True).restore_parts(
+        {"runs.train.params": abstract.runs.train.params})["runs.train.params"]
+    print("parts_equal", all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(jax.device_get(part)),
+                                                                     jax.tree.leaves(saved))))
     state, _ = chunk(state)
     returns = trainer.make_evaluate()(state)
     print("devices_after", len(state.runs.obs.sharding.device_set))
@@ -57,6 +63,7 @@ def test_sharded_runs_match_single_device(tmp_path):
     out4, kernel4 = _run(tmp_path, 4)
     out1, kernel1 = _run(tmp_path, 1)
     assert "devices 4" in out4 and "devices_restored 4" in out4 and "devices_after 4" in out4
+    assert "parts_equal True" in out4 and "parts_equal True" in out1
     assert "devices 1" in out1
     np.testing.assert_allclose(kernel4, kernel1, rtol=1e-5, atol=1e-6)
 
