@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
+from etils import epath
 
 from mtrl.config import DQNConfig
 from mtrl.provenance import plain
@@ -141,10 +142,7 @@ class Checkpointer:
                 for name in names[:-1]:
                     node = node.setdefault(name, {})
                 node[names[-1]] = jax.ShapeDtypeStruct(saved.shape, saved.dtype, sharding=device)
-        restored = ocp.Checkpointer(ocp.PyTreeCheckpointHandler()).restore(
-            os.path.join(self.directory, str(step), "state"),
-            args=ocp.args.PyTreeRestore(item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
-                                        partial_restore=True))
+        restored = self._read_partial(step, item)
         out = {}
         for path, (leaves, treedef) in flat.items():
             values = []
@@ -158,11 +156,38 @@ class Checkpointer:
             out[path] = jax.tree_util.tree_unflatten(treedef, values)
         return out
 
-    def restore_untyped(self, step: int | None = None) -> dict[str, Any]:
+    def restore_untyped(self, step: int | None = None, paths: Sequence[str] | None = None) -> dict[str, Any]:
         """The state at ``step`` as saved, without a target structure: nested dicts of arrays (keys as raw key
-        data). For reading parts of another run's state, e.g. a transfer source's params."""
+        data). For reading parts of another run's state, e.g. a transfer source's params: ``paths`` (dotted,
+        ``"runs.train.params"``) reads only those subtrees, shapes taken from the checkpoint's own metadata (a path
+        saved as None, or absent, is left out)."""
         step = self._require_step(step)
-        return self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+        if paths is None:
+            return self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        saved = ocp.PyTreeCheckpointHandler().metadata(epath.Path(self._state_dir(step))).tree
+        item: dict[str, Any] = {}
+        for path in paths:
+            names, node, subtree = path.split("."), item, saved
+            for name in names:
+                subtree = subtree.get(name) if isinstance(subtree, Mapping) else None
+            if subtree is None:
+                continue
+            for name in names[:-1]:
+                node = node.setdefault(name, {})
+            node[names[-1]] = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), subtree)
+        return self._read_partial(step, item) if item else {}
+
+    def _state_dir(self, step: int) -> str:
+        return os.path.join(self.directory, str(step), "state")
+
+    def _read_partial(self, step: int, item: dict[str, Any]) -> dict[str, Any]:
+        """The arrays of ``item`` (nested dicts of `jax.ShapeDtypeStruct`s, a subset of the saved state's tree)
+        read from step ``step``'s state, nothing else (orbax's partial restore)."""
+        return ocp.Checkpointer(ocp.PyTreeCheckpointHandler()).restore(
+            self._state_dir(step),
+            args=ocp.args.PyTreeRestore(item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+                                        partial_restore=True))
 
     def _require_step(self, step: int | None) -> int:
         steps = self.steps()

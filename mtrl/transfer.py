@@ -374,7 +374,7 @@ def load_source(run_dir: str, step: int | None = None) -> Source:
     ckpt = Checkpointer(run_dir, read_only=True)
     try:
         metadata = ckpt.metadata(step)
-        restored = ckpt.restore_untyped(metadata["step"])
+        restored = ckpt.restore_untyped(metadata["step"], paths=("runs.train.params", "runs.train.popart"))
     except FileNotFoundError as e:
         raise ValueError(f"source run {run_dir!r} has no checkpoint to transfer from ({e})") from None
     finally:

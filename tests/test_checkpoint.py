@@ -44,7 +44,7 @@ def test_round_trip_restores_every_leaf_and_key(tiny_config, tmp_path):
     assert jax.random.key_impl(restored.runs.key) == jax.random.key_impl(state.runs.key)
 
 
-def test_restore_parts_reads_only_the_subtrees_asked_for(tiny_config, tmp_path):
+def test_partial_restores_read_only_the_subtrees_asked_for(tiny_config, tmp_path):
     trainer = Trainer.create(TASKS, tiny_config)
     state, _ = trainer.make_train_chunk()(trainer.init([0, 1]))
     ckpt = Checkpointer(str(tmp_path))
@@ -53,7 +53,11 @@ def test_restore_parts_reads_only_the_subtrees_asked_for(tiny_config, tmp_path):
     abstract = trainer.init_shapes([0, 1], placed=False)
     parts = ckpt.restore_parts({"runs.train.params": abstract.runs.train.params, "runs.key": abstract.runs.key,
                                 "iteration": abstract.iteration})
+    full = ckpt.restore_untyped()
+    some = ckpt.restore_untyped(paths=["runs.train.params", "runs.train.popart", "runs.no_such_part"])
     ckpt.close()
+    assert list(some) == ["runs"] and list(some["runs"]) == ["train"] and list(some["runs"]["train"]) == ["params"]
+    chex.assert_trees_all_equal(some["runs"]["train"]["params"], full["runs"]["train"]["params"])
     assert list(parts) == ["runs.train.params", "runs.key", "iteration"]
     chex.assert_trees_all_equal(jax.device_get(parts["runs.train.params"]), jax.device_get(state.runs.train.params))
     assert jax.random.key_impl(parts["runs.key"]) == jax.random.key_impl(state.runs.key)  # typed keys, as saved
