@@ -51,6 +51,11 @@ def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
+def _select(tree: Mapping[str, Any], item: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of nested dicts ``tree`` that nested dicts ``item`` names."""
+    return {k: _select(tree[k], v) if isinstance(v, Mapping) else tree[k] for k, v in item.items()}
+
+
 def _key_name(entry: Any) -> str:
     """The name orbax stores a pytree key path entry under (attribute, dict key or sequence index)."""
     for attribute in ("name", "key", "idx"):
@@ -127,9 +132,9 @@ class Checkpointer:
 
         ``parts`` maps a dotted path in the state (``"runs.train.params"``, ``"iteration"``) to that subtree's
         abstract value (`jax.eval_shape` of the state, e.g. of `Trainer.init`: shapes, dtypes, typed keys); the
-        result maps each path to its subtree, restored to the same structure on the default device."""
+        result maps each path to its subtree, restored to the same structure on this process's first device."""
         step = self._require_step(step)
-        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         item: dict[str, Any] = {}
         flat = {}
         for path, abstract in parts.items():
@@ -164,8 +169,12 @@ class Checkpointer:
         step = self._require_step(step)
         if paths is None:
             return self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
-        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-        saved = ocp.PyTreeCheckpointHandler().metadata(epath.Path(self._state_dir(step))).tree
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        handler = ocp.PyTreeCheckpointHandler()
+        try:
+            saved = handler.metadata(epath.Path(self._state_dir(step))).tree
+        finally:
+            handler.close()
         item: dict[str, Any] = {}
         for path in paths:
             names, node, subtree = path.split("."), item, saved
@@ -183,11 +192,15 @@ class Checkpointer:
 
     def _read_partial(self, step: int, item: dict[str, Any]) -> dict[str, Any]:
         """The arrays of ``item`` (nested dicts of `jax.ShapeDtypeStruct`s, a subset of the saved state's tree)
-        read from step ``step``'s state, nothing else (orbax's partial restore)."""
-        return ocp.Checkpointer(ocp.PyTreeCheckpointHandler()).restore(
-            self._state_dir(step),
-            args=ocp.args.PyTreeRestore(item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
-                                        partial_restore=True))
+        read from step ``step``'s state, nothing else (orbax's partial restore; an orbax without it reads the whole
+        state and keeps ``item``'s part)."""
+        try:
+            args = ocp.args.PyTreeRestore(item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+                                          partial_restore=True)
+        except TypeError:  # no partial_restore in this orbax
+            return _select(self.restore_untyped(step), item)
+        with ocp.Checkpointer(ocp.PyTreeCheckpointHandler()) as checkpointer:
+            return checkpointer.restore(self._state_dir(step), args=args)
 
     def _require_step(self, step: int | None) -> int:
         steps = self.steps()

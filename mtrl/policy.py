@@ -29,17 +29,18 @@ from mtrl import popart
 @dataclasses.dataclass(frozen=True)
 class _Restored:
     """The parts of a checkpoint a policy uses: online params ``[S, ...]``, PopArt statistics (or None),
-    evaluation keys ``[S]`` and the iteration."""
+    evaluation keys ``[S]`` (when asked for) and the iteration."""
 
     params: Any
     popart: Any
-    eval_key: jax.Array
+    eval_key: jax.Array | None
     iteration: jax.Array
 
 
-def _restore(run_dir: str, step: int | None):
+def _restore(run_dir: str, step: int | None, eval_key: bool = False):
     """(trainer, config.json, `_Restored` at ``step``) of a run directory. Only those parts are read from disk (the
-    replay buffer, most of a checkpoint, stays there)."""
+    replay buffer, most of a checkpoint, stays there); the evaluation keys only with ``eval_key`` (their PRNG
+    implementation is the one this machine's device layout gives, as when the run resumes here)."""
     from mtrl.checkpoint import Checkpointer
     from mtrl.transfer import check_not_a_sweep_setting, run_metadata, run_trainer
 
@@ -48,7 +49,7 @@ def _restore(run_dir: str, step: int | None):
     trainer = run_trainer(meta)
     abstract = trainer.init_shapes(meta["seeds"], placed=False)
     parts = {"runs.train.params": abstract.runs.train.params, "runs.train.popart": abstract.runs.train.popart,
-             "runs.eval_key": abstract.runs.eval_key, "iteration": abstract.iteration}
+             "iteration": abstract.iteration, **({"runs.eval_key": abstract.runs.eval_key} if eval_key else {})}
     ckpt = Checkpointer(run_dir, read_only=True)
     try:
         restored = ckpt.restore_parts(parts, step)
@@ -57,7 +58,7 @@ def _restore(run_dir: str, step: int | None):
     finally:
         ckpt.close()
     params, stats = jax.device_get((restored["runs.train.params"], restored["runs.train.popart"]))
-    return trainer, meta, _Restored(params=params, popart=stats, eval_key=restored["runs.eval_key"],
+    return trainer, meta, _Restored(params=params, popart=stats, eval_key=restored.get("runs.eval_key"),
                                     iteration=restored["iteration"])
 
 
@@ -82,6 +83,7 @@ class Policy:
     _agent: Any
     _taskset: Any
     popart: Any = None
+    _programs: dict = dataclasses.field(default_factory=dict, repr=False)  # compiled episode loops, any seed
 
     def _task_index(self, task: str | int) -> int:
         if isinstance(task, int) and 0 <= task < len(self.tasks):
@@ -107,8 +109,9 @@ class Policy:
         return pick(self.params), None if self.popart is None else pick(self.popart)
 
     def _head_q(self, params: Any, stats: Any, t: int, obs: jax.Array) -> jax.Array:
-        """Q-values ``[X, A_t]`` of task ``t``'s head over its own actions for observations ``[X, *obs_shape_t]``
-        (traceable: also the policy inside `episode_returns`' compiled loop)."""
+        """Q-values ``[X, A_t]`` of task ``t``'s head over its own actions for observations ``[X, *obs_shape_t]``,
+        unnormalised with PopArt ``stats`` when given (traceable: the greedy policy of `episode_returns` calls it
+        with None, as training's greedy actions argmax the network's own outputs)."""
         task_obs_shape = self._taskset.tasks[t].obs_shape
         flat = self._taskset.pad_obs(obs, task_obs_shape)
         batch = jnp.broadcast_to(flat[None], (len(self.tasks),) + flat.shape)  # every task's head sees the obs
@@ -117,65 +120,77 @@ class Policy:
             q = popart.unnormalize(stats, q)
         return q[t, :, : int(self._taskset.action_mask[t].sum())]
 
-    def q_values(self, task: str | int, obs: Any) -> np.ndarray:
-        """Q-values ``[X..., A_t]`` of ``task``'s own A_t actions (the padded ones of a shared head are dropped)
-        for observations ``[X..., *obs_shape]`` of that task, as its env emits them."""
-        t = self._task_index(task)
+    def _task_obs(self, t: int, obs: Any) -> tuple[jax.Array, tuple[int, ...]]:
+        """``obs [X..., *obs_shape_t]`` flattened to ``[X, *obs_shape_t]``, and the leading shape ``X...``."""
         task_obs_shape = tuple(self._taskset.tasks[t].obs_shape)
         obs = jnp.asarray(obs)
         lead = obs.shape[: obs.ndim - len(task_obs_shape)]
         if tuple(obs.shape[len(lead):]) != task_obs_shape:
             raise ValueError(f"obs for {self.tasks[t]} must end in its observation shape {task_obs_shape}, "
                              f"got {obs.shape}")
-        q = self._head_q(*self._seed_params(), t, obs.reshape((-1,) + task_obs_shape))
+        return obs.reshape((-1,) + task_obs_shape), lead
+
+    def q_values(self, task: str | int, obs: Any) -> np.ndarray:
+        """Q-values ``[X..., A_t]`` of ``task``'s own A_t actions (the padded ones of a shared head are dropped)
+        for observations ``[X..., *obs_shape]`` of that task, as its env emits them."""
+        t = self._task_index(task)
+        flat, lead = self._task_obs(t, obs)
+        q = self._head_q(*self._seed_params(), t, flat)
         return np.asarray(q).reshape(lead + (q.shape[-1],))
 
     def episode_returns(self, spec: str, episodes: int = 10, epsilon: float = 0.0, head: str | int | None = None,
                         key: jax.Array | None = None) -> np.ndarray:
         """Returns ``[episodes]`` of full episodes of task ``spec`` played by this seed's network, greedily or with
-        a uniformly random valid action at probability ``epsilon``, all episodes in one compiled loop.
+        a uniformly random valid action at probability ``epsilon``, all episodes in one compiled loop (compiled
+        once per task, head, episode count and ε; other seeds of the policy reuse it).
 
         ``spec`` may be one of the run's tasks or a task it never trained on (zero-shot: ``CartPole-v1:length=3.0``
         from a run on shorter poles), acted on by the head of ``head`` (default: the run's task ``spec`` names),
-        whose task must have the same observation shape and number of actions. ``key`` (default ``key(0)``) seeds
-        the resets, env steps and ε draws. `evaluate_run` instead reproduces a run's own logged evaluations."""
+        whose task must have the same observation shape, dtype and number of actions. ``key`` (default ``key(0)``)
+        seeds the resets, env steps and ε draws. `evaluate_run` instead reproduces a run's own logged evaluations."""
         from mtrl.evaluate import episode_loop
-        from mtrl.tasks import find_spec, make_taskset
+        from mtrl.tasks import MINATAR_GAMES, find_spec, make_taskset, parse_task
 
-        if not (isinstance(episodes, int) and not isinstance(episodes, bool) and episodes >= 1):
+        if isinstance(episodes, bool) or not isinstance(episodes, numbers.Integral) or episodes < 1:
             raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
-        if not (isinstance(epsilon, (int, float)) and not isinstance(epsilon, bool) and 0.0 <= epsilon <= 1.0):
+        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon must be a number in [0, 1] (0 = greedy), got {epsilon!r}")
         protocol = self._taskset.tasks[0].protocol
         if head is None and not find_spec(spec, self.tasks, protocol):
             raise ValueError(f"{spec!r} is not one of this run's tasks ({', '.join(self.tasks)}): name the task "
                              "whose head acts in it (head=...)")
         t = self._task_index(spec if head is None else head)
-        played = make_taskset([spec], protocol)
-        own_shape, shape = tuple(self._taskset.tasks[t].obs_shape), tuple(played.tasks[0].obs_shape)
+        # the run's protocol changes MinAtar games only (a task set without one must be built under gymnax's)
+        played = make_taskset([spec], protocol if parse_task(spec, protocol).env_id in MINATAR_GAMES else "gymnax")
+        own, other = self._taskset.tasks[t], played.tasks[0]
         num_actions, played_actions = int(self._taskset.action_mask[t].sum()), int(played.action_mask[0].sum())
-        if (shape, played_actions) != (own_shape, num_actions):
-            raise ValueError(f"{spec!r} has observations {shape} and {played_actions} actions, but head "
-                             f"{self.tasks[t]!r} was trained on {own_shape} and {num_actions}: it can only act in a "
-                             "task of the same shapes")
-        params, stats = self._seed_params()
+        if (tuple(other.obs_shape), np.dtype(other.obs_dtype), played_actions) != (
+                tuple(own.obs_shape), np.dtype(own.obs_dtype), num_actions):
+            raise ValueError(f"{spec!r} has {np.dtype(other.obs_dtype)} observations {tuple(other.obs_shape)} and "
+                             f"{played_actions} actions, but head {self.tasks[t]!r} was trained on "
+                             f"{np.dtype(own.obs_dtype)} {tuple(own.obs_shape)} and {num_actions}: it can only act "
+                             "in a task of the same shapes")
+        cache_key = (played.names[0], played.tasks[0].protocol, t, int(episodes), float(epsilon))
+        if cache_key not in self._programs:
+            def act(params, obs, key):  # obs [1, E, *obs_shape] -> actions [1, E]
+                greedy = jnp.argmax(self._head_q(params, None, t, obs[0]), axis=-1).astype(jnp.int32)
+                if epsilon == 0:  # draws nothing: greedy episodes do not depend on the policy key
+                    return greedy[None]
+                k_explore, k_random = jax.random.split(key)
+                explore = jax.random.uniform(k_explore, greedy.shape) < epsilon
+                return jnp.where(explore, jax.random.randint(k_random, greedy.shape, 0, num_actions), greedy)[None]
 
-        def act(params, obs, key):  # obs [1, E, *obs_shape] -> actions [1, E]
-            greedy = jnp.argmax(self._head_q(params, stats, t, obs[0]), axis=-1).astype(jnp.int32)
-            if epsilon == 0:
-                return greedy[None]
-            k_explore, k_random = jax.random.split(key)
-            explore = jax.random.uniform(k_explore, greedy.shape) < epsilon
-            return jnp.where(explore, jax.random.randint(k_random, greedy.shape, 0, num_actions), greedy)[None]
-
-        returns, _ = jax.jit(episode_loop(played, episodes, act))(params, jax.random.key(0) if key is None else key)
+            self._programs[cache_key] = jax.jit(episode_loop(played, int(episodes), act))
+        returns, _ = self._programs[cache_key](self._seed_params()[0], jax.random.key(0) if key is None else key)
         return np.asarray(returns[0])
 
     def act(self, task: str | int, obs: Any, epsilon: float = 0.0, key: jax.Array | None = None) -> np.ndarray:
-        """Actions ``[X...]``: greedy over the task's own actions, or with ``epsilon`` > 0 a uniform one of them
-        with that probability (``key`` required then)."""
-        q = self.q_values(task, obs)
-        greedy = q.argmax(-1)
+        """Actions ``[X...]``: greedy over the task's own actions (the argmax of the network's outputs, as in
+        training), or with ``epsilon`` > 0 a uniform one of them with that probability (``key`` required then)."""
+        t = self._task_index(task)
+        flat, lead = self._task_obs(t, obs)
+        q = self._head_q(self._seed_params()[0], None, t, flat)
+        greedy = np.asarray(q.argmax(-1)).reshape(lead)
         if epsilon <= 0:
             return greedy
         if key is None:
@@ -228,7 +243,7 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
     if epsilon is not None and not (isinstance(epsilon, numbers.Real) and not isinstance(epsilon, bool)
                                     and 0.0 <= epsilon <= 1.0):
         raise ValueError(f"epsilon must be a number in [0, 1] (0 = greedy), got {epsilon!r}")
-    trainer, meta, state = _restore(run_dir, step)
+    trainer, meta, state = _restore(run_dir, step, eval_key=True)
     episodes = trainer.config.eval_episodes if episodes is None else int(episodes)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")

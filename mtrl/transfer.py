@@ -379,6 +379,9 @@ def load_source(run_dir: str, step: int | None = None) -> Source:
         raise ValueError(f"source run {run_dir!r} has no checkpoint to transfer from ({e})") from None
     finally:
         ckpt.close()
+    if "params" not in restored.get("runs", {}).get("train", {}):
+        raise ValueError(f"source run {run_dir!r}: its checkpoint at step {metadata['step']} holds no "
+                         "runs.train.params (not a checkpoint of an mtrl run of this format)")
     params = jax.tree.map(jnp.asarray, restored["runs"]["train"]["params"])
     if restored["runs"]["train"].get("popart") is not None:
         params = _fold_popart(params, restored["runs"]["train"]["popart"])

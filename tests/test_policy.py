@@ -119,12 +119,25 @@ def test_a_policy_plays_episodes_of_its_tasks_and_of_tasks_it_never_trained_on(r
     root, plain, _ = runs
     # one task: the played task set is the run's own, so with the run's evaluation key the greedy episodes are the
     # run's logged evaluation, episode for episode
-    alone = train(["CartPole-v1"], CFG, seeds=[5, 6], run_dir=None, progress=False)
+    # (trained with PopArt: greedy play argmaxes the network's normalised outputs, as training does)
+    alone = train(["CartPole-v1"], dataclasses.replace(CFG, loss_aggregation="popart"), seeds=[5, 6],
+                  run_dir=str(tmp_path / "alone"), progress=False)
     for i, seed in enumerate(alone.seeds):
         key = jax.random.fold_in(alone.state.runs.eval_key[i], alone.state.iteration)
         returns = alone.policy(seed).episode_returns("CartPole-v1", episodes=CFG.eval_episodes, key=key)
         assert returns.shape == (CFG.eval_episodes,)
         np.testing.assert_allclose(returns.mean(), alone.eval_returns[-1, i, 0], rtol=1e-6)
+    loaded = load_policy(str(tmp_path / "alone"), seed=6)  # PopArt statistics read back with the params
+    obs = np.random.default_rng(2).normal(size=(4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.q_values(0, obs), alone.policy(6).q_values(0, obs))
+    normalised = loaded._head_q(loaded._seed_params()[0], None, 0, obs)
+    assert not np.allclose(loaded.q_values(0, obs), normalised)  # statistics not identity: q_values unnormalises
+    assert len(alone.policy(5)._programs) == 0
+    first = alone.policy(5)
+    first.episode_returns("CartPole-v1", episodes=3)
+    programs = dict(first._programs)
+    first.with_seed(6).episode_returns("CartPole-v1", episodes=3)
+    assert len(programs) == 1 and first._programs == programs  # the same compiled loop for every seed
     policy = plain.policy()
     own = policy.episode_returns("CartPole-v1", episodes=5)
     assert own.shape == (5,) and np.all((own >= 8) & (own <= 500))
@@ -134,13 +147,24 @@ def test_a_policy_plays_episodes_of_its_tasks_and_of_tasks_it_never_trained_on(r
     assert policy.episode_returns("CartPole-v1:length=2.5", episodes=3, head="CartPole-v1").shape == (3,)
     with pytest.raises(ValueError, match=r"'CartPole-v1:length=2.5' is not one of this run's tasks .*head=\.\.\."):
         policy.episode_returns("CartPole-v1:length=2.5")
-    with pytest.raises(ValueError, match=r"'Acrobot-v1' has observations \(6,\) and 3 actions, but head 'CartPole-v1' "
-                                         r"was trained on \(4,\) and 2"):
+    with pytest.raises(ValueError, match=r"'Acrobot-v1' has float32 observations \(6,\) and 3 actions, but head "
+                                         r"'CartPole-v1' was trained on float32 \(4,\) and 2"):
         policy.episode_returns("Acrobot-v1", head="CartPole-v1")
     with pytest.raises(ValueError, match="episodes must be a positive integer, got 0"):
         policy.episode_returns("CartPole-v1", episodes=0)
     with pytest.raises(ValueError, match=r"epsilon must be a number in \[0, 1\]"):
         policy.episode_returns("CartPole-v1", epsilon=1.5)
+
+
+def test_a_minatar_paper_run_plays_its_classic_tasks_too():
+    """The paper's protocol changes MinAtar games only: a run mixing one with CartPole plays CartPole as gymnax's."""
+    from mtrl.policy import policy_from_state
+    from mtrl.trainer import Trainer
+
+    trainer = Trainer.create(["Breakout-MinAtar", "CartPole-v1"], dataclasses.replace(CFG, protocol="minatar-paper"))
+    policy = policy_from_state(trainer, [0], trainer.init([0]))
+    assert policy.episode_returns("CartPole-v1", episodes=2).shape == (2,)
+    assert policy.episode_returns("Breakout-MinAtar", episodes=2).shape == (2,)
 
 
 def test_evaluate_from_the_command_line(runs, capsys):
