@@ -74,6 +74,27 @@ def test_sharded_runs_fall_back_from_philox(tmp_path):
     assert "devices_after 4" in out and np.all(np.isfinite(kernel))
 
 
+def test_a_run_sharded_over_four_devices_evaluates_on_one(tmp_path):
+    """A run trained sharded over 4 devices (threefry keys) evaluated in a one-device process (where runs use
+    Philox keys): `evaluate` reads the run's own keys and reproduces its logged evaluation; the policy loads."""
+    args = [sys.executable, "-m", "mtrl", "train", "--tasks", "CartPole-v1", "--seeds", "4", "--total-steps", "256",
+            "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8", "--learning-starts", "16", "--torso", "16",
+            "--eval-every", "128", "--eval-episodes", "2", "--no-progress", "--run-dir", str(tmp_path / "run")]
+    four = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count=4 {TEST_XLA_FLAGS}"}
+    subprocess.run(args, env=four, check=True, capture_output=True)
+    script = ("import json, sys; from mtrl.policy import evaluate_run, load_policy; "
+              "r = evaluate_run(sys.argv[1], write=False); load_policy(sys.argv[1], seed=3); "
+              "print(json.dumps({t: v['per_seed'] for t, v in r['tasks'].items()}))")
+    one = {**os.environ, "XLA_FLAGS": TEST_XLA_FLAGS}
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "run")], env=one, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    per_seed = json.loads(proc.stdout.splitlines()[-1])["CartPole-v1"]
+    rows = [line.split(",") for line in (tmp_path / "run" / "eval.csv").read_text().splitlines()[1:]]
+    logged = [float(r[3]) for r in rows if r[0] == "256"]
+    np.testing.assert_allclose(per_seed, logged, rtol=1e-6)
+
+
 def _free_port(candidates=None) -> int:
     """A free local TCP port: any (the OS picks), or the first free one of ``candidates``."""
     import socket
