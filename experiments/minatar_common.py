@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Sequence
+import json
+import os
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -173,6 +175,43 @@ def results_table(columns: dict[str, dict[str, dict | None]], protocol: str, gam
                   "gymnax PPO is gymnax-blines' PPO, another algorithm (returns: the gymnax README's table), after 10M "
                   "env steps (the `num_train_steps` of gymnax-blines' MinAtar PPO configs).\n")
     return markdown_table(header, rows) + note + references
+
+
+PAPER_EPSILON = 0.1  # the paper's DQN explores at 0.1 after its first 100k frames; its curves average those episodes
+
+
+def epsilon_table(run_dirs: Mapping[str, Mapping[str, str]], games: Sequence[str], total_steps: int) -> str:
+    """The runs' last checkpoints played as the paper's training episodes act (ε `PAPER_EPSILON` at every step),
+    next to the paper's DQN: one row per game, one column per ``run_dirs`` heading (heading -> game -> run
+    directory), each cell from that run's evaluation.json (``python -m mtrl evaluate RUN --epsilon 0.1`` at its last
+    step), — where a run has none; "" when no run has one."""
+
+    def evaluated(run_dir: str, game: str) -> dict | None:
+        path = os.path.join(run_dir, "evaluation.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            evaluation = json.load(f)
+        if evaluation.get("epsilon") != PAPER_EPSILON or evaluation.get("step") != total_steps:
+            return None
+        return evaluation["tasks"].get(game)
+
+    cells = {heading: {game: evaluated(dirs[game], game) for game in games} for heading, dirs in run_dirs.items()}
+    if not any(r for column in cells.values() for r in column.values()):
+        return ""
+
+    def text(r: dict | None) -> str:
+        if r is None:
+            return "—"
+        low, high = iqm_interval(r)
+        return f"{r['iqm']:.1f} [{low:.1f}, {high:.1f}]"
+
+    rows = [[game, *(text(cells[h][game]) for h in cells), f"≈{PAPER_DQN_5M[game]:g}"] for game in games]
+    return (f"\nThe same runs' last checkpoints played as the paper's training episodes act (a random action with "
+            f"probability {PAPER_EPSILON:g} at every step; `python -m mtrl evaluate RUN --epsilon {PAPER_EPSILON:g}`, "
+            "each run's evaluation.json; — where a run has none): IQM [95% bootstrap interval of the IQM over "
+            "seeds], the measure closest to the paper's curves.\n\n"
+            + markdown_table(["game", *cells, "paper DQN, 5M (training episodes)"], rows))
 
 
 def iqm_of(values) -> float:

@@ -11,7 +11,9 @@ same per-game budget, settings and seeds as the single-game runs (`experiments.m
 into ``single/`` or reused from there). The multi-task network is the budget's (``cpu``: one game's size; ``paper``:
 √5 times as wide, conv 36 -> dense 288, about as many parameters as the five single-game networks together) or
 ``--multi-conv-channels``/``--multi-torso``'s; the single-game runs keep theirs. Writes per game the final greedy
-return, IQM [95% CI], of the three, next to the published references, and their learning curves (``curves.png``);
+return, IQM [95% CI], of the three, next to the published references (and, for runs whose last checkpoint was
+played at ε 0.1 by ``python -m mtrl evaluate RUN --epsilon 0.1``, those returns in a second table: the measure of
+the paper's curves), and their learning curves (``curves.png``);
 ``--publish`` copies both to docs/results/minatar.md (``cpu`` budget) or docs/results/minatar_<budget>.md.
 Rerunning the same command reuses finished runs and resumes interrupted ones (PopArt's run first, then the sum's,
 then the single games); ``--collect`` writes the results from the runs finished so far (e.g. trained on an
@@ -39,6 +41,7 @@ from experiments.minatar_common import (
     Budget,
     base_config,
     budget_from_argv,
+    epsilon_table,
     only_runs,
     results_table,
     selected_games,
@@ -126,6 +129,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             f"{cfg.popart_step_size:g} per target. Final greedy return (mean of {cfg.eval_episodes} episodes per "
             f"seed): IQM [95% bootstrap interval of the IQM over seeds].{width_note}\n\n"
             + results_table(columns, cfg.protocol, games)
+            + epsilon_table({"alone": {g: os.path.join(args.out, "single", g) for g in games},
+                             **{LABELS[name]: {g: os.path.join(args.out, name) for g in games}
+                                for name in ("multi_sum", "multi_popart")}}, games, cfg.total_steps)
             + holds
             + (f"\n**Not finished yet** (—): {', '.join(missing)}. This page was written by `--collect` from the runs "
                "finished so far; rerunning the study command trains the rest.\n" if missing else ""))

@@ -37,13 +37,22 @@ def test_multitask_study_trains_single_sum_and_popart_runs_and_reuses_them(tmp_p
     mtime = (tmp_path / "multi_sum" / "summary.json").stat().st_mtime
     minatar_multitask.main(argv)  # everything reused: nothing retrains
     assert (tmp_path / "multi_sum" / "summary.json").stat().st_mtime == mtime
+    # a run evaluated as the paper's training episodes act gets a second table, — for the runs that were not
+    from mtrl.policy import evaluate_run
+
+    assert "training episodes act" not in table
+    evaluate_run(str(tmp_path / "multi_popart"), epsilon=0.1)
+    minatar_multitask.main(argv)
+    after = (tmp_path / "smoke.md").read_text().split("the measure closest to the paper's curves.")[1]
+    rows = [line for line in after.split("\n\n")[1].splitlines() if "MinAtar" in line]
+    assert len(rows) == 2 and all(line.count("—") == 2 and line.count("[") == 1 for line in rows), rows
     # --collect: runs finished elsewhere, copied in; the missing ones show as — and nothing trains
     shutil.rmtree(tmp_path / "multi_sum")
     shutil.rmtree(tmp_path / "single" / "SpaceInvaders-MinAtar")
     minatar_multitask.main([*argv, "--collect"])
     assert not (tmp_path / "multi_sum").exists() and not (tmp_path / "single" / "SpaceInvaders-MinAtar").exists()
     table = (tmp_path / "smoke.md").read_text()
-    rows = {line.split(" | ")[0][2:]: line for line in table.splitlines()
+    rows = {line.split(" | ")[0][2:]: line for line in table.split("The same runs' last checkpoints")[0].splitlines()
             if line.startswith("| ") and "MinAtar" in line}
     assert rows["Breakout-MinAtar"].count("[") == 2 and rows["SpaceInvaders-MinAtar"].count("[") == 1  # PopArt only
     assert "Not finished yet" in table and "multi_sum" in table and "single (SpaceInvaders-MinAtar)" in table
