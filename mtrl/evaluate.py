@@ -13,6 +13,7 @@ Axes: ``S`` runs (seeds/settings), ``T`` tasks, ``E`` evaluation episodes per ta
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -35,8 +36,7 @@ def make_evaluator(agent: Agent, taskset: TaskSet, num_episodes: int, discounts:
     at most the longest `max_steps_in_episode` of the task set. With ``discounts [T]`` it returns
     ``(returns, discounted_returns)``, the second Σₜ γᵗ rₜ per episode.
     """
-    if not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"epsilon must be in [0, 1] (0 = greedy), got {epsilon}")
+    check_epsilon(epsilon)
     if epsilon > 0:
         eps = jnp.full((taskset.num_tasks,), epsilon, jnp.float32)
         policy = lambda p, obs, key: agent.act(p, obs, key, eps)  # noqa: E731
@@ -46,6 +46,12 @@ def make_evaluator(agent: Agent, taskset: TaskSet, num_episodes: int, discounts:
     if discounts is None:
         return jax.jit(jax.vmap(lambda p, k: one_run(p, k)[0]))
     return jax.jit(jax.vmap(one_run))
+
+
+def check_epsilon(epsilon: Any, name: str = "epsilon") -> None:
+    """Raise `ValueError` naming ``name`` unless ``epsilon`` is a number in [0, 1] (an evaluation's ε)."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1] (0 = greedy), got {epsilon!r}")
 
 
 def return_label(epsilon: float = 0.0) -> str:

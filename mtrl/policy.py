@@ -128,14 +128,16 @@ class Policy:
         pick = lambda tree: jax.tree.map(lambda x: x[index], tree)  # noqa: E731
         return pick(self.params), None if self.popart is None else pick(self.popart)
 
+    def _batch(self, t: int, obs: jax.Array) -> jax.Array:
+        """Observations ``[X, *obs_shape_t]`` of task ``t`` as the network's input ``[T, X, *obs_shape]``: padded
+        like the run's and given to every task's head (traceable)."""
+        flat = self._taskset.pad_obs(obs, self._taskset.tasks[t].obs_shape)
+        return jnp.broadcast_to(flat[None], (len(self.tasks),) + flat.shape)
+
     def _head_q(self, params: Any, stats: Any, t: int, obs: jax.Array) -> jax.Array:
         """Q-values ``[X, A_t]`` of task ``t``'s head over its own actions for observations ``[X, *obs_shape_t]``,
-        unnormalised with PopArt ``stats`` when given (traceable: the greedy policy of `episode_returns` calls it
-        with None, as training's greedy actions argmax the network's own outputs)."""
-        task_obs_shape = self._taskset.tasks[t].obs_shape
-        flat = self._taskset.pad_obs(obs, task_obs_shape)
-        batch = jnp.broadcast_to(flat[None], (len(self.tasks),) + flat.shape)  # every task's head sees the obs
-        q = self._agent.q_values(params, batch)  # [T, X, A_max]
+        unnormalised with PopArt ``stats`` when given."""
+        q = self._agent.q_values(params, self._batch(t, obs))  # [T, X, A_max]
         if stats is not None:
             q = popart.unnormalize(stats, q)
         return q[t, :, : int(self._taskset.action_mask[t].sum())]
@@ -168,13 +170,12 @@ class Policy:
         from a run on shorter poles), acted on by the head of ``head`` (default: the run's task ``spec`` names),
         whose task must have the same observation shape, dtype and number of actions. ``key`` (default ``key(0)``)
         seeds the resets, env steps and ε draws. `evaluate_run` instead reproduces a run's own logged evaluations."""
-        from mtrl.evaluate import episode_loop
+        from mtrl.evaluate import check_epsilon, episode_loop
         from mtrl.tasks import MINATAR_GAMES, find_spec, make_taskset, parse_task
 
         if isinstance(episodes, bool) or not isinstance(episodes, numbers.Integral) or episodes < 1:
             raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon must be a number in [0, 1] (0 = greedy), got {epsilon!r}")
+        check_epsilon(epsilon)
         protocol = self._taskset.tasks[0].protocol
         if head is None and not find_spec(spec, self.tasks, protocol):
             raise ValueError(f"{spec!r} is not one of this run's tasks ({', '.join(self.tasks)}): name the task "
@@ -192,13 +193,13 @@ class Policy:
                              "in a task of the same shapes")
         cache_key = (played.names[0], played.tasks[0].protocol, t, int(episodes), float(epsilon))
         if cache_key not in self._programs:
-            def act(params, obs, key):  # obs [1, E, *obs_shape] -> actions [1, E]
-                greedy = jnp.argmax(self._head_q(params, None, t, obs[0]), axis=-1).astype(jnp.int32)
+            eps = jnp.full((len(self.tasks),), epsilon, jnp.float32)
+
+            def act(params, obs, key):  # obs [1, E, *obs_shape] -> actions [1, E]: the training agent's, head t's
+                batch = self._batch(t, obs[0])
                 if epsilon == 0:  # draws nothing: greedy episodes do not depend on the policy key
-                    return greedy[None]
-                k_explore, k_random = jax.random.split(key)
-                explore = jax.random.uniform(k_explore, greedy.shape) < epsilon
-                return jnp.where(explore, jax.random.randint(k_random, greedy.shape, 0, num_actions), greedy)[None]
+                    return self._agent.greedy_actions(params, batch)[t][None]
+                return self._agent.act(params, batch, key, eps)[t][None]
 
             self._programs[cache_key] = jax.jit(episode_loop(played, int(episodes), act))
         returns, _ = self._programs[cache_key](self._seed_params()[0], jax.random.key(0) if key is None else key)
@@ -209,15 +210,14 @@ class Policy:
         training), or with ``epsilon`` > 0 a uniform one of them with that probability (``key`` required then)."""
         t = self._task_index(task)
         flat, lead = self._task_obs(t, obs)
-        q = self._head_q(self._seed_params()[0], None, t, flat)
-        greedy = np.asarray(q.argmax(-1)).reshape(lead)
+        greedy = np.asarray(self._agent.greedy_actions(self._seed_params()[0], self._batch(t, flat))[t]).reshape(lead)
         if epsilon <= 0:
             return greedy
         if key is None:
             raise ValueError("act with epsilon > 0 needs a key (jax.random.key(...))")
         k_explore, k_action = jax.random.split(key)
         explore = np.asarray(jax.random.uniform(k_explore, greedy.shape)) < epsilon
-        random = np.asarray(jax.random.randint(k_action, greedy.shape, 0, q.shape[-1]))
+        random = np.asarray(jax.random.randint(k_action, greedy.shape, 0, int(self._taskset.action_mask[t].sum())))
         return np.where(explore, random, greedy)
 
 
@@ -257,12 +257,11 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
 
     Returns (and with ``write`` saves as ``run_dir/evaluation.{json,md}``) per task: per-seed mean returns and
     their mean, IQM and 95% bootstrap interval."""
-    from mtrl.evaluate import make_evaluator, return_label, summarize
+    from mtrl.evaluate import check_epsilon, make_evaluator, return_label, summarize
     from mtrl.logger import few_seeds_note, returns_table, write_json
 
-    if epsilon is not None and not (isinstance(epsilon, numbers.Real) and not isinstance(epsilon, bool)
-                                    and 0.0 <= epsilon <= 1.0):
-        raise ValueError(f"epsilon must be a number in [0, 1] (0 = greedy), got {epsilon!r}")
+    if epsilon is not None:
+        check_epsilon(epsilon)
     trainer, meta, state = _restore(run_dir, step, eval_key=True)
     episodes = trainer.config.eval_episodes if episodes is None else int(episodes)
     if episodes < 1:
