@@ -71,9 +71,13 @@ def to_saveable(tree: Any) -> Any:
 
 def from_saveable(tree: Any, like: Any) -> Any:
     """Inverse of `to_saveable`: re-wrap key data wherever ``like`` (same structure) holds typed keys."""
-    return jax.tree.map(
-        lambda x, ref: jax.random.wrap_key_data(x, impl=jax.random.key_impl(ref)) if _is_key(ref) else x, tree, like
-    )
+    return jax.tree.map(lambda x, ref: jax.random.wrap_key_data(x, impl=_key_impl(ref)) if _is_key(ref) else x,
+                        tree, like)
+
+
+def _key_impl(ref: Any) -> Any:
+    """The key implementation of a key array or of an abstract one (read off a zero key of its dtype)."""
+    return jax.random.key_impl(ref if isinstance(ref, jax.Array) else jnp.zeros((), ref.dtype))
 
 
 def checkpoint_dir(run_dir: str) -> str:
@@ -131,34 +135,19 @@ class Checkpointer:
         """Only some subtrees of the state saved at ``step`` (default: the latest), read from disk without the rest.
 
         ``parts`` maps a dotted path in the state (``"runs.train.params"``, ``"iteration"``) to that subtree's
-        abstract value (`jax.eval_shape` of the state, e.g. of `Trainer.init`: shapes, dtypes, typed keys); the
-        result maps each path to its subtree, restored to the same structure on this process's first device."""
-        step = self._require_step(step)
-        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        item: dict[str, Any] = {}
-        flat = {}
+        abstract value (`jax.eval_shape` of the state, e.g. `Trainer.init_shapes`: its structure and typed keys);
+        the result maps each path to its subtree (`restore_untyped` ``paths``, re-typed like the abstract one)."""
+        raw = self.restore_untyped(step, paths=list(parts))
+        out = {}
         for path, abstract in parts.items():
             leaves, treedef = jax.tree_util.tree_flatten_with_path(abstract)
-            flat[path] = (leaves, treedef)
-            for key_path, leaf in leaves:
-                names = [*path.split("."), *(_key_name(k) for k in key_path)]
-                saved = jax.eval_shape(jax.random.key_data, leaf) if _is_key(leaf) else leaf
-                node = item
-                for name in names[:-1]:
-                    node = node.setdefault(name, {})
-                node[names[-1]] = jax.ShapeDtypeStruct(saved.shape, saved.dtype, sharding=device)
-        restored = self._read_partial(step, item)
-        out = {}
-        for path, (leaves, treedef) in flat.items():
             values = []
-            for key_path, leaf in leaves:
-                value = restored
+            for key_path, _ in leaves:
+                value = raw
                 for name in [*path.split("."), *(_key_name(k) for k in key_path)]:
                     value = value[name]
-                if _is_key(leaf):  # the abstract key's implementation, read off a zero key of its dtype
-                    value = jax.random.wrap_key_data(value, impl=jax.random.key_impl(jnp.zeros((), leaf.dtype)))
                 values.append(value)
-            out[path] = jax.tree_util.tree_unflatten(treedef, values)
+            out[path] = from_saveable(jax.tree_util.tree_unflatten(treedef, values), abstract)
         return out
 
     def restore_untyped(self, step: int | None = None, paths: Sequence[str] | None = None) -> dict[str, Any]:
