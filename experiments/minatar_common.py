@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -145,9 +146,13 @@ def final_returns(summary: dict, game: str) -> np.ndarray:
 
 def cell(summary: dict | None, game: str) -> str:
     """``IQM [95% interval of the IQM over seeds]`` of a game's final return in a run summary."""
-    if summary is None:
+    return "—" if summary is None else iqm_text(summary["tasks"][game]["final_return"])
+
+
+def iqm_text(r: dict | None) -> str:
+    """``IQM [95% CI of the IQM]`` of one `mtrl.evaluate.summarize` result, — for None."""
+    if r is None:
         return "—"
-    r = summary["tasks"][game]["final_return"]
     low, high = iqm_interval(r)
     return f"{r['iqm']:.1f} [{low:.1f}, {high:.1f}]"
 
@@ -186,27 +191,21 @@ def epsilon_table(run_dirs: Mapping[str, Mapping[str, str]], games: Sequence[str
     directory), each cell from that run's evaluation.json (``python -m mtrl evaluate RUN --epsilon 0.1`` at its last
     step), — where a run has none; "" when no run has one."""
 
-    def evaluated(run_dir: str, game: str) -> dict | None:
+    @functools.cache
+    def evaluated(run_dir: str) -> dict:
+        """Per game, the run's returns at ε `PAPER_EPSILON` at its last step ({} when it has no such evaluation)."""
         path = os.path.join(run_dir, "evaluation.json")
         if not os.path.exists(path):
-            return None
+            return {}
         with open(path) as f:
             evaluation = json.load(f)
-        if evaluation.get("epsilon") != PAPER_EPSILON or evaluation.get("step") != total_steps:
-            return None
-        return evaluation["tasks"].get(game)
+        ok = evaluation.get("epsilon") == PAPER_EPSILON and evaluation.get("step") == total_steps
+        return evaluation["tasks"] if ok else {}
 
-    cells = {heading: {game: evaluated(dirs[game], game) for game in games} for heading, dirs in run_dirs.items()}
+    cells = {heading: {game: evaluated(dirs[game]).get(game) for game in games} for heading, dirs in run_dirs.items()}
     if not any(r for column in cells.values() for r in column.values()):
         return ""
-
-    def text(r: dict | None) -> str:
-        if r is None:
-            return "—"
-        low, high = iqm_interval(r)
-        return f"{r['iqm']:.1f} [{low:.1f}, {high:.1f}]"
-
-    rows = [[game, *(text(cells[h][game]) for h in cells), f"≈{PAPER_DQN_5M[game]:g}"] for game in games]
+    rows = [[game, *(iqm_text(cells[h][game]) for h in cells), f"≈{PAPER_DQN_5M[game]:g}"] for game in games]
     return (f"\nThe same runs' last checkpoints played as the paper's training episodes act (a random action with "
             f"probability {PAPER_EPSILON:g} at every step; `python -m mtrl evaluate RUN --epsilon {PAPER_EPSILON:g}`, "
             "each run's evaluation.json; — where a run has none): IQM [95% bootstrap interval of the IQM over "

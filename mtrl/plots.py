@@ -72,14 +72,9 @@ def read_eval_csv(path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 def _eval_epsilon(run_dir: str) -> float:
     """The run's evaluation ε from its config.json (0, greedy, when it has none or does not record one)."""
-    import json
-    import os
+    from mtrl.provenance import read_config_json
 
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        return 0.0
-    with open(path) as f:
-        return float((json.load(f).get("config") or {}).get("eval_epsilon") or 0.0)
+    return float((read_config_json(run_dir).get("config") or {}).get("eval_epsilon") or 0.0)
 
 
 def plot_run_dir(run_dir: str) -> str:
