@@ -7,7 +7,9 @@ provenance when there is one). Saving is asynchronous: `save` returns once the a
 device, and the write continues in a background thread. Orbax writes each step to a temporary directory and
 renames it when complete, so a checkpoint killed mid-save is never listed and the previous one is used.
 
-Typed PRNG keys are stored as their raw key data and re-wrapped with the implementation of the restore target.
+Typed PRNG keys are stored as their raw key data and re-wrapped with the implementation of the restore target;
+the metadata names the implementation the run's keys use (``key_impl``, `Checkpointer.key_impl`), so a run resumed or
+evaluated on another device layout keeps its own keys.
 `Checkpointer.restore_parts` reads only some subtrees of a saved state (orbax's partial restore): a policy needs a
 run's parameters, not its replay buffer, which in a MinAtar study is most of a checkpoint.
 """
@@ -78,6 +80,25 @@ def from_saveable(tree: Any, like: Any) -> Any:
 def _key_impl(ref: Any) -> Any:
     """The key implementation of a key array or of an abstract one (read off a zero key of its dtype)."""
     return jax.random.key_impl(ref if isinstance(ref, jax.Array) else jnp.zeros((), ref.dtype))
+
+
+def key_impl_name(keys: jax.Array) -> str:
+    """The name of a typed key array's implementation, as checkpoint metadata records it (``"philox2x32"``)."""
+    return str(jax.random.key_impl(keys))
+
+
+def key_impl_of_width(width: int) -> str:
+    """The implementation of mtrl's runs whose raw key data is ``width`` words wide: Philox (one device, 1) or
+    threefry (sharded over several, 2); for checkpoints that predate the recorded ``key_impl``."""
+    from mtrl.trainer import PRNG_IMPL
+
+    for impl in filter(None, (PRNG_IMPL, "threefry2x32")):
+        try:
+            if jax.random.key_data(jax.random.key(0, impl=impl)).shape[-1] == width:
+                return impl
+        except (ValueError, TypeError, KeyError):  # not in this jax
+            continue
+    raise ValueError(f"saved keys of width {width} match none of this mtrl's key implementations")
 
 
 def checkpoint_dir(run_dir: str) -> str:
@@ -159,11 +180,7 @@ class Checkpointer:
         if paths is None:
             return self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        handler = ocp.PyTreeCheckpointHandler()
-        try:
-            saved = handler.metadata(epath.Path(self._state_dir(step))).tree
-        finally:
-            handler.close()
+        saved = self._saved_tree(step)
         item: dict[str, Any] = {}
         for path in paths:
             names, node, subtree = path.split("."), item, saved
@@ -176,8 +193,26 @@ class Checkpointer:
             node[names[-1]] = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), subtree)
         return self._read_partial(step, item) if item else {}
 
+    def key_impl(self, step: int | None = None) -> str:
+        """Name of the PRNG key implementation of the state saved at ``step`` (default: the latest): as its
+        metadata records it, or, in checkpoints written before that was recorded, told by the width of the saved
+        key data (`key_impl_of_width`)."""
+        step = self._require_step(step)
+        recorded = self.metadata(step).get("key_impl")
+        if recorded:
+            return recorded
+        return key_impl_of_width(self._saved_tree(step)["runs"]["key"].shape[-1])
+
     def _state_dir(self, step: int) -> str:
         return os.path.join(self.directory, str(step), "state")
+
+    def _saved_tree(self, step: int) -> Any:
+        """The saved state's tree of array metadata (shapes, dtypes), read without the arrays."""
+        handler = ocp.PyTreeCheckpointHandler()
+        try:
+            return handler.metadata(epath.Path(self._state_dir(step))).tree
+        finally:
+            handler.close()
 
     def _read_partial(self, step: int, item: dict[str, Any]) -> dict[str, Any]:
         """The arrays of ``item`` (nested dicts of `jax.ShapeDtypeStruct`s, a subset of the saved state's tree)

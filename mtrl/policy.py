@@ -37,26 +37,11 @@ class _Restored:
     iteration: jax.Array
 
 
-def _saved_keys(data: np.ndarray) -> jax.Array:
-    """Typed keys from raw key data ``[..., W]`` as a run saved them: mtrl's runs use Philox (one device) or
-    threefry (sharded over several) keys, told apart by their data width, so a run trained on one device layout
-    evaluates with its own keys on another."""
-    from mtrl.trainer import PRNG_IMPL
-
-    for impl in filter(None, (PRNG_IMPL, "threefry2x32")):
-        try:
-            width = jax.random.key_data(jax.random.key(0, impl=impl)).shape[-1]
-        except (ValueError, TypeError, KeyError):  # not in this jax
-            continue
-        if width == data.shape[-1]:
-            return jax.random.wrap_key_data(jnp.asarray(data), impl=impl)
-    raise ValueError(f"saved keys of width {data.shape[-1]} match none of this mtrl's key implementations")
-
-
 def _restore(run_dir: str, step: int | None, eval_key: bool = False):
     """(trainer, config.json, `_Restored` at ``step``) of a run directory. Only those parts are read from disk (the
     replay buffer, most of a checkpoint, stays there); the evaluation keys only with ``eval_key``, with the key
-    implementation the run used (`_saved_keys`)."""
+    implementation the run used (`Checkpointer.key_impl`: Philox on one device, threefry when sharded), so a run
+    trained on one device layout evaluates with its own keys on another."""
     from mtrl.checkpoint import Checkpointer
     from mtrl.transfer import check_not_a_sweep_setting, run_metadata, run_trainer
 
@@ -70,9 +55,9 @@ def _restore(run_dir: str, step: int | None, eval_key: bool = False):
     try:
         at = ckpt.metadata(step)["step"]  # one checkpoint for every part, also while the run goes on saving
         restored = ckpt.restore_parts(parts, at)
-        if eval_key:  # raw: their width says which implementation the run used
+        if eval_key:  # raw, wrapped with the run's own implementation
             data = ckpt.restore_untyped(at, paths=["runs.eval_key"])["runs"]["eval_key"]
-            restored["runs.eval_key"] = _saved_keys(np.asarray(data))
+            restored["runs.eval_key"] = jax.random.wrap_key_data(jnp.asarray(data), impl=ckpt.key_impl(at))
     except FileNotFoundError as e:
         raise ValueError(f"{run_dir!r} has no checkpoint to load ({e})") from None
     finally:

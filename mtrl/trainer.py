@@ -70,6 +70,11 @@ def prng_impl(sharded: bool) -> str | None:
     return PRNG_IMPL
 
 
+def shardable(impl: str | None) -> bool:
+    """Whether runs whose keys use ``impl`` (None: jax's default) can be sharded over devices: all but Philox."""
+    return impl is None or impl != PRNG_IMPL
+
+
 def _signature(tree) -> tuple:
     """Tree structure and each leaf's (shape, dtype, weak type): what a compiled program's inputs must match."""
     leaves, treedef = jax.tree.flatten(jax.eval_shape(lambda t: t, tree))
@@ -108,6 +113,9 @@ class Trainer:
     config: DQNConfig
     agent: Agent
     hparams: Hyperparams  # one run's default hyperparameters (no run axis)
+    # The key implementation of the runs this trainer continues (a checkpoint's, `Checkpointer.key_impl`); None:
+    # chosen by the device layout (`prng_impl`). See `placement`.
+    key_impl: str | None = None
 
     @classmethod
     def create(cls, tasks: TaskSet | Sequence[str], config: DQNConfig, optimizer: Any = None,
@@ -148,7 +156,7 @@ class Trainer:
 
         ``hparams`` may carry a leading axis S (a sweep); by default every run uses the config's values.
         """
-        keys, hparams, lrs, sharding = self._init_args(seeds, hparams, learning_rates)
+        keys, hparams, lrs, sharding, impl = self._init_args(seeds, hparams, learning_rates)
         counters = (jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
         if sharding is None:
             runs = jax.jit(jax.vmap(self.init_run)).lower(keys, hparams, lrs).compile(QUICK_COMPILE)(keys, hparams,
@@ -156,7 +164,6 @@ class Trainer:
             return RunnerState(runs=runs, iteration=counters[0], num_updates=counters[1])
         # Sharded: built in place from host values, each device making its runs' shard. This also holds when the
         # devices belong to several processes (`mtrl.distributed`), where no process can place another's shard.
-        impl = prng_impl(sharded=True)
 
         def init_runs(seed_values, hp, rates):
             return jax.vmap(self.init_run)(jax.vmap(lambda s: jax.random.key(s, impl=impl))(seed_values), hp, rates)
@@ -168,7 +175,8 @@ class Trainer:
         return RunnerState(runs=runs, iteration=counters[0], num_updates=counters[1])
 
     def _init_args(self, seeds: Sequence[int], hparams: Hyperparams | None, learning_rates: Sequence[float] | None):
-        """``(keys [S], hparams [S, ...], learning rates [S], run sharding or None)`` for `init`."""
+        """``(keys [S], hparams [S, ...], learning rates [S], run sharding or None, key implementation)`` for
+        `init`."""
         seeds = check_seeds(seeds)
         num_runs = len(seeds)
         if hparams is None:
@@ -178,16 +186,31 @@ class Trainer:
         )
         if lrs.shape != (num_runs,):
             raise ValueError(f"learning_rates must have one value per seed ({num_runs}), got {lrs.shape[0]}")
-        sharding = run_sharding(num_runs)
-        impl = prng_impl(sharded=sharding is not None)
+        sharding, impl = self.placement(num_runs)
         keys = jax.vmap(lambda s: jax.random.key(s, impl=impl))(jnp.asarray(seeds, jnp.uint32))
-        return keys, hparams, lrs, sharding
+        return keys, hparams, lrs, sharding, impl
+
+    def placement(self, num_runs: int) -> tuple[NamedSharding | None, str | None]:
+        """``(run sharding or None, key implementation)`` of a program of ``num_runs`` runs: `run_sharding`, with
+        `prng_impl`'s keys for that layout. A trainer that continues runs (``key_impl`` set) keeps their keys, so a
+        resume is the same computation on another device layout: threefry runs (trained sharded) continue on one
+        device, and Philox runs (trained on one device; jax does not shard Philox) stay on one device of several."""
+        sharding = run_sharding(num_runs)
+        if self.key_impl is None:
+            return sharding, prng_impl(sharded=sharding is not None)
+        if sharding is not None and not shardable(self.key_impl):
+            if jax.process_count() > 1:
+                raise ValueError(
+                    f"these runs' keys use {self.key_impl}, which jax cannot shard, so they continue on one device "
+                    f"(as they were trained), not across {jax.process_count()} processes: resume them in one process")
+            sharding = None
+        return sharding, self.key_impl
 
     def init_shapes(self, seeds: Sequence[int], placed: bool = True) -> RunnerState | None:
         """Shapes and dtypes of ``init(seeds)`` without running or compiling it; None for runs sharded over
         several devices (their placement is only known once the state exists), unless ``placed`` is False (shapes
         and dtypes only, e.g. to read parts of a checkpoint)."""
-        keys, hparams, lrs, sharding = self._init_args(seeds, None, None)
+        keys, hparams, lrs, sharding, _ = self._init_args(seeds, None, None)
         if sharding is not None and placed:
             return None
         runs = jax.eval_shape(jax.vmap(self.init_run), keys, hparams, lrs)
@@ -227,7 +250,7 @@ class Trainer:
 
         train = jax.jit(jax.vmap(restart)).lower(state.runs.train, params, anchor).compile(QUICK_COMPILE)(
             state.runs.train, params, anchor)
-        sharding = run_sharding(jax.tree.leaves(params)[0].shape[0])
+        sharding, _ = self.placement(jax.tree.leaves(params)[0].shape[0])
         if sharding is not None:
             train = jax.device_put(train, sharding)
         return state.replace(runs=state.runs.replace(train=train))
@@ -679,7 +702,7 @@ def train(
 
     SIGINT/SIGTERM during training finish the current chunk, save a checkpoint, and return with ``stopped_at``.
     """
-    from mtrl.checkpoint import Checkpointer, IncompatibleCheckpointError, check_compatible
+    from mtrl.checkpoint import Checkpointer, IncompatibleCheckpointError, check_compatible, key_impl_name
     from mtrl.logger import GroupedRunLogger, RunLogger, environment_info, require_tensorboard  # host-side only
 
     if tensorboard:
@@ -735,6 +758,7 @@ def train(
             raise FileNotFoundError(f"no completed checkpoint to resume in {run_dir}")
         start_step = checkpointer.latest_step()
         check_compatible(checkpointer.metadata(start_step), identity, run_dir)
+        trainer = _continuing(trainer, checkpointer.key_impl(start_step), len(seeds))
         if start_step == total_steps:
             missing = primary and _summary_missing(run_dir, groups)
             return _already_complete(run_dir, checkpointer, trainer, seeds, new_logger if missing else None)
@@ -814,7 +838,9 @@ def train(
                     so_far = None if earlier is None else {
                         "wall_s": earlier["wall_s"] + time.perf_counter() - wall_start,
                         "train_s": earlier["train_s"] + train_s, "sittings": earlier["sittings"] + 1}
-                    checkpointer.save(step, state, {**identity, "versions": versions, "eval_steps": list(eval_steps),
+                    checkpointer.save(step, state, {**identity, "versions": versions,
+                                                    "key_impl": key_impl_name(state.runs.key),
+                                                    "eval_steps": list(eval_steps),
                                                     "eval_returns": [r.tolist() for r in eval_returns],
                                                     "timing_so_far": so_far, "diverged": diverged})
                 if stopping:
@@ -862,6 +888,16 @@ def train(
         },
     )
     return result
+
+
+def _continuing(trainer: Trainer, key_impl: str, num_runs: int) -> Trainer:
+    """``trainer`` set to continue runs whose keys use ``key_impl`` (`Trainer.placement`), saying so when that
+    keeps them on one device of several."""
+    trainer = dataclasses.replace(trainer, key_impl=key_impl)
+    if run_sharding(num_runs) is not None and trainer.placement(num_runs)[0] is None:
+        print(f"this run was trained on one device, with {key_impl} keys, which jax cannot shard: its {num_runs} "
+              f"runs continue on one of the {len(jax.devices())} devices, the same computation as before")
+    return trainer
 
 
 def plain_options(checkpoints: CheckpointOptions | None) -> dict[str, int] | None:

@@ -65,6 +65,32 @@ def test_partial_restores_read_only_the_subtrees_asked_for(tiny_config, tmp_path
     assert int(parts["iteration"]) == int(state.iteration) > 0
 
 
+@pytest.mark.parametrize("impl", ["philox2x32", "threefry2x32"])
+def test_a_checkpoint_without_a_recorded_key_implementation_is_told_by_key_width(impl, tiny_config, tmp_path,
+                                                                                monkeypatch):
+    """A checkpoint saved before the key implementation was recorded is told by the width of its key data."""
+    import mtrl.trainer
+
+    monkeypatch.setattr(mtrl.trainer, "PRNG_IMPL", impl if impl != "threefry2x32" else None)
+    trainer = Trainer.create(TASKS, tiny_config)
+    state = trainer.init([0, 1])
+    assert checkpoint.key_impl_name(state.runs.key) == impl
+    ckpt = Checkpointer(str(tmp_path / "old"))
+    ckpt.save(0, state, {})  # no key_impl recorded
+    ckpt.wait()
+    assert ckpt.key_impl() == impl
+    ckpt.close()
+    with pytest.raises(ValueError, match="width 3"):
+        checkpoint.key_impl_of_width(3)
+
+
+def test_a_run_records_its_key_implementation_in_its_checkpoints(tiny_config, tmp_path):
+    run = _train(dataclasses.replace(tiny_config, total_steps=128), tmp_path / "run")
+    recorded = Checkpointer(str(tmp_path / "run"), read_only=True)
+    assert recorded.metadata()["key_impl"] == recorded.key_impl() == "philox2x32"
+    assert checkpoint.key_impl_name(run.state.runs.key) == "philox2x32"
+
+
 def test_stop_and_resume_is_bit_identical_and_metrics_continue(tiny_config, tmp_path):
     cfg = dataclasses.replace(tiny_config, total_steps=512)
     straight = _train(cfg, tmp_path / "straight", checkpoints=EVERY_CHUNK)

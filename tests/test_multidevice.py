@@ -95,6 +95,65 @@ def test_a_run_sharded_over_four_devices_evaluates_on_one(tmp_path):
     np.testing.assert_allclose(per_seed, logged, rtol=1e-6)
 
 
+RESUME_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import jax
+    from mtrl.checkpoint import Checkpointer
+    from mtrl.config import DQNConfig
+    from mtrl.trainer import train
+    cfg = DQNConfig(total_steps=512, num_envs=4, buffer_size=64, batch_size=8, learning_starts=16,
+                    target_update_period=4, torso=(16,), eval_every=128, eval_episodes=2)
+    out = {}
+    for name, stop in json.loads(sys.argv[1]):  # [run dir, stop_at_step or None (resume it when null and present)]
+        resume = stop is None and name.endswith("stopped")
+        train(["CartPole-v1"], cfg, seeds=[0, 1, 2, 3], run_dir=name, progress=False,
+              resume=resume, stop_at_step=stop)
+        ckpt = Checkpointer(name, read_only=True)
+        params = ckpt.restore_untyped(paths=["runs.train.params"])["runs"]["train"]["params"]
+        out[name] = {"impl": ckpt.key_impl(), "step": ckpt.latest_step(),
+                     "kernel": jax.device_get(params["torso"]["Dense_0"]["kernel"]).tolist()}
+        ckpt.close()
+    print(json.dumps(out))
+    """
+)
+
+
+def _layout(devices: int, runs: list) -> dict:
+    """Train / stop / resume ``runs`` (`RESUME_SCRIPT`) in one process with ``devices`` CPU devices."""
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {TEST_XLA_FLAGS}",
+           "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", RESUME_SCRIPT, json.dumps(runs)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {**json.loads(proc.stdout.splitlines()[-1]), "stdout": proc.stdout}
+
+
+def test_a_run_resumes_on_another_device_layout_with_its_own_keys(tmp_path):
+    """A run keeps its key implementation when resumed on another device layout (the checkpoint records it): one
+    trained on one device (Philox keys) continues in a 4-device process on one of its devices, bit-identical to the
+    run never stopped; one trained sharded over 4 devices (threefry) continues on one device and ends where the
+    uninterrupted sharded run does (to float tolerance: sharded arithmetic)."""
+    d = {k: str(tmp_path / k) for k in ("one", "one_stopped", "four", "four_stopped")}
+    four = _layout(4, [[d["four"], None], [d["four_stopped"], 256]])
+    one = _layout(1, [[d["one"], None], [d["one_stopped"], 256], [d["four_stopped"], None]])
+    resumed_on_four = _layout(4, [[d["one_stopped"], None]])
+    assert four[d["four_stopped"]]["step"] == 256 and one[d["one_stopped"]]["step"] == 256
+    assert four[d["four"]]["impl"] == "threefry2x32" and one[d["one"]]["impl"] == mtrl_prng_impl()
+    assert "continue on one of the 4 devices" in resumed_on_four["stdout"]
+    assert resumed_on_four[d["one_stopped"]]["impl"] == one[d["one"]]["impl"]
+    assert resumed_on_four[d["one_stopped"]]["step"] == 512
+    np.testing.assert_array_equal(resumed_on_four[d["one_stopped"]]["kernel"], one[d["one"]]["kernel"])
+    assert one[d["four_stopped"]]["impl"] == "threefry2x32" and one[d["four_stopped"]]["step"] == 512
+    np.testing.assert_allclose(one[d["four_stopped"]]["kernel"], four[d["four"]]["kernel"], rtol=1e-5, atol=1e-6)
+
+
+def mtrl_prng_impl() -> str:
+    from mtrl.trainer import PRNG_IMPL
+
+    return PRNG_IMPL
+
+
 def _free_port(candidates=None) -> int:
     """A free local TCP port: any (the OS picks), or the first free one of ``candidates``."""
     import socket
