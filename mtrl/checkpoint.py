@@ -88,11 +88,12 @@ def key_impl_name(keys: jax.Array) -> str:
 
 
 def key_impl_of_width(width: int) -> str:
-    """The implementation of mtrl's runs whose raw key data is ``width`` words wide: Philox (one device, 1) or
-    threefry (sharded over several, 2); for checkpoints that predate the recorded ``key_impl``."""
-    from mtrl.trainer import PRNG_IMPL
+    """The implementation of mtrl's runs whose raw key data is ``width`` words wide: Philox (one device, 1),
+    threefry (sharded over several, 2) or jax's configured default; for checkpoints that predate the recorded
+    ``key_impl``."""
+    from mtrl.trainer import PHILOX
 
-    for impl in filter(None, (PRNG_IMPL, "threefry2x32")):
+    for impl in dict.fromkeys((PHILOX, "threefry2x32", key_impl_name(jax.random.key(0)))):
         try:
             if jax.random.key_data(jax.random.key(0, impl=impl)).shape[-1] == width:
                 return impl

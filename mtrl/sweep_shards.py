@@ -129,16 +129,18 @@ def program_sizes(trainer: Any, num_settings: int, num_seeds: int, max_settings:
     return sizes
 
 
-def check_fits(trainer: Any, index: int, num_runs: int) -> None:
+def check_fits(trainer: Any, index: int, num_runs: int, key_impl: str | None = None) -> None:
     """Refuse, before compiling, shard ``index`` (``num_runs`` runs) when its program's estimated memory exceeds what
     the devices of this job have free: the sweep was planned on another machine (a SLURM login node, against the
-    memory given for the jobs), and a wrong figure there must end in this message, not an out-of-memory crash."""
+    memory given for the jobs), and a wrong figure there must end in this message, not an out-of-memory crash.
+    ``key_impl``: the key implementation of a shard being resumed (`mtrl.checkpoint.Checkpointer.key_impl`), which
+    decides whether its runs can be sharded (`mtrl.trainer.Trainer.placement`)."""
     import jax
 
-    from mtrl.trainer import shards_runs
+    from mtrl.trainer import shardable, shards_runs
 
     total, single = available_bytes()
-    sharded = shards_runs(num_runs, len(jax.devices()))
+    sharded = shards_runs(num_runs, len(jax.devices())) and (key_impl is None or shardable(key_impl))
     room, need = (total if sharded else single), program_bytes(trainer, num_runs)
     if need > room:
         raise GridError(f"shard {index}: its {num_runs} runs need about {need / 2**30:.2f} GiB of device memory, "
@@ -254,7 +256,7 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
         trainer = trainer or Trainer.create(plan["tasks"], config)
     num_tasks, seeds = trainer.taskset.num_tasks, list(plan["seeds"])
     program_dir = None if run_dir is None else os.path.join(run_dir, "shards", str(index))
-    resume = False
+    resume, status = False, "empty"
     if program_dir is not None:
         if os.path.exists(os.path.join(program_dir, SHARD_FILE)):
             with open(os.path.join(program_dir, SHARD_FILE)) as f:
@@ -263,8 +265,17 @@ def train_shard(plan: Mapping[str, Any], index: int, run_dir: str | None, progre
         if status == "started" and is_primary():  # stopped before its first checkpoint: nothing to resume
             move_aside(program_dir)
         resume = status in ("interrupted", "finished")
-    if check_memory:  # a finished shard (returned above) needs no memory
-        check_fits(trainer, index, len(mine) * len(seeds))
+    if check_memory and status != "finished":  # a finished shard trains nothing: it needs no memory
+        key_impl = None
+        if status == "interrupted":
+            from mtrl.checkpoint import Checkpointer
+
+            checkpoints = Checkpointer(program_dir, read_only=True)
+            try:
+                key_impl = checkpoints.key_impl()
+            finally:
+                checkpoints.close()
+        check_fits(trainer, index, len(mine) * len(seeds), key_impl)
     run_seeds: list[int] = []
     hparams, learning_rates, groups = [], [], []
     for k in mine:

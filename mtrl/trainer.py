@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 # Philox rather than JAX's default threefry: on CPU, XLA runs threefry's rounds as a rolled while loop (one per
 # random call; ~4 per iteration), which here cost more than the env step and added seconds of compile time.
 # Runs sharded over several devices keep threefry: jax 0.10 cannot partition Philox's `mulhi` under SPMD.
-PRNG_IMPL: str | None = "philox2x32"
+PHILOX = "philox2x32"
+PRNG_IMPL: str | None = PHILOX
 
 
 @functools.cache
@@ -72,7 +73,7 @@ def prng_impl(sharded: bool) -> str | None:
 
 def shardable(impl: str | None) -> bool:
     """Whether runs whose keys use ``impl`` (None: jax's default) can be sharded over devices: all but Philox."""
-    return impl is None or impl != PRNG_IMPL
+    return impl != PHILOX
 
 
 def _signature(tree) -> tuple:
@@ -202,7 +203,8 @@ class Trainer:
             if jax.process_count() > 1:
                 raise ValueError(
                     f"these runs' keys use {self.key_impl}, which jax cannot shard, so they continue on one device "
-                    f"(as they were trained), not across {jax.process_count()} processes: resume them in one process")
+                    f"(as they were trained), not across {jax.process_count()} processes: resume them in one process "
+                    "(without --distributed)")
             sharding = None
         return sharding, self.key_impl
 
@@ -758,10 +760,10 @@ def train(
             raise FileNotFoundError(f"no completed checkpoint to resume in {run_dir}")
         start_step = checkpointer.latest_step()
         check_compatible(checkpointer.metadata(start_step), identity, run_dir)
-        trainer = _continuing(trainer, checkpointer.key_impl(start_step), len(seeds))
         if start_step == total_steps:
             missing = primary and _summary_missing(run_dir, groups)
             return _already_complete(run_dir, checkpointer, trainer, seeds, new_logger if missing else None)
+        trainer = _continuing(trainer, checkpointer.key_impl(start_step), len(seeds))
 
         def build_state() -> RunnerState:
             state, metadata = checkpointer.restore(trainer.init(seeds), start_step)

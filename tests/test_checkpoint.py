@@ -82,6 +82,9 @@ def test_a_checkpoint_without_a_recorded_key_implementation_is_told_by_key_width
     ckpt.close()
     with pytest.raises(ValueError, match="width 3"):
         checkpoint.key_impl_of_width(3)
+    # whatever this process's runs use (PRNG_IMPL), a Philox checkpoint is read as Philox and never sharded
+    assert checkpoint.key_impl_of_width(1) == "philox2x32" and not mtrl.trainer.shardable("philox2x32")
+    assert checkpoint.key_impl_of_width(2) == "threefry2x32" and mtrl.trainer.shardable("threefry2x32")
 
 
 def test_a_run_records_its_key_implementation_in_its_checkpoints(tiny_config, tmp_path):

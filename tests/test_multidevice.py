@@ -97,7 +97,7 @@ def test_a_run_sharded_over_four_devices_evaluates_on_one(tmp_path):
 
 RESUME_SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import json, os, sys
     import jax
     from mtrl.checkpoint import Checkpointer
     from mtrl.config import DQNConfig
@@ -106,7 +106,7 @@ RESUME_SCRIPT = textwrap.dedent(
                     target_update_period=4, torso=(16,), eval_every=128, eval_episodes=2)
     out = {}
     for name, stop in json.loads(sys.argv[1]):  # [run dir, stop_at_step or None (resume it when null and present)]
-        resume = stop is None and name.endswith("stopped")
+        resume = stop is None and os.path.exists(name)
         train(["CartPole-v1"], cfg, seeds=[0, 1, 2, 3], run_dir=name, progress=False,
               resume=resume, stop_at_step=stop)
         ckpt = Checkpointer(name, read_only=True)
@@ -137,10 +137,11 @@ def test_a_run_resumes_on_another_device_layout_with_its_own_keys(tmp_path):
     d = {k: str(tmp_path / k) for k in ("one", "one_stopped", "four", "four_stopped")}
     four = _layout(4, [[d["four"], None], [d["four_stopped"], 256]])
     one = _layout(1, [[d["one"], None], [d["one_stopped"], 256], [d["four_stopped"], None]])
-    resumed_on_four = _layout(4, [[d["one_stopped"], None]])
+    resumed_on_four = _layout(4, [[d["one_stopped"], None], [d["one"], None]])  # the second: already complete
     assert four[d["four_stopped"]]["step"] == 256 and one[d["one_stopped"]]["step"] == 256
     assert four[d["four"]]["impl"] == "threefry2x32" and one[d["one"]]["impl"] == mtrl_prng_impl()
-    assert "continue on one of the 4 devices" in resumed_on_four["stdout"]
+    assert resumed_on_four["stdout"].count("continue on one of the 4 devices") == 1  # not for the finished run
+    assert f"{d['one']} is complete" in resumed_on_four["stdout"]
     assert resumed_on_four[d["one_stopped"]]["impl"] == one[d["one"]]["impl"]
     assert resumed_on_four[d["one_stopped"]]["step"] == 512
     np.testing.assert_array_equal(resumed_on_four[d["one_stopped"]]["kernel"], one[d["one"]]["kernel"])
