@@ -51,6 +51,20 @@ def to_host(tree: Any) -> Any:
     return jax.tree.map(one, tree)
 
 
+def from_host(tree: Any, sharding: jax.sharding.Sharding | None) -> Any:
+    """``tree``'s host values (the same on every process, e.g. a checkpoint each process read) as arrays placed
+    with ``sharding`` (spanning every process's devices; each process builds its own shards), or on the default
+    device when it is None."""
+    if sharding is None:
+        return jax.tree.map(jax.numpy.asarray, tree)
+
+    def one(x):
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(one, tree)
+
+
 def barrier(name: str) -> None:
     """Wait for every process (no-op in a single process)."""
     if jax.process_count() > 1:

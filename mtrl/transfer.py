@@ -39,6 +39,7 @@ import numpy as np
 import optax
 
 from mtrl.config import FIELDS_ADDED_LATER, ConfigError, DQNConfig
+from mtrl.distributed import from_host
 
 PER_TASK_PARTS = ("adapter", "head")
 
@@ -473,7 +474,8 @@ def initial_state_fn(source: Source, tcfg: TransferConfig, hparams=None, learnin
         if tcfg.mode == "scratch":
             return fresh
         runs = np.arange(len(seeds)) % len(source.seeds) if source_runs is None else np.asarray(source_runs)
-        src = jax.tree.map(lambda x: x[runs], source.params)
+        # placed as the target's runs are (sharded over devices, maybe over processes), each process from its copy
+        src = from_host(jax.tree.map(lambda x: np.asarray(x)[runs], source.params), trainer.placement(len(seeds))[0])
         target = fresh.runs.train.params
         plan = _splice_plan(source, target, tcfg, trainer)
         # Check once on seed 0 for a clear error before anything is traced over the run axis.

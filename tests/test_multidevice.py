@@ -224,6 +224,26 @@ def test_two_processes_with_jax_distributed_equal_one_process_with_two_devices(t
     assert sorted(os.listdir(run_dir / "checkpoints")) == ["128", "256"]  # written once, by every process's shards
 
 
+def test_a_transfer_across_two_processes_equals_one_process_with_two_devices(tmp_path):
+    """`mtrl transfer --distributed` (l2sp: spliced torso and anchor): each process reads the source run and places
+    its runs' shards of the spliced parameters; the run equals one process's with two devices (where the source,
+    read onto one device, had also to be placed as the sharded target runs are)."""
+    tiny = ["--total-steps", "256", "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8",
+            "--learning-starts", "16", "--torso", "16", "--eval-every", "128", "--eval-episodes", "2", "--no-progress"]
+    env = {**os.environ, "XLA_FLAGS": TEST_XLA_FLAGS}
+    subprocess.run([sys.executable, "-m", "mtrl", "train", "--tasks", "CartPole-v1:length=0.5", "--seeds", "2", *tiny,
+                    "--run-dir", str(tmp_path / "source")], env=env, check=True, capture_output=True)
+    args = [sys.executable, "-m", "mtrl", "transfer", "--source", str(tmp_path / "source"), "--tasks", "CartPole-v1",
+            "--mode", "l2sp", "--l2sp-alpha", "0.1", "--seeds", "2", *tiny]
+    _two_processes([*args, "--run-dir", str(tmp_path / "two")], env)
+    single = {**env, "XLA_FLAGS": f"--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}"}
+    proc = subprocess.run([*args, "--run-dir", str(tmp_path / "one")], env=single, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two, one = ((tmp_path / d / "eval.csv").read_text() for d in ("two", "one"))
+    assert two == one and len(two.splitlines()) == 1 + 3 * 2  # header + 3 evaluations x 2 seeds
+    assert json.loads((tmp_path / "two" / "config.json").read_text())["transfer"]["settings"]["mode"] == "l2sp"
+
+
 def test_on_slurm_the_processes_find_each_other_from_slurms_variables(tmp_path):
     """`mtrl.distributed.initialize()` with no arguments, under SLURM's variables (two tasks, one per node, as
     `srun` sets them; the coordinator's port comes from the job id): both processes join one program and say how
