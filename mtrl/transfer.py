@@ -474,8 +474,8 @@ def initial_state_fn(source: Source, tcfg: TransferConfig, hparams=None, learnin
         if tcfg.mode == "scratch":
             return fresh
         runs = np.arange(len(seeds)) % len(source.seeds) if source_runs is None else np.asarray(source_runs)
-        # placed as the target's runs are (sharded over devices, maybe over processes), each process from its copy
-        src = from_host(jax.tree.map(lambda x: np.asarray(x)[runs], source.params), trainer.placement(len(seeds))[0])
+        # placed as the target's runs are (maybe sharded over devices and processes), each process from its copy
+        src = from_host(jax.tree.map(lambda x: np.asarray(x)[runs], source.params), fresh.runs.obs.sharding)
         target = fresh.runs.train.params
         plan = _splice_plan(source, target, tcfg, trainer)
         # Check once on seed 0 for a clear error before anything is traced over the run axis.
