@@ -143,12 +143,14 @@ def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
 
 
 def plot_sweep(results: dict, path: str) -> None:
-    """One panel per swept setting: every setting's score (final evaluation return averaged over tasks, IQM with its
-    95% interval over seeds) against that setting's value (layer sizes: one tick per value, in the grid's order);
+    """One panel per swept setting: every setting's score (final evaluation return averaged over tasks, range-
+    normalised per task when there are several as the best is chosen, IQM with its 95% interval over seeds) against
+    that setting's value (layer sizes: one tick per value, in the grid's order);
     the line joins the best score at each value."""
     from mtrl.sweep_grid import SHAPE_STATIC, format_value
 
     names = list(results["grid"])
+    score = "normalised_score" if "normalised_score" in results["settings"][0] else "score"  # the criterion's
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         rows = results["settings"]
@@ -161,14 +163,15 @@ def plot_sweep(results: dict, path: str) -> None:
         else:
             x = np.asarray([row["setting"][name] for row in rows])
             values = np.asarray(results["grid"][name])
-        y = np.asarray([row["score"]["iqm"] for row in rows])
-        low, high = np.asarray([iqm_interval(row["score"]) for row in rows]).T
+        y = np.asarray([row[score]["iqm"] for row in rows])
+        low, high = np.asarray([iqm_interval(row[score]) for row in rows]).T
         ax.errorbar(x, y, yerr=[np.maximum(y - low, 0), np.maximum(high - y, 0)], fmt="o", alpha=0.6, capsize=3)
         ax.plot(values, [y[x == v].max() for v in values], color="C1", label="best at value")
         if not sizes and values.min() > 0 and values.max() / values.min() >= 10:
             ax.set_xscale("log")
         ax.set_xlabel(name)
-        ax.set_ylabel("final return, mean over tasks")
+        ax.set_ylabel("final return normalised per task, mean" if score == "normalised_score"
+                      else "final return, mean over tasks")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"sweep: {len(results['settings'])} settings x {len(results['seeds'])} seeds (IQM, 95% interval)",

@@ -158,7 +158,7 @@ def test_a_setting_inside_a_sweep_is_bit_identical_to_the_setting_trained_alone(
     assert program["sweep"]["grid"] == {"lr": [5e-4, 1e-3], "gamma.1": [0.99, 0.9]}
     saved = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     assert len(saved["settings"]) == 4 and saved["best"] == max(
-        saved["settings"], key=lambda r: r["score"]["iqm"])["label"]
+        saved["settings"], key=lambda r: r["normalised_score"]["iqm"])["label"]
     assert "**best**" in (tmp_path / "sweep" / "sweep.md").read_text()
     assert (tmp_path / "sweep" / "sweep.png").stat().st_size > 5_000
     from mtrl.policy import evaluate_run, load_policy
@@ -194,6 +194,36 @@ def test_a_stopped_sweep_resumes_to_the_same_results(tmp_path, tiny_config):
         == resumed["settings"]
     with pytest.raises(ProvenanceMismatchError, match="another sweep:\n  grid"):  # never mixed with another grid
         sweep(["CartPole-v1"], cfg, {"eps_end": (0.05, 0.3)}, seeds=[3], run_dir=str(tmp_path / "b"), progress=False)
+
+
+def test_a_multi_task_sweep_chooses_by_returns_normalised_per_task_not_by_the_widest_task():
+    """Three settings x two seeds on a wide-return task and a narrow one: the raw mean over tasks would pick A (best
+    on the wide task by a little); mapped to each task's range over the sweep's runs, B (close on the wide task,
+    far ahead of A on the narrow one) is best. One task: no normalised score, chosen by the raw return."""
+    from mtrl.sweep_results import sweep_markdown, sweep_results
+
+    final = {"A": (500.0, 0.0), "B": (490.0, 8.0), "C": (480.0, 10.0)}  # (wide task, narrow task)
+    returns = np.zeros((2, 6, 2))
+    returns[-1] = [final[s] for s in "AABBCC"]
+    settings = [{"lr": 1e-3}, {"lr": 1e-4}, {"lr": 1e-5}]  # A, B, C
+    results = sweep_results(settings, ["Wide", "Narrow"], [0, 1], np.array([0, 10]), returns)
+    rows = {row["setting"]["lr"]: row for row in results["settings"]}
+    assert rows[1e-3]["score"]["iqm"] > rows[1e-4]["score"]["iqm"] > rows[1e-5]["score"]["iqm"]  # raw: A
+    assert [rows[lr]["normalised_score"]["iqm"] for lr in (1e-3, 1e-4, 1e-5)] == pytest.approx([0.5, 0.65, 0.5])
+    assert results["best"] == "lr=0.0001"
+    assert results["normalisation"] == {"Wide": {"low": 480.0, "high": 500.0}, "Narrow": {"low": 0.0, "high": 10.0}}
+    assert "normalised per task to the sweep's range" in results["criterion"]
+    table = sweep_markdown(results)
+    assert "| mean over tasks | normalised mean | AUC |" in table and "| 0.65 [0.65, 0.65] |" in table
+    one = sweep_results(settings, ["Wide"], [0, 1], np.array([0, 10]), returns[..., :1])
+    assert "normalised_score" not in one["settings"][0] and "normalisation" not in one
+    assert one["best"] == "lr=0.001" and "normalised mean" not in sweep_markdown(one)
+    # a fourth setting diverged (a seed frozen; its runs return 0): it sets no range. Counted, it would stretch the
+    # wide task's range to [0, 500], leave the narrow task to decide, and make C best
+    with_frozen = np.concatenate([returns, np.zeros((2, 2, 2))], axis=1)
+    frozen = sweep_results([*settings, {"lr": 1.0}], ["Wide", "Narrow"], [0, 1], np.array([0, 10]), with_frozen,
+                           diverged={6: 10})
+    assert frozen["normalisation"] == results["normalisation"] and frozen["best"] == "lr=0.0001"
 
 
 def test_a_diverging_setting_is_frozen_and_marked_while_the_others_go_on(tmp_path, tiny_config):
