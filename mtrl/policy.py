@@ -41,17 +41,20 @@ def _restore(run_dir: str, step: int | None, eval_key: bool = False):
     """(trainer, config.json, `_Restored` at ``step``) of a run directory. Only those parts are read from disk (the
     replay buffer, most of a checkpoint, stays there); the evaluation keys only with ``eval_key``, with the key
     implementation the run used (`Checkpointer.key_impl`: Philox on one device, threefry when sharded), so a run
-    trained on one device layout evaluates with its own keys on another."""
+    trained on one device layout evaluates with its own keys on another. A sweep's setting is read from its shard's
+    checkpoint (every setting of that program on one run axis), keeping the setting's runs."""
     from mtrl.checkpoint import Checkpointer
-    from mtrl.transfer import check_not_a_sweep_setting, run_metadata, run_trainer
+    from mtrl.transfer import run_metadata, run_trainer, sweep_setting_checkpoints
 
     meta = run_metadata(run_dir)
-    check_not_a_sweep_setting(run_dir, "loaded", meta)
+    setting = sweep_setting_checkpoints(run_dir, meta)
+    checkpoint_dir, saved_seeds, runs = (run_dir, meta["seeds"], None) if setting is None else (
+        setting[0], setting[1]["seeds"], np.asarray(setting[2]))
     trainer = run_trainer(meta)
-    abstract = trainer.init_shapes(meta["seeds"], placed=False)
+    abstract = trainer.init_shapes(saved_seeds, placed=False)  # a shard's settings share the network's shapes
     parts = {"runs.train.params": abstract.runs.train.params, "runs.train.popart": abstract.runs.train.popart,
              "iteration": abstract.iteration}
-    ckpt = Checkpointer(run_dir, read_only=True)
+    ckpt = Checkpointer(checkpoint_dir, read_only=True)
     try:
         at = ckpt.metadata(step)["step"]  # one checkpoint for every part, also while the run goes on saving
         restored = ckpt.restore_parts(parts, at)
@@ -63,8 +66,11 @@ def _restore(run_dir: str, step: int | None, eval_key: bool = False):
     finally:
         ckpt.close()
     params, stats = jax.device_get((restored["runs.train.params"], restored["runs.train.popart"]))
-    return trainer, meta, _Restored(params=params, popart=stats, eval_key=restored.get("runs.eval_key"),
-                                    iteration=restored["iteration"])
+    keys = restored.get("runs.eval_key")
+    if runs is not None:  # this setting's runs of the shard's run axis
+        params, stats = jax.tree.map(lambda x: x[runs], (params, stats))
+        keys = None if keys is None else keys[runs]
+    return trainer, meta, _Restored(params=params, popart=stats, eval_key=keys, iteration=restored["iteration"])
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -529,20 +529,35 @@ def train_transfer(
                  extra_metadata={**meta, **train_kwargs.pop("extra_metadata", {})}, **train_kwargs)
 
 
-def check_not_a_sweep_setting(run_dir: str, use: str, meta: Mapping[str, Any] | None = None) -> None:
-    """Raise `ValueError` when ``run_dir`` is one setting of a sweep (its config.json, ``meta`` when already read,
-    names a shard and it has no checkpoints/ of its own): the shard's checkpoints hold every setting of its program
-    in one state."""
+def sweep_setting_checkpoints(run_dir: str, meta: Mapping[str, Any] | None = None):
+    """``(shard directory, the shard's config.json, this setting's run indices in it)`` when ``run_dir`` is one
+    setting of a sweep (its config.json, ``meta`` when already read, names a shard and it has no checkpoints/ of its
+    own): the shard's checkpoints hold every setting of its program in one state, on one run axis. None otherwise."""
     from mtrl.provenance import read_config_json
 
     meta = read_config_json(run_dir) if meta is None else meta
     shard = (meta.get("sweep") or {}).get("shard")
-    if shard is not None and not os.path.isdir(os.path.join(run_dir, "checkpoints")):
-        sweep_dir = os.path.dirname(os.path.normpath(run_dir))
-        raise ValueError(f"{run_dir!r} is one setting of the sweep in {sweep_dir}: its checkpoints are those of shard "
-                         f"{shard} ({os.path.join(sweep_dir, 'shards', str(shard))}), which holds every setting of its "
-                         f"program in one state and cannot be {use} as one run; to use this setting, train it "
-                         "alone as its config.json records it (config and sweep_setting)")
+    if shard is None or os.path.isdir(os.path.join(run_dir, "checkpoints")):
+        return None
+    program_dir = os.path.join(os.path.dirname(os.path.normpath(run_dir)), "shards", str(shard))
+    program = read_config_json(program_dir) if os.path.exists(os.path.join(program_dir, "config.json")) else {}
+    label = os.path.basename(os.path.normpath(run_dir))
+    runs = (program.get("groups") or {}).get(label)
+    if runs is None:
+        raise ValueError(f"{run_dir!r} is one setting of a sweep, but its shard {shard} ({program_dir}) records no "
+                         f"setting {label!r}: the sweep's shards were moved or the setting's directory renamed")
+    return program_dir, program, [int(r) for r in runs]
+
+
+def check_not_a_sweep_setting(run_dir: str, use: str, meta: Mapping[str, Any] | None = None) -> None:
+    """Raise `ValueError` when ``run_dir`` is one setting of a sweep (`sweep_setting_checkpoints`), which cannot be
+    ``use``d as a run of its own."""
+    found = sweep_setting_checkpoints(run_dir, meta)
+    if found is not None:
+        raise ValueError(f"{run_dir!r} is one setting of a sweep: its checkpoints are those of its shard ({found[0]}), "
+                         f"which holds every setting of its program in one state, and it cannot be {use} as one run "
+                         "(its policy can be loaded and evaluated: `mtrl evaluate`, `mtrl.load_policy`); to use this "
+                         "setting, train it alone as its config.json records it (config and sweep_setting)")
 
 
 def run_metadata(run_dir: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 
+import chex
 import numpy as np
 import pytest
 
@@ -164,10 +165,16 @@ def test_a_setting_inside_a_sweep_is_bit_identical_to_the_setting_trained_alone(
     from mtrl.policy import evaluate_run, load_policy
     from mtrl.transfer import load_source
 
-    for load in (load_policy, evaluate_run, load_source):  # the checkpoints are the shard's: say so, naming it
-        with pytest.raises(ValueError, match=r"is one setting of the sweep in .*: its checkpoints are those of shard 0 "
-                                             r"\(.*shards/0\)"):
-            load(str(tmp_path / "sweep" / label))
+    # a setting's policy is read from its shard's checkpoint (its runs of the program's run axis): the same
+    # parameters as the setting trained alone, and its logged evaluation reproduced
+    setting = str(tmp_path / "sweep" / label)
+    chex.assert_trees_all_equal(load_policy(setting).params, load_policy(str(tmp_path / "alone")).params)
+    assert load_policy(setting, seed=1).seeds == [0, 1]
+    evaluated = evaluate_run(setting, write=False)
+    np.testing.assert_array_equal([evaluated["tasks"][t]["per_seed"] for t in TASKS], per_seed.T)
+    with pytest.raises(ValueError, match=r"is one setting of a sweep: its checkpoints are those of its shard "
+                                         r"\(.*shards/0\).* cannot be transferred from"):
+        load_source(setting)
 
 
 def test_a_stopped_sweep_resumes_to_the_same_results(tmp_path, tiny_config):
