@@ -366,13 +366,16 @@ def source_fingerprint(metadata: Mapping[str, Any]) -> str:
 
 
 def load_source(run_dir: str, step: int | None = None) -> Source:
-    """Online params of every seed of ``run_dir`` at checkpoint ``step`` (default: latest)."""
+    """Online params of every seed of ``run_dir`` at checkpoint ``step`` (default: latest). A sweep's setting is
+    read from its shard's checkpoint (`sweep_setting_checkpoints`): its runs, with the setting's config and seeds as
+    the source's metadata."""
     from mtrl.checkpoint import Checkpointer
+    from mtrl.provenance import read_config_json
 
     if not os.path.isdir(run_dir):
         raise ValueError(f"source run directory {run_dir!r} does not exist")
-    check_not_a_sweep_setting(run_dir, "transferred from")
-    ckpt = Checkpointer(run_dir, read_only=True)
+    setting = sweep_setting_checkpoints(run_dir)
+    ckpt = Checkpointer(run_dir if setting is None else setting[0], read_only=True)
     try:
         metadata = ckpt.metadata(step)
         restored = ckpt.restore_untyped(metadata["step"], paths=("runs.train.params", "runs.train.popart"))
@@ -380,12 +383,19 @@ def load_source(run_dir: str, step: int | None = None) -> Source:
         raise ValueError(f"source run {run_dir!r} has no checkpoint to transfer from ({e})") from None
     finally:
         ckpt.close()
-    if "params" not in restored.get("runs", {}).get("train", {}):
+    train = restored.get("runs", {}).get("train", {})
+    if "params" not in train:
         raise ValueError(f"source run {run_dir!r}: its checkpoint at step {metadata['step']} holds no "
                          "runs.train.params (not a checkpoint of an mtrl run of this format)")
-    params = jax.tree.map(jnp.asarray, restored["runs"]["train"]["params"])
-    if restored["runs"]["train"].get("popart") is not None:
-        params = _fold_popart(params, restored["runs"]["train"]["popart"])
+    if setting is not None:  # this setting's runs of the shard's run axis, described by the setting's config.json
+        runs = np.asarray(setting[2])
+        train = jax.tree.map(lambda x: np.asarray(x)[runs], train)
+        own = read_config_json(run_dir)
+        metadata = {**metadata, "config": own["config"], "seeds": own["seeds"], "transfer": own.get("transfer"),
+                    "sweep_setting": own.get("sweep_setting")}
+    params = jax.tree.map(jnp.asarray, train["params"])
+    if train.get("popart") is not None:
+        params = _fold_popart(params, train["popart"])
     return Source(params=params, metadata=metadata, run_dir=os.path.abspath(run_dir))
 
 
@@ -547,17 +557,6 @@ def sweep_setting_checkpoints(run_dir: str, meta: Mapping[str, Any] | None = Non
         raise ValueError(f"{run_dir!r} is one setting of a sweep, but its shard {shard} ({program_dir}) records no "
                          f"setting {label!r}: the sweep's shards were moved or the setting's directory renamed")
     return program_dir, program, [int(r) for r in runs]
-
-
-def check_not_a_sweep_setting(run_dir: str, use: str, meta: Mapping[str, Any] | None = None) -> None:
-    """Raise `ValueError` when ``run_dir`` is one setting of a sweep (`sweep_setting_checkpoints`), which cannot be
-    ``use``d as a run of its own."""
-    found = sweep_setting_checkpoints(run_dir, meta)
-    if found is not None:
-        raise ValueError(f"{run_dir!r} is one setting of a sweep: its checkpoints are those of its shard ({found[0]}), "
-                         f"which holds every setting of its program in one state, and it cannot be {use} as one run "
-                         "(its policy can be loaded and evaluated: `mtrl evaluate`, `mtrl.load_policy`); to use this "
-                         "setting, train it alone as its config.json records it (config and sweep_setting)")
 
 
 def run_metadata(run_dir: str) -> dict[str, Any]:

@@ -165,16 +165,18 @@ def test_a_setting_inside_a_sweep_is_bit_identical_to_the_setting_trained_alone(
     from mtrl.policy import evaluate_run, load_policy
     from mtrl.transfer import load_source
 
-    # a setting's policy is read from its shard's checkpoint (its runs of the program's run axis): the same
-    # parameters as the setting trained alone, and its logged evaluation reproduced
+    # a setting's policy and transfer source are read from its shard's checkpoint (its runs of the program's run
+    # axis): the same parameters as the setting trained alone, and its logged evaluation reproduced
     setting = str(tmp_path / "sweep" / label)
     chex.assert_trees_all_equal(load_policy(setting).params, load_policy(str(tmp_path / "alone")).params)
     assert load_policy(setting, seed=1).seeds == [0, 1]
     evaluated = evaluate_run(setting, write=False)
     np.testing.assert_array_equal([evaluated["tasks"][t]["per_seed"] for t in TASKS], per_seed.T)
-    with pytest.raises(ValueError, match=r"is one setting of a sweep: its checkpoints are those of its shard "
-                                         r"\(.*shards/0\).* cannot be transferred from"):
-        load_source(setting)
+    source, alone_source = load_source(setting), load_source(str(tmp_path / "alone"))  # a transfer's source too
+    chex.assert_trees_all_equal(source.params, alone_source.params)
+    assert source.seeds == [0, 1] and source.metadata["config"]["lr"] == 1e-3 and source.step == alone_source.step
+    other = load_source(str(tmp_path / "sweep" / "lr=0.0005,gamma.1=0.9"))
+    assert other.fingerprint != source.fingerprint and other.metadata["sweep_setting"]["lr"] == 5e-4
 
 
 def test_a_stopped_sweep_resumes_to_the_same_results(tmp_path, tiny_config):
