@@ -191,7 +191,7 @@ class Transfer:
     """Train target tasks starting from a source run's checkpoint (splice its torso; see --mode)."""
 
     source: str
-    """run directory of the pretrained source run (it must hold checkpoints)"""
+    """run directory of the pretrained source run (it must hold checkpoints; or a sweep's setting directory)"""
     tasks: tuple[str, ...]
     """target task specs"""
     transfer: Annotated[TransferConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=TransferConfig)
@@ -220,7 +220,7 @@ class Study:
     kind: tyro.conf.Positional[Literal["transfer"]]
     """the study to run"""
     source: str
-    """run directory of the pretrained source run (it must hold checkpoints)"""
+    """run directory of the pretrained source run (it must hold checkpoints; or a sweep's setting directory)"""
     tasks: tuple[str, ...]
     """target task specs"""
     modes: tuple[str, ...] = MODES
@@ -408,7 +408,7 @@ class Evaluate:
     """Evaluate a run's policy (every task and seed in one program); writes evaluation.json and .md."""
 
     run_dir: tyro.conf.Positional[str]
-    """a run directory with checkpoints (plain or transfer)"""
+    """a run directory with checkpoints (plain or transfer), or a sweep's setting directory"""
     episodes: int | None = None
     """episodes per task and seed (default: the run's eval_episodes, which reproduces its evaluation)"""
     step: int | None = None

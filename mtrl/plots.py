@@ -170,7 +170,7 @@ def plot_sweep(results: dict, path: str) -> None:
         if not sizes and values.min() > 0 and values.max() / values.min() >= 10:
             ax.set_xscale("log")
         ax.set_xlabel(name)
-        ax.set_ylabel("final return normalised per task, mean" if score == "normalised_score"
+        ax.set_ylabel("normalised final return" if score == "normalised_score"
                       else "final return, mean over tasks")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)

@@ -213,6 +213,30 @@ def setting_config(config: DQNConfig, setting: Mapping[str, float], num_tasks: i
     return dataclasses.replace(config, **changes)
 
 
+SPEC_FIELDS = {"gamma": "gamma", "eps_start": "eps_start", "eps_end": "eps_end", "eps_decay": "eps_decay_fraction"}
+"""Per-task grid name -> the task-spec field that sets it for a run trained alone."""
+
+
+def setting_tasks(tasks: Sequence[str], setting: Mapping[str, float]) -> list[str]:
+    """The task specs a setting's runs train with, as if alone: each per-task value (``gamma.<t>`` ...) written into
+    task t's spec (``Acrobot-v1:gamma=0.9``; a field the spec already sets is replaced). Task weights are in the
+    setting's config (`setting_config`)."""
+    fields: dict[int, dict[str, str]] = {}
+    for name, value in setting.items():
+        base, _, task = name.partition(".")
+        if task and base in SPEC_FIELDS:
+            fields.setdefault(int(task), {})[SPEC_FIELDS[base]] = format_value(value)
+    out = []
+    for t, spec in enumerate(tasks):
+        if t not in fields:
+            out.append(spec)
+            continue
+        env_id, _, rest = spec.partition(":")
+        kept = [item for item in rest.split(",") if item and item.partition("=")[0] not in fields[t]]
+        out.append(env_id + ":" + ",".join(kept + [f"{k}={v}" for k, v in fields[t].items()]))
+    return out
+
+
 def setting_label(setting: Mapping[str, float]) -> str:
     """A directory-safe label, ``lr=0.0003,gamma=0.99``."""
     return ",".join(f"{name}={format_value(value)}" for name, value in setting.items())

@@ -66,16 +66,17 @@ def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds
 
 def range_normalised(final: np.ndarray, counted: list[int]) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """``final [R, T]`` (each run's final return per task) mapped per task to [0, 1] by the lowest and highest of
-    the ``counted`` runs on that task (the others may fall outside), and those ``(low, high)`` per task; a task
-    where those runs all returned the same maps to 0.
+    the ``counted`` runs on that task (the others clipped into it), and those ``(low, high)`` per task; a task
+    where those runs all returned the same maps to 0 for every run (it separates no setting).
 
     Why not reference returns (as the transfer studies normalise): a sweep's tasks are any specs, most without a
     published reference, and choosing among settings needs only a common scale per task. Diverged settings are
     left out of the range (`sweep_results`): a frozen run's poor return would squeeze every other run's on that
     task towards 1 and let the other tasks decide."""
     low, high = final[counted].min(axis=0), final[counted].max(axis=0)  # [T]
-    span = np.where(high > low, high - low, 1.0)
-    return (final - low) / span, [(float(a), float(b)) for a, b in zip(low, high, strict=True)]
+    spread = high > low
+    normalised = np.where(spread, np.clip((final - low) / np.where(spread, high - low, 1.0), 0.0, 1.0), 0.0)
+    return normalised, [(float(a), float(b)) for a, b in zip(low, high, strict=True)]
 
 
 def sweep_markdown(results: dict[str, Any]) -> str:

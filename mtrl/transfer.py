@@ -361,7 +361,10 @@ def source_fingerprint(metadata: Mapping[str, Any]) -> str:
     import hashlib
 
     keys = ("config", "tasks", "seeds", "step", "transfer")
-    text = json.dumps({k: metadata.get(k) for k in keys}, sort_keys=True, default=str)
+    identity = {k: metadata.get(k) for k in keys}
+    if metadata.get("sweep_setting") is not None:  # a sweep's setting (absent elsewhere: fingerprints unchanged)
+        identity["sweep_setting"] = metadata["sweep_setting"]
+    text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -371,6 +374,7 @@ def load_source(run_dir: str, step: int | None = None) -> Source:
     the source's metadata."""
     from mtrl.checkpoint import Checkpointer
     from mtrl.provenance import read_config_json
+    from mtrl.sweep_grid import setting_tasks
 
     if not os.path.isdir(run_dir):
         raise ValueError(f"source run directory {run_dir!r} does not exist")
@@ -391,8 +395,9 @@ def load_source(run_dir: str, step: int | None = None) -> Source:
         runs = np.asarray(setting[2])
         train = jax.tree.map(lambda x: np.asarray(x)[runs], train)
         own = read_config_json(run_dir)
-        metadata = {**metadata, "config": own["config"], "seeds": own["seeds"], "transfer": own.get("transfer"),
-                    "sweep_setting": own.get("sweep_setting")}
+        metadata = {"step": metadata["step"], "format_version": metadata.get("format_version"),
+                    "config": own["config"], "tasks": setting_tasks(own["tasks"], own.get("sweep_setting") or {}),
+                    "seeds": own["seeds"], "transfer": own.get("transfer"), "sweep_setting": own.get("sweep_setting")}
     params = jax.tree.map(jnp.asarray, train["params"])
     if train.get("popart") is not None:
         params = _fold_popart(params, train["popart"])
@@ -549,13 +554,17 @@ def sweep_setting_checkpoints(run_dir: str, meta: Mapping[str, Any] | None = Non
     shard = (meta.get("sweep") or {}).get("shard")
     if shard is None or os.path.isdir(os.path.join(run_dir, "checkpoints")):
         return None
-    program_dir = os.path.join(os.path.dirname(os.path.normpath(run_dir)), "shards", str(shard))
-    program = read_config_json(program_dir) if os.path.exists(os.path.join(program_dir, "config.json")) else {}
-    label = os.path.basename(os.path.normpath(run_dir))
+    path = os.path.realpath(run_dir)  # `.` or a link to the setting: the sweep is the real directory's parent
+    program_dir = os.path.join(os.path.dirname(path), "shards", str(shard))
+    if not os.path.exists(os.path.join(program_dir, "config.json")):
+        raise ValueError(f"{run_dir!r} is one setting of a sweep whose shard {shard} is missing ({program_dir}): its "
+                         "checkpoints were there")
+    program = read_config_json(program_dir)
+    label = os.path.basename(path)
     runs = (program.get("groups") or {}).get(label)
     if runs is None:
         raise ValueError(f"{run_dir!r} is one setting of a sweep, but its shard {shard} ({program_dir}) records no "
-                         f"setting {label!r}: the sweep's shards were moved or the setting's directory renamed")
+                         f"setting {label!r}: the setting's directory was renamed")
     return program_dir, program, [int(r) for r in runs]
 
 

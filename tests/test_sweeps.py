@@ -175,8 +175,24 @@ def test_a_setting_inside_a_sweep_is_bit_identical_to_the_setting_trained_alone(
     source, alone_source = load_source(setting), load_source(str(tmp_path / "alone"))  # a transfer's source too
     chex.assert_trees_all_equal(source.params, alone_source.params)
     assert source.seeds == [0, 1] and source.metadata["config"]["lr"] == 1e-3 and source.step == alone_source.step
-    other = load_source(str(tmp_path / "sweep" / "lr=0.0005,gamma.1=0.9"))
-    assert other.fingerprint != source.fingerprint and other.metadata["sweep_setting"]["lr"] == 5e-4
+    assert source.tasks == alone_source.tasks == ["CartPole-v1", "Acrobot-v1:gamma=0.9"]  # joint trains them so
+    other = load_source(str(tmp_path / "sweep" / "lr=0.001,gamma.1=0.99"))
+    assert other.fingerprint != source.fingerprint and other.metadata["sweep_setting"]["gamma.1"] == 0.99
+    os.symlink(setting, tmp_path / "best")  # a link to the setting (or `.`) finds its sweep through the real path
+    chex.assert_trees_all_equal(load_policy(str(tmp_path / "best")).params, load_policy(setting).params)
+
+
+def test_a_settings_per_task_values_go_into_its_task_specs_as_for_a_run_alone():
+    from mtrl.sweep_grid import setting_tasks
+    from mtrl.tasks import make_taskset
+
+    specs = ["CartPole-v1:length=0.5", "Acrobot-v1:gamma=0.99"]
+    setting = {"lr": 1e-3, "gamma.1": 0.9, "eps_decay.0": 0.5, "eps_end.1": 0.1, "task_weight.0": 0.5}
+    tasks = setting_tasks(specs, setting)
+    assert tasks == ["CartPole-v1:length=0.5,eps_decay_fraction=0.5", "Acrobot-v1:gamma=0.9,eps_end=0.1"]
+    taskset = make_taskset(tasks)
+    assert taskset.learner_values("gamma", 0.99, float).tolist() == pytest.approx([0.99, 0.9])
+    assert setting_tasks(specs, {"lr": 1e-3}) == specs
 
 
 def test_a_stopped_sweep_resumes_to_the_same_results(tmp_path, tiny_config):
@@ -233,6 +249,9 @@ def test_a_multi_task_sweep_chooses_by_returns_normalised_per_task_not_by_the_wi
     frozen = sweep_results([*settings, {"lr": 1.0}], ["Wide", "Narrow"], [0, 1], np.array([0, 10]), with_frozen,
                            diverged={6: 10})
     assert frozen["normalisation"] == results["normalisation"] and frozen["best"] == "lr=0.0001"
+    assert frozen["settings"][3]["normalised_score"]["per_seed"] == [0.0, 0.0]  # clipped into the range, not -24
+    flat = sweep_results(settings, ["Wide", "Same"], [0, 1], np.array([0, 10]), returns * [1.0, 0.0])
+    assert [row["normalised_score"]["iqm"] for row in flat["settings"]] == [0.5, 0.25, 0.0]  # "Same" adds 0 to all
 
 
 def test_a_diverging_setting_is_frozen_and_marked_while_the_others_go_on(tmp_path, tiny_config):
