@@ -267,8 +267,12 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
         raise ValueError(f"tasks {unknown} are not in this run; its tasks: {', '.join(names)}"
                          + "".join(spec_error(t, trainer.config.protocol) for t in unknown))
     evaluator = make_evaluator(trainer.agent, trainer.taskset, episodes, epsilon=epsilon)
-    keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.eval_key, state.iteration)
-    returns = np.asarray(evaluator(state.params, keys)).mean(-1)  # [S, T]
+
+    def evaluate(params, eval_key, iteration):  # as `Trainer.make_evaluate`, compiled with the same options
+        return evaluator(params, jax.vmap(jax.random.fold_in, in_axes=(0, None))(eval_key, iteration))
+
+    args = (state.params, state.eval_key, state.iteration)
+    returns = np.asarray(jax.jit(evaluate).lower(*args).compile(trainer.evaluation_options())(*args)).mean(-1)  # [S, T]
     at = int(state.iteration) * trainer.config.num_envs
     result = {"run_dir": os.path.abspath(run_dir), "step": at, "episodes": episodes, "epsilon": epsilon,
               "seeds": meta["seeds"], "tasks": {t: summarize(returns[:, names.index(t)]) for t in chosen}}

@@ -410,11 +410,16 @@ class Trainer:
             chunk = pool.submit(lowered.compile)
             if meanwhile is not None:
                 meanwhile()
-            # O0 roughly halves the compile of an MLP program's evaluation, which then runs in well under a second;
-            # a conv network's evaluation runs several times slower at O0 (minutes per MinAtar evaluation).
-            options = None if self.config.conv_channels else QUICK_COMPILE
-            evaluate = self.make_evaluate().lower(state).compile(options)
+            evaluate = self.make_evaluate().lower(state).compile(self.evaluation_options())
             return chunk.result(), evaluate
+
+    def evaluation_options(self) -> dict[str, Any] | None:
+        """XLA compile options of this config's evaluation program; `mtrl.policy.evaluate_run` compiles with the
+        same, since another optimisation level can round floats differently (Acrobot's integrator then diverges
+        from the logged episodes). O0 roughly halves the compile of an MLP program's evaluation, which then runs in
+        well under a second; a conv network's evaluation runs several times slower at O0 (minutes per MinAtar
+        evaluation), so it keeps the default level."""
+        return None if self.config.conv_channels else QUICK_COMPILE
 
 
 LEARNER_METRICS = ("loss", "td_abs", "q_taken", "grad_norm")  # `Agent.update`'s metrics: [T] each, grad_norm ()

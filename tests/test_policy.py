@@ -48,6 +48,18 @@ def test_evaluate_run_reproduces_the_runs_last_evaluation(runs):
         evaluate_run(str(root / "plain"), tasks=["Acrobot-v1:lenght=2"], write=False)
 
 
+def test_evaluate_run_compiles_as_training_evaluates_so_chaotic_dynamics_reproduce(tmp_path):
+    """Acrobot's integrator amplifies float rounding: an evaluation compiled at another XLA optimisation level than
+    the run's own (O0 for an MLP) played other episodes (here seed 1's Acrobot return -402.5 instead of the logged
+    -357 on an AVX-512 host); compiled with `Trainer.evaluation_options` it reproduces the log exactly."""
+    cfg = DQNConfig(total_steps=256, num_envs=4, buffer_size=64, batch_size=8, learning_starts=16, torso=(16,),
+                    eval_every=128, eval_episodes=2)
+    result = train(["Acrobot-v1", "CartPole-v1"], cfg, seeds=[0, 1], run_dir=str(tmp_path), progress=False)
+    evaluation = evaluate_run(str(tmp_path), write=False)
+    per_task = np.array([s["per_seed"] for s in evaluation["tasks"].values()]).T  # [S, T]
+    np.testing.assert_array_equal(per_task, result.eval_returns[-1])
+
+
 def test_load_policy_gives_q_values_over_each_tasks_own_actions(runs):
     root, plain, _ = runs
     policy = load_policy(str(root / "plain"))
