@@ -48,6 +48,12 @@ def make_evaluator(agent: Agent, taskset: TaskSet, num_episodes: int, discounts:
     return jax.jit(jax.vmap(one_run))
 
 
+def iteration_keys(eval_keys: jax.Array, iteration: jax.Array) -> jax.Array:
+    """Evaluation keys ``[S]`` of an evaluation at ``iteration``: each run's evaluation key folded with it (the
+    stream never advances, so any checkpoint's evaluation can be replayed; traceable)."""
+    return jax.vmap(jax.random.fold_in, in_axes=(0, None))(eval_keys, iteration)
+
+
 def check_epsilon(epsilon: Any, name: str = "epsilon") -> None:
     """Raise `ValueError` naming ``name`` unless ``epsilon`` is a number in [0, 1] (an evaluation's ε)."""
     if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not 0.0 <= epsilon <= 1.0:

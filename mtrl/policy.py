@@ -248,7 +248,7 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
 
     Returns (and with ``write`` saves as ``run_dir/evaluation.{json,md}``) per task: per-seed mean returns and
     their mean, IQM and 95% bootstrap interval."""
-    from mtrl.evaluate import check_epsilon, make_evaluator, return_label, summarize
+    from mtrl.evaluate import check_epsilon, iteration_keys, make_evaluator, return_label, summarize
     from mtrl.logger import few_seeds_note, returns_table, write_json
 
     if epsilon is not None:
@@ -269,7 +269,7 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
     evaluator = make_evaluator(trainer.agent, trainer.taskset, episodes, epsilon=epsilon)
 
     def evaluate(params, eval_key, iteration):  # as `Trainer.make_evaluate`, compiled with the same options
-        return evaluator(params, jax.vmap(jax.random.fold_in, in_axes=(0, None))(eval_key, iteration))
+        return evaluator(params, iteration_keys(eval_key, iteration))
 
     args = (state.params, state.eval_key, state.iteration)
     returns = np.asarray(jax.jit(evaluate).lower(*args).compile(trainer.evaluation_options())(*args)).mean(-1)  # [S, T]

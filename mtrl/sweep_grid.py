@@ -213,8 +213,9 @@ def setting_config(config: DQNConfig, setting: Mapping[str, float], num_tasks: i
     return dataclasses.replace(config, **changes)
 
 
-SPEC_FIELDS = {"gamma": "gamma", "eps_start": "eps_start", "eps_end": "eps_end", "eps_decay": "eps_decay_fraction"}
-"""Per-task grid name -> the task-spec field that sets it for a run trained alone."""
+# per-task grid name -> the task-spec field that sets it for a run trained alone: the config field of the same
+# global name (`mtrl.tasks.LEARNER_FIELDS`); task weights stay in the config
+SPEC_FIELDS = {name: GLOBAL[name][0] for name in PER_TASK if name != "task_weight"}
 
 
 def setting_tasks(tasks: Sequence[str], setting: Mapping[str, float]) -> list[str]:

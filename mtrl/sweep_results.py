@@ -33,7 +33,7 @@ def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds
     several = len(task_names) > 1
     frozen = {run // n for run in (diverged or {})}  # settings where a seed diverged: they set no task's range
     counted = [run for run in range(returns.shape[1]) if run // n not in frozen] or list(range(returns.shape[1]))
-    normalised, ranges = range_normalised(returns[-1], counted)  # [R, T]
+    normalised, ranges = range_normalised(returns[-1], counted) if several else (None, [])  # [R, T]
     rows = []
     for k, setting in enumerate(settings):
         runs = returns[:, k * n:(k + 1) * n]  # [E, n, T]
@@ -86,24 +86,17 @@ def sweep_markdown(results: dict[str, Any]) -> str:
 
     names, tasks = list(results["grid"]), results["tasks"]
 
-    def cell(s: dict) -> str:
+    def cell(s: dict, digits: int = 1) -> str:
         low, high = iqm_interval(s)
-        return f"{s['iqm']:.1f} [{low:.1f}, {high:.1f}]"
+        return f"{s['iqm']:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
     def diverged(row: dict) -> str:
         return ", ".join(f"seed {seed} at {step:,}" for seed, step in row["diverged"].items()) or "—"
 
     several = "normalised_score" in results["settings"][0]
-
-    def normalised(row: dict) -> list[str]:
-        if not several:
-            return []
-        low, high = iqm_interval(row["normalised_score"])
-        return [f"{row['normalised_score']['iqm']:.2f} [{low:.2f}, {high:.2f}]"]
-
     rows = [[*(format_value(row['setting'][n]) for n in names), *(cell(row["final_return"][t]) for t in tasks),
-             cell(row["score"]), *normalised(row), cell(row["auc"]), diverged(row),
-             "**best**" if row["label"] == results["best"] else ""]
+             cell(row["score"]), *([cell(row["normalised_score"], 2)] if several else []), cell(row["auc"]),
+             diverged(row), "**best**" if row["label"] == results["best"] else ""]
             for row in results["settings"]]
     header = [*names, *short_names(tasks), "mean over tasks", *(["normalised mean"] if several else []), "AUC",
               "diverged (frozen) at", "best"]

@@ -40,7 +40,7 @@ from mtrl import compilation_cache, replay
 from mtrl.agent import Agent, Hyperparams, TrainState, current_learning_rate, default_hparams, epsilon
 from mtrl.config import ConfigError, DQNConfig
 from mtrl.distributed import barrier, is_primary, process_max, to_host
-from mtrl.evaluate import make_evaluator
+from mtrl.evaluate import iteration_keys, make_evaluator
 from mtrl.tasks import TaskSet, make_taskset
 
 if TYPE_CHECKING:
@@ -392,8 +392,7 @@ class Trainer:
 
         @jax.jit
         def evaluate(state: RunnerState):
-            keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(state.runs.eval_key, state.iteration)
-            return evaluator(state.runs.train.params, keys)
+            return evaluator(state.runs.train.params, iteration_keys(state.runs.eval_key, state.iteration))
 
         return evaluate
 
