@@ -94,6 +94,7 @@ class Policy:
     _agent: Any
     _taskset: Any
     popart: Any = None
+    _compile_options: dict | None = None  # the run's evaluation options (`Trainer.evaluation_options`)
     _programs: dict = dataclasses.field(default_factory=dict, repr=False)  # compiled episode loops, any seed
 
     def _task_index(self, task: str | int) -> int:
@@ -155,7 +156,8 @@ class Policy:
                         key: jax.Array | None = None) -> np.ndarray:
         """Returns ``[episodes]`` of full episodes of task ``spec`` played by this seed's network, greedily or with
         a uniformly random valid action at probability ``epsilon``, all episodes in one compiled loop (compiled
-        once per task, head, episode count and ε; other seeds of the policy reuse it).
+        once per task, head, episode count and ε, with the run's evaluation options; other seeds of the policy
+        reuse it).
 
         ``spec`` may be one of the run's tasks or a task it never trained on (zero-shot: ``CartPole-v1:length=3.0``
         from a run on shorter poles), acted on by the head of ``head`` (default: the run's task ``spec`` names),
@@ -182,7 +184,9 @@ class Policy:
                              f"{played_actions} actions, but head {self.tasks[t]!r} was trained on "
                              f"{np.dtype(own.obs_dtype)} {tuple(own.obs_shape)} and {num_actions}: it can only act "
                              "in a task of the same shapes")
-        cache_key = (played.names[0], played.tasks[0].protocol, t, int(episodes), float(epsilon))
+        key = jax.random.key(0) if key is None else jnp.asarray(key)
+        cache_key = (played.names[0], played.tasks[0].protocol, t, int(episodes), float(epsilon), key.dtype,
+                     key.shape)
         if cache_key not in self._programs:
             eps = jnp.full((len(self.tasks),), epsilon, jnp.float32)
 
@@ -192,8 +196,10 @@ class Policy:
                     return self._agent.greedy_actions(params, batch)[t][None]
                 return self._agent.act(params, batch, key, eps)[t][None]
 
-            self._programs[cache_key] = jax.jit(episode_loop(played, int(episodes), act))
-        returns, _ = self._programs[cache_key](self._seed_params()[0], jax.random.key(0) if key is None else key)
+            args = (self._seed_params()[0], key)  # every seed's params have the same shapes
+            self._programs[cache_key] = jax.jit(episode_loop(played, int(episodes), act)).lower(*args).compile(
+                self._compile_options)
+        returns, _ = self._programs[cache_key](self._seed_params()[0], key)
         return np.asarray(returns[0])
 
     def act(self, task: str | int, obs: Any, epsilon: float = 0.0, key: jax.Array | None = None) -> np.ndarray:
@@ -227,7 +233,8 @@ def _policy(trainer: Any, seeds: Sequence[int], restored: _Restored, seed: int |
     seeds = [int(s) for s in seeds]
     params, stats, iteration = restored.params, restored.popart, restored.iteration
     policy = Policy(tasks=list(trainer.taskset.names), seeds=seeds, step=int(iteration) * trainer.config.num_envs,
-                    params=params, seed=seeds[0], _agent=trainer.agent, _taskset=trainer.taskset, popart=stats)
+                    params=params, seed=seeds[0], _agent=trainer.agent, _taskset=trainer.taskset, popart=stats,
+                    _compile_options=trainer.evaluation_options())
     return policy if seed is None else policy.with_seed(seed)
 
 
