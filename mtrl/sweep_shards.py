@@ -135,12 +135,10 @@ def check_fits(trainer: Any, index: int, num_runs: int, key_impl: str | None = N
     memory given for the jobs), and a wrong figure there must end in this message, not an out-of-memory crash.
     ``key_impl``: the key implementation of a shard being resumed (`mtrl.checkpoint.Checkpointer.key_impl`), which
     decides whether its runs can be sharded (`mtrl.trainer.Trainer.placement`)."""
-    import jax
-
-    from mtrl.trainer import shardable, shards_runs
+    import dataclasses
 
     total, single = available_bytes()
-    sharded = shards_runs(num_runs, len(jax.devices())) and (key_impl is None or shardable(key_impl))
+    sharded = dataclasses.replace(trainer, key_impl=key_impl).placement(num_runs)[0] is not None
     room, need = (total if sharded else single), program_bytes(trainer, num_runs)
     if need > room:
         raise GridError(f"shard {index}: its {num_runs} runs need about {need / 2**30:.2f} GiB of device memory, "

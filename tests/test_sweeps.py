@@ -647,21 +647,23 @@ def test_a_shard_job_refuses_a_program_its_devices_cannot_hold_before_compiling(
     assert not (tmp_path / "s" / "shards" / "0").exists()
 
 
-def test_the_memory_check_of_a_resumed_shard_follows_where_its_keys_let_it_run(monkeypatch):
+def test_the_memory_check_of_a_resumed_shard_follows_where_its_keys_let_it_run(monkeypatch, tiny_config):
     """A shard resumed in a job with several devices: threefry runs (or a fresh shard) are sharded and checked
     against all devices' memory; Philox runs continue on one device and are checked against one device's."""
-    import jax
-
     import mtrl.sweep_shards as shards
+    import mtrl.trainer
 
-    monkeypatch.setattr(jax, "devices", lambda *args: ["d0", "d1", "d2", "d3"])
+    trainer = mtrl.trainer.Trainer.create(["CartPole-v1"], tiny_config)
+    monkeypatch.setattr(mtrl.trainer, "run_sharding", lambda num_runs: "runs" if num_runs % 4 == 0 else None)
     monkeypatch.setattr(shards, "available_bytes", lambda: (4 * 2**30, 2**30))
     monkeypatch.setattr(shards, "program_bytes", lambda trainer, num_runs: 2 * 2**30)
-    shards.check_fits(None, 0, 4)
-    shards.check_fits(None, 0, 4, "threefry2x32")
+    shards.check_fits(trainer, 0, 4)
+    shards.check_fits(trainer, 0, 4, "threefry2x32")
     with pytest.raises(GridError, match="shard 0: its 4 runs need about 2.00 GiB of device memory, this job's device "
                                         "has 1.00 GiB free"):
-        shards.check_fits(None, 0, 4, "philox2x32")
+        shards.check_fits(trainer, 0, 4, "philox2x32")
+    with pytest.raises(GridError, match="this job's device has 1.00 GiB free"):  # 3 runs do not divide: one device
+        shards.check_fits(trainer, 0, 3)
 
 
 def test_a_transfer_sweep_over_l2sp_alpha_equals_each_transfer_run_alone(tmp_path, tiny_config):
