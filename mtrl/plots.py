@@ -6,6 +6,7 @@ Axes: ``E`` evaluation points, ``S`` seeds, ``T`` tasks.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import matplotlib
 
@@ -28,26 +29,36 @@ def mean_and_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return mean, low, high
 
 
+def task_panels(num_tasks: int, max_cols: int, panel_size: tuple[float, float]) -> tuple[Any, np.ndarray, list]:
+    """A figure of one panel per task, at most ``max_cols`` per row, each ``panel_size`` inches: (figure, every
+    axis ``[rows, cols]``, the tasks' axes in order); the grid's unused panels are hidden."""
+    cols = min(num_tasks, max_cols)
+    rows = -(-num_tasks // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel_size[0] * cols, panel_size[1] * rows), squeeze=False)
+    for t in range(num_tasks, rows * cols):
+        axes[t // cols][t % cols].axis("off")
+    return fig, axes, [axes[t // cols][t % cols] for t in range(num_tasks)]
+
+
+def label_task_axis(ax: Any, name: str, xlabel: str, ylabel: str) -> None:
+    """A task panel's title, axis labels (env steps in thousands), and grid."""
+    ax.set_title(name, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:g}k" if x else "0"))
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
 def plot_curves(eval_steps: np.ndarray, eval_returns: np.ndarray, task_names: list[str], path: str,
                 title: str | None = None, ylabel: str = "greedy return") -> None:
     """One panel per task: ``ylabel`` (the evaluation's return) vs env steps per task, mean with a 95% band across
     seeds."""
-    num_tasks = len(task_names)
-    cols = min(num_tasks, 4)
-    rows = -(-num_tasks // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
-    for t, name in enumerate(task_names):
-        ax = axes[t // cols][t % cols]
+    fig, _, task_axes = task_panels(len(task_names), 4, (4, 3))
+    for t, (name, ax) in enumerate(zip(task_names, task_axes, strict=True)):
         mean, low, high = mean_and_band(np.asarray(eval_returns)[:, :, t])
         ax.plot(eval_steps, mean, color="C0")
         ax.fill_between(eval_steps, low, high, color="C0", alpha=0.25, linewidth=0)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("env steps (per task)")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:g}k" if x else "0"))
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-    for t in range(num_tasks, rows * cols):
-        axes[t // cols][t % cols].axis("off")
+        label_task_axis(ax, name, "env steps (per task)", ylabel)
     seeds = np.asarray(eval_returns).shape[1]
     fig.suptitle(title or f"mean {ylabel}, 95% bootstrap band over {seeds} seed(s)", fontsize=10)
     fig.tight_layout()
@@ -106,12 +117,8 @@ def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
     """One panel per task (at most 3 per row), one line per variant: ``curves[label] [S, T, E]`` vs
     ``eval_steps [E]``, mean with a 95% bootstrap band across seeds; a variant whose values for a task are all NaN
     (a run not finished yet) is left out of that panel."""
-    num_tasks = len(task_names)
-    cols = min(num_tasks, 3)
-    rows = -(-num_tasks // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.4 * rows), squeeze=False)
-    for t, name in enumerate(task_names):
-        ax = axes[t // cols][t % cols]
+    fig, axes, task_axes = task_panels(len(task_names), 3, (4.5, 3.4))
+    for t, (name, ax) in enumerate(zip(task_names, task_axes, strict=True)):
         drawn = [(i, label, np.asarray(curve)[:, t, :]) for i, (label, curve) in enumerate(curves.items())
                  if not np.isnan(np.asarray(curve)[:, t, :]).all()]
         for i, label, values in drawn:
@@ -122,13 +129,7 @@ def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
             ax.text(0.5, 0.5, "no finished run", ha="center", va="center", transform=ax.transAxes, color="gray")
             ax.set_xticks([])
             ax.set_yticks([])
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel(xlabel)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e3:g}k" if x else "0"))
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-    for t in range(num_tasks, rows * cols):
-        axes[t // cols][t % cols].axis("off")
+        label_task_axis(ax, name, xlabel, ylabel)
     handles = {}  # every variant once, wherever it was drawn (a panel may lack a run not finished yet)
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
