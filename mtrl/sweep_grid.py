@@ -135,6 +135,11 @@ def check_grid(grid: Mapping[str, Sequence[float]], config: DQNConfig, num_tasks
             swept_as["task_weights"] = "task_weight.<t>"
             if name in swept_as:
                 raise GridError(f"grid {name}: sweep it as {swept_as[name]}")
+            if task and base in swept_as and swept_as[base] in PER_TASK:  # a task spec's field name, per task
+                raise GridError(f"grid {name}: sweep it as {swept_as[base]}.{task}")
+            if task and base in GLOBAL:
+                raise GridError(f"grid {name}: {base} is one value for all tasks of a run; sweep it as {base}. "
+                                f"Per task: {', '.join(f'{n}.<t>' for n in PER_TASK)}")
             if base in config_fields or name in config_fields:
                 how = (f"give it as a static setting (--static {name}=V1,V2; static=...), one program (shard) per value"
                        if name in (*STATIC, *SHAPE_STATIC)

@@ -72,6 +72,8 @@ def test_static_items_are_refused_under_their_own_flag_and_none_says_how_to_comp
     ({"popart_step_size": (1e-3,)}, "needs --loss-aggregation popart"),
     ({"eps_decay_fraction": (0.1,)}, "sweep it as eps_decay"),
     ({"task_weights": (0.5,)}, r"sweep it as task_weight.<t>"),
+    ({"eps_decay_fraction.1": (0.1,)}, r"grid eps_decay_fraction.1: sweep it as eps_decay\.1$"),
+    ({"lr.0": (1e-3,)}, r"grid lr.0: lr is one value for all tasks of a run; sweep it as lr. Per task: gamma.<t>"),
 ])
 def test_grids_that_cannot_be_swept_in_one_program_are_refused_before_building(grid, message):
     with pytest.raises(GridError, match=message):
