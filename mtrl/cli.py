@@ -1,5 +1,5 @@
-"""Command line: ``python -m mtrl train|transfer|study|sweep|evaluate|plot`` (tyro; ``--help`` on each lists every
-option with its default).
+"""Command line: ``python -m mtrl train|transfer|study|sweep|evaluate|render|plot`` (tyro; ``--help`` on each lists
+every option with its default).
 
 Commands are dataclasses whose `run` calls the library; no training logic lives here.
 """
@@ -431,7 +431,62 @@ class Evaluate:
         print(f"written: {self.run_dir}/evaluation.json, evaluation.md")
 
 
-COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "sweep": Sweep, "evaluate": Evaluate, "plot": Plot}
+@dataclasses.dataclass
+class Render:
+    """Play one episode of a task with a run's policy and write it as an animated GIF (MinAtar and other grid
+    games, CartPole, Acrobot, MountainCar)."""
+
+    run_dir: tyro.conf.Positional[str]
+    """a run directory with checkpoints (plain or transfer), or a sweep's setting directory"""
+    task: str
+    """the task to play: one of the run's, or another whose observations and actions match the head's (--head)"""
+    head: str | None = None
+    """the run's task whose head acts (default: --task's own)"""
+    seed: int | None = None
+    """which of the run's seeds acts (default: its first)"""
+    step: int | None = None
+    """checkpoint (env steps per task; default: the latest)"""
+    epsilon: float = 0.0
+    """probability of a uniformly random valid action at each step (0 = greedy)"""
+    episode_seed: int = 0
+    """seed of the episode's key (reset, env steps, ε draws)"""
+    max_steps: int = 1000
+    """the most steps recorded; a longer episode is cut there"""
+    fps: float | None = None
+    """frames per second (default: 10 for grid games, 30 for classic control)"""
+    out: str | None = None
+    """the GIF's path (default: RUN_DIR/episode_<task>_seed<seed>.gif)"""
+
+    def run(self) -> None:
+        import re
+
+        import jax
+
+        from mtrl.evaluate import check_epsilon
+        from mtrl.policy import load_policy
+        from mtrl.render import check_drawable, save_gif
+        from mtrl.tasks import parse_task
+
+        check_epsilon(self.epsilon, "--epsilon")
+        if self.max_steps < 1:
+            raise ValueError(f"--max-steps must be >= 1, got {self.max_steps}")
+        if self.fps is not None and not self.fps > 0:
+            raise ValueError(f"--fps must be > 0, got {self.fps}")
+        check_drawable(parse_task(self.task))  # before anything is read or compiled
+        policy = load_policy(self.run_dir, self.step, self.seed)
+        episode = policy.record_episode(self.task, self.epsilon, self.head, jax.random.key(self.episode_seed),
+                                        self.max_steps)
+        out = self.out or os.path.join(self.run_dir, f"episode_{re.sub(r'[^A-Za-z0-9.-]+', '_', self.task)}"
+                                                     f"_seed{policy.seed}.gif")
+        save_gif(episode, out, self.fps)
+        how = "greedy" if not self.epsilon else f"ε {self.epsilon:g}"
+        print(f"{episode.task.spec}, seed {policy.seed} at {policy.step:,} env steps per task, {how}: return "
+              f"{episode.episode_return:g} in {len(episode.actions)} steps"
+              f"{'' if episode.ended else f' (cut at --max-steps {self.max_steps})'}\nwritten: {out}")
+
+
+COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "sweep": Sweep, "evaluate": Evaluate,
+            "render": Render, "plot": Plot}
 
 
 def help_as_paragraphs(command: type) -> None:

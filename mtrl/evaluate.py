@@ -119,6 +119,29 @@ def episode_loop(taskset: TaskSet, num_episodes: int, policy: Callable, discount
     return one_run
 
 
+def episode_recorder(taskset: TaskSet, max_steps: int, policy: Callable):
+    """``record(params, key) -> (obs [L, *obs_shape], actions [L], rewards [L], done [L])`` of one episode of task 0
+    of ``taskset`` (one env), ``L = max_steps`` steps in a `lax.scan`: the observation before each action, and
+    whether the episode ended at that step (steps after the first end belong to the next, auto-reset episode).
+    ``policy`` as for `episode_loop`, whose keys it uses: with the same key, its first episode is this one."""
+
+    def record(params, key):
+        k_reset, k_loop = jax.random.split(key)
+        obs, env_states = taskset.reset(k_reset, 1)
+
+        def body(carry, _):
+            obs, env_states, key = carry
+            key, k_step, k_policy = step_keys(key)
+            actions = policy(params, obs, k_policy)
+            next_obs, env_states, reward, terminated, truncated, _ = taskset.step(k_step, env_states, actions)
+            return (next_obs, env_states, key), (obs[0, 0], actions[0, 0], reward[0, 0],
+                                                 terminated[0, 0] | truncated[0, 0])
+
+        return jax.lax.scan(body, (obs, env_states, k_loop), length=max_steps)[1]
+
+    return record
+
+
 def iqm(x: np.ndarray, axis: int = 0) -> np.ndarray:
     """Interquartile mean: mean of the middle 50% (25% trimmed from each end)."""
     return stats.trim_mean(np.asarray(x, np.float64), 0.25, axis=axis)

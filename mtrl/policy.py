@@ -73,6 +73,30 @@ def _restore(run_dir: str, step: int | None, eval_key: bool = False):
     return trainer, meta, _Restored(params=params, popart=stats, eval_key=keys, iteration=restored["iteration"])
 
 
+@dataclasses.dataclass(frozen=True)
+class Episode:
+    """One recorded episode (`Policy.record_episode`), ``L`` steps.
+
+    Attributes:
+        task: the `mtrl.tasks.Task` played (its spec, env id and env parameters).
+        observations: ``[L, *obs_shape]`` the observation before each step's action (the first is the reset's).
+        actions: ``[L]`` the actions taken (indices into the task's own actions).
+        rewards: ``[L]`` each step's reward.
+        ended: whether the episode ended (terminated or truncated) at step L; False: cut at ``max_steps``.
+    """
+
+    task: Any
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    ended: bool
+
+    @property
+    def episode_return(self) -> float:
+        """The sum of the rewards (float32, as evaluations add them)."""
+        return float(np.cumsum(self.rewards, dtype=np.float32)[-1])
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Policy:
     """A trained multi-task Q-network of one run at one checkpoint.
@@ -152,23 +176,11 @@ class Policy:
         q = self._head_q(*self._seed_params(), t, flat)
         return np.asarray(q).reshape(lead + (q.shape[-1],))
 
-    def episode_returns(self, spec: str, episodes: int = 10, epsilon: float = 0.0, head: str | int | None = None,
-                        key: jax.Array | None = None) -> np.ndarray:
-        """Returns ``[episodes]`` of full episodes of task ``spec`` played by this seed's network, greedily or with
-        a uniformly random valid action at probability ``epsilon``, all episodes in one compiled loop (compiled
-        once per task, head, episode count and ε, with the run's evaluation options; other seeds of the policy
-        reuse it).
-
-        ``spec`` may be one of the run's tasks or a task it never trained on (zero-shot: ``CartPole-v1:length=3.0``
-        from a run on shorter poles), acted on by the head of ``head`` (default: the run's task ``spec`` names),
-        whose task must have the same observation shape, dtype and number of actions. ``key`` (default ``key(0)``)
-        seeds the resets, env steps and ε draws. `evaluate_run` instead reproduces a run's own logged evaluations."""
-        from mtrl.evaluate import check_epsilon, episode_loop
+    def _played(self, spec: str, head: str | int | None) -> tuple[Any, int]:
+        """(a one-task `TaskSet` of ``spec``, the index of the head that acts in it): ``spec`` under the run's
+        protocol when it is a MinAtar game, the head's task of the same observation shape, dtype and actions."""
         from mtrl.tasks import MINATAR_GAMES, find_spec, make_taskset, parse_task
 
-        if isinstance(episodes, bool) or not isinstance(episodes, numbers.Integral) or episodes < 1:
-            raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
-        check_epsilon(epsilon)
         protocol = self._taskset.tasks[0].protocol
         if head is None and not find_spec(spec, self.tasks, protocol):
             raise ValueError(f"{spec!r} is not one of this run's tasks ({', '.join(self.tasks)}): name the task "
@@ -184,23 +196,78 @@ class Policy:
                              f"{played_actions} actions, but head {self.tasks[t]!r} was trained on "
                              f"{np.dtype(own.obs_dtype)} {tuple(own.obs_shape)} and {num_actions}: it can only act "
                              "in a task of the same shapes")
-        key = jax.random.key(0) if key is None else jnp.asarray(key)
-        cache_key = (played.names[0], played.tasks[0].protocol, t, int(episodes), float(epsilon), key.dtype,
-                     key.shape)
+        return played, t
+
+    def _actor(self, t: int, epsilon: float):
+        """``act(params, obs [1, E, *obs_shape], key) -> actions [1, E]``: the training agent's, head ``t``'s,
+        greedy or ε-greedy (traceable)."""
+        eps = jnp.full((len(self.tasks),), epsilon, jnp.float32)
+
+        def act(params, obs, key):
+            batch = self._batch(t, obs[0])
+            if epsilon == 0:  # draws nothing: greedy episodes do not depend on the policy key
+                return self._agent.greedy_actions(params, batch)[t][None]
+            return self._agent.act(params, batch, key, eps)[t][None]
+
+        return act
+
+    def _compiled(self, cache_key: tuple, build, key: jax.Array):
+        """The program ``build()`` (a function of this seed's params and ``key``), compiled once per ``cache_key``
+        and key type with the run's evaluation options; other seeds of the policy reuse it."""
+        cache_key = (*cache_key, key.dtype, key.shape)
         if cache_key not in self._programs:
-            eps = jnp.full((len(self.tasks),), epsilon, jnp.float32)
-
-            def act(params, obs, key):  # obs [1, E, *obs_shape] -> actions [1, E]: the training agent's, head t's
-                batch = self._batch(t, obs[0])
-                if epsilon == 0:  # draws nothing: greedy episodes do not depend on the policy key
-                    return self._agent.greedy_actions(params, batch)[t][None]
-                return self._agent.act(params, batch, key, eps)[t][None]
-
             args = (self._seed_params()[0], key)  # every seed's params have the same shapes
-            self._programs[cache_key] = jax.jit(episode_loop(played, int(episodes), act)).lower(*args).compile(
-                self._compile_options)
-        returns, _ = self._programs[cache_key](self._seed_params()[0], key)
+            self._programs[cache_key] = jax.jit(build()).lower(*args).compile(self._compile_options)
+        return self._programs[cache_key]
+
+    def episode_returns(self, spec: str, episodes: int = 10, epsilon: float = 0.0, head: str | int | None = None,
+                        key: jax.Array | None = None) -> np.ndarray:
+        """Returns ``[episodes]`` of full episodes of task ``spec`` played by this seed's network, greedily or with
+        a uniformly random valid action at probability ``epsilon``, all episodes in one compiled loop (compiled
+        once per task, head, episode count and ε, with the run's evaluation options; other seeds of the policy
+        reuse it).
+
+        ``spec`` may be one of the run's tasks or a task it never trained on (zero-shot: ``CartPole-v1:length=3.0``
+        from a run on shorter poles), acted on by the head of ``head`` (default: the run's task ``spec`` names),
+        whose task must have the same observation shape, dtype and number of actions. ``key`` (default ``key(0)``)
+        seeds the resets, env steps and ε draws. `evaluate_run` instead reproduces a run's own logged evaluations."""
+        from mtrl.evaluate import check_epsilon, episode_loop
+
+        if isinstance(episodes, bool) or not isinstance(episodes, numbers.Integral) or episodes < 1:
+            raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+        check_epsilon(epsilon)
+        played, t = self._played(spec, head)
+        key = jax.random.key(0) if key is None else jnp.asarray(key)
+        program = self._compiled(("returns", played.names[0], played.tasks[0].protocol, t, int(episodes),
+                                  float(epsilon)), lambda: episode_loop(played, int(episodes), self._actor(t, epsilon)),
+                                 key)
+        returns, _ = program(self._seed_params()[0], key)
         return np.asarray(returns[0])
+
+    def record_episode(self, spec: str, epsilon: float = 0.0, head: str | int | None = None,
+                       key: jax.Array | None = None, max_steps: int = 1000) -> Episode:
+        """One episode of task ``spec`` played by this seed's network (greedy, or ε-greedy), step by step: its
+        observations, actions and rewards (`Episode`), for a look at what the policy does (`mtrl.render` draws
+        it). One compiled scan of ``max_steps`` steps (compiled once per task, head, ε and length); an episode
+        still going at ``max_steps`` is cut there (``Episode.ended`` False).
+
+        ``spec``, ``head`` and ``epsilon`` as in `episode_returns`; with the same ``key`` the recorded episode is
+        the first of ``episode_returns(spec, episodes=1, key=key)``, its return that one's."""
+        from mtrl.evaluate import check_epsilon, episode_recorder
+
+        if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or max_steps < 1:
+            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+        check_epsilon(epsilon)
+        played, t = self._played(spec, head)
+        key = jax.random.key(0) if key is None else jnp.asarray(key)
+        program = self._compiled(("record", played.names[0], played.tasks[0].protocol, t, float(epsilon),
+                                  int(max_steps)), lambda: episode_recorder(played, int(max_steps),
+                                                                            self._actor(t, epsilon)), key)
+        obs, actions, rewards, done = jax.device_get(program(self._seed_params()[0], key))
+        ended = bool(done.any())
+        length = int(np.argmax(done)) + 1 if ended else int(max_steps)
+        return Episode(task=played.tasks[0], observations=obs[:length], actions=actions[:length],
+                       rewards=rewards[:length], ended=ended)
 
     def act(self, task: str | int, obs: Any, epsilon: float = 0.0, key: jax.Array | None = None) -> np.ndarray:
         """Actions ``[X...]``: greedy over the task's own actions (the argmax of the network's outputs, as in

@@ -179,6 +179,47 @@ def test_a_minatar_paper_run_plays_its_classic_tasks_too():
     assert policy.episode_returns("Breakout-MinAtar", episodes=2).shape == (2,)
 
 
+def test_a_recorded_episode_is_the_first_of_episode_returns_and_renders_from_the_command_line(runs, tmp_path,
+                                                                                             capsys):
+    from PIL import Image
+
+    from mtrl.cli import main
+
+    root, _, _ = runs
+    policy = load_policy(str(root / "plain"), seed=4)
+    for task, epsilon in (("Acrobot-v1", 0.0), ("CartPole-v1", 0.0), ("CartPole-v1", 0.5)):
+        key = jax.random.key(7)
+        episode = policy.record_episode(task, epsilon=epsilon, key=key, max_steps=500)
+        assert episode.ended and episode.observations.shape == (len(episode.actions), 4 if task == "CartPole-v1" else 6)
+        assert episode.episode_return == policy.episode_returns(task, episodes=1, epsilon=epsilon, key=key)[0]
+        assert episode.rewards.shape == episode.actions.shape and episode.actions.max() < (2 if task[0] == "C" else 3)
+    cut = policy.record_episode("CartPole-v1", epsilon=0.5, key=jax.random.key(7), max_steps=5)
+    assert not cut.ended and len(cut.actions) == 5
+    np.testing.assert_array_equal(cut.actions, episode.actions[:5])  # the same steps, cut
+    np.testing.assert_array_equal(cut.observations, episode.observations[:5])
+    with pytest.raises(ValueError, match="max_steps must be a positive integer, got 0"):
+        policy.record_episode("Acrobot-v1", max_steps=0)
+
+    main(["render", str(root / "plain"), "--task", "CartPole-v1", "--seed", "4", "--episode-seed", "7",
+          "--epsilon", "0.5"])
+    out = capsys.readouterr().out
+    assert out.startswith(f"CartPole-v1, seed 4 at 128 env steps per task, ε 0.5: return {episode.episode_return:g} "
+                          f"in {len(episode.actions)} steps\n")
+    with Image.open(root / "plain" / "episode_CartPole-v1_seed4.gif") as gif:
+        assert gif.n_frames == len(episode.actions)
+    main(["render", str(root / "plain"), "--task", "CartPole-v1:length=2.5", "--head", "CartPole-v1",
+          "--max-steps", "3", "--out", str(tmp_path / "long_pole.gif")])
+    assert "(cut at --max-steps 3)" in capsys.readouterr().out
+    with Image.open(tmp_path / "long_pole.gif") as gif:
+        assert gif.n_frames == 3
+    for args, message in ((["--task", "MemoryChain-bsuite", "--head", "CartPole-v1"], "cannot draw MemoryChain-bsuite"),
+                          (["--task", "Acrobot-v1", "--max-steps", "0"], "--max-steps must be >= 1, got 0"),
+                          (["--task", "Acrobot-v1", "--seed", "9"], "seed 9 is not in this run")):
+        with pytest.raises(SystemExit):
+            main(["render", str(root / "plain"), *args])
+        assert message in capsys.readouterr().err
+
+
 def test_evaluate_from_the_command_line(runs, capsys):
     from mtrl.cli import main
 
@@ -197,6 +238,9 @@ def test_package_front_door():
     import mtrl
 
     assert mtrl.load_policy is load_policy and mtrl.DQNConfig is DQNConfig and mtrl.train_transfer is train_transfer
+    from mtrl.render import save_gif
+
+    assert mtrl.save_gif is save_gif
     import mtrl.trainer  # importing the module must not shadow the function `mtrl.train`
 
     assert mtrl.train is train and callable(mtrl.train)

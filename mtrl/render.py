@@ -1,0 +1,154 @@
+"""Frames of a recorded episode (`mtrl.policy.Episode`) and an animated GIF of them.
+
+Drawn here from the observations alone with Pillow (installed with matplotlib): gymnax's own visualiser draws from
+env states through matplotlib animations and needs seaborn (MinAtar) and gymnasium's pygame renderer (classic
+control), which mtrl does not depend on, and writes one frame per matplotlib draw (slow for a 1000-step episode).
+Grid observations (MinAtar's ``[10, 10, C]``, Catch's ``[10, 5]``, DeepSea's, Pong's) are drawn cell by cell,
+each cell in the colour of its highest active channel (as gymnax's MinAtar view); CartPole, Acrobot and
+MountainCar as their classic schematics, from the state in the observation and the task's own pole or link
+lengths and goal. Each frame has a caption: the task, the step and the return so far.
+
+Axes: ``L`` steps of an episode; frames are ``H x W`` pixels, palette images (one byte per pixel).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from matplotlib import colormaps
+from PIL import Image, ImageDraw, ImageFont
+
+CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
+CAPTION_PX = 16
+GRID_PX = 240  # the longer side of a grid's drawing
+CLASSIC_SIZE = (360, 240)
+BLACK, WHITE, GREY, DARK, ACCENT, GOAL = 0, 1, 2, 3, 4, 5  # palette indices of the classic drawings
+CLASSIC_COLOURS = [(0, 0, 0), (255, 255, 255), (170, 170, 170), (60, 60, 60), (31, 119, 180), (214, 39, 40)]
+
+
+def check_drawable(task) -> None:
+    """Raise `ValueError` unless `frames` can draw episodes of ``task`` (a `mtrl.tasks.Task`): grid observations
+    (2 or 3 axes) or a `CLASSIC` env."""
+    if task.env_id not in CLASSIC and len(tuple(task.obs_shape)) not in (2, 3):
+        raise ValueError(f"cannot draw {task.env_id}: its observations are {tuple(task.obs_shape)}, not a grid, and "
+                         f"it is not one of {', '.join(CLASSIC)}; Policy.record_episode gives its observations, "
+                         "actions and rewards")
+
+
+def frames(episode) -> list[Image.Image]:
+    """One palette image per step of ``episode`` (`mtrl.policy.Episode`): the observation the action was chosen
+    on, captioned with the task, step and the return before that step's reward."""
+    task = episode.task
+    check_drawable(task)
+    draw, palette = (_classic(task) if task.env_id in CLASSIC else _grid(tuple(task.obs_shape)))
+    returns = np.concatenate([[0.0], np.cumsum(episode.rewards, dtype=np.float32)[:-1]])
+    images = []
+    for step, (obs, ret) in enumerate(zip(episode.observations, returns, strict=True)):
+        image = draw(np.asarray(obs))
+        captioned = Image.new("P", (image.width, image.height + CAPTION_PX), 0)
+        captioned.putpalette(palette)
+        captioned.paste(image, (0, 0))
+        ImageDraw.Draw(captioned).text((4, image.height + 2), f"{task.spec}  step {step}  return {ret:g}",
+                                       fill=1, font=ImageFont.load_default())
+        images.append(captioned)
+    return images
+
+
+def save_gif(episode, path: str, fps: float | None = None) -> str:
+    """Write ``episode`` as an animated GIF at ``path`` (``fps`` frames per second; default 10 for grids, 30 for
+    classic control) and return the path."""
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    images = frames(episode)
+    fps = fps or (30.0 if episode.task.env_id in CLASSIC else 10.0)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)), loop=0,
+                   optimize=False)
+    return path
+
+
+def _palette(colours: list[tuple[int, int, int]]) -> list[int]:
+    return [c for colour in colours for c in colour] + [0] * (3 * (256 - len(colours)))
+
+
+def _grid(obs_shape: tuple[int, ...]) -> tuple[Callable[[np.ndarray], Image.Image], list[int]]:
+    """Grid observations ``[H, W]`` or ``[H, W, C]``: cell colour = 2 + its highest active channel (0: black,
+    nothing active; 1: white, the caption)."""
+    height, width = obs_shape[:2]
+    channels = obs_shape[2] if len(obs_shape) == 3 else 1
+    cmap = colormaps["tab10" if channels <= 10 else "tab20"]
+    colours = [(0, 0, 0), (255, 255, 255)] + [tuple(int(255 * v) for v in cmap(c)[:3]) for c in range(channels)]
+    cell = max(4, GRID_PX // max(height, width))
+
+    def draw(obs: np.ndarray) -> Image.Image:
+        active = (obs.reshape(height, width, channels) > 0)
+        index = np.where(active.any(-1), 2 + channels - 1 - np.argmax(active[..., ::-1], axis=-1), 0)
+        image = Image.fromarray(np.kron(index, np.ones((cell, cell), int)).astype(np.uint8), "P")
+        image.putpalette(_palette(colours))
+        return image
+
+    return draw, _palette(colours)
+
+
+def _classic(task) -> tuple[Callable[[np.ndarray], Image.Image], list[int]]:
+    """CartPole, Acrobot or MountainCar drawn from an observation, with ``task.params`` (lengths, goal)."""
+    width, height = CLASSIC_SIZE
+    params = task.params
+    draw_state = {"CartPole-v1": _cartpole, "Acrobot-v1": _acrobot, "MountainCar-v0": _mountaincar}[task.env_id]
+
+    def draw(obs: np.ndarray) -> Image.Image:
+        image = Image.new("P", CLASSIC_SIZE, WHITE)
+        image.putpalette(_palette(CLASSIC_COLOURS))
+        draw_state(ImageDraw.Draw(image), obs, params, width, height)
+        return image
+
+    return draw, _palette(CLASSIC_COLOURS)
+
+
+def _cartpole(canvas: ImageDraw.ImageDraw, obs: np.ndarray, params, width: int, height: int) -> None:
+    """Track, cart at x, pole (length 2·``length``) at angle θ from upright; obs = (x, ẋ, θ, θ̇)."""
+    x, theta = float(obs[0]), float(obs[2])
+    world = 2.4 * float(params.x_threshold)
+    pole = 2.0 * float(params.length)
+    scale = min(width / world, 0.65 * height / pole)
+    track_y = height - 40
+    cx = width / 2 + x * scale
+    canvas.line([(0, track_y), (width, track_y)], fill=DARK)
+    for bound in (-1, 1):  # where an episode ends
+        bx = width / 2 + bound * float(params.x_threshold) * scale
+        canvas.line([(bx, track_y - 6), (bx, track_y + 6)], fill=GOAL, width=2)
+    canvas.rectangle([cx - 20, track_y - 20, cx + 20, track_y], fill=DARK)
+    top = (cx + pole * scale * math.sin(theta), track_y - 20 - pole * scale * math.cos(theta))
+    canvas.line([(cx, track_y - 20), top], fill=ACCENT, width=6)
+    canvas.ellipse([cx - 3, track_y - 23, cx + 3, track_y - 17], fill=GREY)
+
+
+def _acrobot(canvas: ImageDraw.ImageDraw, obs: np.ndarray, params, width: int, height: int) -> None:
+    """Two links hanging from the pivot, angles θ₁ (from straight down) and θ₂ (relative); obs = (cos θ₁, sin θ₁,
+    cos θ₂, sin θ₂, θ̇₁, θ̇₂). The line is the height the tip must pass: 1 above the pivot (gymnax's
+    −cos θ₁ − cos(θ₁ + θ₂) > 1, whatever the link lengths)."""
+    theta1, theta2 = math.atan2(float(obs[1]), float(obs[0])), math.atan2(float(obs[3]), float(obs[2]))
+    l1, l2 = float(params.link_length_1), float(params.link_length_2)
+    scale = 0.45 * height / (l1 + l2)
+    px, py = width / 2, height / 2
+    p1 = (px + l1 * scale * math.sin(theta1), py + l1 * scale * math.cos(theta1))
+    p2 = (p1[0] + l2 * scale * math.sin(theta1 + theta2), p1[1] + l2 * scale * math.cos(theta1 + theta2))
+    canvas.line([(px - (l1 + l2) * scale, py - scale), (px + (l1 + l2) * scale, py - scale)], fill=GOAL)
+    canvas.line([(px, py), p1], fill=ACCENT, width=6)
+    canvas.line([p1, p2], fill=ACCENT, width=6)
+    for joint in ((px, py), p1):
+        canvas.ellipse([joint[0] - 4, joint[1] - 4, joint[0] + 4, joint[1] + 4], fill=DARK)
+
+
+def _mountaincar(canvas: ImageDraw.ImageDraw, obs: np.ndarray, params, width: int, height: int) -> None:
+    """The hill y = sin(3x), the car at its position, the flag at the goal; obs = (position, velocity)."""
+    low, high = float(params.min_position), float(params.max_position)
+    to_px = lambda x, y: ((x - low) / (high - low) * width, height - 20 - (y + 1.1) / 2.2 * (height - 40))  # noqa: E731
+    hill = [to_px(x, math.sin(3 * x)) for x in np.linspace(low, high, 100)]
+    canvas.line(hill, fill=DARK, width=2)
+    gx, gy = to_px(float(params.goal_position), math.sin(3 * float(params.goal_position)))
+    canvas.line([(gx, gy), (gx, gy - 30)], fill=DARK, width=2)
+    canvas.polygon([(gx, gy - 30), (gx + 14, gy - 25), (gx, gy - 20)], fill=GOAL)
+    cx, cy = to_px(float(obs[0]), math.sin(3 * float(obs[0])))
+    canvas.ellipse([cx - 9, cy - 18, cx + 9, cy], fill=ACCENT)
