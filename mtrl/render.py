@@ -44,14 +44,18 @@ def frames(episode) -> list[Image.Image]:
     check_drawable(task)
     draw, palette = (_classic(task) if task.env_id in CLASSIC else _grid(tuple(task.obs_shape)))
     returns = np.concatenate([[0.0], np.cumsum(episode.rewards, dtype=np.float32)[:-1]])
+    font = ImageFont.load_default()
     images = []
     for step, (obs, ret) in enumerate(zip(episode.observations, returns, strict=True)):
         image = draw(np.asarray(obs))
         captioned = Image.new("P", (image.width, image.height + CAPTION_PX), 0)
         captioned.putpalette(palette)
         captioned.paste(image, (0, 0))
-        ImageDraw.Draw(captioned).text((4, image.height + 2), f"{task.spec}  step {step}  return {ret:g}",
-                                       fill=1, font=ImageFont.load_default())
+        canvas = ImageDraw.Draw(captioned)
+        caption = f"{task.spec}  step {step}  return {ret:g}"
+        if canvas.textlength(caption, font=font) > image.width - 8:  # a long spec: the step and return only
+            caption = f"step {step}  return {ret:g}"
+        canvas.text((4, image.height + 2), caption, fill=1, font=font)
         images.append(captioned)
     return images
 

@@ -40,6 +40,8 @@ def test_a_grid_cell_takes_the_colour_of_its_highest_active_channel():
     palette = first.getpalette()[: 3 * 6]
     assert len({tuple(palette[i:i + 3]) for i in range(6, 18, 3)}) == 4  # each channel its own colour
     assert (pixels[240:] == 1).any()  # the caption
+    long = frames(episode("Asterix-MinAtar:ramping=False", obs[:1]))[0]  # too long a caption: step and return only
+    assert np.nonzero((np.asarray(long)[240:] == 1).any(0))[0].max() < 236
 
 
 def test_classic_control_drawings_follow_the_state():
