@@ -433,15 +433,16 @@ class Evaluate:
 
 @dataclasses.dataclass
 class Render:
-    """Play one episode of a task with a run's policy and write it as an animated GIF (MinAtar and other grid
+    """Play one episode of each task with a run's policy and write each as an animated GIF (MinAtar and other grid
     games, CartPole, Acrobot, MountainCar)."""
 
     run_dir: tyro.conf.Positional[str]
     """a run directory with checkpoints (plain or transfer), or a sweep's setting directory"""
-    task: str
-    """the task to play: one of the run's, or another whose observations and actions match the head's (--head)"""
+    tasks: Annotated[tuple[str, ...], tyro.conf.arg(help_behavior_hint="(default: all the run's that can be drawn)")
+                     ] = ()
+    """the tasks to play: the run's, or (one, with --head) another whose observations and actions match the head's"""
     head: str | None = None
-    """the run's task whose head acts (default: --task's own)"""
+    """the run's task whose head acts (default: each task's own)"""
     seed: int | None = None
     """which of the run's seeds acts (default: its first)"""
     step: int | None = None
@@ -455,7 +456,7 @@ class Render:
     fps: float | None = None
     """frames per second (default: 10 for grid games, 30 for classic control)"""
     out: str | None = None
-    """the GIF's path (default: RUN_DIR/episode_<task>_seed<seed>.gif)"""
+    """the GIF's path, with one task (default: RUN_DIR/episode_<task>_seed<seed>.gif)"""
 
     def run(self) -> None:
         import re
@@ -464,7 +465,7 @@ class Render:
 
         from mtrl.evaluate import check_epsilon
         from mtrl.policy import load_policy
-        from mtrl.render import check_drawable, save_gif
+        from mtrl.render import check_drawable, drawable, save_gif
         from mtrl.tasks import parse_task
 
         check_epsilon(self.epsilon, "--epsilon")
@@ -472,17 +473,25 @@ class Render:
             raise ValueError(f"--max-steps must be >= 1, got {self.max_steps}")
         if self.fps is not None and not self.fps > 0:
             raise ValueError(f"--fps must be > 0, got {self.fps}")
-        check_drawable(parse_task(self.task))  # before anything is read or compiled
+        if len(self.tasks) != 1 and (self.head is not None or self.out is not None):
+            raise ValueError("--head and --out need exactly one task (--tasks SPEC)")
+        for task in self.tasks:  # before anything is read or compiled
+            check_drawable(parse_task(task))
         policy = load_policy(self.run_dir, self.step, self.seed)
-        episode = policy.record_episode(self.task, self.epsilon, self.head, jax.random.key(self.episode_seed),
-                                        self.max_steps)
-        out = self.out or os.path.join(self.run_dir, f"episode_{re.sub(r'[^A-Za-z0-9.-]+', '_', self.task)}"
-                                                     f"_seed{policy.seed}.gif")
-        save_gif(episode, out, self.fps)
+        tasks = list(self.tasks) or [t for t in policy.tasks if drawable(parse_task(t))]
+        if not tasks:
+            raise ValueError(f"none of this run's tasks ({', '.join(policy.tasks)}) can be drawn: grid observations "
+                             "or CartPole, Acrobot, MountainCar")
         how = "greedy" if not self.epsilon else f"ε {self.epsilon:g}"
-        print(f"{episode.task.spec}, seed {policy.seed} at {policy.step:,} env steps per task, {how}: return "
-              f"{episode.episode_return:g} in {len(episode.actions)} steps"
-              f"{'' if episode.ended else f' (cut at --max-steps {self.max_steps})'}\nwritten: {out}")
+        for task in tasks:
+            episode = policy.record_episode(task, self.epsilon, self.head, jax.random.key(self.episode_seed),
+                                            self.max_steps)
+            out = self.out or os.path.join(self.run_dir, f"episode_{re.sub(r'[^A-Za-z0-9.-]+', '_', task)}"
+                                                         f"_seed{policy.seed}.gif")
+            save_gif(episode, out, self.fps)
+            print(f"{episode.task.spec}, seed {policy.seed} at {policy.step:,} env steps per task, {how}: return "
+                  f"{episode.episode_return:g} in {len(episode.actions)} steps"
+                  f"{'' if episode.ended else f' (cut at --max-steps {self.max_steps})'}: {out}")
 
 
 COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "sweep": Sweep, "evaluate": Evaluate,

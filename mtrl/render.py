@@ -28,10 +28,15 @@ BLACK, WHITE, GREY, DARK, ACCENT, GOAL = 0, 1, 2, 3, 4, 5  # palette indices of 
 CLASSIC_COLOURS = [(0, 0, 0), (255, 255, 255), (170, 170, 170), (60, 60, 60), (31, 119, 180), (214, 39, 40)]
 
 
+def drawable(task) -> bool:
+    """Whether `frames` can draw episodes of ``task`` (a `mtrl.tasks.Task`): grid observations (2 or 3 axes) or a
+    `CLASSIC` env."""
+    return task.env_id in CLASSIC or len(tuple(task.obs_shape)) in (2, 3)
+
+
 def check_drawable(task) -> None:
-    """Raise `ValueError` unless `frames` can draw episodes of ``task`` (a `mtrl.tasks.Task`): grid observations
-    (2 or 3 axes) or a `CLASSIC` env."""
-    if task.env_id not in CLASSIC and len(tuple(task.obs_shape)) not in (2, 3):
+    """Raise `ValueError` naming the env unless `drawable` (``task``)."""
+    if not drawable(task):
         raise ValueError(f"cannot draw {task.env_id}: its observations are {tuple(task.obs_shape)}, not a grid, and "
                          f"it is not one of {', '.join(CLASSIC)}; Policy.record_episode gives its observations, "
                          "actions and rewards")

@@ -200,21 +200,26 @@ def test_a_recorded_episode_is_the_first_of_episode_returns_and_renders_from_the
     with pytest.raises(ValueError, match="max_steps must be a positive integer, got 0"):
         policy.record_episode("Acrobot-v1", max_steps=0)
 
-    main(["render", str(root / "plain"), "--task", "CartPole-v1", "--seed", "4", "--episode-seed", "7",
+    main(["render", str(root / "plain"), "--tasks", "CartPole-v1", "--seed", "4", "--episode-seed", "7",
           "--epsilon", "0.5"])
     out = capsys.readouterr().out
-    assert out.startswith(f"CartPole-v1, seed 4 at 128 env steps per task, ε 0.5: return {episode.episode_return:g} "
-                          f"in {len(episode.actions)} steps\n")
+    assert out == (f"CartPole-v1, seed 4 at 128 env steps per task, ε 0.5: return {episode.episode_return:g} in "
+                   f"{len(episode.actions)} steps: {root / 'plain' / 'episode_CartPole-v1_seed4.gif'}\n")
     with Image.open(root / "plain" / "episode_CartPole-v1_seed4.gif") as gif:
         assert gif.n_frames == len(episode.actions)
-    main(["render", str(root / "plain"), "--task", "CartPole-v1:length=2.5", "--head", "CartPole-v1",
+    main(["render", str(root / "plain"), "--tasks", "CartPole-v1:length=2.5", "--head", "CartPole-v1",
           "--max-steps", "3", "--out", str(tmp_path / "long_pole.gif")])
     assert "(cut at --max-steps 3)" in capsys.readouterr().out
     with Image.open(tmp_path / "long_pole.gif") as gif:
         assert gif.n_frames == 3
-    for args, message in ((["--task", "MemoryChain-bsuite", "--head", "CartPole-v1"], "cannot draw MemoryChain-bsuite"),
-                          (["--task", "Acrobot-v1", "--max-steps", "0"], "--max-steps must be >= 1, got 0"),
-                          (["--task", "Acrobot-v1", "--seed", "9"], "seed 9 is not in this run")):
+    main(["render", str(root / "plain"), "--max-steps", "4"])  # every task of the run
+    assert [line.split(",")[0] for line in capsys.readouterr().out.splitlines()] == TASKS
+    assert (root / "plain" / "episode_Acrobot-v1_seed3.gif").exists()
+    for args, message in ((["--tasks", "MemoryChain-bsuite", "--head", "CartPole-v1"],
+                           "cannot draw MemoryChain-bsuite"),
+                          (["--max-steps", "0"], "--max-steps must be >= 1, got 0"),
+                          (["--out", "x.gif"], "--head and --out need exactly one task"),
+                          (["--seed", "9"], "seed 9 is not in this run")):
         with pytest.raises(SystemExit):
             main(["render", str(root / "plain"), *args])
         assert message in capsys.readouterr().err
