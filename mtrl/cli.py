@@ -455,8 +455,11 @@ class Render:
     """the most steps recorded; a longer episode is cut there"""
     fps: float | None = None
     """frames per second (default: 10 for grid games, 30 for classic control)"""
+    tile: bool = False
+    """one GIF of the tasks side by side, each playing its own episode (default: one GIF per task)"""
     out: str | None = None
-    """the GIF's path, with one task (default: RUN_DIR/episode_<task>_seed<seed>.gif)"""
+    """the GIF's path, with one task or --tile (default: RUN_DIR/episode_<task>_seed<seed>.gif, with --tile
+    RUN_DIR/episodes_seed<seed>.gif)"""
 
     def run(self) -> None:
         import re
@@ -473,8 +476,10 @@ class Render:
             raise ValueError(f"--max-steps must be >= 1, got {self.max_steps}")
         if self.fps is not None and not self.fps > 0:
             raise ValueError(f"--fps must be > 0, got {self.fps}")
-        if len(self.tasks) != 1 and (self.head is not None or self.out is not None):
-            raise ValueError("--head and --out need exactly one task (--tasks SPEC)")
+        if len(self.tasks) != 1 and self.head is not None:
+            raise ValueError("--head needs exactly one task (--tasks SPEC)")
+        if len(self.tasks) != 1 and self.out is not None and not self.tile:
+            raise ValueError("--out needs exactly one task (--tasks SPEC) or --tile (one GIF of them all)")
         for task in self.tasks:  # before anything is read or compiled
             check_drawable(parse_task(task))
         policy = load_policy(self.run_dir, self.step, self.seed)
@@ -483,12 +488,17 @@ class Render:
             raise ValueError(f"none of this run's tasks ({', '.join(policy.tasks)}) can be drawn: grid observations "
                              "or CartPole, Acrobot, MountainCar")
         how = "greedy" if not self.epsilon else f"ε {self.epsilon:g}"
-        for task in tasks:
-            episode = policy.record_episode(task, self.epsilon, self.head, jax.random.key(self.episode_seed),
-                                            self.max_steps)
-            out = self.out or os.path.join(self.run_dir, f"episode_{re.sub(r'[^A-Za-z0-9.-]+', '_', task)}"
-                                                         f"_seed{policy.seed}.gif")
-            save_gif(episode, out, self.fps)
+        episodes = [policy.record_episode(task, self.epsilon, self.head, jax.random.key(self.episode_seed),
+                                          self.max_steps) for task in tasks]
+        slug = lambda task: re.sub(r"[^A-Za-z0-9.-]+", "_", task)  # noqa: E731
+        outs = ([self.out or os.path.join(self.run_dir, f"episodes_seed{policy.seed}.gif")] * len(tasks) if self.tile
+                else [self.out or os.path.join(self.run_dir, f"episode_{slug(task)}_seed{policy.seed}.gif")
+                      for task in tasks])
+        if self.tile:
+            save_gif(episodes, outs[0], self.fps)
+        for episode, out in zip(episodes, outs, strict=True):
+            if not self.tile:
+                save_gif(episode, out, self.fps)
             print(f"{episode.task.spec}, seed {policy.seed} at {policy.step:,} env steps per task, {how}: return "
                   f"{episode.episode_return:g} in {len(episode.actions)} steps"
                   f"{'' if episode.ended else f' (cut at --max-steps {self.max_steps})'}: {out}")

@@ -1,4 +1,5 @@
-"""Frames of a recorded episode (`mtrl.policy.Episode`) and an animated GIF of them.
+"""Frames of a recorded episode (`mtrl.policy.Episode`), of several side by side (`tiled_frames`: one network
+playing each of its tasks), and an animated GIF of them.
 
 Drawn here from the observations alone with Pillow (installed with matplotlib): gymnax's own visualiser draws from
 env states through matplotlib animations and needs seaborn (MinAtar) and gymnasium's pygame renderer (classic
@@ -14,7 +15,7 @@ Axes: ``L`` steps of an episode; frames are ``H x W`` pixels, palette images (on
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from matplotlib import colormaps
@@ -24,6 +25,7 @@ CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 CAPTION_PX = 16
 GRID_PX = 240  # the longer side of a grid's drawing
 CLASSIC_SIZE = (360, 240)
+GAP_PX, SEPARATOR = 4, (110, 110, 110)  # between tiled episodes
 BLACK, WHITE, GREY, DARK, ACCENT, GOAL = 0, 1, 2, 3, 4, 5  # palette indices of the classic drawings
 CLASSIC_COLOURS = [(0, 0, 0), (255, 255, 255), (170, 170, 170), (60, 60, 60), (31, 119, 180), (214, 39, 40)]
 
@@ -45,9 +47,52 @@ def check_drawable(task) -> None:
 def frames(episode) -> list[Image.Image]:
     """One palette image per step of ``episode`` (`mtrl.policy.Episode`): the observation the action was chosen
     on, captioned with the task, step and the return before that step's reward."""
+    return _frames(episode)[0]
+
+
+def tiled_frames(episodes: Sequence) -> list[Image.Image]:
+    """The `frames` of several ``episodes`` side by side, one image per step of the longest (an episode that
+    ended earlier holds its last frame), in one palette: every task played by one network at once."""
+    drawn = [_frames(episode) for episode in episodes]
+    offsets = np.cumsum([0] + [len(colours) for _, colours in drawn])
+    gap = int(offsets[-1])  # the separator's palette index, after every episode's colours
+    if gap + 1 > 256:
+        raise ValueError(f"{len(episodes)} episodes need {gap + 1} colours, more than a GIF's 256: tile fewer")
+    palette = _palette([colour for _, colours in drawn for colour in colours] + [SEPARATOR])
+    height = max(images[0].height for images, _ in drawn)
+    images = []
+    for step in range(max(len(images) for images, _ in drawn)):
+        tiles = []
+        for (episode_images, _), offset in zip(drawn, offsets[:-1], strict=True):
+            tile = np.asarray(episode_images[min(step, len(episode_images) - 1)]).astype(np.uint16) + offset
+            tile = np.pad(tile, ((0, height - tile.shape[0]), (0, 0)), constant_values=offset)  # black below
+            tiles += [tile, np.full((height, GAP_PX), gap, np.uint16)]
+        image = Image.fromarray(np.concatenate(tiles[:-1], axis=1).astype(np.uint8), "P")
+        image.putpalette(palette)
+        images.append(image)
+    return images
+
+
+def save_gif(episodes, path: str, fps: float | None = None) -> str:
+    """Write an `mtrl.policy.Episode` (or several side by side, `tiled_frames`) as an animated GIF at ``path``
+    (``fps`` frames per second; default 10 with a grid game, 30 for classic control alone) and return the path."""
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    several = not hasattr(episodes, "task")
+    images = tiled_frames(episodes) if several else frames(episodes)
+    classic = all(e.task.env_id in CLASSIC for e in (episodes if several else [episodes]))
+    fps = fps or (30.0 if classic else 10.0)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)), loop=0,
+                   optimize=False)
+    return path
+
+
+def _frames(episode) -> tuple[list[Image.Image], list[tuple[int, int, int]]]:
+    """`frames` of ``episode`` and the colours of their palette (index order)."""
     task = episode.task
     check_drawable(task)
-    draw, palette = (_classic(task) if task.env_id in CLASSIC else _grid(tuple(task.obs_shape)))
+    draw, colours = (_classic(task) if task.env_id in CLASSIC else _grid(tuple(task.obs_shape)))
+    palette = _palette(colours)
     returns = np.concatenate([[0.0], np.cumsum(episode.rewards, dtype=np.float32)[:-1]])
     font = ImageFont.load_default()
     images = []
@@ -62,26 +107,14 @@ def frames(episode) -> list[Image.Image]:
             caption = f"step {step}  return {ret:g}"
         canvas.text((4, image.height + 2), caption, fill=1, font=font)
         images.append(captioned)
-    return images
-
-
-def save_gif(episode, path: str, fps: float | None = None) -> str:
-    """Write ``episode`` as an animated GIF at ``path`` (``fps`` frames per second; default 10 for grids, 30 for
-    classic control) and return the path."""
-    if fps is not None and not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
-    images = frames(episode)
-    fps = fps or (30.0 if episode.task.env_id in CLASSIC else 10.0)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)), loop=0,
-                   optimize=False)
-    return path
+    return images, colours
 
 
 def _palette(colours: list[tuple[int, int, int]]) -> list[int]:
     return [c for colour in colours for c in colour] + [0] * (3 * (256 - len(colours)))
 
 
-def _grid(obs_shape: tuple[int, ...]) -> tuple[Callable[[np.ndarray], Image.Image], list[int]]:
+def _grid(obs_shape: tuple[int, ...]) -> tuple[Callable[[np.ndarray], Image.Image], list[tuple[int, int, int]]]:
     """Grid observations ``[H, W]`` or ``[H, W, C]``: cell colour = 2 + its highest active channel (0: black,
     nothing active; 1: white, the caption)."""
     height, width = obs_shape[:2]
@@ -97,10 +130,10 @@ def _grid(obs_shape: tuple[int, ...]) -> tuple[Callable[[np.ndarray], Image.Imag
         image.putpalette(_palette(colours))
         return image
 
-    return draw, _palette(colours)
+    return draw, colours
 
 
-def _classic(task) -> tuple[Callable[[np.ndarray], Image.Image], list[int]]:
+def _classic(task) -> tuple[Callable[[np.ndarray], Image.Image], list[tuple[int, int, int]]]:
     """CartPole, Acrobot or MountainCar drawn from an observation, with ``task.params`` (lengths, goal)."""
     width, height = CLASSIC_SIZE
     params = task.params
@@ -112,7 +145,7 @@ def _classic(task) -> tuple[Callable[[np.ndarray], Image.Image], list[int]]:
         draw_state(ImageDraw.Draw(image), obs, params, width, height)
         return image
 
-    return draw, _palette(CLASSIC_COLOURS)
+    return draw, CLASSIC_COLOURS
 
 
 def _cartpole(canvas: ImageDraw.ImageDraw, obs: np.ndarray, params, width: int, height: int) -> None:

@@ -215,10 +215,14 @@ def test_a_recorded_episode_is_the_first_of_episode_returns_and_renders_from_the
     main(["render", str(root / "plain"), "--max-steps", "4"])  # every task of the run
     assert [line.split(",")[0] for line in capsys.readouterr().out.splitlines()] == TASKS
     assert (root / "plain" / "episode_Acrobot-v1_seed3.gif").exists()
+    main(["render", str(root / "plain"), "--max-steps", "6", "--tile", "--out", str(tmp_path / "both.gif")])
+    assert capsys.readouterr().out.count(str(tmp_path / "both.gif")) == 2
+    with Image.open(tmp_path / "both.gif") as gif:
+        assert gif.n_frames == 6 and gif.width > 2 * 360
     for args, message in ((["--tasks", "MemoryChain-bsuite", "--head", "CartPole-v1"],
                            "cannot draw MemoryChain-bsuite"),
                           (["--max-steps", "0"], "--max-steps must be >= 1, got 0"),
-                          (["--out", "x.gif"], "--head and --out need exactly one task"),
+                          (["--out", "x.gif"], "--out needs exactly one task (--tasks SPEC) or --tile"),
                           (["--seed", "9"], "seed 9 is not in this run")):
         with pytest.raises(SystemExit):
             main(["render", str(root / "plain"), *args])

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from mtrl.policy import Episode
-from mtrl.render import ACCENT, CAPTION_PX, check_drawable, frames, save_gif
+from mtrl.render import ACCENT, CAPTION_PX, CLASSIC_COLOURS, SEPARATOR, check_drawable, frames, save_gif, tiled_frames
 from mtrl.tasks import parse_task
 
 
@@ -76,3 +76,20 @@ def test_observations_that_are_neither_a_grid_nor_classic_control_are_refused():
     check_drawable(parse_task("Catch-bsuite"))  # a [10, 5] grid
     with pytest.raises(ValueError, match="cannot draw MemoryChain-bsuite"):
         frames(dataclasses.replace(episode("CartPole-v1", [[0, 0, 0, 0]]), task=parse_task("MemoryChain-bsuite")))
+
+
+def test_episodes_tile_side_by_side_in_one_palette_the_shorter_holding_its_last_frame(tmp_path):
+    grid = np.zeros((3, 10, 10, 4), bool)
+    grid[:, 2, 3, 1] = True
+    breakout, cartpole = episode("Breakout-MinAtar", grid), episode("CartPole-v1", [[-1, 0, 0, 0], [1, 0, 0.2, 0]])
+    tiled = tiled_frames([breakout, cartpole])
+    assert len(tiled) == 3 and tiled[0].size == (240 + 4 + 360, 240 + CAPTION_PX)
+    rgb = [np.asarray(image.convert("RGB")) for image in tiled]
+    np.testing.assert_array_equal(rgb[0][:, :240], np.asarray(frames(breakout)[0].convert("RGB")))
+    np.testing.assert_array_equal(rgb[1][:, 244:], np.asarray(frames(cartpole)[1].convert("RGB")))
+    np.testing.assert_array_equal(rgb[2][:, 244:], rgb[1][:, 244:])  # CartPole's episode ended: held
+    assert (rgb[0][:, 240:244] == SEPARATOR).all()
+    assert (rgb[0][:, 244:] == CLASSIC_COLOURS[ACCENT]).all(-1).any()  # the pole in its own colour
+    path = save_gif([breakout, cartpole], str(tmp_path / "both.gif"))
+    with Image.open(path) as gif:
+        assert gif.n_frames == 3 and gif.info["duration"] == 100  # a grid game: 10 frames per second
