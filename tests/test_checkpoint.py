@@ -44,7 +44,20 @@ def test_round_trip_restores_every_leaf_and_key(tiny_config, tmp_path):
     assert jax.random.key_impl(restored.runs.key) == jax.random.key_impl(state.runs.key)
 
 
-def test_partial_restores_read_only_the_subtrees_asked_for(tiny_config, tmp_path):
+@pytest.mark.parametrize("orbax_has_partial_restore", [True, False])
+def test_partial_restores_read_only_the_subtrees_asked_for(orbax_has_partial_restore, tiny_config, tmp_path,
+                                                           monkeypatch):
+    """Also with an orbax older than partial restores (before 0.12.8: the whole state read, the parts kept)."""
+    if not orbax_has_partial_restore:
+        import orbax.checkpoint as ocp
+
+        def without_partial_restore(*args, partial_restore=None, **kwargs):
+            if partial_restore is not None:
+                raise TypeError("PyTreeRestore.__init__() got an unexpected keyword argument 'partial_restore'")
+            return original(*args, **kwargs)
+
+        original = ocp.args.PyTreeRestore
+        monkeypatch.setattr(ocp.args, "PyTreeRestore", without_partial_restore)
     trainer = Trainer.create(TASKS, tiny_config)
     state, _ = trainer.make_train_chunk()(trainer.init([0, 1]))
     ckpt = Checkpointer(str(tmp_path))
