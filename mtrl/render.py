@@ -59,9 +59,9 @@ def tiled_frames(episodes: Sequence) -> list[Image.Image]:
     if gap + 1 > 256:
         raise ValueError(f"{len(episodes)} episodes need {gap + 1} colours, more than a GIF's 256: tile fewer")
     palette = _palette([colour for _, colours in drawn for colour in colours] + [SEPARATOR])
-    height = max(images[0].height for images, _ in drawn)
+    height = max(episode_images[0].height for episode_images, _ in drawn)
     images = []
-    for step in range(max(len(images) for images, _ in drawn)):
+    for step in range(max(len(episode_images) for episode_images, _ in drawn)):
         tiles = []
         for (episode_images, _), offset in zip(drawn, offsets[:-1], strict=True):
             tile = np.asarray(episode_images[min(step, len(episode_images) - 1)]).astype(np.uint16) + offset
