@@ -2,8 +2,9 @@
 
 `load_policy(run_dir)` restores a checkpoint (default: the latest) of a plain or transfer run and returns a
 `Policy`: the task names, the online parameters of every seed, `q_values(task, obs)` over the task's own actions,
-`act(task, obs, epsilon)` and `episode_returns(spec, ...)` (whole episodes in one compiled loop, also of a task the
-run never trained on); `TrainResult.policy()` gives the same for a run just trained, in memory.
+`act(task, obs, epsilon)`, `episode_returns(spec, ...)` (whole episodes in one compiled loop, also of a task the
+run never trained on) and `record_episode(spec, ...)` (one episode step by step, an `Episode` for `mtrl.render`);
+`TrainResult.policy()` gives the same for a run just trained, in memory.
 `evaluate_run(run_dir)` plays evaluation episodes (greedy, or at the run's `eval_epsilon`) of every task with every
 seed in one jitted program and writes ``evaluation.json`` and ``evaluation.md``; with the run's own episode count and
 ε it uses the run's evaluation keys, so it reproduces the run's logged evaluation at that checkpoint exactly.
