@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> dict:
     write_study_results(args, "results", {"summary": summary, "config": dataclasses.asdict(args.config)},
                         text, "Quickstart: cartpole-lengths, one network for four pole lengths",
                         figures={"curves.png": f"{args.out}/curves.png"})
-    print(f"learning curves: {args.out}/curves.png")
+    print(f"learning curves: {args.out}/curves.png\n"
+          f"watch the network balance all four poles: python -m mtrl render {args.out} --tile")
     return summary
 
 
