@@ -451,15 +451,15 @@ class Render:
     """probability of a uniformly random valid action at each step (0 = greedy)"""
     episode_seed: int = 0
     """seed of the episode's key (reset, env steps, ε draws)"""
-    max_steps: int = 1000
-    """the most steps recorded; a longer episode is cut there"""
+    max_steps: int | None = None
+    """the most steps recorded; a longer episode is cut there (default: the task's episode limit, at most 2500)"""
     fps: float | None = None
-    """frames per second (default: 10 for grid games, 30 for classic control)"""
+    """frames per second, at most 50 (default: 10 for grid games, 30 for classic control)"""
     tile: bool = False
     """one GIF of the tasks side by side, each playing its own episode (default: one GIF per task)"""
     out: str | None = None
-    """the GIF's path, with one task or --tile (default: RUN_DIR/episode_<task>_seed<seed>.gif, with --tile
-    RUN_DIR/episodes_seed<seed>.gif)"""
+    """a directory for the GIFs, or with one task or --tile the GIF's path (default: the run directory; files
+    episode_<task>_seed<seed>_step<step>.gif, with --tile episodes_seed<seed>_step<step>.gif)"""
 
     def run(self) -> None:
         import re
@@ -472,14 +472,19 @@ class Render:
         from mtrl.tasks import parse_task
 
         check_epsilon(self.epsilon, "--epsilon")
-        if self.max_steps < 1:
+        if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"--max-steps must be >= 1, got {self.max_steps}")
-        if self.fps is not None and not self.fps > 0:
-            raise ValueError(f"--fps must be > 0, got {self.fps}")
+        if self.fps is not None and not 0 < self.fps <= 50:
+            raise ValueError(f"--fps must be in (0, 50] (GIF frame times are hundredths of a second), got {self.fps}")
         if len(self.tasks) != 1 and self.head is not None:
             raise ValueError("--head needs exactly one task (--tasks SPEC)")
-        if len(self.tasks) != 1 and self.out is not None and not self.tile:
-            raise ValueError("--out needs exactly one task (--tasks SPEC) or --tile (one GIF of them all)")
+        to_dir = self.out is None or os.path.isdir(self.out)
+        if not to_dir:
+            if len(self.tasks) != 1 and not self.tile:
+                raise ValueError(f"--out {self.out}: with several tasks, a directory that exists (or --tile: one GIF "
+                                 "of them all)")
+            if not self.out.lower().endswith(".gif") or not os.path.isdir(os.path.dirname(self.out) or "."):
+                raise ValueError(f"--out {self.out}: a .gif file in a directory that exists, or a directory")
         for task in self.tasks:  # before anything is read or compiled
             check_drawable(parse_task(task))
         policy = load_policy(self.run_dir, self.step, self.seed)
@@ -487,13 +492,21 @@ class Render:
         if not tasks:
             raise ValueError(f"none of this run's tasks ({', '.join(policy.tasks)}) can be drawn: grid observations "
                              "or CartPole, Acrobot, MountainCar")
+        if skipped := [t for t in policy.tasks if not self.tasks and t not in tasks]:
+            print(f"not drawn (neither a grid nor CartPole, Acrobot, MountainCar): {', '.join(skipped)}")
+        for task in tasks:
+            policy.check_playable(task, self.head)
+        directory = self.run_dir if self.out is None else self.out
+        suffix = f"_seed{policy.seed}_step{policy.step}" + (f"_eps{self.epsilon:g}" if self.epsilon else "")
+        slug = lambda task: re.sub(r"[^A-Za-z0-9.-]+", "_", task)  # noqa: E731
+        if self.tile:
+            outs = [os.path.join(directory, f"episodes{suffix}.gif") if to_dir else self.out] * len(tasks)
+        else:
+            outs = [os.path.join(directory, f"episode_{slug(task)}{suffix}.gif") if to_dir else self.out
+                    for task in tasks]
         how = "greedy" if not self.epsilon else f"ε {self.epsilon:g}"
         episodes = [policy.record_episode(task, self.epsilon, self.head, jax.random.key(self.episode_seed),
                                           self.max_steps) for task in tasks]
-        slug = lambda task: re.sub(r"[^A-Za-z0-9.-]+", "_", task)  # noqa: E731
-        outs = ([self.out or os.path.join(self.run_dir, f"episodes_seed{policy.seed}.gif")] * len(tasks) if self.tile
-                else [self.out or os.path.join(self.run_dir, f"episode_{slug(task)}_seed{policy.seed}.gif")
-                      for task in tasks])
         if self.tile:
             save_gif(episodes, outs[0], self.fps)
         for episode, out in zip(episodes, outs, strict=True):
@@ -501,7 +514,7 @@ class Render:
                 save_gif(episode, out, self.fps)
             print(f"{episode.task.spec}, seed {policy.seed} at {policy.step:,} env steps per task, {how}: return "
                   f"{episode.episode_return:g} in {len(episode.actions)} steps"
-                  f"{'' if episode.ended else f' (cut at --max-steps {self.max_steps})'}: {out}")
+                  f"{'' if episode.ended else ' (cut: --max-steps)'}: {out}")
 
 
 COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "sweep": Sweep, "evaluate": Evaluate,

@@ -120,24 +120,35 @@ def episode_loop(taskset: TaskSet, num_episodes: int, policy: Callable, discount
 
 
 def episode_recorder(taskset: TaskSet, max_steps: int, policy: Callable):
-    """``record(params, key) -> (obs [L, *obs_shape], actions [L], rewards [L], done [L])`` of one episode of task 0
-    of ``taskset`` (one env), ``L = max_steps`` steps in a `lax.scan`: the observation before each action, and
-    whether the episode ended at that step (steps after the first end belong to the next, auto-reset episode).
-    ``policy`` as for `episode_loop`, whose keys it uses: with the same key, its first episode is this one."""
+    """``record(params, key) -> (obs [L, *obs_shape], actions [L], rewards [L], steps, ended, final_obs [*obs_shape])``
+    of one episode of task 0 of ``taskset`` (one env), at most ``L = max_steps`` steps: the observation before each
+    action (rows from ``steps`` on are zeros), how many steps were played, whether the episode ended (terminated or
+    truncated) at the last of them, and the observation after it (the true final one where it ended). ``policy`` as
+    for `episode_loop`, whose keys it uses: with the same key, its first episode is this one."""
 
     def record(params, key):
         k_reset, k_loop = jax.random.split(key)
         obs, env_states = taskset.reset(k_reset, 1)
+        buffers = (jnp.zeros((max_steps,) + obs.shape[2:], obs.dtype), jnp.zeros((max_steps,), jnp.int32),
+                   jnp.zeros((max_steps,), jnp.float32))
 
-        def body(carry, _):
-            obs, env_states, key = carry
+        def cond(carry):
+            t, ended = carry[0], carry[1]
+            return jnp.logical_and(~ended, t < max_steps)
+
+        def body(carry):
+            t, _, obs, env_states, key, (observations, actions, rewards) = carry
             key, k_step, k_policy = step_keys(key)
-            actions = policy(params, obs, k_policy)
-            next_obs, env_states, reward, terminated, truncated, _ = taskset.step(k_step, env_states, actions)
-            return (next_obs, env_states, key), (obs[0, 0], actions[0, 0], reward[0, 0],
-                                                 terminated[0, 0] | truncated[0, 0])
+            action = policy(params, obs, k_policy)
+            next_obs, env_states, reward, terminated, truncated, final_obs = taskset.step(k_step, env_states, action)
+            ended = terminated[0, 0] | truncated[0, 0]
+            buffers = (observations.at[t].set(obs[0, 0]), actions.at[t].set(action[0, 0].astype(jnp.int32)),
+                       rewards.at[t].set(reward[0, 0]))
+            return t + 1, ended, jnp.where(ended, final_obs, next_obs), env_states, key, buffers
 
-        return jax.lax.scan(body, (obs, env_states, k_loop), length=max_steps)[1]
+        steps, ended, last_obs, _, _, (observations, actions, rewards) = jax.lax.while_loop(
+            cond, body, (jnp.int32(0), jnp.bool_(False), obs, env_states, k_loop, buffers))
+        return observations, actions, rewards, steps, ended, last_obs[0, 0]
 
     return record
 

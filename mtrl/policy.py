@@ -81,9 +81,12 @@ class Episode:
     Attributes:
         task: the `mtrl.tasks.Task` played (its spec, env id and env parameters).
         observations: ``[L, *obs_shape]`` the observation before each step's action (the first is the reset's).
-        actions: ``[L]`` the actions taken (indices into the task's own actions).
+        actions: ``[L]`` the actions the policy chose (indices into the task's own actions; under the
+            ``minatar-paper`` protocol the game may repeat its previous action instead: sticky actions).
         rewards: ``[L]`` each step's reward.
         ended: whether the episode ended (terminated or truncated) at step L; False: cut at ``max_steps``.
+        final_observation: ``[*obs_shape]`` the observation after the last step (where the episode ended, the true
+            final one: the fallen pole, the lost life).
     """
 
     task: Any
@@ -91,11 +94,15 @@ class Episode:
     actions: np.ndarray
     rewards: np.ndarray
     ended: bool
+    final_observation: np.ndarray
 
     @property
     def episode_return(self) -> float:
         """The sum of the rewards (float32, as evaluations add them)."""
         return float(np.cumsum(self.rewards, dtype=np.float32)[-1])
+
+
+RECORD_STEPS_CAP = 2500  # `record_episode`'s default length: the task's episode limit, at most this (Freeway's)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -185,7 +192,7 @@ class Policy:
         protocol = self._taskset.tasks[0].protocol
         if head is None and not find_spec(spec, self.tasks, protocol):
             raise ValueError(f"{spec!r} is not one of this run's tasks ({', '.join(self.tasks)}): name the task "
-                             "whose head acts in it (head=...)")
+                             "whose head acts in it (head=...; on the command line --head)")
         t = self._task_index(spec if head is None else head)
         # the run's protocol changes MinAtar games only (a task set without one must be built under gymnax's)
         played = make_taskset([spec], protocol if parse_task(spec, protocol).env_id in MINATAR_GAMES else "gymnax")
@@ -246,29 +253,35 @@ class Policy:
         return np.asarray(returns[0])
 
     def record_episode(self, spec: str, epsilon: float = 0.0, head: str | int | None = None,
-                       key: jax.Array | None = None, max_steps: int = 1000) -> Episode:
+                       key: jax.Array | None = None, max_steps: int | None = None) -> Episode:
         """One episode of task ``spec`` played by this seed's network (greedy, or ε-greedy), step by step: its
         observations, actions and rewards (`Episode`), for a look at what the policy does (`mtrl.render` draws
-        it). One compiled scan of ``max_steps`` steps (compiled once per task, head, ε and length); an episode
-        still going at ``max_steps`` is cut there (``Episode.ended`` False).
+        it). One compiled loop of at most ``max_steps`` steps (default: the task's episode limit, at most
+        `RECORD_STEPS_CAP`; compiled once per task, head, ε and length); an episode still going then is cut there
+        (``Episode.ended`` False).
 
         ``spec``, ``head`` and ``epsilon`` as in `episode_returns`; with the same ``key`` the recorded episode is
         the first of ``episode_returns(spec, episodes=1, key=key)``, its return that one's."""
         from mtrl.evaluate import check_epsilon, episode_recorder
 
-        if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral)
+                                      or max_steps < 1):
+            raise ValueError(f"max_steps must be a positive integer (or None: the task's limit), got {max_steps!r}")
         check_epsilon(epsilon)
         played, t = self._played(spec, head)
+        max_steps = int(max_steps or min(played.max_episode_steps, RECORD_STEPS_CAP))
         key = jax.random.key(0) if key is None else jnp.asarray(key)
         program = self._compiled(("record", played.names[0], played.tasks[0].protocol, t, float(epsilon),
-                                  int(max_steps)), lambda: episode_recorder(played, int(max_steps),
-                                                                            self._actor(t, epsilon)), key)
-        obs, actions, rewards, done = jax.device_get(program(self._seed_params()[0], key))
-        ended = bool(done.any())
-        length = int(np.argmax(done)) + 1 if ended else int(max_steps)
-        return Episode(task=played.tasks[0], observations=obs[:length], actions=actions[:length],
-                       rewards=rewards[:length], ended=ended)
+                                  max_steps), lambda: episode_recorder(played, max_steps, self._actor(t, epsilon)),
+                                 key)
+        obs, actions, rewards, steps, ended, final = jax.device_get(program(self._seed_params()[0], key))
+        return Episode(task=played.tasks[0], observations=obs[:steps], actions=actions[:steps],
+                       rewards=rewards[:steps], ended=bool(ended), final_observation=final)
+
+    def check_playable(self, spec: str, head: str | int | None = None) -> None:
+        """Raise `ValueError` unless this policy can play ``spec`` (with ``head``'s head): what `episode_returns`
+        and `record_episode` check before compiling anything."""
+        self._played(spec, head)
 
     def act(self, task: str | int, obs: Any, epsilon: float = 0.0, key: jax.Array | None = None) -> np.ndarray:
         """Actions ``[X...]``: greedy over the task's own actions (the argmax of the network's outputs, as in

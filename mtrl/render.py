@@ -6,8 +6,8 @@ env states through matplotlib animations and needs seaborn (MinAtar) and gymnasi
 control), which mtrl does not depend on, and writes one frame per matplotlib draw (slow for a 1000-step episode).
 Grid observations (MinAtar's ``[10, 10, C]``, Catch's ``[10, 5]``, DeepSea's, Pong's) are drawn cell by cell,
 each cell in the colour of its highest active channel (as gymnax's MinAtar view); CartPole, Acrobot and
-MountainCar as their classic schematics, from the state in the observation and the task's own pole or link
-lengths and goal. Each frame has a caption: the task, the step and the return so far.
+MountainCar as their classic schematics, from the state in the observation and the task's own pole length and
+goal. Each frame has a caption: the task, the step and the return so far.
 
 Axes: ``L`` steps of an episode; frames are ``H x W`` pixels, palette images (one byte per pixel).
 """
@@ -15,7 +15,7 @@ Axes: ``L`` steps of an episode; frames are ``H x W`` pixels, palette images (on
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from matplotlib import colormaps
@@ -25,7 +25,7 @@ CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 CAPTION_PX = 16
 GRID_PX = 240  # the longer side of a grid's drawing
 CLASSIC_SIZE = (360, 240)
-GAP_PX, SEPARATOR = 4, (110, 110, 110)  # between tiled episodes
+GAP_PX, SEPARATOR = 4, (225, 225, 225)  # between tiled episodes (unlike any grid colour)
 BLACK, WHITE, GREY, DARK, ACCENT, GOAL = 0, 1, 2, 3, 4, 5  # palette indices of the classic drawings
 CLASSIC_COLOURS = [(0, 0, 0), (255, 255, 255), (170, 170, 170), (60, 60, 60), (31, 119, 180), (214, 39, 40)]
 
@@ -45,69 +45,87 @@ def check_drawable(task) -> None:
 
 
 def frames(episode) -> list[Image.Image]:
-    """One palette image per step of ``episode`` (`mtrl.policy.Episode`): the observation the action was chosen
-    on, captioned with the task, step and the return before that step's reward."""
-    return _frames(episode)[0]
+    """One palette image per step of ``episode`` (`mtrl.policy.Episode`): the observation each action was chosen
+    on, captioned with the task, step and the return before that step's reward; then one more of the final
+    observation with the whole return, marked ``ended`` or ``cut``."""
+    frame, count, _ = _drawing(episode)
+    return [frame(i) for i in range(count)]
 
 
 def tiled_frames(episodes: Sequence) -> list[Image.Image]:
-    """The `frames` of several ``episodes`` side by side, one image per step of the longest (an episode that
+    """The `frames` of several ``episodes`` side by side, one image per frame of the longest (an episode that
     ended earlier holds its last frame), in one palette: every task played by one network at once."""
-    drawn = [_frames(episode) for episode in episodes]
-    offsets = np.cumsum([0] + [len(colours) for _, colours in drawn])
-    gap = int(offsets[-1])  # the separator's palette index, after every episode's colours
-    if gap + 1 > 256:
-        raise ValueError(f"{len(episodes)} episodes need {gap + 1} colours, more than a GIF's 256: tile fewer")
-    palette = _palette([colour for _, colours in drawn for colour in colours] + [SEPARATOR])
-    height = max(episode_images[0].height for episode_images, _ in drawn)
-    images = []
-    for step in range(max(len(episode_images) for episode_images, _ in drawn)):
-        tiles = []
-        for (episode_images, _), offset in zip(drawn, offsets[:-1], strict=True):
-            tile = np.asarray(episode_images[min(step, len(episode_images) - 1)]).astype(np.uint16) + offset
-            tile = np.pad(tile, ((0, height - tile.shape[0]), (0, 0)), constant_values=offset)  # black below
-            tiles += [tile, np.full((height, GAP_PX), gap, np.uint16)]
-        image = Image.fromarray(np.concatenate(tiles[:-1], axis=1).astype(np.uint8), "P")
-        image.putpalette(palette)
-        images.append(image)
-    return images
+    return list(_iter_tiled(episodes))
 
 
 def save_gif(episodes, path: str, fps: float | None = None) -> str:
     """Write an `mtrl.policy.Episode` (or several side by side, `tiled_frames`) as an animated GIF at ``path``
-    (``fps`` frames per second; default 10 with a grid game, 30 for classic control alone) and return the path."""
-    if fps is not None and not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
+    (``fps`` frames per second, at most 50, rounded to the GIF's hundredths of a second; default 10 with a grid
+    game, 30 for classic control alone) and return the path. Frames are drawn as the file is written."""
+    if fps is not None and not 0 < fps <= 50:
+        raise ValueError(f"fps must be in (0, 50] (GIF frame times are hundredths of a second, at least 2), got {fps}")
     several = not hasattr(episodes, "task")
-    images = tiled_frames(episodes) if several else frames(episodes)
-    classic = all(e.task.env_id in CLASSIC for e in (episodes if several else [episodes]))
-    fps = fps or (30.0 if classic else 10.0)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)), loop=0,
-                   optimize=False)
+    episodes = list(episodes) if several else [episodes]
+    classic = all(e.task.env_id in CLASSIC for e in episodes)
+    if several:
+        images = _iter_tiled(episodes)
+    else:
+        frame, count, _ = _drawing(episodes[0])
+        images = (frame(i) for i in range(count))
+    centiseconds = max(2, round(100 / (fps or (30.0 if classic else 10.0))))
+    next(images).save(path, save_all=True, append_images=images, duration=10 * centiseconds, loop=0,
+                      optimize=False)
     return path
 
 
-def _frames(episode) -> tuple[list[Image.Image], list[tuple[int, int, int]]]:
-    """`frames` of ``episode`` and the colours of their palette (index order)."""
+def _iter_tiled(episodes: Sequence) -> Iterator[Image.Image]:
+    """`tiled_frames`, drawn one at a time."""
+    drawn = [_drawing(episode) for episode in episodes]
+    offsets = np.cumsum([0] + [len(colours) for _, _, colours in drawn])
+    gap = int(offsets[-1])  # the separator's palette index, after every episode's colours
+    if gap + 1 > 256:
+        raise ValueError(f"{len(drawn)} episodes need {gap + 1} colours, more than a GIF's 256: tile fewer")
+    palette = _palette([colour for _, _, colours in drawn for colour in colours] + [SEPARATOR])
+    held = [frame(0) for frame, _, _ in drawn]  # each episode's latest frame
+    height = max(image.height for image in held)
+    for step in range(max(count for _, count, _ in drawn)):
+        tiles = []
+        for i, ((frame, count, _), offset) in enumerate(zip(drawn, offsets[:-1], strict=True)):
+            if 0 < step < count:
+                held[i] = frame(step)
+            tile = np.asarray(held[i]).astype(np.uint16) + offset
+            tile = np.pad(tile, ((0, height - tile.shape[0]), (0, 0)), constant_values=offset)  # black below
+            tiles += [tile, np.full((height, GAP_PX), gap, np.uint16)]
+        image = Image.fromarray(np.concatenate(tiles[:-1], axis=1).astype(np.uint8), "P")
+        image.putpalette(palette)
+        yield image
+
+
+def _drawing(episode) -> tuple[Callable[[int], Image.Image], int, list[tuple[int, int, int]]]:
+    """(``frame(i)``, the number of frames, the colours of their palette in index order) of ``episode``: its L
+    steps' observations and the final one."""
     task = episode.task
     check_drawable(task)
     draw, colours = (_classic(task) if task.env_id in CLASSIC else _grid(tuple(task.obs_shape)))
     palette = _palette(colours)
-    returns = np.concatenate([[0.0], np.cumsum(episode.rewards, dtype=np.float32)[:-1]])
+    steps = len(episode.actions)
+    returns = np.concatenate([[0.0], np.cumsum(episode.rewards, dtype=np.float32)])  # [L + 1]: before each step
     font = ImageFont.load_default()
-    images = []
-    for step, (obs, ret) in enumerate(zip(episode.observations, returns, strict=True)):
-        image = draw(np.asarray(obs))
+
+    def frame(i: int) -> Image.Image:
+        image = draw(np.asarray(episode.observations[i] if i < steps else episode.final_observation))
         captioned = Image.new("P", (image.width, image.height + CAPTION_PX), 0)
         captioned.putpalette(palette)
         captioned.paste(image, (0, 0))
         canvas = ImageDraw.Draw(captioned)
-        caption = f"{task.spec}  step {step}  return {ret:g}"
+        end = "" if i < steps else ("  ended" if episode.ended else "  cut")
+        caption = f"{task.spec}  step {i}  return {returns[i]:g}{end}"
         if canvas.textlength(caption, font=font) > image.width - 8:  # a long spec: the step and return only
-            caption = f"step {step}  return {ret:g}"
+            caption = f"step {i}  return {returns[i]:g}{end}"
         canvas.text((4, image.height + 2), caption, fill=1, font=font)
-        images.append(captioned)
-    return images, colours
+        return captioned
+
+    return frame, steps + 1, colours
 
 
 def _palette(colours: list[tuple[int, int, int]]) -> list[int]:
@@ -168,15 +186,14 @@ def _cartpole(canvas: ImageDraw.ImageDraw, obs: np.ndarray, params, width: int, 
 
 def _acrobot(canvas: ImageDraw.ImageDraw, obs: np.ndarray, params, width: int, height: int) -> None:
     """Two links hanging from the pivot, angles θ₁ (from straight down) and θ₂ (relative); obs = (cos θ₁, sin θ₁,
-    cos θ₂, sin θ₂, θ̇₁, θ̇₂). The line is the height the tip must pass: 1 above the pivot (gymnax's
-    −cos θ₁ − cos(θ₁ + θ₂) > 1, whatever the link lengths)."""
+    cos θ₂, sin θ₂, θ̇₁, θ̇₂). Drawn as unit links whatever the task's lengths (they change the dynamics, not the
+    end): the line is the height the tip must pass, gymnax's −cos θ₁ − cos(θ₁ + θ₂) > 1."""
     theta1, theta2 = math.atan2(float(obs[1]), float(obs[0])), math.atan2(float(obs[3]), float(obs[2]))
-    l1, l2 = float(params.link_length_1), float(params.link_length_2)
-    scale = 0.45 * height / (l1 + l2)
+    scale = 0.45 * height / 2.0
     px, py = width / 2, height / 2
-    p1 = (px + l1 * scale * math.sin(theta1), py + l1 * scale * math.cos(theta1))
-    p2 = (p1[0] + l2 * scale * math.sin(theta1 + theta2), p1[1] + l2 * scale * math.cos(theta1 + theta2))
-    canvas.line([(px - (l1 + l2) * scale, py - scale), (px + (l1 + l2) * scale, py - scale)], fill=GOAL)
+    p1 = (px + scale * math.sin(theta1), py + scale * math.cos(theta1))
+    p2 = (p1[0] + scale * math.sin(theta1 + theta2), p1[1] + scale * math.cos(theta1 + theta2))
+    canvas.line([(px - 2 * scale, py - scale), (px + 2 * scale, py - scale)], fill=GOAL)
     canvas.line([(px, py), p1], fill=ACCENT, width=6)
     canvas.line([p1, p2], fill=ACCENT, width=6)
     for joint in ((px, py), p1):
@@ -186,7 +203,12 @@ def _acrobot(canvas: ImageDraw.ImageDraw, obs: np.ndarray, params, width: int, h
 def _mountaincar(canvas: ImageDraw.ImageDraw, obs: np.ndarray, params, width: int, height: int) -> None:
     """The hill y = sin(3x), the car at its position, the flag at the goal; obs = (position, velocity)."""
     low, high = float(params.min_position), float(params.max_position)
-    to_px = lambda x, y: ((x - low) / (high - low) * width, height - 20 - (y + 1.1) / 2.2 * (height - 40))  # noqa: E731
+    margin, top, bottom = 12, 44, 16  # room for the car at either end and the flag above the hill
+
+    def to_px(x: float, y: float) -> tuple[float, float]:
+        return (margin + (x - low) / (high - low) * (width - 2 * margin),
+                height - bottom - (y + 1.0) / 2.0 * (height - top - bottom))
+
     hill = [to_px(x, math.sin(3 * x)) for x in np.linspace(low, high, 100)]
     canvas.line(hill, fill=DARK, width=2)
     gx, gy = to_px(float(params.goal_position), math.sin(3 * float(params.goal_position)))

@@ -180,7 +180,7 @@ def test_a_minatar_paper_run_plays_its_classic_tasks_too():
 
 
 def test_a_recorded_episode_is_the_first_of_episode_returns_and_renders_from_the_command_line(runs, tmp_path,
-                                                                                             capsys):
+                                                                                             capsys, monkeypatch):
     from PIL import Image
 
     from mtrl.cli import main
@@ -189,44 +189,60 @@ def test_a_recorded_episode_is_the_first_of_episode_returns_and_renders_from_the
     policy = load_policy(str(root / "plain"), seed=4)
     for task, epsilon in (("Acrobot-v1", 0.0), ("CartPole-v1", 0.0), ("CartPole-v1", 0.5)):
         key = jax.random.key(7)
-        episode = policy.record_episode(task, epsilon=epsilon, key=key, max_steps=500)
+        episode = policy.record_episode(task, epsilon=epsilon, key=key)  # default length: the task's limit, 500
         assert episode.ended and episode.observations.shape == (len(episode.actions), 4 if task == "CartPole-v1" else 6)
         assert episode.episode_return == policy.episode_returns(task, episodes=1, epsilon=epsilon, key=key)[0]
         assert episode.rewards.shape == episode.actions.shape and episode.actions.max() < (2 if task[0] == "C" else 3)
+    x, _, theta, _ = episode.final_observation  # CartPole ended before 500 steps: the pole fell or the cart left
+    assert len(episode.actions) < 500 and (abs(theta) > 0.2094 or abs(x) > 2.4)
+    assert abs(episode.observations[-1][2]) <= 0.2095 and abs(episode.observations[-1][0]) <= 2.4
     cut = policy.record_episode("CartPole-v1", epsilon=0.5, key=jax.random.key(7), max_steps=5)
     assert not cut.ended and len(cut.actions) == 5
     np.testing.assert_array_equal(cut.actions, episode.actions[:5])  # the same steps, cut
     np.testing.assert_array_equal(cut.observations, episode.observations[:5])
-    with pytest.raises(ValueError, match="max_steps must be a positive integer, got 0"):
+    np.testing.assert_array_equal(cut.final_observation, episode.observations[5])
+    with pytest.raises(ValueError, match=r"max_steps must be a positive integer \(or None: the task's limit\), got 0"):
         policy.record_episode("Acrobot-v1", max_steps=0)
 
     main(["render", str(root / "plain"), "--tasks", "CartPole-v1", "--seed", "4", "--episode-seed", "7",
           "--epsilon", "0.5"])
-    out = capsys.readouterr().out
-    assert out == (f"CartPole-v1, seed 4 at 128 env steps per task, ε 0.5: return {episode.episode_return:g} in "
-                   f"{len(episode.actions)} steps: {root / 'plain' / 'episode_CartPole-v1_seed4.gif'}\n")
-    with Image.open(root / "plain" / "episode_CartPole-v1_seed4.gif") as gif:
-        assert gif.n_frames == len(episode.actions)
+    gif_path = root / "plain" / "episode_CartPole-v1_seed4_step128_eps0.5.gif"
+    assert capsys.readouterr().out == (f"CartPole-v1, seed 4 at 128 env steps per task, ε 0.5: return "
+                                       f"{episode.episode_return:g} in {len(episode.actions)} steps: {gif_path}\n")
+    with Image.open(gif_path) as gif:
+        assert gif.n_frames == len(episode.actions) + 1  # and the final observation
     main(["render", str(root / "plain"), "--tasks", "CartPole-v1:length=2.5", "--head", "CartPole-v1",
           "--max-steps", "3", "--out", str(tmp_path / "long_pole.gif")])
-    assert "(cut at --max-steps 3)" in capsys.readouterr().out
+    assert "in 3 steps (cut: --max-steps)" in capsys.readouterr().out
     with Image.open(tmp_path / "long_pole.gif") as gif:
-        assert gif.n_frames == 3
-    main(["render", str(root / "plain"), "--max-steps", "4"])  # every task of the run
+        assert gif.n_frames == 4
+    main(["render", str(root / "plain"), "--max-steps", "4", "--out", str(tmp_path)])  # every task, into a directory
     assert [line.split(",")[0] for line in capsys.readouterr().out.splitlines()] == TASKS
-    assert (root / "plain" / "episode_Acrobot-v1_seed3.gif").exists()
+    assert (tmp_path / "episode_Acrobot-v1_seed3_step128.gif").exists()
     main(["render", str(root / "plain"), "--max-steps", "6", "--tile", "--out", str(tmp_path / "both.gif")])
     assert capsys.readouterr().out.count(str(tmp_path / "both.gif")) == 2
     with Image.open(tmp_path / "both.gif") as gif:
-        assert gif.n_frames == 6 and gif.width > 2 * 360
+        assert gif.n_frames == 7 and gif.width > 2 * 360
     for args, message in ((["--tasks", "MemoryChain-bsuite", "--head", "CartPole-v1"],
                            "cannot draw MemoryChain-bsuite"),
                           (["--max-steps", "0"], "--max-steps must be >= 1, got 0"),
-                          (["--out", "x.gif"], "--out needs exactly one task (--tasks SPEC) or --tile"),
+                          (["--fps", "60"], "--fps must be in (0, 50]"),
+                          (["--out", str(tmp_path / "x.gif")], "with several tasks, a directory that exists"),
+                          (["--tasks", "Acrobot-v1", "--out", str(tmp_path / "x.png")], "a .gif file in a directory"),
+                          (["--tasks", "Acrobot-v1", "MountainCar-v0"],
+                           "'MountainCar-v0' is not one of this run's tasks (CartPole-v1, Acrobot-v1): name the task "
+                           "whose head acts in it (head=...; on the command line --head)"),
                           (["--seed", "9"], "seed 9 is not in this run")):
         with pytest.raises(SystemExit):
             main(["render", str(root / "plain"), *args])
         assert message in capsys.readouterr().err
+    from mtrl.policy import Policy
+
+    played = []
+    monkeypatch.setattr(Policy, "record_episode", lambda self, task, *args: played.append(task))
+    with pytest.raises(SystemExit):  # every task is checked before any is played
+        main(["render", str(root / "plain"), "--tasks", "Acrobot-v1", "MountainCar-v0"])
+    assert played == []
 
 
 def test_evaluate_from_the_command_line(runs, capsys):

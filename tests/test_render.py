@@ -12,11 +12,12 @@ from mtrl.render import ACCENT, CAPTION_PX, CLASSIC_COLOURS, SEPARATOR, check_dr
 from mtrl.tasks import parse_task
 
 
-def episode(spec: str, observations) -> Episode:
+def episode(spec: str, observations, ended: bool = True) -> Episode:
+    """An episode of ``observations`` (the last one the final observation), reward 1 per step."""
     observations = np.asarray(observations)
-    steps = len(observations)
-    return Episode(task=parse_task(spec), observations=observations, actions=np.zeros(steps, np.int32),
-                   rewards=np.ones(steps, np.float32), ended=True)
+    steps = len(observations) - 1
+    return Episode(task=parse_task(spec), observations=observations[:-1], actions=np.zeros(steps, np.int32),
+                   rewards=np.ones(steps, np.float32), ended=ended, final_observation=observations[-1])
 
 
 def accent_centre(image: Image.Image) -> tuple[float, float]:
@@ -40,7 +41,9 @@ def test_a_grid_cell_takes_the_colour_of_its_highest_active_channel():
     palette = first.getpalette()[: 3 * 6]
     assert len({tuple(palette[i:i + 3]) for i in range(6, 18, 3)}) == 4  # each channel its own colour
     assert (pixels[240:] == 1).any()  # the caption
-    long = frames(episode("Asterix-MinAtar:ramping=False", obs[:1]))[0]  # too long a caption: step and return only
+    ended, cut = (frames(episode("Breakout-MinAtar", obs, ended))[-1] for ended in (True, False))
+    assert (np.asarray(ended)[240:] != np.asarray(cut)[240:]).any()  # the last caption says which
+    long = frames(episode("Asterix-MinAtar:ramping=False", obs))[0]  # too long a caption: step and return only
     assert np.nonzero((np.asarray(long)[240:] == 1).any(0))[0].max() < 236
 
 
@@ -66,7 +69,7 @@ def test_an_episode_becomes_a_gif_with_a_frame_per_step(tmp_path):
         gif.seek(3)
         rgb = np.asarray(gif.convert("RGB"))
         assert tuple(rgb[6 * 24 + 12, 4 * 24 + 12]) != (0, 0, 0) and tuple(rgb[9 * 24 + 12, 4 * 24 + 12]) == (0, 0, 0)
-    with pytest.raises(ValueError, match="fps must be > 0, got 0"):
+    with pytest.raises(ValueError, match=r"fps must be in \(0, 50\]"):
         save_gif(episode("Freeway-MinAtar", steps), str(tmp_path / "x.gif"), fps=0)
 
 
