@@ -74,7 +74,7 @@ def _restore(run_dir: str, step: int | None, eval_key: bool = False):
     return trainer, meta, _Restored(params=params, popart=stats, eval_key=keys, iteration=restored["iteration"])
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Episode:
     """One recorded episode (`Policy.record_episode`), ``L`` steps.
 
