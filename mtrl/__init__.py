@@ -2,8 +2,8 @@
 
 The public API is importable from here (`mtrl.train`, `mtrl.DQNConfig`, `mtrl.CheckpointOptions`,
 `mtrl.train_transfer`, `mtrl.TransferConfig`, `mtrl.transfer_study`, `mtrl.sweep`, `mtrl.load_policy`,
-`mtrl.evaluate_run`, `mtrl.save_gif`, `mtrl.make_taskset`, `mtrl.suite`); each name is imported on first use, so
-`import mtrl` does not load jax.
+`mtrl.evaluate_run`, `mtrl.save_gif`, `mtrl.compare_runs`, `mtrl.make_taskset`, `mtrl.suite`); each name is
+imported on first use, so `import mtrl` does not load jax.
 """
 
 from importlib import import_module as _import_module
@@ -25,6 +25,7 @@ _API = {
     "load_policy": "mtrl.policy",
     "evaluate_run": "mtrl.policy",
     "save_gif": "mtrl.render",
+    "compare_runs": "mtrl.compare",
     "make_taskset": "mtrl.tasks",
     "suite": "mtrl.tasks",
 }

@@ -404,6 +404,31 @@ class Plot:
 
 
 @dataclasses.dataclass
+class Compare:
+    """Compare runs' evaluation curves: compare.png (a panel per task, a line per variant), compare.md and
+    compare.json (per task: IQM and 95% interval at the last step all reached, P(better than the first))."""
+
+    runs: Annotated[tuple[str, ...], tyro.conf.Positional,
+                    tyro.conf.arg(metavar="RUN [RUN ...]", help_behavior_hint="")]
+    """run directories: DIR (labelled by its name) or LABEL=DIR; repeat a LABEL, or give LABEL='PATTERN' (quoted),
+    to put several runs in one variant, e.g. multi=runs/five single='runs/single/*'"""
+    out: str = "."
+    """directory for compare.png, compare.md and compare.json"""
+    step: int | None = None
+    """compare every task at this evaluation step (env steps per task; default: per task, the last step every
+    variant evaluated)"""
+    tasks: Annotated[tuple[str, ...], tyro.conf.arg(help_behavior_hint="(default: all)")] = ()
+    """only these tasks"""
+
+    def run(self) -> None:
+        from mtrl.compare import compare_runs, comparison_markdown
+
+        result = compare_runs(self.runs, self.out, self.step, self.tasks)
+        print(comparison_markdown(result))
+        print(f"written: {', '.join(os.path.join(self.out, f'compare.{ext}') for ext in ('png', 'md', 'json'))}")
+
+
+@dataclasses.dataclass
 class Evaluate:
     """Evaluate a run's policy (every task and seed in one program); writes evaluation.json and .md."""
 
@@ -518,7 +543,7 @@ class Render:
 
 
 COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "sweep": Sweep, "evaluate": Evaluate,
-            "render": Render, "plot": Plot}
+            "render": Render, "plot": Plot, "compare": Compare}
 
 
 def help_as_paragraphs(command: type) -> None:

@@ -117,14 +117,27 @@ def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
     """One panel per task (at most 3 per row), one line per variant: ``curves[label] [S, T, E]`` vs
     ``eval_steps [E]``, mean with a 95% bootstrap band across seeds; a variant whose values for a task are all NaN
     (a run not finished yet) is left out of that panel."""
+    variants = {label: {name: (np.asarray(eval_steps), np.asarray(curve)[:, t, :].T)
+                        for t, name in enumerate(task_names) if not np.isnan(np.asarray(curve)[:, t, :]).all()}
+                for label, curve in curves.items()}
+    seeds = np.asarray(next(iter(curves.values()))).shape[0]
+    plot_variant_curves(variants, task_names, path, xlabel, ylabel,
+                        title or f"mean, 95% bootstrap band over {seeds} seed(s)")
+
+
+def plot_variant_curves(variants: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], task_names: list[str],
+                        path: str, xlabel: str = "env steps (per task)", ylabel: str = "greedy return",
+                        title: str = "mean, 95% bootstrap band over seeds") -> None:
+    """One panel per task (at most 3 per row), one line per variant: ``variants[label][task] = (steps [E],
+    values [E, S])``, mean with a 95% bootstrap band across seeds; each variant has its own evaluation steps and
+    seeds, and a panel leaves out the variants that lack its task."""
     fig, axes, task_axes = task_panels(len(task_names), 3, (4.5, 3.4))
-    for t, (name, ax) in enumerate(zip(task_names, task_axes, strict=True)):
-        drawn = [(i, label, np.asarray(curve)[:, t, :]) for i, (label, curve) in enumerate(curves.items())
-                 if not np.isnan(np.asarray(curve)[:, t, :]).all()]
-        for i, label, values in drawn:
-            mean, low, high = mean_and_band(values.T)
-            ax.plot(eval_steps, mean, color=f"C{i}", label=label)
-            ax.fill_between(eval_steps, low, high, color=f"C{i}", alpha=0.18, linewidth=0)
+    for name, ax in zip(task_names, task_axes, strict=True):
+        drawn = [(i, label, tasks[name]) for i, (label, tasks) in enumerate(variants.items()) if name in tasks]
+        for i, label, (steps, values) in drawn:
+            mean, low, high = mean_and_band(np.asarray(values))
+            ax.plot(steps, mean, color=f"C{i}", label=label)
+            ax.fill_between(steps, low, high, color=f"C{i}", alpha=0.18, linewidth=0)
         if not drawn:
             ax.text(0.5, 0.5, "no finished run", ha="center", va="center", transform=ax.transAxes, color="gray")
             ax.set_xticks([])
@@ -135,9 +148,9 @@ def plot_compared_curves(eval_steps: np.ndarray, curves: dict[str, np.ndarray], 
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
     legend_ax = max(axes.flat, key=lambda ax: len(ax.lines))
-    legend_ax.legend([handles[k] for k in curves if k in handles], [k for k in curves if k in handles], fontsize=8)
-    seeds = np.asarray(next(iter(curves.values()))).shape[0]
-    fig.suptitle(title or f"mean, 95% bootstrap band over {seeds} seed(s)", fontsize=10)
+    legend_ax.legend([handles[k] for k in variants if k in handles], [k for k in variants if k in handles],
+                     fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,0 +1,199 @@
+"""Compare runs' evaluation curves: one figure, one table, one JSON (`mtrl compare`).
+
+A *variant* is one labelled arm of the comparison: one run directory, or several whose tasks together make one
+agent's results (five single-game runs as "single" beside one five-game run). Tasks are matched by their spec as
+eval.csv names them; steps are env steps per task, so one-task and multi-task runs share the axis. Per task the
+table compares every variant at the last step all of them evaluated (or ``step``): IQM over seeds with its 95%
+bootstrap interval, and for each variant after the first the probability that one of its seeds beats one of the
+first variant's (Agarwal et al. 2021). Runs still training can be compared: each contributes the evaluations its
+eval.csv holds so far.
+
+Axes: ``E`` evaluation points, ``S`` seeds.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from mtrl.evaluate import iqm_interval, probability_of_improvement, return_label, summarize
+from mtrl.logger import markdown_table, write_json
+
+GLOB_CHARACTERS = "*?["
+
+
+def parse_run_arguments(arguments: Sequence[str]) -> dict[str, list[str]]:
+    """Command-line runs -> ``{label: [run directory, ...]}`` in order. ``DIR`` is labelled by its directory name;
+    ``LABEL=DIR`` names it, and repeating a label (or a ``DIR`` pattern mtrl expands, e.g. ``single='runs/single/*'``)
+    puts several runs in one variant. An existing directory is always a path, even with ``=`` in its name (a sweep's
+    setting directory)."""
+    variants: dict[str, list[str]] = {}
+    for argument in arguments:
+        if os.path.isdir(argument):
+            label, pattern = os.path.basename(os.path.normpath(argument)), argument
+            if label in variants:
+                raise ValueError(f"two runs are named {label!r} ({variants[label][0]} and {argument}): label them, "
+                                 f"e.g. a={variants[label][0]} b={argument}")
+        else:
+            label, sep, pattern = argument.partition("=")
+            if not sep or not label or "/" in label or os.sep in label:
+                raise ValueError(f"run {argument!r} is not a directory; give DIR or LABEL=DIR (LABEL=PATTERN for "
+                                 "several runs, e.g. single='runs/single/*')")
+        if os.path.isdir(pattern):
+            paths = [pattern]
+        elif any(c in pattern for c in GLOB_CHARACTERS):
+            paths = sorted(p for p in glob.glob(pattern) if os.path.isdir(p))
+            if not paths:
+                raise ValueError(f"run pattern {pattern!r} (label {label!r}) matches no directory")
+        else:
+            raise ValueError(f"run directory {pattern!r} (label {label!r}) does not exist")
+        variants.setdefault(label, []).extend(p for p in paths if p not in variants.get(label, []))
+    if not variants:
+        raise ValueError("no runs to compare: give at least one run directory")
+    return variants
+
+
+def _read_run(run_dir: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float]:
+    """A run's curves ``{task: (steps [E], returns [E, S])}`` (only evaluation points every seed has) and its
+    evaluation ε."""
+    from mtrl.plots import _eval_epsilon, read_eval_csv
+
+    csv_path = os.path.join(run_dir, "eval.csv")
+    if not os.path.exists(csv_path):
+        hint = ("; a study's or sweep's runs are its subdirectories" if any(
+            os.path.exists(os.path.join(run_dir, d, "eval.csv")) for d in sorted(os.listdir(run_dir))
+            if os.path.isdir(os.path.join(run_dir, d))) else "")
+        raise ValueError(f"run {run_dir!r} has no eval.csv (nothing evaluated yet, or not an mtrl run){hint}")
+    steps, returns, tasks = read_eval_csv(csv_path)
+    curves = {}
+    for t, task in enumerate(tasks):
+        complete = ~np.isnan(returns[:, :, t]).any(axis=1)
+        if complete.any():
+            curves[task] = (steps[complete], returns[complete, :, t])
+    epsilon = _eval_epsilon(run_dir) if os.path.exists(os.path.join(run_dir, "config.json")) else 0.0
+    return curves, epsilon
+
+
+def _variant_curves(label: str, run_dirs: Sequence[str]) -> tuple[dict[str, dict[str, Any]], float]:
+    """One variant's tasks ``{task: {"run", "steps" [E], "returns" [E, S]}}`` from its runs (each task from one run)
+    and the evaluation ε they share."""
+    tasks: dict[str, dict[str, Any]] = {}
+    epsilons = {}
+    for run_dir in run_dirs:
+        curves, epsilons[run_dir] = _read_run(run_dir)
+        for task, (steps, returns) in curves.items():
+            if task in tasks:
+                raise ValueError(f"variant {label!r}: task {task!r} is in two of its runs ({tasks[task]['run']} and "
+                                 f"{run_dir}); give them different labels")
+            tasks[task] = {"run": run_dir, "steps": steps, "returns": returns}
+    if len(set(epsilons.values())) > 1:
+        raise ValueError(f"variant {label!r}: its runs evaluate at different ε ({_epsilons(epsilons)}): their returns "
+                         "are not the same measure")
+    return tasks, next(iter(epsilons.values()))
+
+
+def _epsilons(epsilons: Mapping[str, float]) -> str:
+    return ", ".join(f"{name}: {epsilon:g}" for name, epsilon in epsilons.items())
+
+
+def compare_runs(runs: Mapping[str, str | Sequence[str]] | Sequence[str], out_dir: str = ".", step: int | None = None,
+                 tasks: Sequence[str] = ()) -> dict[str, Any]:
+    """Compare the evaluation curves of ``runs`` (``{label: run directory or directories}``, or command-line
+    arguments as `parse_run_arguments` reads them); writes ``compare.png`` (one panel per task, a line per
+    variant: mean and 95% bootstrap band across seeds), ``compare.md`` and ``compare.json`` to ``out_dir`` and
+    returns the JSON's content. ``step``: compare every task at this evaluation step (default: per task, the last
+    step every variant evaluated); ``tasks``: only these. Raises ValueError (before writing anything) for a missing
+    run, a task two runs of one variant share, variants evaluated at different ε, or a ``step`` a variant lacks."""
+    from mtrl.plots import plot_variant_curves
+
+    variants = (parse_run_arguments(runs) if not isinstance(runs, Mapping)
+                else {label: [dirs] if isinstance(dirs, str) else list(dirs) for label, dirs in runs.items()})
+    if not variants:
+        raise ValueError("no runs to compare: give at least one run directory")
+    curves, epsilons = {}, {}
+    for label, run_dirs in variants.items():
+        curves[label], epsilons[label] = _variant_curves(label, run_dirs)
+    if len(set(epsilons.values())) > 1:
+        raise ValueError(f"the variants evaluate at different ε ({_epsilons(epsilons)}): their returns are not the "
+                         "same measure; compare runs evaluated alike (or re-evaluate with `mtrl evaluate --epsilon`)")
+    names = list(dict.fromkeys(task for tasks_of in curves.values() for task in tasks_of))
+    if tasks:
+        unknown = [task for task in tasks if task not in names]
+        if unknown:
+            raise ValueError(f"tasks {unknown} are in none of the runs; their tasks: {names}")
+        names = [task for task in names if task in tasks]
+    if not names:
+        raise ValueError("the runs have no evaluations yet")
+    labels = list(curves)
+    rows = {}
+    for task in names:
+        present = [label for label in labels if task in curves[label]]
+        common = sorted(set.intersection(*(set(curves[label][task]["steps"].tolist()) for label in present)))
+        if step is not None:
+            lacking = [label for label in present if step not in curves[label][task]["steps"]]
+            if lacking:
+                raise ValueError(f"step {step}: variant(s) {lacking} have no evaluation of {task!r} there; steps all "
+                                 f"variants evaluated: {common or 'none'}")
+        at = step if step is not None else (common[-1] if common else None)
+        row: dict[str, Any] = {"step": at, "variants": {}, "probability_of_improvement": {}}
+        if at is not None:
+            finals = {label: curves[label][task]["returns"][list(curves[label][task]["steps"]).index(at)]
+                      for label in present}
+            row["variants"] = {label: summarize(values) for label, values in finals.items()}
+            first = labels[0]
+            if first in finals:
+                row["probability_of_improvement"] = {
+                    label: probability_of_improvement(finals[label][:, None], finals[first][:, None])
+                    for label in present if label != first}
+        rows[task] = row
+    result = {
+        "measure": return_label(epsilons[labels[0]]),
+        "eval_epsilon": epsilons[labels[0]],
+        "variants": {label: {task: {"run": data["run"], "seeds": int(data["returns"].shape[1]),
+                                    "last_step": int(data["steps"][-1])}
+                             for task, data in curves[label].items() if task in names} for label in labels},
+        "tasks": rows,
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    plot_variant_curves({label: {task: (data["steps"], data["returns"]) for task, data in curves[label].items()}
+                         for label in labels}, names, os.path.join(out_dir, "compare.png"),
+                        ylabel=result["measure"],
+                        title=f"{', '.join(labels)}: mean {result['measure']}, 95% bootstrap band over seeds")
+    with open(os.path.join(out_dir, "compare.md"), "w", newline="") as f:
+        f.write(comparison_markdown(result))
+    write_json(os.path.join(out_dir, "compare.json"), result)
+    return result
+
+
+def comparison_markdown(result: Mapping[str, Any]) -> str:
+    """compare.md: the per-task table and the runs each variant's tasks came from."""
+    labels = list(result["variants"])
+    first = labels[0]
+    header = ["task", "step", *labels, *(f"P({label} > {first})" for label in labels[1:])]
+    rows = []
+    for task, row in result["tasks"].items():
+        cells = []
+        for label in labels:
+            summary = row["variants"].get(label)
+            if summary is None:
+                cells.append("—")
+            else:
+                low, high = iqm_interval(summary)
+                cells.append(f"{summary['iqm']:.4g} [{low:.4g}, {high:.4g}]")
+        odds = [f"{row['probability_of_improvement'][label]:.2f}" if label in row["probability_of_improvement"]
+                else "—" for label in labels[1:]]
+        rows.append([task, "—" if row["step"] is None else f"{row['step']:,}", *cells, *odds])
+    runs = [[label, task, info["run"], info["seeds"], f"{info['last_step']:,}"]
+            for label, tasks in result["variants"].items() for task, info in tasks.items()]
+    return (f"# Comparison: {', '.join(labels)}\n\n"
+            f"Per task, the {result['measure']} at the step in its row (env steps per task; by default the last "
+            f"evaluation step every variant reached, — where none is shared): IQM over seeds with its 95% bootstrap "
+            f"interval. P(X > {first}): the "
+            f"probability that a seed of X scores above a seed of {first} at that step (ties count ½).\n\n"
+            + markdown_table(header, rows)
+            + "\n## Runs\n\n" + markdown_table(["variant", "task", "run directory", "seeds", "last evaluated step"],
+                                               runs))

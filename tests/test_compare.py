@@ -1,0 +1,134 @@
+"""`mtrl.compare` (`mtrl compare`): runs' evaluation curves side by side, one table at a shared step."""
+
+import json
+import os
+import re
+
+import matplotlib.figure
+import numpy as np
+import pytest
+
+import mtrl
+from mtrl.cli import main
+from mtrl.compare import compare_runs, parse_run_arguments
+from mtrl.evaluate import iqm
+
+
+def write_run(run_dir, returns: dict, epsilon: float = 0.0):
+    """A run directory as `mtrl train` leaves it, for what `compare` reads: eval.csv rows ``returns[task][step] =
+    [per seed]`` and config.json's eval_epsilon."""
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "eval.csv"), "w") as f:
+        f.write("step,task,seed,return\n")
+        for task, by_step in returns.items():
+            for step, values in by_step.items():
+                for seed, value in enumerate(values):
+                    f.write(f"{step},{task},{1000 + seed},{value}\n")
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump({"config": {"eval_epsilon": epsilon}, "tasks": list(returns), "seeds": []}, f)
+    return str(run_dir)
+
+
+@pytest.fixture
+def runs(tmp_path):
+    """A two-game run evaluated to step 20, and one single-game run per game evaluated to 30 (more seeds)."""
+    multi = write_run(tmp_path / "multi", {"A": {0: [0, 0, 0], 10: [1, 2, 3], 20: [4, 5, 9]},
+                                           "B": {0: [0, 0, 0], 10: [5, 5, 5], 20: [6, 6, 7]}})
+    single_a = write_run(tmp_path / "single" / "A", {"A": {0: [0] * 4, 10: [3, 3, 3, 3], 20: [10, 11, 12, 40],
+                                                           30: [50] * 4}})
+    single_b = write_run(tmp_path / "single" / "B", {"B": {0: [0] * 4, 10: [1, 1, 1, 1], 20: [1, 2, 2, 9],
+                                                           30: [2] * 4}})
+    return tmp_path, multi, single_a, single_b
+
+
+def test_each_task_is_compared_at_the_last_step_every_variant_reached(runs):
+    tmp_path, multi, single_a, single_b = runs
+    out = tmp_path / "out"
+    result = compare_runs({"multi": multi, "single": [single_a, single_b]}, str(out))
+    a, b = result["tasks"]["A"], result["tasks"]["B"]
+    assert a["step"] == 20 and b["step"] == 20  # single's step 30 is not shared
+    assert a["variants"]["multi"]["iqm"] == pytest.approx(iqm(np.array([4, 5, 9])))
+    assert a["variants"]["single"]["iqm"] == pytest.approx(11.5)  # the middle two of 10, 11, 12, 40
+    assert a["variants"]["single"]["per_seed"] == [10, 11, 12, 40]
+    assert a["probability_of_improvement"] == {"single": 1.0}  # every single seed beats every multi seed
+    # B: single's seeds 1, 2, 2, 9 vs multi's 6, 6, 7: only 9 beats them -> 3 of 12 pairs
+    assert b["probability_of_improvement"]["single"] == pytest.approx(3 / 12)
+    assert result["variants"]["single"]["A"] == {"run": single_a, "seeds": 4, "last_step": 30}
+    assert result["measure"] == "greedy return"
+    assert mtrl.compare_runs is compare_runs  # the package's front door
+    assert json.loads((out / "compare.json").read_text()) == json.loads(json.dumps(result))
+    md = (out / "compare.md").read_text()
+    assert "| task | step | multi | single | P(single > multi) |" in md
+    assert "| A | 20 | 6 [" in md and "| 0.25 |" in md
+    assert (out / "compare.png").stat().st_size > 10_000
+
+
+def test_a_chosen_step_and_tasks(runs):
+    tmp_path, multi, single_a, single_b = runs
+    result = compare_runs({"multi": multi, "single": [single_a, single_b]}, str(tmp_path / "o"), step=10,
+                          tasks=["B"])
+    assert list(result["tasks"]) == ["B"] and result["tasks"]["B"]["step"] == 10
+    assert result["tasks"]["B"]["variants"]["single"]["iqm"] == 1.0
+    assert list(result["variants"]["multi"]) == ["B"]
+    with pytest.raises(ValueError, match=r"step 30: variant\(s\) \['multi'\] have no evaluation of 'A' there; steps "
+                                         r"all variants evaluated: \[0, 10, 20\]"):
+        compare_runs({"multi": multi, "single": [single_a, single_b]}, str(tmp_path / "o"), step=30)
+    with pytest.raises(ValueError, match=r"tasks \['C'\] are in none of the runs; their tasks: \['A', 'B'\]"):
+        compare_runs({"multi": multi}, str(tmp_path / "o"), tasks=["C"])
+
+
+def test_a_task_only_some_variants_have_is_drawn_and_tabled_for_those(runs, monkeypatch):
+    tmp_path, multi, single_a, _ = runs
+    figures = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *args, **kwargs: figures.append(fig))
+    result = compare_runs({"single": single_a, "multi": multi}, str(tmp_path / "o"))
+    assert result["tasks"]["B"]["variants"].keys() == {"multi"}
+    assert result["tasks"]["B"]["probability_of_improvement"] == {}  # the first variant lacks B
+    assert [len(ax.lines) for ax in figures[0].axes[:2]] == [2, 1]
+    assert "| B | 20 | — | 6.333 [6, 7] | — |" in (tmp_path / "o" / "compare.md").read_text()
+
+
+def test_refusals_before_anything_is_written(runs):
+    tmp_path, multi, single_a, _ = runs
+    greedy_b = write_run(tmp_path / "other" / "A", {"A": {0: [1]}}, epsilon=0.0)
+    noisy = write_run(tmp_path / "noisy", {"A": {0: [1]}}, epsilon=0.05)
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match=r"the variants evaluate at different ε \(multi: 0, noisy: 0.05\)"):
+        compare_runs({"multi": multi, "noisy": noisy}, str(out))
+    with pytest.raises(ValueError, match=r"variant 'x': its runs evaluate at different ε"):
+        compare_runs({"x": [single_a.replace("single/A", "single/B"), noisy]}, str(out))
+    with pytest.raises(ValueError, match=r"variant 'x': task 'A' is in two of its runs"):
+        compare_runs({"x": [single_a, greedy_b]}, str(out))
+    with pytest.raises(ValueError, match=r"run '.*single' has no eval.csv .*a study's or sweep's runs are its "):
+        compare_runs({"x": str(tmp_path / "single")}, str(out))
+    assert not out.exists()
+
+
+def test_command_line_runs(runs, monkeypatch):
+    tmp_path, multi, single_a, single_b = runs
+    monkeypatch.chdir(tmp_path)
+    setting = write_run(tmp_path / "lr=0.001,gamma.1=0.9", {"A": {0: [1]}})
+    assert parse_run_arguments(["multi", "single=single/*", "solo=single/A", setting]) == {
+        "multi": ["multi"], "single": ["single/A", "single/B"], "solo": ["single/A"], "lr=0.001,gamma.1=0.9": [setting]}
+    assert parse_run_arguments(["s=single/B", "s=single/A", "s=single/B"]) == {"s": ["single/B", "single/A"]}
+    for arguments, message in [
+            (["nowhere"], "run 'nowhere' is not a directory; give DIR or LABEL=DIR"),
+            (["x=nowhere"], "run directory 'nowhere' (label 'x') does not exist"),
+            (["x=nowhere/*"], "run pattern 'nowhere/*' (label 'x') matches no directory"),
+            (["single/A", "single/A"], "two runs are named 'A'"),
+            (["a/b=multi"], "run 'a/b=multi' is not a directory")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            parse_run_arguments(arguments)
+
+
+def test_compare_from_the_command_line(runs, capsys):
+    tmp_path, multi, single_a, single_b = runs
+    main(["compare", f"multi={multi}", f"single={tmp_path}/single/*", "--out", str(tmp_path / "cli")])
+    out = capsys.readouterr().out
+    assert "| A | 20 | 6 [" in out and f"written: {tmp_path / 'cli' / 'compare.png'}" in out
+    with pytest.raises(SystemExit):
+        main(["compare", "nowhere"])
+    assert "mtrl: error: run 'nowhere' is not a directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["compare"])
+    assert "mtrl: error: no runs to compare: give at least one run directory" in capsys.readouterr().err
