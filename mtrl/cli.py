@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import types
+import typing
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
@@ -620,6 +621,42 @@ def seeds_list_error(argv: Sequence[str]) -> str | None:
     return None
 
 
+def optional_number_flags(commands: Mapping[str, type] = COMMANDS) -> set[str]:
+    """The flags (``--max-grad-norm``, ``--unfreeze-at``, ...) of every command whose value is a number or None,
+    found in the command dataclasses and the dataclasses their fields hold."""
+    flags: set[str] = set()
+    seen: set[type] = set()
+
+    def visit(cls: type) -> None:
+        if cls in seen:
+            return
+        seen.add(cls)
+        for name, hint in typing.get_type_hints(cls).items():
+            args = set(typing.get_args(hint))
+            if type(None) in args and args & {int, float} and args <= {int, float, type(None)}:
+                flags.add(f"--{name.replace('_', '-')}")
+            for candidate in (hint, *typing.get_args(hint)):
+                if dataclasses.is_dataclass(candidate):
+                    visit(candidate)
+
+    for command in commands.values():
+        visit(command)
+    return flags
+
+
+def spell_none(argv: Sequence[str], flags: set[str]) -> list[str]:
+    """``none`` or ``null`` (any case) given to one of ``flags`` as tyro spells it, ``None``: ``--max-grad-norm
+    none`` means no clipping (tyro takes only ``None``)."""
+    out = list(argv)
+    for i, token in enumerate(out):
+        flag, eq, value = token.partition("=")
+        if eq and flag in flags and value.lower() in ("none", "null"):
+            out[i] = f"{flag}=None"
+        elif i > 0 and out[i - 1] in flags and token.lower() in ("none", "null"):
+            out[i] = "None"
+    return out
+
+
 def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else list(args)
     if argv[:1] == ["--version"]:
@@ -632,7 +669,8 @@ def main(args: list[str] | None = None) -> None:
         raise SystemExit(2)
     for cls in COMMANDS.values():
         help_as_paragraphs(cls)
-    command = tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="mtrl", args=args,
+    command = tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="mtrl",
+                                                   args=spell_none(argv, optional_number_flags()),
                                                    description="Multi-task and transfer deep Q-learning in JAX. "
                                                                "`mtrl --version` prints the version.")
     options = getattr(command, "run_options", None)
