@@ -416,8 +416,8 @@ class Compare:
     out: str = "."
     """directory for compare.png, compare.md and compare.json"""
     step: int | None = None
-    """compare every task at this evaluation step (env steps per task; default: per task, the last step every
-    variant evaluated)"""
+    """compare every task at this evaluation step, which every variant evaluated (env steps per task; default: per
+    task, the last step every variant reached)"""
     tasks: Annotated[tuple[str, ...], tyro.conf.arg(help_behavior_hint="(default: all)")] = ()
     """only these tasks"""
 

@@ -3,10 +3,11 @@
 A *variant* is one labelled arm of the comparison: one run directory, or several whose tasks together make one
 agent's results (five single-game runs as "single" beside one five-game run). Tasks are matched by their spec as
 eval.csv names them; steps are env steps per task, so one-task and multi-task runs share the axis. Per task the
-table compares every variant at the last step all of them evaluated (or ``step``): IQM over seeds with its 95%
-bootstrap interval, and for each variant after the first the probability that one of its seeds beats one of the
-first variant's (Agarwal et al. 2021). Runs still training can be compared: each contributes the evaluations its
-eval.csv holds so far.
+table compares every variant at the last step all of them reached (the smallest of their last evaluated steps; a
+variant evaluated on another schedule at its last evaluation before it, and the table says so), or at ``step``:
+IQM over seeds with its 95% bootstrap interval, and for each variant after the first the probability that one of
+its seeds beats one of the first variant's (Agarwal et al. 2021). Runs still training can be compared: each
+contributes the evaluations its eval.csv holds so far.
 
 Axes: ``E`` evaluation points, ``S`` seeds.
 """
@@ -30,36 +31,64 @@ def parse_run_arguments(arguments: Sequence[str]) -> dict[str, list[str]]:
     """Command-line runs -> ``{label: [run directory, ...]}`` in order. ``DIR`` is labelled by its directory name;
     ``LABEL=DIR`` names it, and repeating a label (or a ``DIR`` pattern mtrl expands, e.g. ``single='runs/single/*'``)
     puts several runs in one variant. An existing directory is always a path, even with ``=`` in its name (a sweep's
-    setting directory)."""
+    setting directory), and a label may hold ``=`` too: the argument is split at the first ``=`` after which a
+    directory (or a pattern's match) follows."""
     variants: dict[str, list[str]] = {}
+    bare: set[str] = set()  # labels taken from directory names: each names one run
     for argument in arguments:
         if os.path.isdir(argument):
-            label, pattern = os.path.basename(os.path.normpath(argument)), argument
+            label, paths = os.path.basename(os.path.normpath(argument)), [os.path.normpath(argument)]
             if label in variants:
-                raise ValueError(f"two runs are named {label!r} ({variants[label][0]} and {argument}): label them, "
-                                 f"e.g. a={variants[label][0]} b={argument}")
+                raise ValueError(f"two variants are named {label!r} ({variants[label][0]} and {argument}): label the "
+                                 f"runs, e.g. a={variants[label][0]} b={argument}")
+            bare.add(label)
         else:
-            label, sep, pattern = argument.partition("=")
-            if not sep or not label or "/" in label or os.sep in label:
-                raise ValueError(f"run {argument!r} is not a directory; give DIR or LABEL=DIR (LABEL=PATTERN for "
-                                 "several runs, e.g. single='runs/single/*')")
-        if os.path.isdir(pattern):
-            paths = [pattern]
-        elif any(c in pattern for c in GLOB_CHARACTERS):
-            paths = sorted(p for p in glob.glob(pattern) if os.path.isdir(p))
-            if not paths:
-                raise ValueError(f"run pattern {pattern!r} (label {label!r}) matches no directory")
-        else:
-            raise ValueError(f"run directory {pattern!r} (label {label!r}) does not exist")
+            label, paths = _split_labelled(argument)
+            if label in bare:
+                raise ValueError(f"label {label!r} is also the name of run {variants[label][0]}, given without a "
+                                 f"label: label that one too (e.g. other={variants[label][0]})")
         variants.setdefault(label, []).extend(p for p in paths if p not in variants.get(label, []))
     if not variants:
         raise ValueError("no runs to compare: give at least one run directory")
     return variants
 
 
+def _split_labelled(argument: str) -> tuple[str, list[str]]:
+    """``LABEL=DIR`` or ``LABEL=PATTERN`` -> (label, run directories), split at the first ``=`` that leaves a label
+    without ``/`` and an existing directory or matching pattern after it."""
+    splits = [i for i, c in enumerate(argument) if c == "=" and i > 0 and "/" not in argument[:i]]
+    for i in splits:
+        path = argument[i + 1:]
+        if os.path.isdir(path) or (any(c in path for c in GLOB_CHARACTERS) and _matches(path)):
+            return argument[:i], resolve_runs(argument[:i], path)
+    if not splits:
+        raise ValueError(f"run {argument!r} is not a directory; give DIR or LABEL=DIR (LABEL=PATTERN for several "
+                         "runs, e.g. single='runs/single/*')")
+    i = splits[0]
+    return argument[:i], resolve_runs(argument[:i], argument[i + 1:])  # raises: nothing exists there
+
+
+def _matches(pattern: str) -> list[str]:
+    return sorted(os.path.normpath(p) for p in glob.glob(pattern) if os.path.isdir(p))
+
+
+def resolve_runs(label: str, pattern: str) -> list[str]:
+    """The run directories ``pattern`` names for variant ``label``: itself when it is a directory, else its
+    matches as a glob pattern (sorted)."""
+    if os.path.isdir(pattern):
+        return [os.path.normpath(pattern)]
+    if any(c in pattern for c in GLOB_CHARACTERS):
+        paths = _matches(pattern)
+        if not paths:
+            raise ValueError(f"run pattern {pattern!r} (label {label!r}) matches no directory"
+                             + (" (a literal [ in a pattern is written [[])" if "[" in pattern else ""))
+        return paths
+    raise ValueError(f"run directory {pattern!r} (label {label!r}) does not exist")
+
+
 def _read_run(run_dir: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float]:
-    """A run's curves ``{task: (steps [E], returns [E, S])}`` (only evaluation points every seed has) and its
-    evaluation ε."""
+    """A run's curves ``{task: (steps [E], returns [E, S])}`` and its evaluation ε. A run still training may be
+    writing its last evaluation: a last step some seeds or tasks lack is left out; an earlier one is an error."""
     from mtrl.plots import _eval_epsilon, read_eval_csv
 
     csv_path = os.path.join(run_dir, "eval.csv")
@@ -72,8 +101,13 @@ def _read_run(run_dir: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], f
     curves = {}
     for t, task in enumerate(tasks):
         complete = ~np.isnan(returns[:, :, t]).any(axis=1)
-        if complete.any():
-            curves[task] = (steps[complete], returns[complete, :, t])
+        written = int(np.flatnonzero(complete)[-1]) + 1 if complete.any() else 0
+        if not complete[:written].all():  # only the evaluation being written may lack rows
+            gap = steps[np.flatnonzero(~complete[:written])[0]]
+            raise ValueError(f"run {run_dir!r}: eval.csv lacks a return of {task!r} at step {gap} (a seed's row is "
+                             "missing or not a number), though later steps have them all")
+        if written:
+            curves[task] = (steps[:written], returns[:written, :, t])
     epsilon = _eval_epsilon(run_dir) if os.path.exists(os.path.join(run_dir, "config.json")) else 0.0
     return curves, epsilon
 
@@ -105,13 +139,25 @@ def compare_runs(runs: Mapping[str, str | Sequence[str]] | Sequence[str], out_di
     """Compare the evaluation curves of ``runs`` (``{label: run directory or directories}``, or command-line
     arguments as `parse_run_arguments` reads them); writes ``compare.png`` (one panel per task, a line per
     variant: mean and 95% bootstrap band across seeds), ``compare.md`` and ``compare.json`` to ``out_dir`` and
-    returns the JSON's content. ``step``: compare every task at this evaluation step (default: per task, the last
-    step every variant evaluated); ``tasks``: only these. Raises ValueError (before writing anything) for a missing
-    run, a task two runs of one variant share, variants evaluated at different ε, or a ``step`` a variant lacks."""
+    returns the JSON's content (per task: ``step``, each variant's evaluated ``steps``, its ``variants``' summaries
+    and ``probability_of_improvement`` over the first variant). ``step``: compare every task at this evaluation step,
+    which every variant must have evaluated (default: per task, the last step every variant reached); ``tasks``:
+    only these. Raises ValueError (before writing anything) for a missing run, a task two runs of one variant share,
+    variants evaluated at different ε, or a ``step`` a variant lacks."""
     from mtrl.plots import plot_variant_curves
 
-    variants = (parse_run_arguments(runs) if not isinstance(runs, Mapping)
-                else {label: [dirs] if isinstance(dirs, str) else list(dirs) for label, dirs in runs.items()})
+    if isinstance(runs, str):
+        runs = [runs]
+    if not isinstance(runs, Mapping):
+        variants = parse_run_arguments(runs)
+    else:
+        variants = {}
+        for label, patterns in runs.items():
+            paths = [path for pattern in ([patterns] if isinstance(patterns, str) else patterns)
+                     for path in resolve_runs(label, pattern)]
+            if not paths:
+                raise ValueError(f"variant {label!r} has no runs")
+            variants[label] = list(dict.fromkeys(paths))
     if not variants:
         raise ValueError("no runs to compare: give at least one run directory")
     curves, epsilons = {}, {}
@@ -132,23 +178,25 @@ def compare_runs(runs: Mapping[str, str | Sequence[str]] | Sequence[str], out_di
     rows = {}
     for task in names:
         present = [label for label in labels if task in curves[label]]
-        common = sorted(set.intersection(*(set(curves[label][task]["steps"].tolist()) for label in present)))
+        evaluated = {label: curves[label][task]["steps"].tolist() for label in present}
         if step is not None:
-            lacking = [label for label in present if step not in curves[label][task]["steps"]]
+            lacking = [label for label in present if step not in evaluated[label]]
             if lacking:
+                common = sorted(set.intersection(*map(set, evaluated.values())))
                 raise ValueError(f"step {step}: variant(s) {lacking} have no evaluation of {task!r} there; steps all "
                                  f"variants evaluated: {common or 'none'}")
-        at = step if step is not None else (common[-1] if common else None)
-        row: dict[str, Any] = {"step": at, "variants": {}, "probability_of_improvement": {}}
-        if at is not None:
-            finals = {label: curves[label][task]["returns"][list(curves[label][task]["steps"]).index(at)]
-                      for label in present}
-            row["variants"] = {label: summarize(values) for label, values in finals.items()}
-            first = labels[0]
-            if first in finals:
-                row["probability_of_improvement"] = {
-                    label: probability_of_improvement(finals[label][:, None], finals[first][:, None])
-                    for label in present if label != first}
+        at = step if step is not None else min(steps[-1] for steps in evaluated.values())
+        used = {label: max((s for s in evaluated[label] if s <= at), default=None) for label in present}
+        finals = {label: curves[label][task]["returns"][evaluated[label].index(used[label])]
+                  for label in present if used[label] is not None}
+        row: dict[str, Any] = {"step": at, "steps": {label: used[label] for label in finals},
+                               "variants": {label: summarize(values) for label, values in finals.items()},
+                               "probability_of_improvement": {}}
+        first = labels[0]
+        if first in finals:
+            row["probability_of_improvement"] = {
+                label: probability_of_improvement(finals[label][:, None], finals[first][:, None])
+                for label in finals if label != first}
         rows[task] = row
     result = {
         "measure": return_label(epsilons[labels[0]]),
@@ -183,17 +231,19 @@ def comparison_markdown(result: Mapping[str, Any]) -> str:
                 cells.append("—")
             else:
                 low, high = iqm_interval(summary)
-                cells.append(f"{summary['iqm']:.4g} [{low:.4g}, {high:.4g}]")
+                at = row["steps"][label]
+                cells.append(f"{summary['iqm']:.4g} [{low:.4g}, {high:.4g}]"
+                             + ("" if at == row["step"] else f" (at {at:,})"))
         odds = [f"{row['probability_of_improvement'][label]:.2f}" if label in row["probability_of_improvement"]
                 else "—" for label in labels[1:]]
-        rows.append([task, "—" if row["step"] is None else f"{row['step']:,}", *cells, *odds])
+        rows.append([task, f"{row['step']:,}", *cells, *odds])
     runs = [[label, task, info["run"], info["seeds"], f"{info['last_step']:,}"]
             for label, tasks in result["variants"].items() for task, info in tasks.items()]
     return (f"# Comparison: {', '.join(labels)}\n\n"
-            f"Per task, the {result['measure']} at the step in its row (env steps per task; by default the last "
-            f"evaluation step every variant reached, — where none is shared): IQM over seeds with its 95% bootstrap "
-            f"interval. P(X > {first}): the "
-            f"probability that a seed of X scores above a seed of {first} at that step (ties count ½).\n\n"
+            f"Per task, each variant's {result['measure']} at the step in its row (env steps per task; by default "
+            f"the last step every variant reached), or at its last evaluation before that step where it says so: "
+            f"IQM over seeds with its 95% bootstrap interval. P(X > {first}): the probability that a seed of X "
+            f"scores above a seed of {first} there (ties count ½).\n\n"
             + markdown_table(header, rows)
             + "\n## Runs\n\n" + markdown_table(["variant", "task", "run directory", "seeds", "last evaluated step"],
                                                runs))

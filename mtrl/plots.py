@@ -67,11 +67,13 @@ def plot_curves(eval_steps: np.ndarray, eval_returns: np.ndarray, task_names: li
 
 
 def read_eval_csv(path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """eval.csv -> steps ``[E]``, returns ``[E, S, T]``, task names (in file order)."""
+    """eval.csv -> steps ``[E]``, returns ``[E, S, T]``, task names (in file order); NaN where a row is missing. A
+    last line without its newline (a run writing it now) is left out."""
     import csv
 
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        text = f.read()
+    rows = list(csv.DictReader(text[:text.rfind("\n") + 1].splitlines()))
     steps = sorted({int(r["step"]) for r in rows})
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     seeds = list(dict.fromkeys(int(r["seed"]) for r in rows))

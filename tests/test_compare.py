@@ -63,6 +63,45 @@ def test_each_task_is_compared_at_the_last_step_every_variant_reached(runs):
     assert (out / "compare.png").stat().st_size > 10_000
 
 
+def test_variants_on_other_schedules_meet_at_the_last_step_all_reached(tmp_path):
+    """Evaluated every 10 to 100 and every 12 to 96: compared at 96, the first at 90 (and the table says so), not at
+    the last step both share (60)."""
+    every_10 = write_run(tmp_path / "a", {"A": {s: [s, s + 1] for s in range(0, 101, 10)}})
+    every_12 = write_run(tmp_path / "b", {"A": {s: [s, s + 2] for s in range(0, 97, 12)}})
+    result = compare_runs([every_10, every_12], str(tmp_path / "o"))
+    row = result["tasks"]["A"]
+    assert row["step"] == 96 and row["steps"] == {"a": 90, "b": 96}
+    assert row["variants"]["a"]["per_seed"] == [90, 91] and row["variants"]["b"]["per_seed"] == [96, 98]
+    assert "| A | 96 | 90.5 [90, 91] (at 90) | 97 [96, 98] | 1.00 |" in (tmp_path / "o" / "compare.md").read_text()
+
+
+def test_a_run_writing_its_evaluation_now(tmp_path):
+    """A last evaluation some seeds or tasks lack yet, and a last line without its newline, are left out; a gap
+    before later complete steps is an error."""
+    run = write_run(tmp_path / "run", {"A": {0: [1, 2], 10: [3, 4]}, "B": {0: [5, 6], 10: [7, 8]}})
+    with open(os.path.join(run, "eval.csv"), "a") as f:
+        f.write("20,A,1000,9\n20,A,1001,10\n20,B,1000,11\n20,B,10")  # B's second seed half-written
+    result = compare_runs([run], str(tmp_path / "o"))
+    assert result["tasks"]["A"]["step"] == 20 and result["tasks"]["B"]["step"] == 10
+    assert result["tasks"]["A"]["variants"]["run"]["per_seed"] == [9, 10]
+    gap = write_run(tmp_path / "gap", {"A": {0: [1, 2], 10: [3, "nan"], 20: [5, 6]}})
+    with pytest.raises(ValueError, match=r"eval.csv lacks a return of 'A' at step 10 .*though later steps"):
+        compare_runs([gap], str(tmp_path / "o"))
+
+
+def test_python_inputs(runs):
+    tmp_path, multi, single_a, single_b = runs
+    assert list(compare_runs(multi, str(tmp_path / "o"))["variants"]) == ["multi"]  # one directory, not its letters
+    result = compare_runs({"s": str(tmp_path / "single" / "*"), "m": [multi, multi + "/."]}, str(tmp_path / "o"))
+    assert [info["run"] for info in result["variants"]["s"].values()] == [single_a, single_b]
+    assert {info["run"] for info in result["variants"]["m"].values()} == {multi}
+    for runs_given, message in [({"x": str(tmp_path / "nowhere")}, "does not exist"),
+                                ({"x": str(tmp_path / "none*")}, "matches no directory"),
+                                ({"x": []}, "variant 'x' has no runs"), ({}, "no runs to compare")]:
+        with pytest.raises(ValueError, match=message):
+            compare_runs(runs_given, str(tmp_path / "o"))
+
+
 def test_a_chosen_step_and_tasks(runs):
     tmp_path, multi, single_a, single_b = runs
     result = compare_runs({"multi": multi, "single": [single_a, single_b]}, str(tmp_path / "o"), step=10,
@@ -110,12 +149,19 @@ def test_command_line_runs(runs, monkeypatch):
     setting = write_run(tmp_path / "lr=0.001,gamma.1=0.9", {"A": {0: [1]}})
     assert parse_run_arguments(["multi", "single=single/*", "solo=single/A", setting]) == {
         "multi": ["multi"], "single": ["single/A", "single/B"], "solo": ["single/A"], "lr=0.001,gamma.1=0.9": [setting]}
-    assert parse_run_arguments(["s=single/B", "s=single/A", "s=single/B"]) == {"s": ["single/B", "single/A"]}
+    assert parse_run_arguments(["s=single/B", "s=single/A", "s=./single/B/"]) == {"s": ["single/B", "single/A"]}
+    assert parse_run_arguments([f"lr=0.001,gamma.1=0.9={setting}", "lr=0.1=multi"]) == {
+        "lr=0.001,gamma.1=0.9": [setting], "lr=0.1": ["multi"]}  # a label may hold '='
+    os.makedirs("opt=[adam]")
+    assert parse_run_arguments(["x=opt=[[]adam]"]) == {"x": ["opt=[adam]"]}
     for arguments, message in [
             (["nowhere"], "run 'nowhere' is not a directory; give DIR or LABEL=DIR"),
             (["x=nowhere"], "run directory 'nowhere' (label 'x') does not exist"),
             (["x=nowhere/*"], "run pattern 'nowhere/*' (label 'x') matches no directory"),
-            (["single/A", "single/A"], "two runs are named 'A'"),
+            (["x=op*[adam]"], "matches no directory (a literal [ in a pattern is written [[])"),
+            (["single/A", "single/A"], "two variants are named 'A'"),
+            (["A=multi", "single/A"], "two variants are named 'A'"),
+            (["single/A", "A=multi"], "label 'A' is also the name of run single/A, given without a label"),
             (["a/b=multi"], "run 'a/b=multi' is not a directory")]:
         with pytest.raises(ValueError, match=re.escape(message)):
             parse_run_arguments(arguments)
