@@ -55,10 +55,10 @@ _EVAL_STREAM = 0x65766C  # "evl"
 
 
 def censored_median(values, solved) -> float | None:
-    """Kaplan–Meier median of ``values`` with the unsolved runs censored (`mtrl.evaluate.kaplan_meier_median`,
+    """Kaplan–Meier median of ``values`` with the unsolved runs censored (`mtrl.statistics.kaplan_meier_median`,
     the same rule as mtrl's transfer tables): the time by which half the runs are estimated to have solved; None
     ("not reached") when fewer than half solved. A censored run's recorded value never counts as a solve."""
-    from mtrl.evaluate import kaplan_meier_median
+    from mtrl.statistics import kaplan_meier_median
 
     values, solved = np.asarray(values, np.float64), np.asarray(solved, bool)
     if values.shape != solved.shape or values.ndim != 1:

@@ -38,8 +38,8 @@ from experiments.common import (
     write_study_results,
 )
 from mtrl.config import DQNConfig
-from mtrl.evaluate import summarize
 from mtrl.logger import markdown_table
+from mtrl.statistics import summarize
 from mtrl.trainer import CheckpointOptions
 from mtrl.transfer import TransferSettings
 
@@ -97,7 +97,7 @@ def plot_discounted(curves: dict[str, dict[int, np.ndarray]], path: str) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mtrl.evaluate import bootstrap_ci
+    from mtrl.statistics import bootstrap_ci
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, mode in enumerate(MODES):

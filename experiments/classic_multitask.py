@@ -46,7 +46,7 @@ def compare(multi: dict, single: dict[str, dict], seed: int = 0) -> list[dict]:
     """Per task: multi-task and single-task final-return summaries, and the probability that a multi-task run
     ends above a single-task run (ties ½) with its bootstrap 95% interval. ``verdict`` is "better" / "worse" when
     that interval lies above / below ½, else "no clear difference"."""
-    from mtrl.evaluate import probability_of_improvement, probability_of_improvement_ci
+    from mtrl.statistics import probability_of_improvement, probability_of_improvement_ci
 
     rows = []
     for name, s in single.items():

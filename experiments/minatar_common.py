@@ -33,8 +33,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from mtrl.config import DQNConfig
-from mtrl.evaluate import iqm, iqm_interval
 from mtrl.logger import markdown_table
+from mtrl.statistics import iqm, iqm_interval
 from mtrl.tasks import MINATAR_GAMES
 
 
@@ -150,7 +150,7 @@ def cell(summary: dict | None, game: str) -> str:
 
 
 def iqm_text(r: dict | None) -> str:
-    """``IQM [95% CI of the IQM]`` of one `mtrl.evaluate.summarize` result, — for None."""
+    """``IQM [95% CI of the IQM]`` of one `mtrl.statistics.summarize` result, — for None."""
     if r is None:
         return "—"
     low, high = iqm_interval(r)

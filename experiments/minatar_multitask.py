@@ -48,8 +48,8 @@ from experiments.minatar_common import (
 )
 from experiments.minatar_single import train_single_games
 from mtrl.config import DQNConfig
-from mtrl.evaluate import iqm_interval
 from mtrl.plots import plot_compared_curves, read_eval_csv
+from mtrl.statistics import iqm_interval
 from mtrl.sweep_grid import GridError, format_value, parse_sizes
 
 AGGREGATIONS = {"multi_popart": "popart", "multi_sum": "sum"}  # training order: the headline run first

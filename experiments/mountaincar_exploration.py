@@ -21,8 +21,8 @@ import numpy as np
 
 from experiments.common import EARLIER_DEFAULTS, parse_study_args, run, write_study_results
 from mtrl.config import DQNConfig
-from mtrl.evaluate import summarize
 from mtrl.logger import markdown_table
+from mtrl.statistics import summarize
 from mtrl.trainer import Trainer
 
 CONFIG = DQNConfig(**EARLIER_DEFAULTS, total_steps=300_000, gamma=0.98, lr=4e-3, target_update_period=50,

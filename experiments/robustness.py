@@ -27,8 +27,8 @@ import numpy as np
 
 from experiments.common import EARLIER_DEFAULTS, parse_study_args, run, train_or_reuse, write_study_results
 from mtrl.config import DQNConfig
-from mtrl.evaluate import iqm
 from mtrl.logger import markdown_table
+from mtrl.statistics import iqm
 from mtrl.tasks import suite
 
 # The learner before the stabilisers: one-step targets, no LayerNorm, lr decayed to 0, ε to 0.05, hard target

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from mtrl.evaluate import iqm_interval, probability_of_improvement, return_label, summarize
 from mtrl.logger import markdown_table, write_json
+from mtrl.scores import return_label
+from mtrl.statistics import iqm_interval, probability_of_improvement, summarize
 
 GLOB_CHARACTERS = "*?["
 

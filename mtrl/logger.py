@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from mtrl.evaluate import return_label, summarize
+from mtrl.scores import return_label
+from mtrl.statistics import summarize
 
 PACKAGES = ("mtrl-jax", "jax", "jaxlib", "flax", "optax", "chex", "gymnax", "rlax", "orbax-checkpoint")
 

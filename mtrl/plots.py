@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from mtrl.evaluate import bootstrap_ci, iqm_interval, return_label  # noqa: E402
+from mtrl.scores import return_label  # noqa: E402
+from mtrl.statistics import bootstrap_ci, iqm_interval  # noqa: E402
 
 
 def mean_and_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

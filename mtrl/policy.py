@@ -336,8 +336,10 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
 
     Returns (and with ``write`` saves as ``run_dir/evaluation.{json,md}``) per task: per-seed mean returns and
     their mean, IQM and 95% bootstrap interval."""
-    from mtrl.evaluate import check_epsilon, iteration_keys, make_evaluator, return_label, summarize
+    from mtrl.evaluate import check_epsilon, iteration_keys, make_evaluator
     from mtrl.logger import few_seeds_note, returns_table, write_json
+    from mtrl.scores import return_label
+    from mtrl.statistics import summarize
 
     if epsilon is not None:
         check_epsilon(epsilon)

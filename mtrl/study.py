@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from mtrl import evaluate
+from mtrl import evaluate, scores, statistics
 from mtrl.config import DQNConfig
 from mtrl.logger import markdown_table, write_json
 from mtrl.provenance import prepare_reuse, read_config_json
@@ -156,7 +156,7 @@ def transfer_study(
         threshold: normalised return that counts as "reached" for time to threshold.
         last_k: evaluations averaged for the final gain over scratch.
         rerun: retrain modes whose existing run is another experiment (moved aside) instead of refusing.
-        references: reference returns by target spec, for specs without a known one (`evaluate.reference_return`).
+        references: reference returns by target spec, for specs without a known one (`scores.reference_return`).
         random_episodes: episodes of uniformly random play that measure each target's floor of the normalisation.
         train_kwargs: passed to `mtrl.trainer.train` (checkpoints, ...).
 
@@ -184,11 +184,11 @@ def transfer_study(
             raise ValueError(f"references give target {target!r} more than one return: "
                              f"{', '.join(map(repr, named))} all name it")
     references = {target: value for target, value in by_target.values()}
-    reference = np.array([evaluate.reference_return(t, references) for t in tasks])  # before training
+    reference = np.array([scores.reference_return(t, references) for t in tasks])  # before training
 
     taskset = make_taskset(tasks, config.protocol)
     config.validate(taskset.num_tasks)
-    evaluate.check_last_k(last_k, config.num_evaluations)  # before anything trains; `transfer_metrics` uses it too
+    scores.check_last_k(last_k, config.num_evaluations)  # before anything trains; `transfer_metrics` uses it too
     modes = check_modes(modes, transfer, config)  # before anything trains
     source = load_source(source_run, transfer.source_step)
     for mode in modes:  # and splice into the target network, before anything trains
@@ -217,7 +217,7 @@ def transfer_study(
             if result.stopped_at is not None:
                 raise StudyStopped(mode, result.stopped_at, result.signal)
         steps, raw = mode_curves(mode_dir, tasks)
-        curves[mode] = (steps, evaluate.normalise(raw, random[None, :, None], reference[None, :, None]))
+        curves[mode] = (steps, scores.normalise(raw, random[None, :, None], reference[None, :, None]))
 
     steps, scratch = curves["scratch"]
     for mode, (mode_steps, _) in curves.items():
@@ -257,23 +257,23 @@ def mode_results(steps: np.ndarray, curve: np.ndarray, scratch: np.ndarray, last
                  source_steps: int) -> dict[str, Any]:
     """One mode's entry of transfer.json from normalised curves ``[S, T, E]`` at ``steps [E]`` (``scratch`` the
     same shape, same seeds)."""
-    per_seed = evaluate.transfer_metrics(steps, curve, scratch, last_k=last_k, threshold=threshold,
+    per_seed = scores.transfer_metrics(steps, curve, scratch, last_k=last_k, threshold=threshold,
                                          source_steps=source_steps)
-    ratio = evaluate.transfer_ratio(per_seed["auc"], per_seed["auc_scratch"])
+    ratio = scores.transfer_ratio(per_seed["auc"], per_seed["auc_scratch"])
     return {
         "per_seed": {k: np.where(np.isinf(v), None, v).tolist() if v.dtype.kind == "f" else v.tolist()
                      for k, v in per_seed.items()},
-        "aggregate": {k: evaluate.aggregate(per_seed[k]) for k, _ in IQM_METRICS},
+        "aggregate": {k: statistics.aggregate(per_seed[k]) for k, _ in IQM_METRICS},
         "transfer_ratio": {"value": None if np.isnan(ratio) else ratio,
                            "ci": [None if np.isnan(v) else v for v in
-                                  evaluate.transfer_ratio_ci(per_seed["auc"], per_seed["auc_scratch"])],
+                                  scores.transfer_ratio_ci(per_seed["auc"], per_seed["auc_scratch"])],
                            "scratch_area": float(np.sum(per_seed["auc_scratch"]))},
-        "time_to_threshold": evaluate.threshold_summary(per_seed["time_to_threshold"], per_seed["censored"]),
-        "time_to_threshold_with_source": evaluate.threshold_summary(per_seed["time_to_threshold_with_source"],
+        "time_to_threshold": statistics.threshold_summary(per_seed["time_to_threshold"], per_seed["censored"]),
+        "time_to_threshold_with_source": statistics.threshold_summary(per_seed["time_to_threshold_with_source"],
                                                                     per_seed["censored"]),
-        "probability_of_improvement_auc": evaluate.probability_of_improvement(per_seed["auc"],
+        "probability_of_improvement_auc": statistics.probability_of_improvement(per_seed["auc"],
                                                                              per_seed["auc_scratch"]),
-        "probability_of_improvement_auc_ci": evaluate.probability_of_improvement_ci(per_seed["auc"],
+        "probability_of_improvement_auc_ci": statistics.probability_of_improvement_ci(per_seed["auc"],
                                                                                    per_seed["auc_scratch"]),
     }
 

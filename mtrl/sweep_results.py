@@ -26,7 +26,8 @@ def sweep_results(settings: list[dict[str, float]], task_names: list[str], seeds
     the highest IQM of the score (one task) or of the normalised score (several) among those where no seed diverged
     (among all when every one did). Returns are ε-greedy ones (recorded as ``eval_epsilon``) when the sweep's
     config evaluates at ``eval_epsilon`` > 0."""
-    from mtrl.evaluate import return_label, summarize
+    from mtrl.scores import return_label
+    from mtrl.statistics import summarize
 
     n = len(seeds)
     returns = np.asarray(eval_returns, np.float64)  # [E, R, T]
@@ -81,8 +82,9 @@ def range_normalised(final: np.ndarray, counted: list[int]) -> tuple[np.ndarray,
 
 def sweep_markdown(results: dict[str, Any]) -> str:
     """The sweep's table: one row per setting, best first marked."""
-    from mtrl.evaluate import iqm_interval, return_label
     from mtrl.logger import few_seeds_note, markdown_table, short_names
+    from mtrl.scores import return_label
+    from mtrl.statistics import iqm_interval
 
     names, tasks = list(results["grid"]), results["tasks"]
 

@@ -11,7 +11,7 @@ import pytest
 import mtrl
 from mtrl.cli import main
 from mtrl.compare import compare_runs, parse_run_arguments
-from mtrl.evaluate import iqm
+from mtrl.statistics import iqm
 
 
 def write_run(run_dir, returns: dict, epsilon: float = 0.0):

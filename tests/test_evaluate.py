@@ -4,7 +4,8 @@ import pytest
 
 from mtrl.agent import Agent, default_hparams
 from mtrl.config import DQNConfig
-from mtrl.evaluate import _iqm_rows, bootstrap_ci, iqm, iqm_ci, make_evaluator, summarize
+from mtrl.evaluate import make_evaluator
+from mtrl.statistics import _iqm_rows, bootstrap_ci, iqm, iqm_ci, summarize
 from mtrl.tasks import make_taskset
 
 
@@ -64,7 +65,7 @@ def test_greedy_evaluation_plays_whole_episodes():
 
 
 def test_transfer_metrics_on_hand_computed_curves():
-    from mtrl.evaluate import transfer_metrics
+    from mtrl.scores import transfer_metrics
 
     steps = np.array([0, 10, 20, 30])
     transfer = np.array([[[0.5, 1.0, 1.0, 1.0]], [[0.2, 0.4, 0.6, 0.8]]])  # [S=2, T=1, E=4]
@@ -84,7 +85,7 @@ def test_transfer_metrics_on_hand_computed_curves():
 
 
 def test_transfer_ratio_is_a_ratio_of_summed_areas_with_a_paired_interval():
-    from mtrl.evaluate import transfer_ratio, transfer_ratio_ci
+    from mtrl.scores import transfer_ratio, transfer_ratio_ci
 
     auc = np.array([[0.9], [0.5], [0.2]])
     scratch = np.array([[0.6], [0.0], [-0.1]])
@@ -100,7 +101,7 @@ def test_transfer_ratio_is_a_ratio_of_summed_areas_with_a_paired_interval():
 
 
 def test_kaplan_meier_median_respects_censoring():
-    from mtrl.evaluate import kaplan_meier_median, threshold_summary
+    from mtrl.statistics import kaplan_meier_median, threshold_summary
 
     inf = np.inf
     # three of five reach it: the median is the third event, whatever the censored runs' budget
@@ -119,7 +120,7 @@ def test_kaplan_meier_median_respects_censoring():
 
 
 def test_normalise_and_time_to_threshold_censoring():
-    from mtrl.evaluate import normalise, time_to_threshold
+    from mtrl.scores import normalise, time_to_threshold
 
     np.testing.assert_allclose(normalise(np.array([22.0, 500.0, 261.0]), 22.0, 500.0), [0.0, 1.0, 0.5])
     values, censored = time_to_threshold(np.array([0, 5, 9]), np.array([[0.1, 0.2, 0.3], [0.0, 1.0, 0.0]]), 0.9)
@@ -128,7 +129,7 @@ def test_normalise_and_time_to_threshold_censoring():
 
 
 def test_reference_return_is_for_the_task_as_configured():
-    from mtrl.evaluate import reference_return
+    from mtrl.scores import reference_return
 
     assert reference_return("CartPole-v1:length=2.5") == 500.0
     assert reference_return("CartPole-v1:max_steps_in_episode=200") == 200.0  # the variant's maximum return
@@ -146,7 +147,7 @@ def test_reference_return_is_for_the_task_as_configured():
 
 
 def test_probability_of_improvement_and_stratified_intervals():
-    from mtrl.evaluate import aggregate, probability_of_improvement, probability_of_improvement_ci
+    from mtrl.statistics import aggregate, probability_of_improvement, probability_of_improvement_ci
 
     x = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]])  # [S=3, T=2]
     y = np.array([[0.0, 0.0], [0.0, 0.0], [5.0, 0.0]])

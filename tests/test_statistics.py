@@ -1,4 +1,4 @@
-"""Cross-checks of mtrl.evaluate's statistics against rliable (Agarwal et al., 2021), and the stratification of
+"""Cross-checks of mtrl.statistics against rliable (Agarwal et al., 2021), and the stratification of
 the bootstrap. rliable is a test-only dependency (`pip install -e .[dev]`); the module is skipped without it.
 
 Monte-Carlo tolerance of the intervals: a percentile-bootstrap endpoint from B resamples has a standard error of
@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("rliable")
 from rliable import library, metrics  # noqa: E402
 
-from mtrl.evaluate import (  # noqa: E402
+from mtrl.statistics import (  # noqa: E402
     aggregate,
     iqm,
     probability_of_improvement,
