@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mtrl import popart
+from mtrl.config import ConfigWarning
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +53,9 @@ def _restore(run_dir: str, step: int | None, eval_key: bool = False):
     setting = sweep_setting_checkpoints(run_dir, meta)
     checkpoint_dir, saved_seeds, runs = (run_dir, meta["seeds"], None) if setting is None else (
         setting[0], setting[1]["seeds"], np.asarray(setting[2]))
-    trainer = run_trainer(meta)
+    with warnings.catch_warnings():  # the run's settings were warned about when it trained; a reader keeps quiet
+        warnings.simplefilter("ignore", ConfigWarning)
+        trainer = run_trainer(meta)
     abstract = trainer.init_shapes(saved_seeds, placed=False)  # a shard's settings share the network's shapes
     parts = {"runs.train.params": abstract.runs.train.params, "runs.train.popart": abstract.runs.train.popart,
              "iteration": abstract.iteration}

@@ -259,6 +259,22 @@ def test_evaluate_from_the_command_line(runs, capsys):
     assert "--epsilon must be in [0, 1] (0 = greedy), got -0.1" in capsys.readouterr().err
 
 
+def test_reading_a_run_repeats_no_warning_about_its_settings(tmp_path):
+    """A run whose settings drew a `ConfigWarning` when it trained loads, evaluates and plays without it again."""
+    import warnings
+
+    from mtrl.config import ConfigWarning
+
+    cfg = DQNConfig(total_steps=32, num_envs=4, buffer_size=8, batch_size=16, learning_starts=8, torso=(8,),
+                    eval_every=32, eval_episodes=1)
+    with pytest.warns(ConfigWarning, match="larger than buffer_size"):
+        train(["CartPole-v1"], cfg, seeds=[0], run_dir=str(tmp_path / "run"), progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConfigWarning)
+        assert load_policy(str(tmp_path / "run")).step == 32
+        assert evaluate_run(str(tmp_path / "run"), episodes=1)["step"] == 32
+
+
 def test_package_front_door():
     import mtrl
 
