@@ -430,6 +430,35 @@ class Compare:
 
 
 @dataclasses.dataclass
+class Status:
+    """Where a run stands: finished or not, steps, checkpoints, speed and time left, last evaluation, how to
+    continue it; for a directory of runs (a study, a sweep, an experiment's), one line per run."""
+
+    path: tyro.conf.Positional[str]
+    """a run directory, or a directory holding runs"""
+    json: bool = False
+    """print the status as JSON (one object per run) instead"""
+
+    def run(self) -> None:
+        import json
+
+        from mtrl.status import find_runs, is_run_dir, overview_text, run_status, status_text
+
+        if not os.path.isdir(self.path):
+            raise ValueError(f"{self.path!r} is not a directory")
+        runs = find_runs(self.path)
+        if not runs:
+            raise ValueError(f"{self.path!r} holds no run (no config.json naming tasks here or in its subdirectories)")
+        statuses = [run_status(run) for run in runs]
+        if self.json:
+            print(json.dumps(statuses[0] if is_run_dir(self.path) else statuses, indent=2))
+        elif is_run_dir(self.path):
+            print(status_text(statuses[0]))
+        else:
+            print(overview_text(self.path, statuses))
+
+
+@dataclasses.dataclass
 class Evaluate:
     """Evaluate a run's policy (every task and seed in one program); writes evaluation.json and .md."""
 
@@ -544,7 +573,7 @@ class Render:
 
 
 COMMANDS = {"train": Train, "transfer": Transfer, "study": Study, "sweep": Sweep, "evaluate": Evaluate,
-            "render": Render, "plot": Plot, "compare": Compare}
+            "render": Render, "plot": Plot, "compare": Compare, "status": Status}
 
 
 def help_as_paragraphs(command: type) -> None:

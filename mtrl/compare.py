@@ -87,7 +87,7 @@ def resolve_runs(label: str, pattern: str) -> list[str]:
     raise ValueError(f"run directory {pattern!r} (label {label!r}) does not exist")
 
 
-def _read_run(run_dir: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float]:
+def read_run_curves(run_dir: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float]:
     """A run's curves ``{task: (steps [E], returns [E, S])}`` and its evaluation ε. A run still training may be
     writing its last evaluation: a last step some seeds or tasks lack is left out; an earlier one is an error."""
     from mtrl.plots import _eval_epsilon, read_eval_csv
@@ -119,7 +119,7 @@ def _variant_curves(label: str, run_dirs: Sequence[str]) -> tuple[dict[str, dict
     tasks: dict[str, dict[str, Any]] = {}
     epsilons = {}
     for run_dir in run_dirs:
-        curves, epsilons[run_dir] = _read_run(run_dir)
+        curves, epsilons[run_dir] = read_run_curves(run_dir)
         for task, (steps, returns) in curves.items():
             if task in tasks:
                 raise ValueError(f"variant {label!r}: task {task!r} is in two of its runs ({tasks[task]['run']} and "

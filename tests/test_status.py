@@ -1,0 +1,95 @@
+"""`mtrl.status` (`mtrl status`): where a run stands, read from its directory alone."""
+
+import json
+import os
+
+import pytest
+
+from mtrl.cli import main
+from mtrl.config import DQNConfig
+from mtrl.status import _last_line, find_runs, overview_text, run_status, status_text
+from mtrl.trainer import CheckpointOptions, train
+from mtrl.transfer import resume_run
+
+CFG = DQNConfig(total_steps=256, num_envs=4, buffer_size=64, batch_size=8, learning_starts=16, torso=(16,),
+                eval_every=64, eval_episodes=2)
+TASKS = ["CartPole-v1", "Acrobot-v1"]
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory):
+    """A two-task, two-seed run stopped at 128 of 256 env steps per task (a checkpoint every 64)."""
+    root = tmp_path_factory.mktemp("runs")
+    run_dir = str(root / "study" / "stopped")
+    train(TASKS, CFG, seeds=[3, 4], run_dir=run_dir, progress=False, checkpoints=CheckpointOptions(every=64),
+          stop_at_step=128)
+    return root, run_dir
+
+
+def test_a_stopped_run_says_how_far_it_got_how_fast_and_how_to_continue(stopped):
+    root, run_dir = stopped
+    status = run_status(run_dir)
+    last = json.loads(open(os.path.join(run_dir, "metrics.jsonl")).read().splitlines()[-1])
+    assert status["state"] == "not finished" and status["step"] == 128 and status["total_steps"] == 256
+    assert status["checkpoints"] == [64, 128]
+    assert status["env_steps_per_s"] == last["env_steps_per_s"]
+    # 128 steps per task left, at the logged rate shared by 2 tasks x 2 seeds
+    assert status["seconds_left"] == pytest.approx(128 / (last["env_steps_per_s"] / 4))
+    assert status["continue"] == f"python -m mtrl train --resume {run_dir}"
+    assert status["eval_step"] == 128 and list(status["eval_returns"]) == TASKS
+    csv_rows = [line.split(",") for line in open(os.path.join(run_dir, "eval.csv")).read().splitlines()[1:]]
+    cartpole = [float(r[3]) for r in csv_rows if r[0] == "128" and r[1] == "CartPole-v1"]
+    assert status["eval_returns"]["CartPole-v1"] == pytest.approx(sum(cartpole) / 2)
+    assert status["diverged_seeds"] == [] and status["sittings"] == 1
+    text = status_text(status)
+    assert "not finished: 128 of 256 env steps per task (50%) logged" in text
+    assert f"to continue it (if no process trains it now): python -m mtrl train --resume {run_dir}" in text
+    assert "checkpoints: 64, 128" in text and "greedy return at 128 (mean over seeds): CartPole " in text
+
+
+def test_a_finished_run_and_a_directory_of_runs(stopped, tmp_path):
+    root, run_dir = stopped
+    finished = str(tmp_path / "finished")
+    train(["CartPole-v1"], CFG, seeds=[0], run_dir=finished, progress=False, stop_at_step=64)
+    resume_run(finished, progress=False)
+    status = run_status(finished)
+    assert status["state"] == "finished" and status["step"] == 256 and status["seconds_left"] is None
+    assert status["sittings"] == 2 and status["continue"] is None
+    assert "finished: 256 of 256 env steps per task (100%)" in status_text(status)
+    not_started = tmp_path / "nothing" / "run"
+    os.makedirs(not_started)
+    (not_started / "config.json").write_text(json.dumps({"tasks": ["CartPole-v1"], "seeds": [0],
+                                                         "config": {"total_steps": 100}}))
+    assert find_runs(str(tmp_path)) == [finished, str(not_started)]
+    lines = overview_text(str(tmp_path), [run_status(r) for r in find_runs(str(tmp_path))]).splitlines()
+    assert lines == ["finished: finished, 256 of 256 env steps per task (100%)",
+                     "nothing/run: not started, 0 of 100 env steps per task (0%)"]
+    assert run_status(str(not_started))["continue"].startswith("nothing to resume from")
+    assert find_runs(str(root)) == [run_dir]  # checkpoints/ and the run's parts are not searched
+
+
+def test_a_line_being_written_and_diverged_seeds(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"step": 1}) + "\n" + json.dumps({"step": 2, "diverged": [False, True]}) + "\n"
+                    + '{"step": 3, "div')
+    assert _last_line(str(path)) == {"step": 2, "diverged": [False, True]}
+    (tmp_path / "config.json").write_text(json.dumps({"tasks": ["A"], "seeds": [7, 8], "config": {"total_steps": 4}}))
+    status = run_status(str(tmp_path))
+    assert status["diverged_seeds"] == [8] and status["step"] == 2
+    assert "diverged (frozen at their last finite state): seeds [8]" in status_text(status)
+
+
+def test_status_from_the_command_line(stopped, capsys):
+    root, run_dir = stopped
+    main(["status", run_dir])
+    assert "not finished: 128 of 256" in capsys.readouterr().out
+    main(["status", str(root)])
+    assert capsys.readouterr().out == "study/stopped: not finished, 128 of 256 env steps per task (50%), about " \
+        f"{status_text(run_status(run_dir)).split('about ')[1].split(' left')[0]} left\n"
+    main(["status", run_dir, "--json"])
+    assert json.loads(capsys.readouterr().out)["checkpoints"] == [64, 128]
+    for path, message in [("/nonexistent", "'/nonexistent' is not a directory"),
+                          (os.path.join(run_dir, "checkpoints", "64"), "holds no run")]:
+        with pytest.raises(SystemExit):
+            main(["status", path])
+        assert message in capsys.readouterr().err
