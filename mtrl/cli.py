@@ -1,5 +1,5 @@
-"""Command line: ``python -m mtrl train|transfer|study|sweep|evaluate|render|plot`` (tyro; ``--help`` on each lists
-every option with its default).
+"""Command line: ``python -m mtrl train|transfer|study|sweep|evaluate|render|plot|compare|status``
+(tyro; ``--help`` on each lists every option with its default).
 
 Commands are dataclasses whose `run` calls the library; no training logic lives here.
 """
@@ -442,20 +442,18 @@ class Status:
     def run(self) -> None:
         import json
 
-        from mtrl.status import find_runs, is_run_dir, overview_text, run_status, status_text
+        from mtrl.status import is_run_dir, overview_text, run_status, status_text, statuses_under
 
         if not os.path.isdir(self.path):
             raise ValueError(f"{self.path!r} is not a directory")
-        runs = find_runs(self.path)
-        if not runs:
+        if is_run_dir(self.path):
+            status = run_status(self.path)
+            print(json.dumps(status, indent=2) if self.json else status_text(status))
+            return
+        statuses = statuses_under(self.path)
+        if not statuses:
             raise ValueError(f"{self.path!r} holds no run (no config.json naming tasks here or in its subdirectories)")
-        statuses = [run_status(run) for run in runs]
-        if self.json:
-            print(json.dumps(statuses[0] if is_run_dir(self.path) else statuses, indent=2))
-        elif is_run_dir(self.path):
-            print(status_text(statuses[0]))
-        else:
-            print(overview_text(self.path, statuses))
+        print(json.dumps(statuses, indent=2) if self.json else overview_text(self.path, statuses))
 
 
 @dataclasses.dataclass
@@ -650,26 +648,30 @@ def seeds_list_error(argv: Sequence[str]) -> str | None:
     return None
 
 
-def optional_number_flags(commands: Mapping[str, type] = COMMANDS) -> set[str]:
-    """The flags (``--max-grad-norm``, ``--unfreeze-at``, ...) of every command whose value is a number or None,
-    found in the command dataclasses and the dataclasses their fields hold."""
+def optional_number_flags(command: type) -> set[str]:
+    """The flags of ``command`` (and of the dataclasses its fields hold) whose value is a number, or numbers, or
+    None: ``--max-grad-norm``, ``--task-weights``, ... in both spellings tyro reads (``--max_grad_norm``)."""
     flags: set[str] = set()
     seen: set[type] = set()
+
+    def numeric(hint: Any) -> bool:
+        if hint in (int, float):
+            return True
+        return typing.get_origin(hint) is tuple and all(a in (int, float, Ellipsis) for a in typing.get_args(hint))
 
     def visit(cls: type) -> None:
         if cls in seen:
             return
         seen.add(cls)
         for name, hint in typing.get_type_hints(cls).items():
-            args = set(typing.get_args(hint))
-            if type(None) in args and args & {int, float} and args <= {int, float, type(None)}:
-                flags.add(f"--{name.replace('_', '-')}")
-            for candidate in (hint, *typing.get_args(hint)):
+            args = typing.get_args(hint)
+            if type(None) in args and all(a is type(None) or numeric(a) for a in args):
+                flags.update({f"--{name.replace('_', '-')}", f"--{name}"})
+            for candidate in (hint, *args):
                 if dataclasses.is_dataclass(candidate):
                     visit(candidate)
 
-    for command in commands.values():
-        visit(command)
+    visit(command)
     return flags
 
 
@@ -698,8 +700,9 @@ def main(args: list[str] | None = None) -> None:
         raise SystemExit(2)
     for cls in COMMANDS.values():
         help_as_paragraphs(cls)
+    flags = optional_number_flags(COMMANDS[argv[0]]) if argv and argv[0] in COMMANDS else set()
     command = tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="mtrl",
-                                                   args=spell_none(argv, optional_number_flags()),
+                                                   args=spell_none(argv, flags),
                                                    description="Multi-task and transfer deep Q-learning in JAX. "
                                                                "`mtrl --version` prints the version.")
     options = getattr(command, "run_options", None)

@@ -29,9 +29,9 @@ def is_run_dir(path: str) -> bool:
         return False
 
 
-def find_runs(directory: str, depth: int = 3) -> list[str]:
-    """Run directories at or under ``directory`` (at most ``depth`` levels down), sorted; a run's own parts
-    (checkpoints/, tb/) and a sweep's shards/ are not searched."""
+def find_runs(directory: str, depth: int = 8) -> list[str]:
+    """Run directories at or under ``directory`` (sorted; a run's own subdirectories are not searched, nor a sweep's
+    shards/, nor directories moved aside as ``<name>.replaced-<time>``); ``depth`` only guards against cycles."""
     if is_run_dir(directory):
         return [directory]
     if depth == 0 or not os.path.isdir(directory):
@@ -42,6 +42,20 @@ def find_runs(directory: str, depth: int = 3) -> list[str]:
         if name not in SKIPPED_DIRS and os.path.isdir(path) and ".replaced-" not in name:
             found += find_runs(path, depth - 1)
     return found
+
+
+def sweep_plan_line(directory: str) -> str | None:
+    """For a sweep's directory: how many settings its plan holds and how many have a run directory yet."""
+    path = os.path.join(directory, "sweep_plan.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        plan = json.load(f)
+    planned = sum(len(shard) for shard in plan.get("shards") or [])
+    started = sum(is_run_dir(os.path.join(directory, name)) for name in os.listdir(directory)
+                  if name not in SKIPPED_DIRS)
+    return (f"sweep: {planned} setting(s) x {len(plan.get('seeds') or [])} seed(s) in "
+            f"{len(plan.get('shards') or [])} program(s); {started} setting(s) started")
 
 
 def _last_line(path: str) -> dict[str, Any] | None:
@@ -60,6 +74,25 @@ def _last_line(path: str) -> dict[str, Any] | None:
         except ValueError:
             continue
     return None
+
+
+def _diverged(path: str, seeds: list[int]) -> list[int]:
+    """The seeds metrics.jsonl marks as diverged on any line (a seed is marked once, in the window it diverged in;
+    it is frozen, finite, after that)."""
+    if not os.path.exists(path):
+        return []
+    marked = [False] * len(seeds)
+    with open(path, errors="replace") as f:
+        for line in f:
+            at = line.find('"diverged": [')
+            if at < 0 or "true" not in line[at:line.find("]", at)]:
+                continue
+            try:
+                flags = json.loads(line[at + len('"diverged": '):line.find("]", at) + 1])
+            except ValueError:
+                continue
+            marked = [m or bool(d) for m, d in zip(marked, flags, strict=False)] + marked[len(flags):]
+    return [seed for seed, m in zip(seeds, marked, strict=True) if m]
 
 
 def _last_evaluation(run_dir: str) -> tuple[dict[str, float], int | None]:
@@ -102,44 +135,54 @@ def _checkpoint_steps(run_dir: str, meta: dict[str, Any]) -> list[int]:
 
 
 def run_status(run_dir: str, now: float | None = None) -> dict[str, Any]:
-    """What `mtrl status` says of one run directory, as a dict: ``state`` (``finished``, ``not finished``: it has a
-    checkpoint to continue from, or ``not started``: nothing to continue from), ``step`` (the last logged, env steps
-    per task) of ``total_steps``, ``checkpoints``, ``env_steps_per_s`` (every task and seed, in the last sitting) and
-    ``seconds_left`` at that speed, ``last_written_s`` (seconds since metrics.jsonl changed), ``eval_step`` and
-    ``eval_returns`` (task -> mean over seeds, from eval.csv), ``diverged_seeds``, ``sittings``, and ``continue``
-    (how to continue it)."""
+    """What `mtrl status` says of one run directory, as a dict: ``state`` (``finished``, ``not finished``: training
+    now or stopped, with or without a checkpoint, or ``not started``: nothing logged nor saved), ``step`` (the last
+    logged, env steps per task) of ``total_steps``, ``checkpoints``, ``env_steps_per_s`` (every task and seed, in
+    the last sitting) and ``seconds_left`` at that speed, ``last_written_s`` (seconds since metrics.jsonl changed),
+    ``eval_step`` and ``eval_returns`` (task -> mean over seeds, from eval.csv), ``diverged_seeds`` (on any line of
+    metrics.jsonl), ``sittings``, and ``continue`` (how to continue it)."""
     from mtrl.provenance import read_config_json
 
     if not is_run_dir(run_dir):
         raise ValueError(f"{run_dir!r} is not a run directory (no config.json naming tasks)")
     meta = read_config_json(run_dir)
+    if "groups" in meta:
+        raise ValueError(f"{run_dir!r} is one program (shard) of a sweep: its settings' runs are the sweep's "
+                         f"directories {', '.join(sorted(meta['groups']))}; ask for the sweep's directory")
     tasks, seeds = list(meta["tasks"]), list(meta.get("seeds") or [])
     total = int((meta.get("config") or {}).get("total_steps") or 0)
     metrics_path = os.path.join(run_dir, "metrics.jsonl")
     last = _last_line(metrics_path) or {}
     summary_path = os.path.join(run_dir, "summary.json")
-    summary = json.load(open(summary_path)) if os.path.exists(summary_path) else None
+    summary = None
+    if os.path.exists(summary_path):
+        try:
+            with open(summary_path) as f:
+                summary = json.load(f)
+        except ValueError as e:
+            raise ValueError(f"{summary_path} is not valid JSON ({e}): is it being written now?") from None
     checkpoints = _checkpoint_steps(run_dir, meta)
     step = int(last.get("step") or 0)
     if summary is not None:
         state, step = "finished", int(summary.get("env_steps_per_task") or step)
     else:
-        state = "not finished" if checkpoints else "not started"
+        state = "not finished" if checkpoints or step else "not started"
     rate = last.get("env_steps_per_s")
     per_task_rate = rate / (len(tasks) * max(len(seeds), 1)) if rate else None
     evaluated, eval_step = _last_evaluation(run_dir)
-    sweep = meta.get("sweep")
     if state == "finished":
         how = None
-    elif sweep is not None:
+    elif meta.get("sweep") is not None:
         how = "rerun the sweep's command (python -m mtrl sweep ... or mtrl.sweep(...)): it continues its programs"
     elif meta.get("experiment"):
-        how = (f"rerun the experiment (python -m experiments.{meta['experiment']} with the same options), or "
-               f"python -m mtrl train --resume {run_dir}")
+        how = f"rerun the experiment (python -m experiments.{meta['experiment']} with the same options)" + (
+            f", or python -m mtrl train --resume {run_dir}" if checkpoints
+            else ": no checkpoint yet, so the run starts again")
     elif checkpoints:
         how = f"python -m mtrl train --resume {run_dir}"
     else:
-        how = "nothing to resume from: train again into it with --overwrite (moves this aside), or another --run-dir"
+        how = ("no checkpoint to resume from: train again into it with --overwrite (moves this aside), or another "
+               "--run-dir")
     modified = os.path.getmtime(metrics_path) if os.path.exists(metrics_path) else None
     return {
         "run_dir": run_dir,
@@ -157,7 +200,7 @@ def run_status(run_dir: str, now: float | None = None) -> dict[str, Any]:
         "eval_step": eval_step,
         "eval_returns": evaluated,
         "eval_epsilon": float((meta.get("config") or {}).get("eval_epsilon") or 0.0),
-        "diverged_seeds": [seed for seed, d in zip(seeds, last.get("diverged") or [], strict=False) if d],
+        "diverged_seeds": _diverged(metrics_path, seeds),
         "sittings": 1 + len(meta.get("resumes") or []),
         "created": meta.get("created"),
         "wall_s_all_sittings": (summary or {}).get("wall_s_all_sittings"),
@@ -175,7 +218,7 @@ def _duration(seconds: float) -> str:
 
 def _progress(status: dict[str, Any]) -> str:
     total = status["total_steps"]
-    share = f" ({100 * status['step'] / total:.0f}%)" if total else ""
+    share = f" ({100 * status['step'] // total}%)" if total else ""  # rounded down: 99% until it is done
     return f"{status['step']:,} of {total:,} env steps per task{share}"
 
 
@@ -221,14 +264,33 @@ def _when(iso: str) -> str:
         return iso
 
 
+def statuses_under(root: str) -> list[dict[str, Any]]:
+    """`run_status` of every run under ``root`` (`find_runs`); a run that cannot be read is ``{"run_dir",
+    "error"}`` rather than the end of the listing."""
+    out = []
+    for run_dir in find_runs(root):
+        try:
+            out.append(run_status(run_dir))
+        except (OSError, ValueError) as e:
+            out.append({"run_dir": run_dir, "error": str(e)})
+    return out
+
+
 def overview_text(root: str, statuses: list[dict[str, Any]]) -> str:
-    """One line per run under ``root``: its path relative to ``root``, state and progress."""
-    lines = []
+    """One line per run under ``root``: its path relative to ``root``, state and progress (a sweep's directory
+    first says how many of its planned settings have started)."""
+    plan = sweep_plan_line(root)
+    lines = [plan] if plan else []
     for status in statuses:
         name = os.path.relpath(status["run_dir"], root)
+        if "error" in status:
+            lines.append(f"{name}: unreadable: {status['error']}")
+            continue
         extra = ""
         if status["state"] != "finished" and status["seconds_left"] is not None:
-            extra = f", about {_duration(status['seconds_left'])} left"
+            extra = f", about {_duration(status['seconds_left'])} left at its last speed"
+        if status["state"] != "finished" and status["last_written_s"] is not None:
+            extra += f", written {_duration(status['last_written_s'])} ago"
         if status["diverged_seeds"]:
             extra += f", diverged seeds {status['diverged_seeds']}"
         lines.append(f"{name}: {status['state']}, {_progress(status)}{extra}")

@@ -15,9 +15,9 @@ with every difference, or with ``rerun=True`` moves that run aside and trains th
 Curves are read back from each mode's eval.csv, so a study gives the same numbers whether its runs were just
 trained or reused. Only the target tasks enter the metrics (``joint`` also trains the source tasks).
 
-Metrics (`mtrl.evaluate`): jumpstart, gain over the last k evaluations and AUC per (seed, task), summarised by
-IQM and mean with stratified-bootstrap intervals; the transfer ratio of summed areas (Taylor & Stone) with a
-paired bootstrap interval; time to threshold with censoring (fraction reached, Kaplan–Meier median); the
+Metrics (`mtrl.scores`, `mtrl.statistics`): jumpstart, gain over the last k evaluations and AUC per (seed, task),
+summarised by IQM and mean with stratified-bootstrap intervals; the transfer ratio of summed areas (Taylor & Stone)
+with a paired bootstrap interval; time to threshold with censoring (fraction reached, Kaplan–Meier median); the
 probability that a mode's AUC beats scratch's.
 
 Axes: ``S`` seeds, ``T`` target tasks, ``E`` evaluations (curves ``[S, T, E]``, per-seed metrics ``[S, T]``).

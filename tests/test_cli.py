@@ -177,19 +177,26 @@ def test_a_config_warning_names_the_settings_as_flags(capsys, tmp_path):
     assert "mtrl: warning: --batch-size (512) is larger than --buffer-size (250): every batch repeats" in err
 
 
-def test_none_or_null_in_any_case_clears_an_optional_number_and_nothing_else(monkeypatch):
+def test_none_or_null_in_any_case_clears_an_optional_number_and_nothing_else(monkeypatch, capsys):
     from mtrl import cli
 
     commands = []
     monkeypatch.setattr(cli.Train, "run", lambda self: commands.append(self))
     main(["train", "--suite", "classic", "--max-grad-norm", "none", "--stop-at-step=NULL", "--run-dir", "none"])
-    main(["train", "--suite", "classic", "--max-grad-norm=None"])
-    main(["train", "--suite", "classic"])
+    main(["train", "--suite", "classic", "--max_grad_norm=None", "--task-weights", "none", "--run-dir=none"])
+    main(["train", "--suite", "classic", "--task-weights", "1", "2", "3"])
     assert [c.config.max_grad_norm for c in commands] == [None, None, 10.0]
+    assert [c.config.task_weights for c in commands] == [None, None, (1.0, 2.0, 3.0)]
     options = commands[0].run_options
     assert options.stop_at_step is None and options.run_dir == "none"  # a path stays a path
-    assert {"--max-grad-norm", "--stop-at-step", "--epsilon", "--step", "--source-step"} <= cli.optional_number_flags()
-    assert not {"--run-dir", "--tasks", "--lr", "--out"} & cli.optional_number_flags()
+    assert commands[1].run_options.run_dir == "none"
+    assert {"--max-grad-norm", "--max_grad_norm", "--stop-at-step", "--task-weights"} <= cli.optional_number_flags(
+        cli.Train)
+    assert not {"--run-dir", "--tasks", "--lr", "--seed", "--epsilon"} & cli.optional_number_flags(cli.Train)
+    assert {"--seed", "--step", "--max-steps"} <= cli.optional_number_flags(cli.Render)
+    with pytest.raises(SystemExit):  # train's --seed is a number, never None: what was typed stays in the message
+        main(["train", "--suite", "classic", "--seed", "none"])
+    assert "'none'" in capsys.readouterr().err
 
 
 def test_version(capsys):

@@ -7,7 +7,7 @@ import pytest
 
 from mtrl.cli import main
 from mtrl.config import DQNConfig
-from mtrl.status import _last_line, find_runs, overview_text, run_status, status_text
+from mtrl.status import _last_line, find_runs, overview_text, run_status, status_text, statuses_under
 from mtrl.trainer import CheckpointOptions, train
 from mtrl.transfer import resume_run
 
@@ -64,19 +64,60 @@ def test_a_finished_run_and_a_directory_of_runs(stopped, tmp_path):
     lines = overview_text(str(tmp_path), [run_status(r) for r in find_runs(str(tmp_path))]).splitlines()
     assert lines == ["finished: finished, 256 of 256 env steps per task (100%)",
                      "nothing/run: not started, 0 of 100 env steps per task (0%)"]
-    assert run_status(str(not_started))["continue"].startswith("nothing to resume from")
+    assert run_status(str(not_started))["continue"].startswith("no checkpoint to resume from")
     assert find_runs(str(root)) == [run_dir]  # checkpoints/ and the run's parts are not searched
 
 
-def test_a_line_being_written_and_diverged_seeds(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    path.write_text(json.dumps({"step": 1}) + "\n" + json.dumps({"step": 2, "diverged": [False, True]}) + "\n"
-                    + '{"step": 3, "div')
-    assert _last_line(str(path)) == {"step": 2, "diverged": [False, True]}
-    (tmp_path / "config.json").write_text(json.dumps({"tasks": ["A"], "seeds": [7, 8], "config": {"total_steps": 4}}))
-    status = run_status(str(tmp_path))
-    assert status["diverged_seeds"] == [8] and status["step"] == 2
+def crafted_run(path, lines, tasks=("A",), seeds=(7, 8), total=100, **meta):
+    """A run directory holding only config.json and metrics.jsonl ``lines`` (what `run_status` reads)."""
+    os.makedirs(path, exist_ok=True)
+    (path / "config.json").write_text(json.dumps({"tasks": list(tasks), "seeds": list(seeds),
+                                                  "config": {"total_steps": total}, **meta}))
+    (path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return str(path)
+
+
+def test_a_line_being_written_and_seeds_that_diverged_on_any_line(tmp_path):
+    run = crafted_run(tmp_path / "run", [{"step": 1, "diverged": [False, True]},
+                                         {"step": 2, "diverged": [False, False]}])
+    with open(os.path.join(run, "metrics.jsonl"), "a") as f:
+        f.write('{"step": 3, "div')
+    assert _last_line(os.path.join(run, "metrics.jsonl")) == {"step": 2, "diverged": [False, False]}
+    status = run_status(run)
+    assert status["diverged_seeds"] == [8] and status["step"] == 2  # marked once, frozen (finite) after that
     assert "diverged (frozen at their last finite state): seeds [8]" in status_text(status)
+
+
+def test_time_left_shares_the_speed_among_every_task_and_seed(tmp_path):
+    run = crafted_run(tmp_path / "run", [{"step": 40, "env_steps_per_s": 60.0}], tasks=("A", "B", "C"), seeds=(0, 1))
+    status = run_status(run)
+    assert status["seconds_left"] == pytest.approx(60 / (60.0 / 6))  # 60 steps per task left, 10 per task per s
+    assert status["state"] == "not finished" and status["checkpoints"] == []  # logged, never saved
+    assert status["continue"].startswith("no checkpoint to resume from: train again into it with --overwrite")
+    experiment = crafted_run(tmp_path / "exp", [{"step": 40}], experiment="quickstart")
+    assert run_status(experiment)["continue"] == ("rerun the experiment (python -m experiments.quickstart with the "
+                                                 "same options): no checkpoint yet, so the run starts again")
+    almost = crafted_run(tmp_path / "almost", [{"step": 99}])
+    assert "99 of 100 env steps per task (99%)" in status_text(run_status(almost))  # rounded down until done
+
+
+def test_a_directory_of_runs_lists_each_and_survives_an_unreadable_one(tmp_path):
+    deep = crafted_run(tmp_path / "a" / "b" / "c" / "d" / "e", [{"step": 10}])
+    crafted_run(tmp_path / "sweep" / "shards" / "0", [], groups={"x=1": [0]})
+    crafted_run(tmp_path / "old.replaced-20260101-000000", [])
+    broken = crafted_run(tmp_path / "broken", [{"step": 5}])
+    (tmp_path / "broken" / "summary.json").write_text("")
+    (tmp_path / "sweep" / "sweep_plan.json").write_text(json.dumps({"seeds": [0, 1], "shards": [[0, 1], [2]]}))
+    crafted_run(tmp_path / "sweep" / "x=1", [{"step": 100}])
+    assert find_runs(str(tmp_path)) == [deep, broken, str(tmp_path / "sweep" / "x=1")]
+    lines = overview_text(str(tmp_path), statuses_under(str(tmp_path))).splitlines()
+    assert lines[0].startswith("a/b/c/d/e: not finished, 10 of 100 env steps per task (10%)")
+    assert lines[1].startswith("broken: unreadable: ") and "summary.json is not valid JSON" in lines[1]
+    assert overview_text(str(tmp_path / "sweep"), statuses_under(str(tmp_path / "sweep"))).splitlines()[0] == (
+        "sweep: 3 setting(s) x 2 seed(s) in 2 program(s); 1 setting(s) started")
+    with pytest.raises(ValueError, match=r"is one program \(shard\) of a sweep: its settings' runs are the sweep's "
+                                         r"directories x=1"):
+        run_status(str(tmp_path / "sweep" / "shards" / "0"))
 
 
 def test_status_from_the_command_line(stopped, capsys):
@@ -84,8 +125,8 @@ def test_status_from_the_command_line(stopped, capsys):
     main(["status", run_dir])
     assert "not finished: 128 of 256" in capsys.readouterr().out
     main(["status", str(root)])
-    assert capsys.readouterr().out == "study/stopped: not finished, 128 of 256 env steps per task (50%), about " \
-        f"{status_text(run_status(run_dir)).split('about ')[1].split(' left')[0]} left\n"
+    assert capsys.readouterr().out.startswith("study/stopped: not finished, 128 of 256 env steps per task (50%), "
+                                              "about ")
     main(["status", run_dir, "--json"])
     assert json.loads(capsys.readouterr().out)["checkpoints"] == [64, 128]
     for path, message in [("/nonexistent", "'/nonexistent' is not a directory"),
