@@ -35,8 +35,8 @@ class RunOptions:
     run_dir: str | None = None
     """output directory (default runs/<command>/<timestamp>)"""
     checkpoint_every: int = 50_000
-    """env steps per task between checkpoints (0 = only at the end); `train --resume` keeps the run's own unless
-    given"""
+    """env steps per task between checkpoints (0 = only at the end; each at the first evaluation at or after a
+    multiple, as checkpoints are written between compiled chunks); `train --resume` keeps the run's own unless given"""
     keep_checkpoints: int = 3
     """checkpoints kept (`train --resume` keeps the run's own unless given)"""
     log_every: int = 1_000
@@ -511,8 +511,8 @@ class Render:
     tile: bool = False
     """one GIF of the tasks side by side, each playing its own episode (default: one GIF per task)"""
     out: str | None = None
-    """a directory for the GIFs, or with one task or --tile the GIF's path (default: the run directory; files
-    episode_<task>_seed<seed>_step<step>.gif, with --tile episodes_seed<seed>_step<step>.gif)"""
+    """a directory for the GIFs (created when missing), or with one task or --tile the .gif's path (default: the
+    run directory; files episode_<task>_seed<seed>_step<step>.gif, with --tile episodes_seed<seed>_step<step>.gif)"""
 
     def run(self) -> None:
         import re
@@ -531,13 +531,15 @@ class Render:
             raise ValueError(f"--fps must be in (0, 50] (GIF frame times are hundredths of a second), got {self.fps}")
         if len(self.tasks) != 1 and self.head is not None:
             raise ValueError("--head needs exactly one task (--tasks SPEC)")
-        to_dir = self.out is None or os.path.isdir(self.out)
+        # a directory: one that exists, or a name without an extension (created); else one .gif file
+        to_dir = self.out is None or os.path.isdir(self.out) or not os.path.splitext(self.out)[1]
         if not to_dir:
             if len(self.tasks) != 1 and not self.tile:
-                raise ValueError(f"--out {self.out}: with several tasks, a directory that exists (or --tile: one GIF "
-                                 "of them all)")
-            if not self.out.lower().endswith(".gif") or not os.path.isdir(os.path.dirname(self.out) or "."):
-                raise ValueError(f"--out {self.out}: a .gif file in a directory that exists, or a directory")
+                raise ValueError(f"--out {self.out}: with several tasks, a directory (or --tile: one GIF of them all)")
+            if not self.out.lower().endswith(".gif"):
+                raise ValueError(f"--out {self.out}: a .gif file, or a directory")
+            if not os.path.isdir(os.path.dirname(self.out) or "."):
+                raise ValueError(f"--out {self.out}: the directory {os.path.dirname(self.out)} does not exist")
         for task in self.tasks:  # before anything is read or compiled
             check_drawable(parse_task(task))
         policy = load_policy(self.run_dir, self.step, self.seed)
@@ -550,6 +552,8 @@ class Render:
         for task in tasks:
             policy.check_playable(task, self.head)
         directory = self.run_dir if self.out is None else self.out
+        if to_dir:
+            os.makedirs(directory, exist_ok=True)
         suffix = f"_seed{policy.seed}_step{policy.step}" + (f"_eps{self.epsilon:g}" if self.epsilon else "")
         slug = lambda task: re.sub(r"[^A-Za-z0-9.-]+", "_", task)  # noqa: E731
         if self.tile:

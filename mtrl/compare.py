@@ -15,13 +15,14 @@ Axes: ``E`` evaluation points, ``S`` seeds.
 from __future__ import annotations
 
 import glob
+import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from mtrl.logger import markdown_table, write_json
+from mtrl.logger import few_seeds_note, markdown_table, write_json
 from mtrl.scores import return_label
 from mtrl.statistics import iqm_interval, probability_of_improvement, summarize
 
@@ -29,25 +30,39 @@ GLOB_CHARACTERS = "*?["
 
 
 def parse_run_arguments(arguments: Sequence[str]) -> dict[str, list[str]]:
-    """Command-line runs -> ``{label: [run directory, ...]}`` in order. ``DIR`` is labelled by its directory name;
-    ``LABEL=DIR`` names it, and repeating a label (or a ``DIR`` pattern mtrl expands, e.g. ``single='runs/single/*'``)
-    puts several runs in one variant. An existing directory is always a path, even with ``=`` in its name (a sweep's
+    """Command-line runs -> ``{label: [run directory, ...]}`` in order. ``DIR`` is labelled by its directory name,
+    and so is each run an unlabelled pattern matches (``'runs/sweep/*'``: every setting); ``LABEL=DIR`` names it, and
+    repeating a label (or a ``DIR`` pattern mtrl expands, e.g. ``single='runs/single/*'``) puts several runs in one
+    variant. An existing directory is always a path, even with ``=`` in its name (a sweep's
     setting directory), and a label may hold ``=`` too: the argument is split at the first ``=`` after which a
     directory (or a pattern's match) follows."""
     variants: dict[str, list[str]] = {}
     bare: set[str] = set()  # labels taken from directory names: each names one run
+    def add_bare(path: str) -> None:
+        label = os.path.basename(os.path.normpath(path))
+        if label in variants:
+            raise ValueError(f"two variants are named {label!r} ({variants[label][0]} and {path}): label the "
+                             f"runs, e.g. a={variants[label][0]} b={path}")
+        bare.add(label)
+        variants[label] = [os.path.normpath(path)]
+
     for argument in arguments:
         if os.path.isdir(argument):
-            label, paths = os.path.basename(os.path.normpath(argument)), [os.path.normpath(argument)]
-            if label in variants:
-                raise ValueError(f"two variants are named {label!r} ({variants[label][0]} and {argument}): label the "
-                                 f"runs, e.g. a={variants[label][0]} b={argument}")
-            bare.add(label)
-        else:
+            add_bare(argument)
+            continue
+        try:
             label, paths = _split_labelled(argument)
-            if label in bare:
-                raise ValueError(f"label {label!r} is also the name of run {variants[label][0]}, given without a "
-                                 f"label: label that one too (e.g. other={variants[label][0]})")
+        except ValueError:
+            matches = [p for p in _matches(argument) if os.path.exists(os.path.join(p, "eval.csv"))] if any(
+                c in argument for c in GLOB_CHARACTERS) else []
+            if not matches:
+                raise
+            for path in matches:  # an unlabelled pattern: each run it matches is a variant of its own
+                add_bare(path)
+            continue
+        if label in bare:
+            raise ValueError(f"label {label!r} is also the name of run {variants[label][0]}, given without a "
+                             f"label: label that one too (e.g. other={variants[label][0]})")
         variants.setdefault(label, []).extend(p for p in paths if p not in variants.get(label, []))
     if not variants:
         raise ValueError("no runs to compare: give at least one run directory")
@@ -113,18 +128,40 @@ def read_run_curves(run_dir: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarra
     return curves, epsilon
 
 
+def _run_seeds(run_dir: str, count: int) -> list:
+    """The seeds of a run's eval.csv columns: config.json's, in order (positions where it has none)."""
+    from mtrl.provenance import read_config_json
+
+    seeds = list(read_config_json(run_dir).get("seeds") or [])
+    return seeds if len(seeds) == count else [f"{os.path.basename(run_dir)}#{i}" for i in range(count)]
+
+
 def _variant_curves(label: str, run_dirs: Sequence[str]) -> tuple[dict[str, dict[str, Any]], float]:
-    """One variant's tasks ``{task: {"run", "steps" [E], "returns" [E, S]}}`` from its runs (each task from one run)
-    and the evaluation ε they share."""
+    """One variant's tasks ``{task: {"runs", "seeds", "steps" [E], "returns" [E, S]}}`` from its runs: a task in one
+    run, or in several with other seeds (their seeds pooled, at the evaluation steps they share), and the evaluation
+    ε the runs share."""
     tasks: dict[str, dict[str, Any]] = {}
     epsilons = {}
     for run_dir in run_dirs:
         curves, epsilons[run_dir] = read_run_curves(run_dir)
         for task, (steps, returns) in curves.items():
-            if task in tasks:
-                raise ValueError(f"variant {label!r}: task {task!r} is in two of its runs ({tasks[task]['run']} and "
-                                 f"{run_dir}); give them different labels")
-            tasks[task] = {"run": run_dir, "steps": steps, "returns": returns}
+            seeds = _run_seeds(run_dir, returns.shape[1])
+            if task not in tasks:
+                tasks[task] = {"runs": [run_dir], "seeds": seeds, "steps": steps, "returns": returns}
+                continue
+            pooled = tasks[task]
+            shared_seeds = sorted(set(map(str, pooled["seeds"])) & set(map(str, seeds)))
+            if shared_seeds:
+                raise ValueError(f"variant {label!r}: task {task!r} has seed(s) {shared_seeds} in two of its runs "
+                                 f"({', '.join(pooled['runs'])} and {run_dir}): a variant pools only other seeds; "
+                                 "give the runs different labels to compare them")
+            common = np.intersect1d(pooled["steps"], steps)
+            if not len(common):
+                raise ValueError(f"variant {label!r}: task {task!r}'s runs ({', '.join(pooled['runs'])} and "
+                                 f"{run_dir}) share no evaluation step, so their seeds cannot be pooled")
+            mine, theirs = np.isin(pooled["steps"], common), np.isin(steps, common)
+            tasks[task] = {"runs": [*pooled["runs"], run_dir], "seeds": [*pooled["seeds"], *seeds], "steps": common,
+                           "returns": np.concatenate([pooled["returns"][mine], returns[theirs]], axis=1)}
     if len(set(epsilons.values())) > 1:
         raise ValueError(f"variant {label!r}: its runs evaluate at different ε ({_epsilons(epsilons)}): their returns "
                          "are not the same measure")
@@ -161,12 +198,19 @@ def compare_runs(runs: Mapping[str, str | Sequence[str]] | Sequence[str], out_di
             variants[label] = list(dict.fromkeys(paths))
     if not variants:
         raise ValueError("no runs to compare: give at least one run directory")
+    owner: dict[str, str] = {}
+    for label, run_dirs in variants.items():
+        for run_dir in run_dirs:
+            key = os.path.realpath(run_dir)
+            if owner.setdefault(key, label) != label:
+                raise ValueError(f"run {run_dir} is in two variants ({owner[key]!r} and {label!r}): a run compared "
+                                 "with itself says nothing")
     curves, epsilons = {}, {}
     for label, run_dirs in variants.items():
         curves[label], epsilons[label] = _variant_curves(label, run_dirs)
     if len(set(epsilons.values())) > 1:
         raise ValueError(f"the variants evaluate at different ε ({_epsilons(epsilons)}): their returns are not the "
-                         "same measure; compare runs evaluated alike (or re-evaluate with `mtrl evaluate --epsilon`)")
+                         "same measure; compare runs trained with the same --eval-epsilon")
     names = list(dict.fromkeys(task for tasks_of in curves.values() for task in tasks_of))
     if tasks:
         unknown = [task for task in tasks if task not in names]
@@ -200,9 +244,10 @@ def compare_runs(runs: Mapping[str, str | Sequence[str]] | Sequence[str], out_di
                 for label in finals if label != first}
         rows[task] = row
     result = {
+        "settings_that_differ": settings_that_differ(variants),
         "measure": return_label(epsilons[labels[0]]),
         "eval_epsilon": epsilons[labels[0]],
-        "variants": {label: {task: {"run": data["run"], "seeds": int(data["returns"].shape[1]),
+        "variants": {label: {task: {"runs": data["runs"], "seeds": int(data["returns"].shape[1]),
                                     "last_step": int(data["steps"][-1])}
                              for task, data in curves[label].items() if task in names} for label in labels},
         "tasks": rows,
@@ -216,6 +261,21 @@ def compare_runs(runs: Mapping[str, str | Sequence[str]] | Sequence[str], out_di
         f.write(comparison_markdown(result))
     write_json(os.path.join(out_dir, "compare.json"), result)
     return result
+
+
+def settings_that_differ(variants: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Any]]:
+    """``{setting: {label: value}}`` for the config.json settings whose values differ between variants (a variant
+    whose runs disagree on one shows ``"varies"``); runs without a config.json count as having no settings."""
+    from mtrl.provenance import read_config_json
+
+    values: dict[str, dict[str, Any]] = {}
+    for label, run_dirs in variants.items():
+        configs = [read_config_json(run_dir).get("config") or {} for run_dir in run_dirs]
+        for name in sorted({key for config in configs for key in config}):
+            seen = [json.dumps(config.get(name)) for config in configs]
+            values.setdefault(name, {})[label] = configs[0].get(name) if len(set(seen)) == 1 else "varies"
+    return {name: by_label for name, by_label in values.items()
+            if len({json.dumps(by_label.get(label)) for label in variants}) > 1}
 
 
 def comparison_markdown(result: Mapping[str, Any]) -> str:
@@ -238,13 +298,20 @@ def comparison_markdown(result: Mapping[str, Any]) -> str:
         odds = [f"{row['probability_of_improvement'][label]:.2f}" if label in row["probability_of_improvement"]
                 else "—" for label in labels[1:]]
         rows.append([task, f"{row['step']:,}", *cells, *odds])
-    runs = [[label, task, info["run"], info["seeds"], f"{info['last_step']:,}"]
+    runs = [[label, task, ", ".join(info["runs"]), info["seeds"], f"{info['last_step']:,}"]
             for label, tasks in result["variants"].items() for task, info in tasks.items()]
+    fewest = min((info["seeds"] for tasks in result["variants"].values() for info in tasks.values()), default=5)
+    caveat = few_seeds_note(fewest)
+    differ = result.get("settings_that_differ") or {}
+    settings = ("\n## Settings that differ\n\n" + markdown_table(
+        ["setting", *labels], [[name, *(json.dumps(by_label.get(label)) for label in labels)]
+                               for name, by_label in differ.items()]) if differ else
+                "\nThe variants' runs share every setting in their config.json.\n")
     return (f"# Comparison: {', '.join(labels)}\n\n"
             f"Per task, each variant's {result['measure']} at the step in its row (env steps per task; by default "
             f"the last step every variant reached), or at its last evaluation before that step where it says so: "
             f"IQM over seeds with its 95% bootstrap interval. P(X > {first}): the probability that a seed of X "
             f"scores above a seed of {first} there (ties count ½).\n\n"
-            + markdown_table(header, rows)
+            + markdown_table(header, rows) + (f"\n{caveat}\n" if caveat else "") + settings
             + "\n## Runs\n\n" + markdown_table(["variant", "task", "run directory", "seeds", "last evaluated step"],
                                                runs))

@@ -237,7 +237,8 @@ class DQNConfig:
         checks = {
             "tau": (0.0 < self.tau <= 1.0, "in (0, 1]"),
             "lr": (self.lr > 0.0, "> 0"),
-            "max_grad_norm": (self.max_grad_norm is None or self.max_grad_norm > 0.0, "> 0 or None (no clipping)"),
+            "max_grad_norm": (self.max_grad_norm is None or 0.0 < self.max_grad_norm < math.inf,
+                              "finite and > 0, or None (no clipping)"),
             "gamma": (0.0 <= self.gamma <= 1.0, "in [0, 1]"),
             "eps_start": (0.0 <= self.eps_start <= 1.0, "in [0, 1]"),
             "eps_end": (0.0 <= self.eps_end <= 1.0, "in [0, 1]"),

@@ -96,6 +96,8 @@ def plot_run_dir(run_dir: str) -> str:
     import os
 
     csv_path = os.path.join(run_dir, "eval.csv")
+    if not os.path.isdir(run_dir):
+        raise ValueError(f"run directory {run_dir!r} does not exist")
     if not os.path.exists(csv_path):
         raise ValueError(f"run_dir {run_dir!r} has no eval.csv; is it a directory written by `mtrl train`?")
     steps, returns, tasks = read_eval_csv(csv_path)

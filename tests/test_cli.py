@@ -38,7 +38,10 @@ def test_help_lists_options_with_defaults():
         # ... but what the user gave stays as given, though it spells a setting
         (["transfer", "--source", "/tmp", "--tasks", "CartPole-v1", "--parts", "num_envs"],
          "error: --parts must name parameter parts among adapter, torso, head; got ('num_envs',)\n"),
-        (["plot", "/nonexistent"], "has no eval.csv"),
+        (["plot", "/nonexistent"], "run directory '/nonexistent' does not exist"),
+        (["plot", "/tmp"], "has no eval.csv"),
+        (["train", "--suite", "classic", "--max-grad-norm", "inf"],
+         "error: --max-grad-norm must be finite and > 0, or None (no clipping), got inf\n"),
         (["evaluate", "/nonexistent", "--episodes", "0"], "error: --episodes must be >= 1, got 0"),
         (["train", "--tasks", "CartPole-v1", "--conv-channels", "16"],
          "error: --conv-channels (16,) needs image observations [H, W, C]; the tasks' observations have shape (4,): "

@@ -14,18 +14,20 @@ from mtrl.compare import compare_runs, parse_run_arguments
 from mtrl.statistics import iqm
 
 
-def write_run(run_dir, returns: dict, epsilon: float = 0.0):
+def write_run(run_dir, returns: dict, epsilon: float = 0.0, first_seed: int = 1000, **config):
     """A run directory as `mtrl train` leaves it, for what `compare` reads: eval.csv rows ``returns[task][step] =
-    [per seed]`` and config.json's eval_epsilon."""
+    [per seed]`` (seeds ``first_seed``, ...) and config.json's seeds and config (eval_epsilon, ``config``)."""
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "eval.csv"), "w") as f:
         f.write("step,task,seed,return\n")
         for task, by_step in returns.items():
             for step, values in by_step.items():
                 for seed, value in enumerate(values):
-                    f.write(f"{step},{task},{1000 + seed},{value}\n")
+                    f.write(f"{step},{task},{first_seed + seed},{value}\n")
+    seeds = len(next(iter(next(iter(returns.values())).values())))
     with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump({"config": {"eval_epsilon": epsilon}, "tasks": list(returns), "seeds": []}, f)
+        json.dump({"config": {"eval_epsilon": epsilon, **config}, "tasks": list(returns),
+                   "seeds": list(range(first_seed, first_seed + seeds))}, f)
     return str(run_dir)
 
 
@@ -53,7 +55,7 @@ def test_each_task_is_compared_at_the_last_step_every_variant_reached(runs):
     assert a["probability_of_improvement"] == {"single": 1.0}  # every single seed beats every multi seed
     # B: single's seeds 1, 2, 2, 9 vs multi's 6, 6, 7: only 9 beats them -> 3 of 12 pairs
     assert b["probability_of_improvement"]["single"] == pytest.approx(3 / 12)
-    assert result["variants"]["single"]["A"] == {"run": single_a, "seeds": 4, "last_step": 30}
+    assert result["variants"]["single"]["A"] == {"runs": [single_a], "seeds": 4, "last_step": 30}
     assert result["measure"] == "greedy return"
     assert mtrl.compare_runs is compare_runs  # the package's front door
     assert json.loads((out / "compare.json").read_text()) == json.loads(json.dumps(result))
@@ -93,13 +95,31 @@ def test_python_inputs(runs):
     tmp_path, multi, single_a, single_b = runs
     assert list(compare_runs(multi, str(tmp_path / "o"))["variants"]) == ["multi"]  # one directory, not its letters
     result = compare_runs({"s": str(tmp_path / "single" / "*"), "m": [multi, multi + "/."]}, str(tmp_path / "o"))
-    assert [info["run"] for info in result["variants"]["s"].values()] == [single_a, single_b]
-    assert {info["run"] for info in result["variants"]["m"].values()} == {multi}
+    assert [info["runs"] for info in result["variants"]["s"].values()] == [[single_a], [single_b]]
+    assert {tuple(info["runs"]) for info in result["variants"]["m"].values()} == {(multi,)}
     for runs_given, message in [({"x": str(tmp_path / "nowhere")}, "does not exist"),
                                 ({"x": str(tmp_path / "none*")}, "matches no directory"),
                                 ({"x": []}, "variant 'x' has no runs"), ({}, "no runs to compare")]:
         with pytest.raises(ValueError, match=message):
             compare_runs(runs_given, str(tmp_path / "o"))
+
+
+def test_a_variant_pools_the_seeds_of_runs_of_one_setting_and_the_page_names_what_differs(tmp_path):
+    """Seeds 1000-1001 and 1002-1004 of one setting (one evaluated also at 30) pool into five seeds at the steps both
+    evaluated; the settings that differ between variants are listed, and few seeds get their caveat."""
+    first = write_run(tmp_path / "lr1" / "s0", {"A": {0: [0, 0], 10: [1, 2], 20: [3, 4]}}, lr=0.001)
+    more = write_run(tmp_path / "lr1" / "s2", {"A": {0: [0] * 3, 20: [5, 6, 7], 30: [9] * 3}}, first_seed=1002,
+                     lr=0.001)
+    other = write_run(tmp_path / "lr3", {"A": {0: [0, 0], 20: [8, 9]}}, lr=0.003)
+    result = compare_runs({"lr1": [first, more], "lr3": other}, str(tmp_path / "o"))
+    assert result["variants"]["lr1"]["A"] == {"runs": [first, more], "seeds": 5, "last_step": 20}
+    assert result["tasks"]["A"]["variants"]["lr1"]["per_seed"] == [3, 4, 5, 6, 7]
+    assert result["settings_that_differ"] == {"lr": {"lr1": 0.001, "lr3": 0.003}}
+    md = (tmp_path / "o" / "compare.md").read_text()
+    assert "| lr | 0.001 | 0.003 |" in md and "With 2 seeds the 95% interval is not meaningful" in md
+    alike = compare_runs({"a": first, "b": more}, str(tmp_path / "o"))
+    assert alike["settings_that_differ"] == {}
+    assert "The variants' runs share every setting" in (tmp_path / "o" / "compare.md").read_text()
 
 
 def test_a_chosen_step_and_tasks(runs):
@@ -136,8 +156,12 @@ def test_refusals_before_anything_is_written(runs):
         compare_runs({"multi": multi, "noisy": noisy}, str(out))
     with pytest.raises(ValueError, match=r"variant 'x': its runs evaluate at different ε"):
         compare_runs({"x": [single_a.replace("single/A", "single/B"), noisy]}, str(out))
-    with pytest.raises(ValueError, match=r"variant 'x': task 'A' is in two of its runs"):
+    with pytest.raises(ValueError, match=r"variant 'x': task 'A' has seed\(s\) \['1000'\] in two of its runs"):
         compare_runs({"x": [single_a, greedy_b]}, str(out))
+    with pytest.raises(ValueError, match=r"run .*multi is in two variants \('a' and 'b'\): a run compared with itself"):
+        compare_runs({"a": multi, "b": [single_a, multi + "/"]}, str(out))
+    with pytest.raises(ValueError, match="compare runs trained with the same --eval-epsilon"):
+        compare_runs([multi, noisy], str(out))
     with pytest.raises(ValueError, match=r"run '.*single' has no eval.csv .*a study's or sweep's runs are its "):
         compare_runs({"x": str(tmp_path / "single")}, str(out))
     assert not out.exists()
@@ -152,6 +176,7 @@ def test_command_line_runs(runs, monkeypatch):
     assert parse_run_arguments(["s=single/B", "s=single/A", "s=./single/B/"]) == {"s": ["single/B", "single/A"]}
     assert parse_run_arguments([f"lr=0.001,gamma.1=0.9={setting}", "lr=0.1=multi"]) == {
         "lr=0.001,gamma.1=0.9": [setting], "lr=0.1": ["multi"]}  # a label may hold '='
+    assert parse_run_arguments(["single/*"]) == {"A": ["single/A"], "B": ["single/B"]}  # each match a variant
     os.makedirs("opt=[adam]")
     assert parse_run_arguments(["x=opt=[[]adam]"]) == {"x": ["opt=[adam]"]}
     for arguments, message in [

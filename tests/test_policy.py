@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 
 import jax
 import numpy as np
@@ -219,6 +220,9 @@ def test_a_recorded_episode_is_the_first_of_episode_returns_and_renders_from_the
     main(["render", str(root / "plain"), "--max-steps", "4", "--out", str(tmp_path)])  # every task, into a directory
     assert [line.split(",")[0] for line in capsys.readouterr().out.splitlines()] == TASKS
     assert (tmp_path / "episode_Acrobot-v1_seed3_step128.gif").exists()
+    main(["render", str(root / "plain"), "--max-steps", "2", "--tasks", "Acrobot-v1", "--out", str(tmp_path / "new")])
+    assert os.listdir(tmp_path / "new") == ["episode_Acrobot-v1_seed3_step128.gif"]  # no extension: a directory, made
+    capsys.readouterr()
     main(["render", str(root / "plain"), "--max-steps", "6", "--tile", "--out", str(tmp_path / "both.gif")])
     assert capsys.readouterr().out.count(str(tmp_path / "both.gif")) == 2
     with Image.open(tmp_path / "both.gif") as gif:
@@ -227,8 +231,10 @@ def test_a_recorded_episode_is_the_first_of_episode_returns_and_renders_from_the
                            "cannot draw MemoryChain-bsuite"),
                           (["--max-steps", "0"], "--max-steps must be >= 1, got 0"),
                           (["--fps", "60"], "--fps must be in (0, 50]"),
-                          (["--out", str(tmp_path / "x.gif")], "with several tasks, a directory that exists"),
-                          (["--tasks", "Acrobot-v1", "--out", str(tmp_path / "x.png")], "a .gif file in a directory"),
+                          (["--out", str(tmp_path / "x.gif")], "with several tasks, a directory (or --tile"),
+                          (["--tasks", "Acrobot-v1", "--out", str(tmp_path / "x.png")], "x.png: a .gif file, or a dir"),
+                          (["--tasks", "Acrobot-v1", "--out", str(tmp_path / "no" / "x.gif")],
+                           f"the directory {tmp_path / 'no'} does not exist"),
                           (["--tasks", "Acrobot-v1", "MountainCar-v0"],
                            "'MountainCar-v0' is not one of this run's tasks (CartPole-v1, Acrobot-v1): name the task "
                            "whose head acts in it (head=...; on the command line --head)"),
