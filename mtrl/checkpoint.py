@@ -246,6 +246,11 @@ class Checkpointer:
         self._manager.close()
 
 
+# Why a difference cannot be resumed through, where a user is likely to try.
+EXTENDING = {"total_steps": " (ε decays and the learning rate anneals over fractions of total_steps, so a run cannot "
+                            "be extended: train a new run, or transfer from this one with `mtrl transfer --source`)"}
+
+
 def compatibility_problems(saved: dict[str, Any], expected: dict[str, Any]) -> list[str]:
     """Differences that forbid continuing: format version, tasks, seeds, any config field, transfer setup, a
     sweep's grid.
@@ -259,7 +264,7 @@ def compatibility_problems(saved: dict[str, Any], expected: dict[str, Any]) -> l
     for key in ("tasks", "seeds"):
         if list(saved.get(key, [])) != list(expected[key]):
             problems.append(f"{key}: checkpoint {saved.get(key)} vs this run {expected[key]}")
-    problems += [f"config.{field}: checkpoint {a!r} vs this run {b!r}"
+    problems += [f"config.{field}: checkpoint {a!r} vs this run {b!r}" + EXTENDING.get(field, "")
                  for field, a, b in config_differences(DQNConfig.with_defaults(saved.get("config")),
                                                        expected["config"])]
     if plain(saved.get("transfer")) != plain(expected.get("transfer")):

@@ -172,10 +172,13 @@ def test_half_written_checkpoint_is_ignored_and_rows_past_it_dropped(tiny_config
 
 def test_incompatible_checkpoint_says_what_differs(tiny_config, tmp_path, monkeypatch):
     _train(tiny_config, tmp_path / "run", stop_at_step=128)
-    other = dataclasses.replace(tiny_config, torso=(32,), lr=1e-3)
+    other = dataclasses.replace(tiny_config, torso=(32,), lr=1e-3, total_steps=2 * tiny_config.total_steps)
     with pytest.raises(IncompatibleCheckpointError) as err:
         resume_run(str(tmp_path / "run"), config=other, progress=False)
     assert "config.torso: checkpoint [16] vs this run [32]" in str(err.value)
+    assert (f"config.total_steps: checkpoint {tiny_config.total_steps} vs this run {2 * tiny_config.total_steps} (ε "
+            "decays and the learning rate anneals over fractions of total_steps, so a run cannot be extended: train a "
+            "new run, or transfer from this one with `mtrl transfer --source`)") in str(err.value)
     assert "config.lr: checkpoint 0.0005 vs this run 0.001" in str(err.value)
     monkeypatch.setattr(checkpoint, "FORMAT_VERSION", checkpoint.FORMAT_VERSION + 1)
     with pytest.raises(IncompatibleCheckpointError, match="format_version: checkpoint has 1, this mtrl reads 2"):
