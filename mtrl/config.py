@@ -278,6 +278,11 @@ class DQNConfig:
             warnings.warn(ConfigWarning(
                 f"learning_starts ({self.learning_starts:,}) leaves no gradient update in total_steps "
                 f"({self.total_steps:,}) with update_every {self.update_every}: this run does not learn"), stacklevel=2)
+        elif self.first_update_iteration >= 0.9 * self.iterations:
+            warnings.warn(ConfigWarning(
+                f"learning_starts ({self.learning_starts:,}) leaves {self.num_updates:,} gradient update(s) in "
+                f"total_steps ({self.total_steps:,}): the first 90% or more of the run only fills the replay, so it "
+                "barely learns; lower learning_starts"), stacklevel=2)
         if self.batch_size > self.buffer_size:
             warnings.warn(ConfigWarning(f"batch_size ({self.batch_size:,}) is larger than buffer_size "
                                         f"({self.buffer_size:,}): every batch repeats transitions"), stacklevel=2)

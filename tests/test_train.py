@@ -223,6 +223,12 @@ def test_a_run_without_any_update_is_warned_about_and_the_first_update_and_count
             assert cfg.updates_in(n) == sum(bool(cfg.learns(i)) for i in range(n)), (starts, every, n)
     with pytest.warns(UserWarning, match=r"learning_starts \(5,000\) leaves no gradient update in total_steps \(300\)"):
         DQNConfig(total_steps=300, num_envs=10).validate()
+    with pytest.warns(UserWarning, match=r"learning_starts \(5,000\) leaves 1 gradient update\(s\) in total_steps "
+                                         r"\(5,000\): the first 90% or more of the run only fills the replay"):
+        DQNConfig(total_steps=5000, num_envs=10).validate()
+    with warnings.catch_warnings():  # 5,000 of 5,600 env steps before the first update: 89%, enough updates
+        warnings.simplefilter("error")
+        DQNConfig(total_steps=5600, num_envs=10).validate()
 
 
 @pytest.mark.slow
