@@ -1,7 +1,8 @@
 """Compare runs' evaluation curves: one figure, one table, one JSON (`mtrl compare`).
 
 A *variant* is one labelled arm of the comparison: one run directory, or several whose tasks together make one
-agent's results (five single-game runs as "single" beside one five-game run). Tasks are matched by their spec as
+agent's results (five single-game runs as "single" beside one five-game run), or runs of one setting with other
+seeds, pooled. Tasks are matched by their spec as
 eval.csv names them; steps are env steps per task, so one-task and multi-task runs share the axis. Per task the
 table compares every variant at the last step all of them reached (the smallest of their last evaluated steps; a
 variant evaluated on another schedule at its last evaluation before it, and the table says so), or at ``step``:
@@ -38,6 +39,7 @@ def parse_run_arguments(arguments: Sequence[str]) -> dict[str, list[str]]:
     directory (or a pattern's match) follows."""
     variants: dict[str, list[str]] = {}
     bare: set[str] = set()  # labels taken from directory names: each names one run
+
     def add_bare(path: str) -> None:
         label = os.path.basename(os.path.normpath(path))
         if label in variants:
