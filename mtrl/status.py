@@ -78,21 +78,20 @@ def _last_line(path: str) -> dict[str, Any] | None:
 
 def _diverged(path: str, seeds: list[int]) -> list[int]:
     """The seeds metrics.jsonl marks as diverged on any line (a seed is marked once, in the window it diverged in;
-    it is frozen, finite, after that)."""
+    it is frozen, finite, after that). Only lines holding a ``true`` are parsed."""
     if not os.path.exists(path):
         return []
-    marked = [False] * len(seeds)
+    marked: set[int] = set()
     with open(path, errors="replace") as f:
         for line in f:
-            at = line.find('"diverged": [')
-            if at < 0 or "true" not in line[at:line.find("]", at)]:
+            if "true" not in line:
                 continue
             try:
-                flags = json.loads(line[at + len('"diverged": '):line.find("]", at) + 1])
-            except ValueError:
+                flags = json.loads(line).get("diverged") or []
+            except ValueError:  # a line being written
                 continue
-            marked = [m or bool(d) for m, d in zip(marked, flags, strict=False)] + marked[len(flags):]
-    return [seed for seed, m in zip(seeds, marked, strict=True) if m]
+            marked.update(i for i, flag in enumerate(flags) if flag)
+    return [seed for i, seed in enumerate(seeds) if i in marked]
 
 
 def _last_evaluation(run_dir: str) -> tuple[dict[str, float], int | None]:
@@ -107,11 +106,8 @@ def _last_evaluation(run_dir: str) -> tuple[dict[str, float], int | None]:
     if not curves:
         return {}, None
     step = min(int(steps[-1]) for steps, _ in curves.values())
-    means = {}
-    for task, (steps, returns) in curves.items():
-        at = [i for i, s in enumerate(steps.tolist()) if s == step]
-        if at:
-            means[task] = float(returns[at[0]].mean())
+    means = {task: float(returns[list(steps).index(step)].mean())
+             for task, (steps, returns) in curves.items() if step in steps}
     return means, step
 
 
