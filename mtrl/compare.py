@@ -182,8 +182,8 @@ def compare_runs(runs: Mapping[str, str | Sequence[str]] | Sequence[str], out_di
     returns the JSON's content (per task: ``step``, each variant's evaluated ``steps``, its ``variants``' summaries
     and ``probability_of_improvement`` over the first variant). ``step``: compare every task at this evaluation step,
     which every variant must have evaluated (default: per task, the last step every variant reached); ``tasks``:
-    only these. Raises ValueError (before writing anything) for a missing run, a task two runs of one variant share,
-    variants evaluated at different ε, or a ``step`` a variant lacks."""
+    only these. Raises ValueError (before writing anything) for a missing run, a run in two variants, a seed of one
+    task in two runs of a variant, variants evaluated at different ε, or a ``step`` a variant lacks."""
     from mtrl.plots import plot_variant_curves
 
     if isinstance(runs, str):
