@@ -27,6 +27,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mtrl import compilation_cache, replay
 from mtrl.agent import Agent, Hyperparams, TrainState, current_learning_rate, default_hparams, epsilon
-from mtrl.config import ConfigError, DQNConfig
+from mtrl.config import ConfigError, ConfigWarning, DQNConfig
 from mtrl.distributed import barrier, is_primary, process_max, to_host
 from mtrl.evaluate import iteration_keys, make_evaluator
 from mtrl.tasks import TaskSet, make_taskset
@@ -692,7 +693,9 @@ def train(
         overwrite: a new run into a ``run_dir`` that already holds a run moves that run aside
             (``<run_dir>.replaced-<time>``) instead of refusing; nothing is deleted.
         stop_at_step: save and stop at the first evaluation (chunk end, every ``config.eval_every`` env steps per
-            task) at or after this many env steps per task (the run stays resumable).
+            task) at or after this many env steps per task (the run stays resumable). A `ConfigWarning` when it is
+            past the run's end (the run simply finishes) or, resuming, not past the checkpoint (it stops again after
+            one evaluation).
         log_every: env steps per task between training-metric records (metrics.jsonl, TensorBoard), rounded to
             whole iterations and fitted to the chunk (`window_sizes`); evaluations stay at ``config.eval_every``.
         trainer: a prebuilt `Trainer` (transfer modes build one with their optimiser).
@@ -759,6 +762,9 @@ def train(
     wall_start = time.perf_counter()
     start_step, saved = 0, {}
     total_steps = cfg.iterations * cfg.num_envs
+    if stop_at_step is not None and stop_at_step > total_steps:
+        warnings.warn(ConfigWarning(f"stop_at_step ({stop_at_step:,}) is past the run's end (total_steps "
+                                    f"{total_steps:,}): the run trains to its end, as without it"), stacklevel=2)
     if resume:
         if checkpointer is None or checkpointer.latest_step() is None:
             raise FileNotFoundError(f"no completed checkpoint to resume in {run_dir}")
@@ -767,6 +773,11 @@ def train(
         if start_step == total_steps:
             missing = primary and _summary_missing(run_dir, groups)
             return _already_complete(run_dir, checkpointer, trainer, seeds, new_logger if missing else None)
+        if stop_at_step is not None and stop_at_step <= start_step:
+            warnings.warn(ConfigWarning(
+                f"stop_at_step ({stop_at_step:,}) is not past the checkpoint this run resumes ({start_step:,} env "
+                "steps per task): it stops again at its next evaluation; leave stop_at_step out to train on to the "
+                "end"), stacklevel=2)
         trainer = _continuing(trainer, checkpointer.key_impl(start_step), len(seeds))
 
         def build_state() -> RunnerState:

@@ -13,7 +13,7 @@ import pytest
 
 from mtrl import checkpoint
 from mtrl.checkpoint import Checkpointer, IncompatibleCheckpointError
-from mtrl.config import DQNConfig
+from mtrl.config import ConfigWarning, DQNConfig
 from mtrl.trainer import CheckpointOptions, Trainer, _StopOnSignals, train
 from mtrl.transfer import resume_run
 
@@ -168,6 +168,19 @@ def test_half_written_checkpoint_is_ignored_and_rows_past_it_dropped(tiny_config
     assert steps == [128, 256, 384, 512]
     eval_steps = [int(r.split(",")[0]) for r in _rows(tmp_path / "run" / "eval.csv")[1:]]
     assert eval_steps == sorted(eval_steps) and len(eval_steps) == 5 * 2 * 2  # 5 evals x 2 tasks x 2 seeds
+
+
+def test_a_stop_at_step_that_cannot_stop_where_asked_warns(tiny_config, tmp_path):
+    """Past the end: the run simply finishes; resuming at or past it: the run stops again one evaluation later."""
+    cfg = dataclasses.replace(tiny_config, total_steps=384)
+    with pytest.warns(ConfigWarning, match=r"stop_at_step \(1,000\) is past the run's end \(total_steps 384\)"):
+        finished = _train(cfg, tmp_path / "past", checkpoints=EVERY_CHUNK, stop_at_step=1000)
+    assert finished.stopped_at is None and finished.summary
+    assert _train(cfg, tmp_path / "run", checkpoints=EVERY_CHUNK, stop_at_step=128).stopped_at == 128
+    with pytest.warns(ConfigWarning, match=r"stop_at_step \(128\) is not past the checkpoint this run resumes "
+                                           r"\(128 env steps per task\): it stops again at its next evaluation"):
+        again = _train(cfg, tmp_path / "run", checkpoints=EVERY_CHUNK, stop_at_step=128, resume=True)
+    assert again.stopped_at == 256
 
 
 def test_incompatible_checkpoint_says_what_differs(tiny_config, tmp_path, monkeypatch):
