@@ -154,6 +154,7 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     for flags, kwargs in (extra or {}).items():
         parser.add_argument(*((flags,) if isinstance(flags, str) else flags), **kwargs)
     args = parser.parse_args(argv)
+    _parsed_argv[:] = sys.argv[1:] if argv is None else argv
     from mtrl.trainer import CheckpointOptions, seed_flags_error
 
     error = seed_flags_error(args.seed, args.seeds)
@@ -219,14 +220,23 @@ def _machine(info: dict) -> str:
     return f"{where} (jax {info.get('versions', {}).get('jax', '?')})"
 
 
+# The arguments `parse_study_args` parsed, for `study_command`.
+_parsed_argv: list[str] = []
+
+
+def study_command(name: str) -> str:
+    """The shell line that ran experiment ``name`` (``python -m experiments.NAME ...``) with the arguments the study
+    parsed: in results files and in each run's config.json, where `mtrl status` shows how to continue it."""
+    return " ".join(["python", "-m", f"experiments.{name}", *(shlex.quote(a) for a in _parsed_argv)])
+
+
 def provenance_header(args: StudyArgs, runs: Sequence[str] | None = None) -> str:
     """Markdown lines saying how a results file was made: command, seeds, host, package versions, and the
     training time, devices and code of ``runs`` (run directories; default: every run under the study's directory)."""
     info = environment_info()
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
     host = host_description(info)
-    command = "python -m experiments." + args.name + " " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    lines = [f"- command: `{command.strip()}`", f"- seeds: {args.seeds_note()}", f"- host: {host}",
+    lines = [f"- command: `{study_command(args.name)}`", f"- seeds: {args.seeds_note()}", f"- host: {host}",
              f"- versions: Python {info['python']}, {versions}",
              f"- code: {source_description(info) or 'not a git checkout'}",
              f"- written: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}"]
@@ -267,7 +277,7 @@ def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title
     sums (default: every run under ``out``; a study whose directory also holds another page's runs names its own)."""
     os.makedirs(args.out, exist_ok=True)
     data = {**data, "seeds": args.seeds, "tuned_on": list(args.tuned_on), "held_out": args.held_out,
-            "command": ["python", "-m", f"experiments.{args.name}", *sys.argv[1:]], **environment_info()}
+            "command": ["python", "-m", f"experiments.{args.name}", *_parsed_argv], **environment_info()}
     data = portable_paths(data, os.path.abspath(os.getcwd()))
     markdown = f"# {title}\n\n{provenance_header(args, runs)}\n{text}"
     targets = [(os.path.join(args.out, f"{stem}.json"), os.path.join(args.out, f"{stem}.md"))]
@@ -313,8 +323,8 @@ def train_or_reuse(tasks: list[str], config: DQNConfig, seeds: list[int], run_di
     if status == "interrupted":
         result = resume_run(run_dir, **kwargs)
     else:
-        result = train(tasks, config, seeds=seeds, run_dir=run_dir, extra_metadata={"experiment": experiment},
-                       **kwargs)
+        result = train(tasks, config, seeds=seeds, run_dir=run_dir,
+                       extra_metadata={"experiment": experiment, "command": study_command(experiment)}, **kwargs)
     if result.stopped_at is not None:  # a signal stops the whole study, not just this run
         raise KeyboardInterrupt(f"{experiment}: {run_dir} stopped at {result.stopped_at:,} env steps per task "
                                 "(checkpoint saved); rerun the same command to continue")

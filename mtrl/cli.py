@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import math
 import os
+import shlex
 import sys
 import types
 import typing
@@ -183,7 +184,8 @@ class Train:
         self.config.validate(taskset.num_tasks)
         run_dir = self.run_options.run_dir or default_run_dir("train")
         result = train(taskset, self.config, seeds=seeds, run_dir=run_dir,
-                       extra_metadata={"command": sys.argv, "suite": self.suite}, **self.run_options.train_kwargs())
+                       extra_metadata={"command": command_line(), "suite": self.suite},
+                       **self.run_options.train_kwargs())
         _report(result, run_dir)
 
 
@@ -209,7 +211,7 @@ class Transfer:
         self.config.validate(make_taskset(self.tasks, self.config.protocol).num_tasks)
         run_dir = self.run_options.run_dir or default_run_dir("transfer")
         result = train_transfer(self.source, self.tasks, self.transfer, self.config, seeds=seeds, run_dir=run_dir,
-                                extra_metadata={"command": sys.argv}, **self.run_options.train_kwargs())
+                                extra_metadata={"command": command_line()}, **self.run_options.train_kwargs())
         _report(result, run_dir)
 
 
@@ -383,7 +385,7 @@ class Sweep:
                         memory_budget=None if self.device_memory_gib is None else int(self.device_memory_gib * 2**30),
                         launcher_options=options, source=self.source,
                         transfer=None if self.source is None else self.transfer,
-                        static=static, **kwargs)
+                        static=static, command=command_line(drop=NOT_RERUN), **kwargs)
         if "stopped_at" in results:
             _stopped("sweep", "", results["stopped_at"], results["signal"], run_dir)
             return
@@ -629,6 +631,32 @@ def mtrl_warnings(prog: str = "mtrl", flags: Mapping[str, str] | None = None):
         yield
 
 
+# The arguments `main` parsed (the command line after ``mtrl``), for `command_line`.
+_parsed_argv: list[str] = []
+
+# Flags left out of the command that continues a run or sweep (`command_line`), each with how many values it takes:
+# rerun with them, it would move the run aside or stop again where it stopped.
+NOT_RERUN = {"--overwrite": 0, "--no-overwrite": 0, "--stop-at-step": 1}
+
+
+def command_line(argv: Sequence[str] | None = None, drop: Mapping[str, int] | None = None) -> str:
+    """The command ``mtrl ARGV`` as one shell line (``python -m mtrl ...`` when started that way; default ``argv``:
+    what `main` parsed), without the flags in ``drop`` (flag -> how many values follow it; ``--flag=value`` and the
+    underscore spelling alike): recorded in config.json and sweep_plan.json, so `mtrl status` can say how to go on."""
+    argv = list(_parsed_argv if argv is None else argv)
+    drop = drop or {}
+    kept, i = [], 0
+    while i < len(argv):
+        name = argv[i].split("=", 1)[0].replace("_", "-")
+        if name in drop:
+            i += 1 + (drop[name] if "=" not in argv[i] else 0)
+            continue
+        kept.append(argv[i])
+        i += 1
+    prog = "python -m mtrl" if sys.argv[0].endswith(os.path.join("mtrl", "__main__.py")) else "mtrl"
+    return " ".join([prog, *(shlex.quote(a) for a in kept)])
+
+
 # the Python function behind each training command, for messages that point to it
 PYTHON_API = {"train": "mtrl.train", "transfer": "mtrl.transfer.train_transfer",
               "study": "mtrl.study.transfer_study", "sweep": "mtrl.sweep"}
@@ -705,6 +733,7 @@ def main(args: list[str] | None = None) -> None:
     for cls in COMMANDS.values():
         help_as_paragraphs(cls)
     flags = optional_number_flags(COMMANDS[argv[0]]) if argv and argv[0] in COMMANDS else set()
+    _parsed_argv[:] = argv
     command = tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="mtrl",
                                                    args=spell_none(argv, flags),
                                                    description="Multi-task and transfer deep Q-learning in JAX. "

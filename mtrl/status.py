@@ -111,6 +111,26 @@ def _last_evaluation(run_dir: str) -> tuple[dict[str, float], int | None]:
     return means, step
 
 
+def _command(record: dict[str, Any]) -> str | None:
+    """The command line a config.json or sweep_plan.json records (a list of arguments in runs written before it
+    was one line), or None."""
+    import shlex
+
+    command = record.get("command")
+    if isinstance(command, list):
+        return shlex.join(str(a) for a in command)
+    return command or None
+
+
+def _sweep_command(setting_dir: str) -> str | None:
+    """The command that runs the sweep a setting's directory belongs to, from the sweep's plan one level up."""
+    try:
+        with open(os.path.join(os.path.dirname(os.path.abspath(setting_dir)), "sweep_plan.json")) as f:
+            return _command(json.load(f))
+    except (OSError, ValueError):
+        return None
+
+
 def _checkpoint_steps(run_dir: str, meta: dict[str, Any]) -> list[int]:
     """The run's completed checkpoints (a sweep setting's: its shard's)."""
     from mtrl.checkpoint import Checkpointer, checkpoint_dir
@@ -169,11 +189,15 @@ def run_status(run_dir: str, now: float | None = None) -> dict[str, Any]:
     if state == "finished":
         how = None
     elif meta.get("sweep") is not None:
-        how = "rerun the sweep's command (python -m mtrl sweep ... or mtrl.sweep(...)): it continues its programs"
+        command = _sweep_command(run_dir)
+        how = ("rerun the sweep's command, which continues its programs: "
+               + (command or "python -m mtrl sweep ... (the same options) or mtrl.sweep(...)"))
     elif meta.get("experiment"):
-        how = f"rerun the experiment (python -m experiments.{meta['experiment']} with the same options)" + (
-            f", or python -m mtrl train --resume {run_dir}" if checkpoints
-            else ": no checkpoint yet, so the run starts again")
+        command = _command(meta)
+        how = ("rerun the experiment's command: "
+               + (command or f"python -m experiments.{meta['experiment']} with the same options") + (
+                   f"; or this run alone: python -m mtrl train --resume {run_dir}" if checkpoints
+                   else " (no checkpoint yet, so the run starts again)"))
     elif checkpoints:
         how = f"python -m mtrl train --resume {run_dir}"
     else:

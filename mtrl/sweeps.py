@@ -62,6 +62,7 @@ def sweep(
     source: str | None = None,
     transfer: Any = None,
     static: Mapping[str, Sequence[float]] | None = None,
+    command: str | None = None,
     **train_kwargs,
 ) -> dict[str, Any]:
     """Train every setting of ``grid`` x ``seeds`` in as few compiled programs as fit, and compare the settings.
@@ -92,6 +93,8 @@ def sweep(
 
     Rerunning the same sweep continues it: finished shards are reused, interrupted ones resumed from their last
     checkpoint. A directory holding another sweep is refused with the differences (``overwrite`` moves it aside).
+    ``command``, the shell line that runs this sweep (``mtrl sweep`` passes its own), is kept in the plan so that
+    `mtrl status` can say how to continue it.
     ``train_kwargs`` go to `mtrl.trainer.train` (checkpoints, stop_at_step, log_every, tensorboard).
 
     Returns the content of sweep.json (`mtrl.sweep_results.sweep_results`), or ``{"stopped_at": step, "signal":
@@ -169,7 +172,7 @@ def sweep(
     plan = {"tasks": trainer.taskset.names, "config": dataclasses.asdict(config),
             "grid": {k: list(v) for k, v in grid.items()},
             "static": {k: list(dict.fromkeys(c[k] for c in combos)) for k in (static or {})},  # typed values
-            "seeds": seeds, "transfer": transfer_plan, "shards": shards}
+            "seeds": seeds, "transfer": transfer_plan, "shards": shards, "command": command}
     if run_dir is not None:
         plan = claim_sweep_dir(run_dir, plan, overwrite)
     if launcher is not None:

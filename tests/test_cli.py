@@ -1,9 +1,11 @@
 import json
+import shlex
 import subprocess
 import sys
 
 import pytest
 
+from mtrl import cli
 from mtrl.cli import main
 
 
@@ -180,9 +182,16 @@ def test_a_config_warning_names_the_settings_as_flags(capsys, tmp_path):
     assert "mtrl: warning: --batch-size (512) is larger than --buffer-size (250): every batch repeats" in err
 
 
-def test_none_or_null_in_any_case_clears_an_optional_number_and_nothing_else(monkeypatch, capsys):
-    from mtrl import cli
+def test_the_recorded_command_line_leaves_out_what_must_not_be_rerun(monkeypatch):
+    argv = ["sweep", "--grid", "lr=1e-4,3e-4", "--stop-at-step", "128", "--overwrite", "--stop_at_step=64",
+            "--no-overwrite", "--run-dir", "my runs", "--seeds", "3"]
+    assert cli.command_line(argv) == shlex.join(["mtrl", *argv])
+    assert cli.command_line(argv, cli.NOT_RERUN) == "mtrl sweep --grid lr=1e-4,3e-4 --run-dir 'my runs' --seeds 3"
+    monkeypatch.setattr(sys, "argv", ["/site-packages/mtrl/__main__.py", *argv])  # python -m mtrl ...
+    assert cli.command_line(argv[:3]) == "python -m mtrl sweep --grid lr=1e-4,3e-4"
 
+
+def test_none_or_null_in_any_case_clears_an_optional_number_and_nothing_else(monkeypatch, capsys):
     commands = []
     monkeypatch.setattr(cli.Train, "run", lambda self: commands.append(self))
     main(["train", "--suite", "classic", "--max-grad-norm", "none", "--stop-at-step=NULL", "--run-dir", "none"])
@@ -234,10 +243,13 @@ def test_a_run_that_diverges_exits_with_a_message_naming_the_seed_not_a_tracebac
 
 def test_sweep_from_the_command_line_writes_one_run_per_setting_and_the_comparison(tmp_path, capsys):
     run_dir = tmp_path / "sweep"
-    main(["sweep", "--tasks", "CartPole-v1", "--grid", "lr=5e-4,1e-3", "--seeds", "2", "--total-steps", "128",
-          "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8", "--learning-starts", "16", "--torso", "16",
-          "--eval-every", "128", "--eval-episodes", "2", "--run-dir", str(run_dir), "--no-progress"])
+    args = ["sweep", "--tasks", "CartPole-v1", "--grid", "lr=5e-4,1e-3", "--seeds", "2", "--total-steps", "128",
+            "--num-envs", "4", "--buffer-size", "64", "--batch-size", "8", "--learning-starts", "16", "--torso", "16",
+            "--eval-every", "128", "--eval-episodes", "2", "--run-dir", str(run_dir), "--no-progress"]
+    main([*args, "--overwrite"])
     out = capsys.readouterr().out
+    # the plan keeps the command that continues the sweep: without --overwrite, which would move it aside
+    assert json.loads((run_dir / "sweep_plan.json").read_text())["command"] == shlex.join(["mtrl", *args])
     assert "Sweep of 2 settings x 2 seeds" in out and "**best**" in out
     for label in ("lr=0.0005", "lr=0.001"):
         assert json.loads((run_dir / label / "summary.json").read_text())["seeds"] == [0, 1]
@@ -259,6 +271,9 @@ def test_study_transfer_from_the_command_line(tmp_path, capsys):
           "--modes", "frozen", "--total-steps", "256", "--run-dir", str(tmp_path / "study"), *tiny])
     for name in ("transfer.json", "transfer.md", "transfer_curves.png"):
         assert (tmp_path / "study" / name).exists(), name
+    assert json.loads((tmp_path / "src" / "config.json").read_text())["command"] == shlex.join(
+        ["mtrl", "train", "--tasks", "CartPole-v1:length=0.5", "--total-steps", "256", "--run-dir",
+         str(tmp_path / "src"), *tiny])
     table = (tmp_path / "study" / "transfer.md").read_text()
     assert "| scratch | 0.00 [0.00, 0.00] | 0.00 [0.00, 0.00] |" in table and "| frozen |" in table
     scratch_row = next(line for line in table.splitlines() if line.startswith("| scratch |"))

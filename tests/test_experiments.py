@@ -6,7 +6,10 @@ from experiments import classic_multitask, quickstart
 def test_quickstart_runs_and_writes_its_run_directory(tmp_path, capsys):
     summary = quickstart.main(["--seeds", "1", "--total-steps", "400", "--run-dir", str(tmp_path)])
     assert list(summary["tasks"]) == [f"CartPole-v1:length={x}" for x in (0.25, 0.5, 1.0, 1.5)]
-    assert json.loads((tmp_path / "config.json").read_text())["experiment"] == "quickstart"
+    recorded = json.loads((tmp_path / "config.json").read_text())
+    assert recorded["experiment"] == "quickstart"
+    # the command that continues it, as `mtrl status` shows it (the arguments parsed, not the test runner's)
+    assert recorded["command"] == f"python -m experiments.quickstart --seeds 1 --total-steps 400 --run-dir {tmp_path}"
     out = capsys.readouterr().out
     assert "| CartPole-v1:length=1.5 |" in out and f"{tmp_path}/curves.png" in out
 

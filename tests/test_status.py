@@ -95,10 +95,27 @@ def test_time_left_shares_the_speed_among_every_task_and_seed(tmp_path):
     assert status["state"] == "not finished" and status["checkpoints"] == []  # logged, never saved
     assert status["continue"].startswith("no checkpoint to resume from: train again into it with --overwrite")
     experiment = crafted_run(tmp_path / "exp", [{"step": 40}], experiment="quickstart")
-    assert run_status(experiment)["continue"] == ("rerun the experiment (python -m experiments.quickstart with the "
-                                                 "same options): no checkpoint yet, so the run starts again")
+    assert run_status(experiment)["continue"] == (
+        "rerun the experiment's command: python -m experiments.quickstart with the same options (no checkpoint yet, "
+        "so the run starts again)")
     almost = crafted_run(tmp_path / "almost", [{"step": 99}])
     assert "99 of 100 env steps per task (99%)" in status_text(run_status(almost))  # rounded down until done
+
+
+def test_how_to_continue_an_experiment_or_a_sweep_is_the_command_they_recorded(tmp_path):
+    recorded = "python -m experiments.quickstart --seeds 3 --run-dir 'my runs'"
+    experiment = crafted_run(tmp_path / "exp", [{"step": 40}], experiment="quickstart", command=recorded)
+    assert run_status(experiment)["continue"] == (f"rerun the experiment's command: {recorded} (no checkpoint yet, "
+                                                  "so the run starts again)")
+    as_list = crafted_run(tmp_path / "old", [{"step": 40}], experiment="quickstart",
+                          command=["python", "-m", "experiments.quickstart", "--run-dir", "my runs"])
+    assert "command: python -m experiments.quickstart --run-dir 'my runs' (no" in run_status(as_list)["continue"]
+    setting = crafted_run(tmp_path / "sweep" / "lr=0.001", [{"step": 40}], sweep={"grid": {"lr": [0.001]}})
+    assert run_status(setting)["continue"] == ("rerun the sweep's command, which continues its programs: "
+                                               "python -m mtrl sweep ... (the same options) or mtrl.sweep(...)")
+    (tmp_path / "sweep" / "sweep_plan.json").write_text(json.dumps({"command": "mtrl sweep --grid lr=1e-3"}))
+    assert run_status(setting)["continue"] == ("rerun the sweep's command, which continues its programs: "
+                                               "mtrl sweep --grid lr=1e-3")
 
 
 def test_a_directory_of_runs_lists_each_and_survives_an_unreadable_one(tmp_path):
