@@ -18,7 +18,7 @@ _API = {
     "train": "mtrl.trainer",
     "CheckpointOptions": "mtrl.trainer",
     "DQNConfig": "mtrl.config",
-    "TransferConfig": "mtrl.transfer",
+    "TransferConfig": "mtrl.transfer_config",
     "train_transfer": "mtrl.transfer",
     "transfer_study": "mtrl.study",
     "sweep": "mtrl.sweeps",

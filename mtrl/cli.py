@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 import tyro
 
 from mtrl.config import EMPTY_BY_DEFAULT, ConfigError, ConfigWarning, DQNConfig
-from mtrl.transfer import MODES, TransferConfig, TransferSettings
+from mtrl.transfer_config import MODES, TransferConfig, TransferSettings
 
 
 @dataclasses.dataclass
@@ -752,8 +752,6 @@ def main(args: list[str] | None = None) -> None:
         from mtrl.distributed import initialize
 
         initialize(options.coordinator, options.num_processes, options.process_id)
-    from mtrl.trainer import RunDivergedError
-
     try:
         with mtrl_warnings():
             command.run()
@@ -763,6 +761,11 @@ def main(args: list[str] | None = None) -> None:
     except (ValueError, FileNotFoundError, ImportError) as e:
         print(f"mtrl: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    except RunDivergedError as e:  # not bad input: the run itself went non-finite (exit 3)
-        print(f"mtrl: error: {e}", file=sys.stderr)
+    except RuntimeError as e:
+        # mtrl.trainer (and jax with it) is looked up, not imported: a command that never trained (status, compare)
+        # cannot have raised its error, and starts without loading jax
+        trainer = sys.modules.get("mtrl.trainer")
+        if trainer is None or not isinstance(e, trainer.RunDivergedError):
+            raise
+        print(f"mtrl: error: {e}", file=sys.stderr)  # not bad input: the run itself went non-finite (exit 3)
         raise SystemExit(3) from None

@@ -3,6 +3,8 @@
 import json
 import os
 import re
+import subprocess
+import sys
 
 import matplotlib.figure
 import numpy as np
@@ -203,3 +205,14 @@ def test_compare_from_the_command_line(runs, capsys):
     with pytest.raises(SystemExit):
         main(["compare"])
     assert "mtrl: error: no runs to compare: give at least one run directory" in capsys.readouterr().err
+
+
+def test_comparing_from_the_command_line_does_not_load_jax(runs):
+    """`mtrl compare` (and `mtrl --help`) reads CSV and JSON only: the CLI module imports no jax, nor does compare."""
+    tmp_path, multi, single_a, single_b = runs
+    script = ("import sys; from mtrl.cli import main; main(sys.argv[1:]); "
+              "assert 'jax' not in sys.modules, [m for m in sys.modules if m.startswith('jax')][:3]")
+    done = subprocess.run([sys.executable, "-c", script, "compare", multi, single_a, "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "o" / "compare.md").exists()
