@@ -473,6 +473,9 @@ class Evaluate:
     epsilon: float | None = None
     """probability of a uniformly random valid action at each step (0 = greedy; default: the run's eval_epsilon,
     which reproduces its evaluation)"""
+    out: str | None = None
+    """directory for evaluation.json and evaluation.md (default: the run directory, replacing an earlier
+    evaluation's)"""
 
     def run(self) -> None:
         from mtrl.policy import evaluate_run
@@ -481,9 +484,9 @@ class Evaluate:
             raise ValueError(f"--episodes must be >= 1, got {self.episodes}")
         if self.epsilon is not None and not 0.0 <= self.epsilon <= 1.0:
             raise ValueError(f"--epsilon must be in [0, 1] (0 = greedy), got {self.epsilon}")
-        result = evaluate_run(self.run_dir, self.episodes, self.step, self.tasks, epsilon=self.epsilon)
+        result = evaluate_run(self.run_dir, self.episodes, self.step, self.tasks, epsilon=self.epsilon, out=self.out)
         print(result["markdown"])
-        print(f"written: {self.run_dir}/evaluation.json, evaluation.md")
+        print(f"written: {os.path.join(self.out or self.run_dir, 'evaluation.json')}, evaluation.md")
 
 
 @dataclasses.dataclass

@@ -332,14 +332,15 @@ def load_policy(run_dir: str, step: int | None = None, seed: int | None = None) 
 
 def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = None,
                  tasks: Sequence[str] | None = None, write: bool = True,
-                 epsilon: float | None = None) -> dict[str, Any]:
+                 epsilon: float | None = None, out: str | None = None) -> dict[str, Any]:
     """Returns of every task and seed of ``run_dir`` at checkpoint ``step`` (default: the latest), ``episodes`` per
     task and seed (default: the run's ``eval_episodes``), played greedily or with a random valid action at
     probability ``epsilon`` (default: the run's ``eval_epsilon``), all in one jitted program. Keys are the run's
     evaluation keys at that step, so with the run's episode count and ε the returns equal its logged evaluation.
 
-    Returns (and with ``write`` saves as ``run_dir/evaluation.{json,md}``) per task: per-seed mean returns and
-    their mean, IQM and 95% bootstrap interval."""
+    Returns (and with ``write`` saves as ``evaluation.{json,md}`` in ``out``, created when missing; default
+    ``run_dir``, where the files of an earlier evaluation are replaced) per task: per-seed mean returns and their
+    mean, IQM and 95% bootstrap interval."""
     from mtrl.evaluate import check_epsilon, iteration_keys, make_evaluator
     from mtrl.logger import few_seeds_note, returns_table, write_json
     from mtrl.scores import return_label
@@ -371,12 +372,14 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
     result = {"run_dir": os.path.abspath(run_dir), "step": at, "episodes": episodes, "epsilon": epsilon,
               "seeds": meta["seeds"], "tasks": {t: summarize(returns[:, names.index(t)]) for t in chosen}}
     if write:
-        write_json(os.path.join(run_dir, "evaluation.json"), result)
+        out = run_dir if out is None else out
+        os.makedirs(out, exist_ok=True)
+        write_json(os.path.join(out, "evaluation.json"), result)
         text = (f"{return_label(epsilon).capitalize()} at {at:,} env steps per task, {episodes} episodes per task "
                 f"and seed, seeds {meta['seeds']}.\n\n" + returns_table(result["tasks"]))
         if few := few_seeds_note(len(meta["seeds"])):
             text += f"\n{few}\n"
-        with open(os.path.join(run_dir, "evaluation.md"), "w") as f:
+        with open(os.path.join(out, "evaluation.md"), "w") as f:
             f.write(text)
         result["markdown"] = text
     return result
