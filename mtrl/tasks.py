@@ -31,6 +31,7 @@ Axes: ``T`` tasks, ``N`` envs per task, ``A`` = ``A_max`` actions.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -229,6 +230,17 @@ def _obs_spec(env, params) -> jax.ShapeDtypeStruct:
     return obs
 
 
+def _closest_env(env_id: str, allowed: Sequence[str]) -> str | None:
+    """The env id ``env_id`` most likely meant: the one it begins, without the version or suite (``Acrobot`` ->
+    ``Acrobot-v1``, ``breakout`` -> ``Breakout-MinAtar``), else the closest spelling (``CartPol-v1``), else None."""
+    lowered = env_id.lower()
+    starts = [a for a in allowed if a.lower().split("-")[0] == lowered.split("-")[0]]
+    if len(starts) == 1:
+        return starts[0]
+    close = difflib.get_close_matches(env_id, allowed, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def parse_task(spec: str, protocol: str = "gymnax") -> Task:
     """Parse a task spec string ``ENV_ID[:field=value,...]`` into a `Task` built under ``protocol``.
 
@@ -250,7 +262,9 @@ def parse_task(spec: str, protocol: str = "gymnax") -> Task:
     if env_id in _UNSUPPORTED_ENVS:
         raise ValueError(_UNSUPPORTED_ENVS[env_id].format(env=env_id) + f"; allowed: {', '.join(allowed_envs)}")
     if env_id not in allowed_envs:
-        raise ValueError(f"unknown env id {env_id!r} in task spec {spec!r}; allowed: {', '.join(allowed_envs)}")
+        guess = _closest_env(env_id, allowed_envs)
+        raise ValueError(f"unknown env id {env_id!r} in task spec {spec!r}"
+                         + (f" (did you mean {guess}?)" if guess else "") + f"; allowed: {', '.join(allowed_envs)}")
     env, params = _make_env(env_id, protocol)
     if not isinstance(env.action_space(params), spaces.Discrete):
         raise ValueError(f"{env_id} has a non-discrete action space; DQN needs discrete actions")

@@ -59,7 +59,11 @@ def test_a_spec_learner_setting_gives_the_hyperparameters_a_sweep_setting_for_th
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ("CartPol-v1", "unknown env id 'CartPol-v1'.*allowed: .*CartPole-v1"),
+        ("CartPol-v1", "unknown env id 'CartPol-v1' in task spec 'CartPol-v1' \\(did you mean CartPole-v1\\?\\); "
+                       "allowed: .*CartPole-v1"),
+        ("breakout:ramping=False", "unknown env id 'breakout' .*\\(did you mean Breakout-MinAtar\\?\\)"),
+        ("Acrobot", "unknown env id 'Acrobot' in task spec 'Acrobot' \\(did you mean Acrobot-v1\\?\\)"),
+        ("Hopper-v1", "unknown env id 'Hopper-v1' in task spec 'Hopper-v1'; allowed: "),  # nothing close
         ("Pendulum-v1", "mtrl's DQN needs discrete actions; Pendulum-v1 has a continuous action space"),
         ("MNISTBandit-bsuite", "MNISTBandit-bsuite is not supported by mtrl \\(it downloads data"),
         ("CartPole-v1:lenght=1.0", "unknown field 'lenght' for CartPole-v1.*allowed fields: .*length"),
