@@ -683,6 +683,33 @@ def seeds_list_error(argv: Sequence[str]) -> str | None:
     return None
 
 
+# Flags of other DQN code (CleanRL's dqn.py, Stable-Baselines3) with the mtrl flag that sets the same thing: tyro
+# would only suggest look-alike flags (--learning-starts for --learning-rate).
+OTHER_LIBRARIES_FLAGS = {
+    "--learning-rate": "--lr (Adam's learning rate)",
+    "--total-timesteps": "--total-steps (env steps per task)",
+    "--start-e": "--eps-start",
+    "--end-e": "--eps-end",
+    "--exploration-fraction": "--eps-decay-fraction (the share of --total-steps over which ε decays)",
+    "--exploration-initial-eps": "--eps-start",
+    "--exploration-final-eps": "--eps-end",
+    "--target-network-frequency": "--target-update-period (counted in gradient updates, not env steps)",
+    "--target-update-interval": "--target-update-period (counted in gradient updates, not env steps)",
+    "--train-frequency": "--update-every (iterations of --num-envs env steps per task between gradient updates)",
+    "--train-freq": "--update-every (iterations of --num-envs env steps per task between gradient updates)",
+}
+
+
+def other_library_flag_error(argv: Sequence[str]) -> str | None:
+    """The message for a flag of other DQN code that mtrl spells otherwise (`OTHER_LIBRARIES_FLAGS`), naming
+    mtrl's."""
+    for token in argv:
+        flag = token.partition("=")[0].replace("_", "-")
+        if flag in OTHER_LIBRARIES_FLAGS:
+            return f"{token.partition('=')[0]} is not an mtrl flag; mtrl's is {OTHER_LIBRARIES_FLAGS[flag]}"
+    return None
+
+
 def optional_number_flags(command: type) -> set[str]:
     """The flags of ``command`` (and of the dataclasses its fields hold) whose value is a number, or numbers, or
     None: ``--max-grad-norm``, ``--task-weights``, ... in both spellings tyro reads (``--max_grad_norm``)."""
@@ -730,7 +757,7 @@ def main(args: list[str] | None = None) -> None:
 
         print(f"mtrl {__version__}")
         return
-    if error := seeds_list_error(argv):
+    if error := seeds_list_error(argv) or other_library_flag_error(argv):
         print(f"mtrl: error: {error}", file=sys.stderr)
         raise SystemExit(2)
     for cls in COMMANDS.values():

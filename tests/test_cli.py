@@ -25,6 +25,12 @@ def test_help_lists_options_with_defaults():
     "args, message",
     [
         (["train", "--tasks", "CartPol-v1"], "unknown env id 'CartPol-v1'"),
+        # other DQN code's flags: mtrl's own named, not a look-alike (tyro's guess for --learning-rate)
+        (["train", "--suite", "classic", "--learning-rate", "1e-3"],
+         "error: --learning-rate is not an mtrl flag; mtrl's is --lr (Adam's learning rate)\n"),
+        (["sweep", "--suite", "classic", "--target_network_frequency=500"],
+         "error: --target_network_frequency is not an mtrl flag; mtrl's is --target-update-period (counted in "
+         "gradient updates, not env steps)\n"),
         (["train", "--tasks", "CartPole-v1:lenght=2"], "unknown field 'lenght'"),
         (["train"], "exactly one of --tasks"),
         (["train", "--suite", "classic", "--tasks", "CartPole-v1"], "exactly one of --tasks"),
