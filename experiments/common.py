@@ -25,6 +25,7 @@ import shutil
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from mtrl.config import ConfigError, DQNConfig
 from mtrl.logger import default_run_dir, environment_info, host_description, source_description, write_json
@@ -154,7 +155,6 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
     for flags, kwargs in (extra or {}).items():
         parser.add_argument(*((flags,) if isinstance(flags, str) else flags), **kwargs)
     args = parser.parse_args(argv)
-    _parsed_argv[:] = sys.argv[1:] if argv is None else argv
     from mtrl.trainer import CheckpointOptions, seed_flags_error
 
     error = seed_flags_error(args.seed, args.seeds)
@@ -168,12 +168,13 @@ def parse_study_args(doc: str, name: str, config: DQNConfig, argv: list[str] | N
             parser.error(e.with_flags(STUDY_FLAGS))
     config = with_total_steps(parser, config, args.total_steps)
     common = ("seeds", "seed", "total_steps", "run_dir", "rerun", "publish", "checkpoint_every")
+    _parsed.update(argv=sys.argv[1:] if argv is None else list(argv), out=args.run_dir or default_run_dir(name))
     return StudyArgs(
         name=name,
         config=config,
         seeds=list(range(args.seed, args.seed + args.seeds)),
         tuned_on=tuple(tuned_on),
-        out=args.run_dir or default_run_dir(name),
+        out=_parsed["out"],
         rerun=args.rerun,
         publish=args.publish,
         options={k: v for k, v in vars(args).items() if k not in common},
@@ -220,14 +221,21 @@ def _machine(info: dict) -> str:
     return f"{where} (jax {info.get('versions', {}).get('jax', '?')})"
 
 
-# The arguments `parse_study_args` parsed, for `study_command`.
-_parsed_argv: list[str] = []
+# The command line `parse_study_args` read last: its arguments and the study's directory they resolved to.
+_parsed: dict[str, Any] = {"argv": [], "out": None}
 
 
-def study_command(name: str) -> str:
-    """The shell line that ran experiment ``name`` (``python -m experiments.NAME ...``) with the arguments the study
-    parsed: in results files and in each run's config.json, where `mtrl status` shows how to continue it."""
-    return " ".join(["python", "-m", f"experiments.{name}", *(shlex.quote(a) for a in _parsed_argv)])
+def study_command(name: str, continuing: bool = False) -> str:
+    """The shell line that ran experiment ``name`` (``python -m experiments.NAME ARGS``, the arguments the study
+    parsed), for results files; ``continuing``: the line that continues it from any working directory (its
+    ``--run-dir`` the study's directory as an absolute path, also where a default one was used), for each run's
+    config.json, where `mtrl status` shows it."""
+    from mtrl.cli import without_flags
+
+    argv = list(_parsed["argv"])
+    if continuing and _parsed["out"] is not None:
+        argv = without_flags(argv, {"--run-dir": 1}) + ["--run-dir", os.path.abspath(_parsed["out"])]
+    return " ".join(["python", "-m", f"experiments.{name}", *(shlex.quote(a) for a in argv)])
 
 
 def provenance_header(args: StudyArgs, runs: Sequence[str] | None = None) -> str:
@@ -277,7 +285,7 @@ def write_study_results(args: StudyArgs, stem: str, data: dict, text: str, title
     sums (default: every run under ``out``; a study whose directory also holds another page's runs names its own)."""
     os.makedirs(args.out, exist_ok=True)
     data = {**data, "seeds": args.seeds, "tuned_on": list(args.tuned_on), "held_out": args.held_out,
-            "command": ["python", "-m", f"experiments.{args.name}", *_parsed_argv], **environment_info()}
+            "command": ["python", "-m", f"experiments.{args.name}", *_parsed["argv"]], **environment_info()}
     data = portable_paths(data, os.path.abspath(os.getcwd()))
     markdown = f"# {title}\n\n{provenance_header(args, runs)}\n{text}"
     targets = [(os.path.join(args.out, f"{stem}.json"), os.path.join(args.out, f"{stem}.md"))]
@@ -324,7 +332,8 @@ def train_or_reuse(tasks: list[str], config: DQNConfig, seeds: list[int], run_di
         result = resume_run(run_dir, **kwargs)
     else:
         result = train(tasks, config, seeds=seeds, run_dir=run_dir,
-                       extra_metadata={"experiment": experiment, "command": study_command(experiment)}, **kwargs)
+                       extra_metadata={"experiment": experiment,
+                                       "command": study_command(experiment, continuing=True)}, **kwargs)
     if result.stopped_at is not None:  # a signal stops the whole study, not just this run
         raise KeyboardInterrupt(f"{experiment}: {run_dir} stopped at {result.stopped_at:,} env steps per task "
                                 "(checkpoint saved); rerun the same command to continue")

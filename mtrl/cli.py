@@ -385,7 +385,7 @@ class Sweep:
                         memory_budget=None if self.device_memory_gib is None else int(self.device_memory_gib * 2**30),
                         launcher_options=options, source=self.source,
                         transfer=None if self.source is None else self.transfer,
-                        static=static, command=command_line(drop=NOT_RERUN), **kwargs)
+                        static=static, command=command_line(drop=NOT_RERUN, run_dir=run_dir), **kwargs)
         if "stopped_at" in results:
             _stopped("sweep", "", results["stopped_at"], results["signal"], run_dir)
             return
@@ -634,20 +634,17 @@ def mtrl_warnings(prog: str = "mtrl", flags: Mapping[str, str] | None = None):
         yield
 
 
-# The arguments `main` parsed (the command line after ``mtrl``), for `command_line`.
+# The arguments `main` is running (the command line after ``mtrl``; empty outside `main`), for `command_line`.
 _parsed_argv: list[str] = []
 
-# Flags left out of the command that continues a run or sweep (`command_line`), each with how many values it takes:
-# rerun with them, it would move the run aside or stop again where it stopped.
-NOT_RERUN = {"--overwrite": 0, "--no-overwrite": 0, "--stop-at-step": 1}
+# Flags left out of the command that continues a sweep (`command_line`), each with how many values it takes: rerun
+# with them, it would move the sweep aside or stop again where it stopped; its directory is given anew.
+NOT_RERUN = {"--overwrite": 0, "--no-overwrite": 0, "--stop-at-step": 1, "--run-dir": 1}
 
 
-def command_line(argv: Sequence[str] | None = None, drop: Mapping[str, int] | None = None) -> str:
-    """The command ``mtrl ARGV`` as one shell line (``python -m mtrl ...`` when started that way; default ``argv``:
-    what `main` parsed), without the flags in ``drop`` (flag -> how many values follow it; ``--flag=value`` and the
-    underscore spelling alike): recorded in config.json and sweep_plan.json, so `mtrl status` can say how to go on."""
-    argv = list(_parsed_argv if argv is None else argv)
-    drop = drop or {}
+def without_flags(argv: Sequence[str], drop: Mapping[str, int]) -> list[str]:
+    """``argv`` without the flags in ``drop`` (flag -> how many values follow it), written ``--flag value``,
+    ``--flag=value`` or with underscores (``--stop_at_step``)."""
     kept, i = [], 0
     while i < len(argv):
         name = argv[i].split("=", 1)[0].replace("_", "-")
@@ -656,8 +653,23 @@ def command_line(argv: Sequence[str] | None = None, drop: Mapping[str, int] | No
             continue
         kept.append(argv[i])
         i += 1
-    prog = "python -m mtrl" if sys.argv[0].endswith(os.path.join("mtrl", "__main__.py")) else "mtrl"
-    return " ".join([prog, *(shlex.quote(a) for a in kept)])
+    return kept
+
+
+def command_line(argv: Sequence[str] | None = None, drop: Mapping[str, int] | None = None,
+                 run_dir: str | None = None) -> str | None:
+    """The command ``mtrl ARGV`` as one shell line (``python -m mtrl ...`` when started that way; default ``argv``:
+    what `main` is running, None outside it), without the flags in ``drop`` (`without_flags`) and, with
+    ``run_dir``, ending in ``--run-dir`` with its absolute path (the directory a default one resolved to): recorded
+    in config.json and sweep_plan.json, so that `mtrl status` can say how to go on."""
+    if argv is None and not _parsed_argv:
+        return None
+    words = without_flags(list(_parsed_argv if argv is None else argv), drop or {})
+    if run_dir is not None:
+        words += ["--run-dir", os.path.abspath(run_dir)]
+    started_as_module = os.path.basename(os.path.dirname(sys.argv[0])) == "mtrl" and sys.argv[0].endswith(
+        "__main__.py")
+    return " ".join(["python -m mtrl" if started_as_module else "mtrl", *(shlex.quote(a) for a in words)])
 
 
 # the Python function behind each training command, for messages that point to it
@@ -703,6 +715,8 @@ OTHER_LIBRARIES_FLAGS = {
 def other_library_flag_error(argv: Sequence[str]) -> str | None:
     """The message for a flag of other DQN code that mtrl spells otherwise (`OTHER_LIBRARIES_FLAGS`), naming
     mtrl's."""
+    if not argv or argv[0] not in PYTHON_API:  # the training commands, which take DQN's settings
+        return None
     for token in argv:
         flag = token.partition("=")[0].replace("_", "-")
         if flag in OTHER_LIBRARIES_FLAGS:
@@ -763,7 +777,6 @@ def main(args: list[str] | None = None) -> None:
     for cls in COMMANDS.values():
         help_as_paragraphs(cls)
     flags = optional_number_flags(COMMANDS[argv[0]]) if argv and argv[0] in COMMANDS else set()
-    _parsed_argv[:] = argv
     command = tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="mtrl",
                                                    args=spell_none(argv, flags),
                                                    description="Multi-task and transfer deep Q-learning in JAX. "
@@ -782,6 +795,7 @@ def main(args: list[str] | None = None) -> None:
         from mtrl.distributed import initialize
 
         initialize(options.coordinator, options.num_processes, options.process_id)
+    _parsed_argv[:] = argv
     try:
         with mtrl_warnings():
             command.run()
@@ -792,10 +806,12 @@ def main(args: list[str] | None = None) -> None:
         print(f"mtrl: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     except RuntimeError as e:
-        # mtrl.trainer (and jax with it) is looked up, not imported: a command that never trained (status, compare)
+        # mtrl.trainer (and jax with it) is looked up, not imported: a command that never trained (compare, plot)
         # cannot have raised its error, and starts without loading jax
         trainer = sys.modules.get("mtrl.trainer")
         if trainer is None or not isinstance(e, trainer.RunDivergedError):
             raise
         print(f"mtrl: error: {e}", file=sys.stderr)  # not bad input: the run itself went non-finite (exit 3)
         raise SystemExit(3) from None
+    finally:
+        _parsed_argv.clear()  # a later command from Python records its own, or none

@@ -375,8 +375,9 @@ def evaluate_run(run_dir: str, episodes: int | None = None, step: int | None = N
         out = run_dir if out is None else out
         os.makedirs(out, exist_ok=True)
         write_json(os.path.join(out, "evaluation.json"), result)
-        text = (f"{return_label(epsilon).capitalize()} at {at:,} env steps per task, {episodes} episodes per task "
-                f"and seed, seeds {meta['seeds']}.\n\n" + returns_table(result["tasks"]))
+        of_run = "" if os.path.samefile(out, run_dir) else f" of the run in {os.path.abspath(run_dir)}"
+        text = (f"{return_label(epsilon).capitalize()}{of_run} at {at:,} env steps per task, {episodes} episodes per "
+                f"task and seed, seeds {meta['seeds']}.\n\n" + returns_table(result["tasks"]))
         if few := few_seeds_note(len(meta["seeds"])):
             text += f"\n{few}\n"
         with open(os.path.join(out, "evaluation.md"), "w") as f:

@@ -1,6 +1,6 @@
 """The settings of a transfer run (`TransferConfig`: the mode and its parameters) and which of them each mode
-depends on, apart from `mtrl.transfer`'s parameter surgery so that reading or checking them (the command line,
-`mtrl status`) does not load jax.
+depends on, apart from `mtrl.transfer`'s parameter surgery so that reading or checking them (the command line)
+does not load jax.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class TransferSettings:
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig(TransferSettings):
-    """How a target run uses a source run (the modes: README's transfer table, or this module's docstring)."""
+    """How a target run uses a source run (the modes: README's transfer table, or `mtrl.transfer`'s docstring)."""
 
     mode: Literal["scratch", "finetune", "frozen", "unfreeze", "l2sp", "joint"] = "finetune"
     """scratch (nothing transferred), finetune (source torso, everything trains), frozen (source torso never
@@ -108,7 +108,6 @@ class TransferConfig(TransferSettings):
         d = dict(d)
         d["parts"] = tuple(d.get("parts", ("torso",)))
         return cls(**d)
-
 
 
 def updates_before(config: DQNConfig, env_steps: int) -> int:

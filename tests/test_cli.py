@@ -192,7 +192,10 @@ def test_the_recorded_command_line_leaves_out_what_must_not_be_rerun(monkeypatch
     argv = ["sweep", "--grid", "lr=1e-4,3e-4", "--stop-at-step", "128", "--overwrite", "--stop_at_step=64",
             "--no-overwrite", "--run-dir", "my runs", "--seeds", "3"]
     assert cli.command_line(argv) == shlex.join(["mtrl", *argv])
-    assert cli.command_line(argv, cli.NOT_RERUN) == "mtrl sweep --grid lr=1e-4,3e-4 --run-dir 'my runs' --seeds 3"
+    assert cli.command_line(argv, cli.NOT_RERUN) == "mtrl sweep --grid lr=1e-4,3e-4 --seeds 3"
+    assert cli.command_line(argv, cli.NOT_RERUN, run_dir="/runs/sweep 1") == (
+        "mtrl sweep --grid lr=1e-4,3e-4 --seeds 3 --run-dir '/runs/sweep 1'")
+    assert cli.command_line() is None  # outside `main`: nothing is being run from the command line
     monkeypatch.setattr(sys, "argv", ["/site-packages/mtrl/__main__.py", *argv])  # python -m mtrl ...
     assert cli.command_line(argv[:3]) == "python -m mtrl sweep --grid lr=1e-4,3e-4"
 
@@ -254,8 +257,11 @@ def test_sweep_from_the_command_line_writes_one_run_per_setting_and_the_comparis
             "--eval-every", "128", "--eval-episodes", "2", "--run-dir", str(run_dir), "--no-progress"]
     main([*args, "--overwrite"])
     out = capsys.readouterr().out
-    # the plan keeps the command that continues the sweep: without --overwrite, which would move it aside
-    assert json.loads((run_dir / "sweep_plan.json").read_text())["command"] == shlex.join(["mtrl", *args])
+    # the plan keeps the command that continues the sweep: without --overwrite, which would move it aside, and
+    # with the sweep's directory last, as an absolute path
+    at = args.index("--run-dir")
+    assert json.loads((run_dir / "sweep_plan.json").read_text())["command"] == shlex.join(
+        ["mtrl", *args[:at], *args[at + 2:], "--run-dir", str(run_dir)])
     assert "Sweep of 2 settings x 2 seeds" in out and "**best**" in out
     for label in ("lr=0.0005", "lr=0.001"):
         assert json.loads((run_dir / label / "summary.json").read_text())["seeds"] == [0, 1]

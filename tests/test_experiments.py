@@ -1,4 +1,5 @@
 import json
+import os
 
 from experiments import classic_multitask, quickstart
 
@@ -281,3 +282,20 @@ def test_a_studys_config_warnings_are_one_line_each_naming_its_flag(capsys, monk
     assert capsys.readouterr().err == (
         "study.py: warning: learning_starts (5,000) leaves no gradient update in --total-steps (1,000) with "
         "update_every 1: this run does not learn\n")
+
+
+def test_the_command_that_continues_a_study_names_its_directory_from_anywhere(tmp_path, monkeypatch):
+    """Results files show the command as typed; a run's config.json the one `mtrl status` offers, whose --run-dir
+    is the study's directory as an absolute path, also where the study chose a default one."""
+    from experiments.common import parse_study_args, study_command
+    from mtrl.config import DQNConfig
+
+    monkeypatch.chdir(tmp_path)
+    args = parse_study_args("doc", "quickstart", DQNConfig(), ["--seeds", "2"])
+    assert args.out.startswith(os.path.join("runs", "quickstart", ""))
+    assert study_command("quickstart") == "python -m experiments.quickstart --seeds 2"
+    assert study_command("quickstart", continuing=True) == (
+        f"python -m experiments.quickstart --seeds 2 --run-dir {tmp_path / args.out}")
+    parse_study_args("doc", "quickstart", DQNConfig(), ["--run-dir=my runs", "--seeds", "2"])
+    assert study_command("quickstart", continuing=True) == (
+        f"python -m experiments.quickstart --seeds 2 --run-dir '{tmp_path / 'my runs'}'")

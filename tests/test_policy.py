@@ -262,11 +262,12 @@ def test_evaluate_from_the_command_line(runs, capsys):
     out_dir = root / "evaluations" / "eps_0.25"  # created: the run's own evaluation.json stays the greedy one
     main(["evaluate", str(root / "plain"), "--episodes", "2", "--epsilon", "0.25", "--out", str(out_dir)])
     out = capsys.readouterr().out
-    assert out.startswith("Return (evaluation ε 0.25) at 128 env steps per task, 2 episodes")
+    assert out.startswith(f"Return (evaluation ε 0.25) of the run in {root / 'plain'} at 128 env steps per task, "
+                          "2 episodes")
     assert f"written: {out_dir / 'evaluation.json'}, evaluation.md" in out
     assert json.loads((out_dir / "evaluation.json").read_text())["epsilon"] == 0.25
     assert (root / "plain" / "evaluation.json").read_text() == greedy
-    assert (out_dir / "evaluation.md").read_text().startswith("Return (evaluation ε 0.25)")
+    assert (out_dir / "evaluation.md").read_text().startswith("Return (evaluation ε 0.25) of the run in ")
     with pytest.raises(SystemExit):
         main(["evaluate", str(root / "plain"), "--epsilon", "-0.1"])
     assert "--epsilon must be in [0, 1] (0 = greedy), got -0.1" in capsys.readouterr().err
