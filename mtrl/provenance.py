@@ -69,7 +69,11 @@ def run_status(run_dir: str) -> str:
 
 
 def move_aside(run_dir: str) -> str:
-    """Rename ``run_dir`` to ``<run_dir>.replaced-<timestamp>`` (a free name) and return the new path."""
+    """Rename ``run_dir`` to ``<run_dir>.replaced-<timestamp>`` (a free name) and return the new path; refused
+    (`RunDirectoryInUseError`) while a process on this host trains it or a run inside it (`mtrl.run_lock`)."""
+    from mtrl.run_lock import check_not_training
+
+    check_not_training(run_dir, nested=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = f"{os.path.normpath(run_dir)}.replaced-{stamp}"
     target, n = base, 1

@@ -131,6 +131,16 @@ def _sweep_command(setting_dir: str) -> str | None:
         return None
 
 
+def _lock_holder(run_dir: str, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The process `mtrl.run_lock` records as training the run (a sweep setting's: its shard's), or None."""
+    from mtrl.run_lock import lock_holder
+
+    shard = (meta.get("sweep") or {}).get("shard")
+    if shard is not None and not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+        run_dir = os.path.join(os.path.dirname(os.path.realpath(run_dir)), "shards", str(shard))
+    return lock_holder(run_dir)
+
+
 def _checkpoint_steps(run_dir: str, meta: dict[str, Any]) -> list[int]:
     """The run's completed checkpoints (a sweep setting's: its shard's)."""
     from mtrl.checkpoint import Checkpointer, checkpoint_dir
@@ -151,12 +161,14 @@ def _checkpoint_steps(run_dir: str, meta: dict[str, Any]) -> list[int]:
 
 
 def run_status(run_dir: str, now: float | None = None) -> dict[str, Any]:
-    """What `mtrl status` says of one run directory, as a dict: ``state`` (``finished``, ``not finished``: training
-    now or stopped, with or without a checkpoint, or ``not started``: nothing logged nor saved), ``step`` (the last
-    logged, env steps per task) of ``total_steps``, ``checkpoints``, ``env_steps_per_s`` (every task and seed, in
-    the last sitting) and ``seconds_left`` at that speed, ``last_written_s`` (seconds since metrics.jsonl changed),
-    ``eval_step`` and ``eval_returns`` (task -> mean over seeds, from eval.csv), ``diverged_seeds`` (on any line of
-    metrics.jsonl), ``sittings``, and ``continue`` (how to continue it)."""
+    """What `mtrl status` says of one run directory, as a dict: ``state`` (``finished``; ``training``: a process on
+    this host trains it now, `mtrl.run_lock`; ``not finished``: stopped, or trained on another host, with or
+    without a checkpoint; ``not started``: nothing logged nor saved), ``trained_by`` (the process its training lock
+    names, ``alive`` True or None: another host, unknown), ``step`` (the last logged, env steps per task) of
+    ``total_steps``, ``checkpoints``, ``env_steps_per_s`` (every task and seed, in the last sitting) and
+    ``seconds_left`` at that speed, ``last_written_s`` (seconds since metrics.jsonl changed), ``eval_step`` and
+    ``eval_returns`` (task -> mean over seeds, from eval.csv), ``diverged_seeds`` (on any line of metrics.jsonl),
+    ``sittings``, and ``continue`` (how to continue it; None while it trains or once finished)."""
     from mtrl.provenance import read_config_json
 
     if not is_run_dir(run_dir):
@@ -179,14 +191,17 @@ def run_status(run_dir: str, now: float | None = None) -> dict[str, Any]:
             raise ValueError(f"{summary_path} is not valid JSON ({e}): is it being written now?") from None
     checkpoints = _checkpoint_steps(run_dir, meta)
     step = int(last.get("step") or 0)
+    holder = None if summary is not None else _lock_holder(run_dir, meta)
     if summary is not None:
         state, step = "finished", int(summary.get("env_steps_per_task") or step)
+    elif holder is not None and holder["alive"]:
+        state = "training"
     else:
         state = "not finished" if checkpoints or step else "not started"
     rate = last.get("env_steps_per_s")
     per_task_rate = rate / (len(tasks) * max(len(seeds), 1)) if rate else None
     evaluated, eval_step = _last_evaluation(run_dir)
-    if state == "finished":
+    if state in ("finished", "training"):
         how = None
     elif meta.get("sweep") is not None:
         command = _sweep_command(run_dir)
@@ -225,6 +240,8 @@ def run_status(run_dir: str, now: float | None = None) -> dict[str, Any]:
         "created": meta.get("created"),
         "wall_s_all_sittings": (summary or {}).get("wall_s_all_sittings"),
         "continue": how,
+        "trained_by": None if holder is None or holder["alive"] is False else {
+            k: holder.get(k) for k in ("pid", "host", "started", "alive")},
     }
 
 
@@ -262,7 +279,15 @@ def status_text(status: dict[str, Any]) -> str:
             left = status["seconds_left"]
             lines.append(f"  speed: {status['env_steps_per_s']:,.0f} env steps/s (every task and seed, last sitting)"
                          + ("" if left is None else f": about {_duration(left)} left at that speed"))
-        lines.append(f"  to continue it (if no process trains it now): {status['continue']}")
+        holder = status.get("trained_by")
+        if holder and holder["alive"]:
+            lines.append(f"  training now: process {holder['pid']} on this host, since {_when(holder['started'])}")
+        else:
+            if holder:  # a lock from another host: its process may run there, or may have died with it
+                lines.append(f"  training lock of process {holder['pid']} on host {holder['host']} (since "
+                             f"{_when(holder['started'])}): training there, unless that process ended without "
+                             "removing it")
+            lines.append(f"  to continue it (if no process trains it now): {status['continue']}")
     if status["checkpoints"]:
         lines.append(f"  checkpoints: {', '.join(f'{s:,}' for s in status['checkpoints'])}")
     if status["eval_returns"]:
@@ -280,7 +305,7 @@ def status_text(status: dict[str, Any]) -> str:
 def _when(iso: str) -> str:
     try:
         return datetime.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
-    except ValueError:
+    except (TypeError, ValueError):
         return iso
 
 

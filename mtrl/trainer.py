@@ -18,6 +18,7 @@ chunk, ``W`` logging windows per chunk.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import json
@@ -42,6 +43,7 @@ from mtrl.agent import Agent, Hyperparams, TrainState, current_learning_rate, de
 from mtrl.config import ConfigError, ConfigWarning, DQNConfig
 from mtrl.distributed import barrier, is_primary, process_max, to_host
 from mtrl.evaluate import iteration_keys, make_evaluator
+from mtrl.run_lock import hold_run_dir
 from mtrl.tasks import TaskSet, make_taskset
 
 if TYPE_CHECKING:
@@ -680,7 +682,8 @@ def train(
         config: `DQNConfig`; step counts are per task (ignored when ``trainer`` is given).
         seeds: one run per seed, all in one compiled program.
         run_dir: where to write config.json, metrics.jsonl, eval.csv, summary.{json,md}, curves.png and
-            checkpoints/; None = nowhere (no checkpoints either).
+            checkpoints/; None = nowhere (no checkpoints either). ``training.lock`` marks it while this trains
+            (`mtrl.run_lock`): another process on this host may not resume it or move it aside meanwhile.
         progress: show a progress bar.
         tensorboard: also write TensorBoard events (needs the `tensorboard` extra; checked before anything else).
         extra_metadata: merged into config.json; its ``"transfer"`` entry is also checked on resume.
@@ -747,164 +750,167 @@ def train(
         if moved is not None:
             print(f"moved the run that was in {run_dir} to {moved}")
     barrier("mtrl-run-dir-claimed")
-    if resume:
-        checkpoints = _resume_checkpoint_options(run_dir, checkpoints)
-    checkpointer = Checkpointer(run_dir, checkpoints.keep) if run_dir and checkpoints else None
-    versions = environment_info()["versions"] if checkpointer is not None else None
+    with contextlib.ExitStack() as held:  # the run directory's lock, released however training ends
+        if run_dir is not None and primary:
+            held.enter_context(hold_run_dir(run_dir))
+        if resume:
+            checkpoints = _resume_checkpoint_options(run_dir, checkpoints)
+        checkpointer = Checkpointer(run_dir, checkpoints.keep) if run_dir and checkpoints else None
+        versions = environment_info()["versions"] if checkpointer is not None else None
 
-    def new_logger(resume_step: int | None):
-        metadata = {**(extra_metadata or {}), "checkpoints": plain_options(checkpoints),  # the window used:
-                    "log_every": window_sizes(cfg.chunk_iterations, window_iterations)[0] * cfg.num_envs}
-        kind = functools.partial(GroupedRunLogger, groups=groups) if groups else RunLogger
-        return kind(run_dir if primary else None, trainer.taskset.names, seeds, cfg, progress=progress and primary,
-                    tensorboard=tensorboard, extra_metadata=metadata, resume_step=resume_step, wandb=wandb)
+        def new_logger(resume_step: int | None):
+            metadata = {**(extra_metadata or {}), "checkpoints": plain_options(checkpoints),  # the window used:
+                        "log_every": window_sizes(cfg.chunk_iterations, window_iterations)[0] * cfg.num_envs}
+            kind = functools.partial(GroupedRunLogger, groups=groups) if groups else RunLogger
+            return kind(run_dir if primary else None, trainer.taskset.names, seeds, cfg, progress=progress and primary,
+                        tensorboard=tensorboard, extra_metadata=metadata, resume_step=resume_step, wandb=wandb)
 
-    wall_start = time.perf_counter()
-    start_step, saved = 0, {}
-    total_steps = cfg.iterations * cfg.num_envs
-    if stop_at_step is not None and stop_at_step > total_steps:
-        warnings.warn(ConfigWarning(f"stop_at_step ({stop_at_step:,}) is past the run's end (total_steps "
-                                    f"{total_steps:,}): the run trains to its end, as without it"), stacklevel=2)
-    if resume:
-        if checkpointer is None or checkpointer.latest_step() is None:
-            raise FileNotFoundError(f"no completed checkpoint to resume in {run_dir}")
-        start_step = checkpointer.latest_step()
-        check_compatible(checkpointer.metadata(start_step), identity, run_dir)
-        if start_step == total_steps:
-            missing = primary and _summary_missing(run_dir, groups)
-            return _already_complete(run_dir, checkpointer, trainer, seeds, new_logger if missing else None)
-        if stop_at_step is not None and stop_at_step <= start_step:
-            warnings.warn(ConfigWarning(
-                f"stop_at_step ({stop_at_step:,}) is not past the checkpoint this run resumes ({start_step:,} env "
-                "steps per task): it stops again at its next evaluation; leave stop_at_step out to train on to the "
-                "end"), stacklevel=2)
-        trainer = _continuing(trainer, checkpointer.key_impl(start_step), len(seeds))
+        wall_start = time.perf_counter()
+        start_step, saved = 0, {}
+        total_steps = cfg.iterations * cfg.num_envs
+        if stop_at_step is not None and stop_at_step > total_steps:
+            warnings.warn(ConfigWarning(f"stop_at_step ({stop_at_step:,}) is past the run's end (total_steps "
+                                        f"{total_steps:,}): the run trains to its end, as without it"), stacklevel=2)
+        if resume:
+            if checkpointer is None or checkpointer.latest_step() is None:
+                raise FileNotFoundError(f"no completed checkpoint to resume in {run_dir}")
+            start_step = checkpointer.latest_step()
+            check_compatible(checkpointer.metadata(start_step), identity, run_dir)
+            if start_step == total_steps:
+                missing = primary and _summary_missing(run_dir, groups)
+                return _already_complete(run_dir, checkpointer, trainer, seeds, new_logger if missing else None)
+            if stop_at_step is not None and stop_at_step <= start_step:
+                warnings.warn(ConfigWarning(
+                    f"stop_at_step ({stop_at_step:,}) is not past the checkpoint this run resumes ({start_step:,} env "
+                    "steps per task): it stops again at its next evaluation; leave stop_at_step out to train on to the "
+                    "end"), stacklevel=2)
+            trainer = _continuing(trainer, checkpointer.key_impl(start_step), len(seeds))
 
-        def build_state() -> RunnerState:
-            state, metadata = checkpointer.restore(trainer.init(seeds), start_step)
-            saved.update(metadata)
-            return state
-    else:
-        build_state = functools.partial(init_state, trainer, seeds) if init_state else None
-    # Chunk c ends after `ends[c]` iterations; the last chunk is shorter when total_steps is not a multiple of the
-    # chunk, so a run trains exactly total_steps env steps per task.
-    sizes = cfg.chunk_sizes()
-    ends = np.cumsum(sizes) * cfg.num_envs  # env steps per task after each chunk
-    if resume and start_step not in set(ends.tolist()):
-        raise IncompatibleCheckpointError(
-            f"checkpoint in {run_dir} is at {start_step:,} env steps per task, not at the end of a chunk of this run "
-            f"({', '.join(f'{e:,}' for e in ends)})")
-    first_chunk = int(np.searchsorted(ends, start_step, side="right")) if resume else 0
-    # init (or restore) and compile overlap; compile_s covers both
-    state, train_chunk, evaluate = trainer.start(seeds, build_state, sizes[first_chunk], window_iterations)
-    chunks = {sizes[first_chunk]: train_chunk}
-    compile_s = time.perf_counter() - wall_start
-    # wall and training seconds of the earlier sittings of a resumed run, up to the checkpoint it resumes
-    # (checkpoints written before this was recorded: unknown, None)
-    earlier = saved.get("timing_so_far", None if resume else {"wall_s": 0.0, "train_s": 0.0, "sittings": 0})
-    diverged = {int(k): int(v) for k, v in saved.get("diverged", {}).items()}  # run index -> env steps per task
-    if resume:
-        eval_steps = list(saved["eval_steps"])
-        eval_returns = [np.asarray(r, np.float32) for r in saved["eval_returns"]]
-    logger = new_logger(start_step if resume else None)
+            def build_state() -> RunnerState:
+                state, metadata = checkpointer.restore(trainer.init(seeds), start_step)
+                saved.update(metadata)
+                return state
+        else:
+            build_state = functools.partial(init_state, trainer, seeds) if init_state else None
+        # Chunk c ends after `ends[c]` iterations; the last chunk is shorter when total_steps is not a multiple of the
+        # chunk, so a run trains exactly total_steps env steps per task.
+        sizes = cfg.chunk_sizes()
+        ends = np.cumsum(sizes) * cfg.num_envs  # env steps per task after each chunk
+        if resume and start_step not in set(ends.tolist()):
+            raise IncompatibleCheckpointError(
+                f"checkpoint in {run_dir} is at {start_step:,} env steps per task, not at the end of a chunk of this "
+                f"run ({', '.join(f'{e:,}' for e in ends)})")
+        first_chunk = int(np.searchsorted(ends, start_step, side="right")) if resume else 0
+        # init (or restore) and compile overlap; compile_s covers both
+        state, train_chunk, evaluate = trainer.start(seeds, build_state, sizes[first_chunk], window_iterations)
+        chunks = {sizes[first_chunk]: train_chunk}
+        compile_s = time.perf_counter() - wall_start
+        # wall and training seconds of the earlier sittings of a resumed run, up to the checkpoint it resumes
+        # (checkpoints written before this was recorded: unknown, None)
+        earlier = saved.get("timing_so_far", None if resume else {"wall_s": 0.0, "train_s": 0.0, "sittings": 0})
+        diverged = {int(k): int(v) for k, v in saved.get("diverged", {}).items()}  # run index -> env steps per task
+        if resume:
+            eval_steps = list(saved["eval_steps"])
+            eval_returns = [np.asarray(r, np.float32) for r in saved["eval_returns"]]
+        logger = new_logger(start_step if resume else None)
 
-    if not resume:
-        eval_steps, eval_returns = [0], [to_host(evaluate(state)).mean(-1)]
-        logger.log_eval(0, eval_returns[-1])
-    every = checkpoints.every if checkpoints else 0
-    train_s, stopped_at = 0.0, None
-    try:
-        with _StopOnSignals() as stop:
-            for chunk in range(first_chunk, len(sizes)):
-                if sizes[chunk] not in chunks:  # the shorter last chunk: its own program, compiled once
-                    chunks[sizes[chunk]] = trainer.make_train_chunk(sizes[chunk], window_iterations).lower(
-                        state).compile()
-                t0 = time.perf_counter()
-                state, metrics = chunks[sizes[chunk]](state)
-                metrics = to_host(metrics)
-                train_s += time.perf_counter() - t0
-                step, previous = int(ends[chunk]), int(ends[chunk]) - sizes[chunk] * cfg.num_envs
-                returns = to_host(evaluate(state)).mean(-1)  # [S, T]
-                eval_steps.append(step)
-                eval_returns.append(returns)
-                sps = trainer.taskset.num_tasks * len(seeds) * (step - start_step) / max(train_s, 1e-9)
-                window_ends = previous + np.cumsum(window_sizes(sizes[chunk], window_iterations)) * cfg.num_envs
-                for w, window_end in enumerate(window_ends):
-                    logger.log_window(int(window_end), jax.tree.map(lambda m, w=w: m[w], metrics), sps,
-                                      eval_returns=returns if window_end == step else None)
-                logger.log_eval(step, returns)
-                for w, run in zip(*np.nonzero(np.asarray(metrics["diverged"])), strict=True):
-                    diverged.setdefault(int(run), int(window_ends[w]))
-                new = {run: at for run, at in diverged.items() if at > previous}
-                if new and on_divergence == "stop":
-                    run, at = min(new.items(), key=lambda item: item[1])
-                    last_saved = checkpointer.latest_step() if checkpointer is not None else None
-                    raise RunDivergedError(
-                        f"seed {seeds[run]} (run {run}) diverged: its parameters became non-finite in the logging "
-                        f"window ending at {at:,} env steps per task. The run stops here; metrics so far are kept"
-                        + (f" and its last checkpoint (step {last_saved:,}) is untouched" if last_saved else "")
-                        + ". Lower the learning rate or clip gradients harder (max_grad_norm), or compare settings "
-                        "with `mtrl sweep`, which freezes a diverged setting and goes on.")
-                last = chunk + 1 == len(sizes)
-                # every process stops together, with the signal any of them got
-                signum, reached = process_max([stop.signum or 0, stop_at_step is not None and step >= stop_at_step])
-                stop.signum = signum or None
-                stopping = not last and (stop.signum is not None or bool(reached))
-                due = every > 0 and step // every > previous // every
-                if checkpointer is not None and (last or stopping or due):
-                    so_far = None if earlier is None else {
-                        "wall_s": earlier["wall_s"] + time.perf_counter() - wall_start,
-                        "train_s": earlier["train_s"] + train_s, "sittings": earlier["sittings"] + 1}
-                    checkpointer.save(step, state, {**identity, "versions": versions,
-                                                    "key_impl": key_impl_name(state.runs.key),
-                                                    "eval_steps": list(eval_steps),
-                                                    "eval_returns": [r.tolist() for r in eval_returns],
-                                                    "timing_so_far": so_far, "diverged": diverged})
-                if stopping:
-                    stopped_at = step
-                    break
-    except BaseException:
-        logger.close_tracking()  # the W&B run ends as it is; a resume continues it
-        raise
-    finally:
-        if checkpointer is not None:
-            checkpointer.close()  # waits for the pending write: a crash keeps its last checkpoint
-        logger.close()
-    wall_s = time.perf_counter() - wall_start
+        if not resume:
+            eval_steps, eval_returns = [0], [to_host(evaluate(state)).mean(-1)]
+            logger.log_eval(0, eval_returns[-1])
+        every = checkpoints.every if checkpoints else 0
+        train_s, stopped_at = 0.0, None
+        try:
+            with _StopOnSignals() as stop:
+                for chunk in range(first_chunk, len(sizes)):
+                    if sizes[chunk] not in chunks:  # the shorter last chunk: its own program, compiled once
+                        chunks[sizes[chunk]] = trainer.make_train_chunk(sizes[chunk], window_iterations).lower(
+                            state).compile()
+                    t0 = time.perf_counter()
+                    state, metrics = chunks[sizes[chunk]](state)
+                    metrics = to_host(metrics)
+                    train_s += time.perf_counter() - t0
+                    step, previous = int(ends[chunk]), int(ends[chunk]) - sizes[chunk] * cfg.num_envs
+                    returns = to_host(evaluate(state)).mean(-1)  # [S, T]
+                    eval_steps.append(step)
+                    eval_returns.append(returns)
+                    sps = trainer.taskset.num_tasks * len(seeds) * (step - start_step) / max(train_s, 1e-9)
+                    window_ends = previous + np.cumsum(window_sizes(sizes[chunk], window_iterations)) * cfg.num_envs
+                    for w, window_end in enumerate(window_ends):
+                        logger.log_window(int(window_end), jax.tree.map(lambda m, w=w: m[w], metrics), sps,
+                                          eval_returns=returns if window_end == step else None)
+                    logger.log_eval(step, returns)
+                    for w, run in zip(*np.nonzero(np.asarray(metrics["diverged"])), strict=True):
+                        diverged.setdefault(int(run), int(window_ends[w]))
+                    new = {run: at for run, at in diverged.items() if at > previous}
+                    if new and on_divergence == "stop":
+                        run, at = min(new.items(), key=lambda item: item[1])
+                        last_saved = checkpointer.latest_step() if checkpointer is not None else None
+                        raise RunDivergedError(
+                            f"seed {seeds[run]} (run {run}) diverged: its parameters became non-finite in the logging "
+                            f"window ending at {at:,} env steps per task. The run stops here; metrics so far are kept"
+                            + (f" and its last checkpoint (step {last_saved:,}) is untouched" if last_saved else "")
+                            + ". Lower the learning rate or clip gradients harder (max_grad_norm), or compare settings "
+                            "with `mtrl sweep`, which freezes a diverged setting and goes on.")
+                    last = chunk + 1 == len(sizes)
+                    # every process stops together, with the signal any of them got
+                    signum, reached = process_max([stop.signum or 0, stop_at_step is not None and step >= stop_at_step])
+                    stop.signum = signum or None
+                    stopping = not last and (stop.signum is not None or bool(reached))
+                    due = every > 0 and step // every > previous // every
+                    if checkpointer is not None and (last or stopping or due):
+                        so_far = None if earlier is None else {
+                            "wall_s": earlier["wall_s"] + time.perf_counter() - wall_start,
+                            "train_s": earlier["train_s"] + train_s, "sittings": earlier["sittings"] + 1}
+                        checkpointer.save(step, state, {**identity, "versions": versions,
+                                                        "key_impl": key_impl_name(state.runs.key),
+                                                        "eval_steps": list(eval_steps),
+                                                        "eval_returns": [r.tolist() for r in eval_returns],
+                                                        "timing_so_far": so_far, "diverged": diverged})
+                    if stopping:
+                        stopped_at = step
+                        break
+        except BaseException:
+            logger.close_tracking()  # the W&B run ends as it is; a resume continues it
+            raise
+        finally:
+            if checkpointer is not None:
+                checkpointer.close()  # waits for the pending write: a crash keeps its last checkpoint
+            logger.close()
+        wall_s = time.perf_counter() - wall_start
 
-    result = TrainResult(
-        state=state,
-        eval_steps=np.asarray(eval_steps),
-        eval_returns=np.stack(eval_returns),
-        task_names=trainer.taskset.names,
-        seeds=seeds,
-        summary={},
-        stopped_at=stopped_at,
-        signal=stop.signum,
-        diverged=diverged,
-        _trainer=trainer,
-        _grouped=bool(groups),
-    )
-    if stopped_at is not None:
-        logger.close_tracking()
+        result = TrainResult(
+            state=state,
+            eval_steps=np.asarray(eval_steps),
+            eval_returns=np.stack(eval_returns),
+            task_names=trainer.taskset.names,
+            seeds=seeds,
+            summary={},
+            stopped_at=stopped_at,
+            signal=stop.signum,
+            diverged=diverged,
+            _trainer=trainer,
+            _grouped=bool(groups),
+        )
+        if stopped_at is not None:
+            logger.close_tracking()
+            return result
+        trained_steps = total_steps - start_step
+        result.summary = logger.finish(
+            result.eval_steps, result.eval_returns,
+            timing={
+                "env_steps_per_task": total_steps,
+                "wall_s": wall_s,
+                "compile_s": compile_s,
+                "train_s": train_s,
+                "env_steps_per_s": trained_steps * trainer.taskset.num_tasks * len(seeds) / max(train_s, 1e-9),
+                **({"resumed_from_step": start_step} if resume else {}),
+                # every sitting up to the checkpoint each next one resumed (None: an earlier sitting's is unknown)
+                "sittings": None if earlier is None else earlier["sittings"] + 1,
+                "wall_s_all_sittings": None if earlier is None else earlier["wall_s"] + wall_s,
+                "train_s_all_sittings": None if earlier is None else earlier["train_s"] + train_s,
+            },
+        )
         return result
-    trained_steps = total_steps - start_step
-    result.summary = logger.finish(
-        result.eval_steps, result.eval_returns,
-        timing={
-            "env_steps_per_task": total_steps,
-            "wall_s": wall_s,
-            "compile_s": compile_s,
-            "train_s": train_s,
-            "env_steps_per_s": trained_steps * trainer.taskset.num_tasks * len(seeds) / max(train_s, 1e-9),
-            **({"resumed_from_step": start_step} if resume else {}),
-            # every sitting up to the checkpoint each next one resumed (None: an earlier sitting's is unknown)
-            "sittings": None if earlier is None else earlier["sittings"] + 1,
-            "wall_s_all_sittings": None if earlier is None else earlier["wall_s"] + wall_s,
-            "train_s_all_sittings": None if earlier is None else earlier["train_s"] + train_s,
-        },
-    )
-    return result
 
 
 def _continuing(trainer: Trainer, key_impl: str, num_runs: int) -> Trainer:
