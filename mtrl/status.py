@@ -45,7 +45,8 @@ def find_runs(directory: str, depth: int = 8) -> list[str]:
 
 
 def sweep_plan_line(directory: str) -> str | None:
-    """For a sweep's directory: how many settings its plan holds and how many have a run directory yet."""
+    """For a sweep's directory: how many settings its plan holds and how many have a run directory yet, and until
+    it has merged its results (sweep.json), the command that continues it where its plan records one."""
     path = os.path.join(directory, "sweep_plan.json")
     if not os.path.exists(path):
         return None
@@ -54,8 +55,12 @@ def sweep_plan_line(directory: str) -> str | None:
     planned = sum(len(shard) for shard in plan.get("shards") or [])
     started = sum(is_run_dir(os.path.join(directory, name)) for name in os.listdir(directory)
                   if name not in SKIPPED_DIRS)
-    return (f"sweep: {planned} setting(s) x {len(plan.get('seeds') or [])} seed(s) in "
+    line = (f"sweep: {planned} setting(s) x {len(plan.get('seeds') or [])} seed(s) in "
             f"{len(plan.get('shards') or [])} program(s); {started} setting(s) started")
+    command = _command(plan)
+    if command and not os.path.exists(os.path.join(directory, "sweep.json")):
+        line += f"\nto continue it (if no process runs it now): {command}"
+    return line
 
 
 def _last_line(path: str) -> dict[str, Any] | None:

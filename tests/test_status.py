@@ -113,9 +113,15 @@ def test_how_to_continue_an_experiment_or_a_sweep_is_the_command_they_recorded(t
     setting = crafted_run(tmp_path / "sweep" / "lr=0.001", [{"step": 40}], sweep={"grid": {"lr": [0.001]}})
     assert run_status(setting)["continue"] == ("rerun the sweep's command, which continues its programs: "
                                                "python -m mtrl sweep ... (the same options) or mtrl.sweep(...)")
-    (tmp_path / "sweep" / "sweep_plan.json").write_text(json.dumps({"command": "mtrl sweep --grid lr=1e-3"}))
+    (tmp_path / "sweep" / "sweep_plan.json").write_text(json.dumps({"command": "mtrl sweep --grid lr=1e-3",
+                                                                    "seeds": [0], "shards": [[0]]}))
     assert run_status(setting)["continue"] == ("rerun the sweep's command, which continues its programs: "
                                                "mtrl sweep --grid lr=1e-3")
+    overview = overview_text(str(tmp_path / "sweep"), statuses_under(str(tmp_path / "sweep"))).splitlines()
+    assert overview[:2] == ["sweep: 1 setting(s) x 1 seed(s) in 1 program(s); 1 setting(s) started",
+                            "to continue it (if no process runs it now): mtrl sweep --grid lr=1e-3"]
+    (tmp_path / "sweep" / "sweep.json").write_text("{}")  # merged: nothing to continue
+    assert "to continue" not in overview_text(str(tmp_path / "sweep"), [])
 
 
 def test_a_directory_of_runs_lists_each_and_survives_an_unreadable_one(tmp_path):
