@@ -204,6 +204,7 @@ def test_resume_without_checkpoint_is_a_clear_error(tiny_config, tmp_path):
     (tmp_path / "run" / "config.json").write_text(json.dumps(meta))
     with pytest.raises(FileNotFoundError, match="no completed checkpoint"):
         resume_run(str(tmp_path / "run"), progress=False)
+    assert "training.lock" not in os.listdir(tmp_path / "run")  # the lock went with the attempt
 
 
 SUBPROCESS_ARGS = ["--tasks", "CartPole-v1", "--seeds", "2", "--total-steps", "6400", "--num-envs", "4",
