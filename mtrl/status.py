@@ -129,33 +129,30 @@ def _command(record: dict[str, Any]) -> str | None:
 
 def _sweep_command(setting_dir: str) -> str | None:
     """The command that runs the sweep a setting's directory belongs to, from the sweep's plan one level up."""
+    from mtrl.sweep_shards import load_plan
+
     try:
-        with open(os.path.join(os.path.dirname(os.path.abspath(setting_dir)), "sweep_plan.json")) as f:
-            return _command(json.load(f))
+        return _command(load_plan(os.path.dirname(os.path.abspath(setting_dir))))
     except (OSError, ValueError):
         return None
 
 
-def _lock_holder(run_dir: str, meta: dict[str, Any]) -> dict[str, Any] | None:
-    """The process `mtrl.run_lock` records as training the run (a sweep setting's: its shard's), or None."""
-    from mtrl.run_lock import lock_holder
-
-    shard = (meta.get("sweep") or {}).get("shard")
-    if shard is not None and not os.path.isdir(os.path.join(run_dir, "checkpoints")):
-        run_dir = os.path.join(os.path.dirname(os.path.realpath(run_dir)), "shards", str(shard))
-    return lock_holder(run_dir)
-
-
-def _checkpoint_steps(run_dir: str, meta: dict[str, Any]) -> list[int]:
-    """The run's completed checkpoints (a sweep setting's: its shard's)."""
-    from mtrl.checkpoint import Checkpointer, checkpoint_dir
+def _program_dir(run_dir: str, meta: dict[str, Any]) -> str:
+    """Where the run's checkpoints and training lock are: its own directory, or a sweep setting's shard's
+    (`mtrl.transfer.sweep_setting_checkpoints`)."""
     from mtrl.transfer import sweep_setting_checkpoints
 
     try:
         setting = sweep_setting_checkpoints(run_dir, meta)
-    except ValueError:
-        return []
-    where = run_dir if setting is None else setting[0]
+    except ValueError:  # its shard is gone: nothing saved or held there
+        return run_dir
+    return run_dir if setting is None else setting[0]
+
+
+def _checkpoint_steps(where: str) -> list[int]:
+    """The completed checkpoints in ``where`` (`_program_dir`)."""
+    from mtrl.checkpoint import Checkpointer, checkpoint_dir
+
     if not os.path.isdir(checkpoint_dir(where)):
         return []
     ckpt = Checkpointer(where, read_only=True)
@@ -175,6 +172,7 @@ def run_status(run_dir: str, now: float | None = None) -> dict[str, Any]:
     ``eval_returns`` (task -> mean over seeds, from eval.csv), ``diverged_seeds`` (on any line of metrics.jsonl),
     ``sittings``, and ``continue`` (how to continue it; None while it trains or once finished)."""
     from mtrl.provenance import read_config_json
+    from mtrl.run_lock import lock_holder
 
     if not is_run_dir(run_dir):
         raise ValueError(f"{run_dir!r} is not a run directory (no config.json naming tasks)")
@@ -194,9 +192,10 @@ def run_status(run_dir: str, now: float | None = None) -> dict[str, Any]:
                 summary = json.load(f)
         except ValueError as e:
             raise ValueError(f"{summary_path} is not valid JSON ({e}): is it being written now?") from None
-    checkpoints = _checkpoint_steps(run_dir, meta)
+    where = _program_dir(run_dir, meta)
+    checkpoints = _checkpoint_steps(where)
     step = int(last.get("step") or 0)
-    holder = None if summary is not None else _lock_holder(run_dir, meta)
+    holder = None if summary is not None else lock_holder(where)
     if summary is not None:
         state, step = "finished", int(summary.get("env_steps_per_task") or step)
     elif holder is not None and holder["alive"]:
